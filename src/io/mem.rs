@@ -1,0 +1,1 @@
+//! In-memory wire (to be written).
