@@ -48,7 +48,10 @@ impl Add<Duration> for Instant {
     type Output = Instant;
     #[inline]
     fn add(self, d: Duration) -> Instant {
-        Instant(self.0.saturating_add(d.as_nanos().min(u64::MAX as u128) as u64))
+        Instant(
+            self.0
+                .saturating_add(d.as_nanos().min(u64::MAX as u128) as u64),
+        )
     }
 }
 
@@ -75,7 +78,9 @@ pub struct MonotonicClock {
 impl MonotonicClock {
     /// A clock whose epoch is now.
     pub fn new() -> Self {
-        MonotonicClock { start: std::time::Instant::now() }
+        MonotonicClock {
+            start: std::time::Instant::now(),
+        }
     }
 }
 

@@ -1,1 +1,210 @@
-//! tcp (to be written).
+//! Sans-IO TCP: the connection state machines of RFC 9293 for both sides.
+//!
+//! Nothing here owns a socket, reads a clock or allocates. Every entry point takes
+//! `now`, and everything a connection wants done goes through a [`Sink`]: segments to
+//! transmit, latency samples, and events to count. The timer a connection wants is
+//! its [`Conn::deadline`], which the engine keeps in its timer wheel.
+//!
+//! - [`conn`]: the control block for an open connection, client or server side.
+//! - [`timewait`]: the compact record that replaces a control block in TIME-WAIT.
+//! - [`listen`]: what LISTEN and CLOSED answer to a segment that has no connection.
+//! - [`isn`]: initial sequence numbers and timestamp offsets (RFC 6528, RFC 7323 §5.4).
+
+use core::fmt;
+use std::time::Duration;
+
+pub use crate::stats::{FailCause, Phase};
+use crate::wire::tcp::TcpRepr;
+
+pub mod conn;
+pub mod isn;
+pub mod listen;
+pub mod timewait;
+
+#[cfg(test)]
+mod tests;
+
+pub use conn::{Conn, Step};
+pub use timewait::{TimeWaitRecord, TwVerdict};
+
+/// The connection states of RFC 9293 §3.3.2.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum State {
+    /// No connection.
+    #[default]
+    Closed,
+    /// Waiting for a SYN (server side).
+    Listen,
+    /// SYN sent, waiting for a SYN-ACK (client side).
+    SynSent,
+    /// SYN received and SYN-ACK sent, waiting for the ACK.
+    SynReceived,
+    /// Data flows both ways.
+    Established,
+    /// Our FIN sent, not yet acknowledged, no FIN from the peer yet.
+    FinWait1,
+    /// Our FIN acknowledged, waiting for the peer's FIN.
+    FinWait2,
+    /// Both FINs sent (simultaneous close), ours not yet acknowledged.
+    Closing,
+    /// Both FINs exchanged and acknowledged; waiting 2·MSL.
+    TimeWait,
+    /// The peer's FIN received, ours not yet sent.
+    CloseWait,
+    /// The peer closed first; our FIN sent, waiting for its ACK.
+    LastAck,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Closed => "CLOSED",
+            State::Listen => "LISTEN",
+            State::SynSent => "SYN-SENT",
+            State::SynReceived => "SYN-RECEIVED",
+            State::Established => "ESTABLISHED",
+            State::FinWait1 => "FIN-WAIT-1",
+            State::FinWait2 => "FIN-WAIT-2",
+            State::Closing => "CLOSING",
+            State::TimeWait => "TIME-WAIT",
+            State::CloseWait => "CLOSE-WAIT",
+            State::LastAck => "LAST-ACK",
+        })
+    }
+}
+
+/// Who ends a connection, and how.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CloseMode {
+    /// The client sends the first FIN once the response is in; TIME-WAIT lands on the
+    /// client.
+    #[default]
+    Client,
+    /// The server sends its FIN with the response; the client closes passively and
+    /// TIME-WAIT lands on the server.
+    Server,
+    /// The client aborts with RST once the response is in (SO_LINGER 0): no TIME-WAIT.
+    Rst,
+}
+
+impl CloseMode {
+    /// The name used on the command line and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseMode::Client => "client",
+            CloseMode::Server => "server",
+            CloseMode::Rst => "rst",
+        }
+    }
+}
+
+/// Which end of the connection a control block is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Role {
+    /// Active opener: sends the request, counts the response.
+    #[default]
+    Client,
+    /// Passive opener: counts the request, sends the response.
+    Server,
+}
+
+/// Per-worker TCP settings shared by every connection of one side.
+#[derive(Clone, Debug)]
+pub struct TcpConfig {
+    /// MSS we advertise and the largest payload we send (before option space).
+    pub mss: u16,
+    /// Window scale shift we offer in our SYN (RFC 7323 §2); `None` sends no option.
+    pub window_scale: Option<u8>,
+    /// Offer SACK-permitted (RFC 2018). synfin never sends SACK blocks: it buffers
+    /// nothing out of order.
+    pub sack_permitted: bool,
+    /// Offer timestamps (RFC 7323 §3).
+    pub timestamps: bool,
+    /// Receive window we advertise, in bytes (scaled by `window_scale`).
+    pub window: u32,
+    /// RTO before any RTT sample (RFC 6298 §2.1: 1 s).
+    pub rto_initial: Duration,
+    /// Lower bound of the RTO (RFC 6298 §2.4 says 1 s; Linux uses 200 ms).
+    pub rto_min: Duration,
+    /// Upper bound of the RTO after backoff (RFC 6298 §2.5: at least 60 s).
+    pub rto_max: Duration,
+    /// Retransmissions of a SYN or SYN-ACK before giving up (Linux tcp_syn_retries: 6).
+    pub syn_retries: u8,
+    /// Retransmissions of data or FIN before giving up.
+    pub retries: u8,
+    /// How long a connection may wait for its peer with nothing of its own
+    /// outstanding (a silent peer after the handshake, or in FIN-WAIT-2).
+    pub idle_timeout: Duration,
+    /// TIME-WAIT duration, 2·MSL (Linux TCP_TIMEWAIT_LEN: 60 s).
+    pub time_wait: Duration,
+    /// Request bytes the client sends after the handshake.
+    pub request_bytes: u32,
+    /// Response bytes the server sends once the request is in.
+    pub response_bytes: u32,
+    /// Who closes.
+    pub close: CloseMode,
+    /// Base of the timestamp clock in milliseconds (wall-clock based, so TSvals keep
+    /// increasing across runs; see FACTS.md on PAWS across runs).
+    pub ts_base_ms: u32,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            mss: 1460,
+            window_scale: Some(7),
+            sack_permitted: true,
+            timestamps: true,
+            window: 1 << 20,
+            rto_initial: Duration::from_secs(1),
+            rto_min: Duration::from_millis(200),
+            rto_max: Duration::from_secs(60),
+            syn_retries: 6,
+            retries: 8,
+            idle_timeout: Duration::from_secs(30),
+            time_wait: Duration::from_secs(60),
+            request_bytes: 64,
+            response_bytes: 256,
+            close: CloseMode::Client,
+            ts_base_ms: 0,
+        }
+    }
+}
+
+/// Something a connection reports, for the counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The connection finished its whole lifecycle as intended.
+    Completed,
+    /// The connection ended early, for this cause.
+    Failed(FailCause),
+    /// A segment was sent again after an RTO.
+    Retransmitted,
+    /// We sent a RST.
+    RstSent,
+    /// We received an acceptable RST.
+    RstReceived,
+    /// We answered an out-of-window or suspicious segment with a challenge ACK
+    /// (RFC 5961).
+    ChallengeAck,
+    /// A segment failed the PAWS test (RFC 7323 §5) and was dropped.
+    PawsRejected,
+    /// A retransmitted FIN reached TIME-WAIT; it was re-acknowledged and the timer
+    /// restarted.
+    TimeWaitFinReacked,
+}
+
+/// Where a connection's output goes: segments to transmit, latency samples, events.
+pub trait Sink {
+    /// Transmit `seg` from `local_ip` to `remote_ip` (IPv4 addresses as u32, host
+    /// order). Its payload is `seg.payload_len` bytes starting at `payload_offset` of
+    /// this side's payload source (the request on the client side, the response on the
+    /// server side).
+    fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32);
+    /// A latency sample, in nanoseconds.
+    fn record(&mut self, phase: Phase, nanos: u64);
+    /// Count an event.
+    fn event(&mut self, ev: Event);
+}

@@ -1,0 +1,1117 @@
+//! The connection control block and its state machine (RFC 9293 §3.10), for both
+//! the client side (active open, sends a request, counts the response) and the
+//! server side (passive open, counts the request, sends the response).
+//!
+//! Sequence space of our side: the SYN at ISS, our application data (the request or
+//! the response) at `ISS+1 .. ISS+1+tx_total`, then our FIN. Retransmission follows
+//! RFC 6298: one timer, started when something is outstanding and none runs,
+//! restarted when new data is acknowledged, doubled on expiry; after an RTO the
+//! oldest unacknowledged segment is resent, and each partial ACK during recovery
+//! resends the next one.
+
+use super::timewait::{TimeWaitRecord, TwVerdict};
+use super::{CloseMode, Event, FailCause, Phase, Role, Sink, State, TcpConfig};
+use crate::time::Instant;
+use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+
+/// What the engine must do with a control block after a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Keep it; re-arm its timer at [`Conn::deadline`] if that changed.
+    Continue,
+    /// It entered TIME-WAIT: replace it with [`Conn::time_wait_record`] and free it.
+    TimeWait,
+    /// It is finished (its outcome has been reported): free it.
+    Closed,
+}
+
+/// Which timer a connection is waiting on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TimerKind {
+    /// No timer.
+    #[default]
+    None,
+    /// Retransmission of the oldest unacknowledged segment (RFC 6298).
+    Retransmit,
+    /// Waiting for the peer with nothing of ours outstanding.
+    Idle,
+    /// 2·MSL in TIME-WAIT.
+    TimeWait,
+}
+
+/// Default MSS when the peer sends no MSS option (RFC 9293 §3.7.1).
+const DEFAULT_MSS: u16 = 536;
+/// Largest window scale shift (RFC 7323 §2.3).
+const MAX_WSCALE: u8 = 14;
+/// Bytes the timestamps option takes in every segment once negotiated (NOP NOP TS).
+const TS_OPTION_LEN: u16 = 12;
+
+/// A TCP control block. About two cache lines; TIME-WAIT uses a
+/// [`TimeWaitRecord`] instead.
+#[derive(Clone, Debug, Default)]
+pub struct Conn {
+    /// Our IPv4 address.
+    pub local_ip: u32,
+    /// The peer's IPv4 address.
+    pub remote_ip: u32,
+    /// Our port.
+    pub local_port: u16,
+    /// The peer's port.
+    pub remote_port: u16,
+    state: State,
+    role: Role,
+    timer: TimerKind,
+    /// Our FIN is queued behind our data (the application has closed).
+    fin_queued: bool,
+    /// Timestamps negotiated (RFC 7323 §3.2).
+    ts_ok: bool,
+    /// SACK-permitted negotiated (we never send SACK blocks; recorded for reports).
+    sack_ok: bool,
+    /// Shift applied to the peer's window field (its offered scale).
+    snd_wscale: u8,
+    /// Shift applied to our window field (our offered scale, when the peer agreed).
+    rcv_wscale: u8,
+    /// RTO expirations of the current outstanding segment (reset by new ACKs).
+    retries: u8,
+    /// Full-sized segments received and not yet acknowledged.
+    ack_pending: u8,
+    /// Segments were retransmitted and not all acknowledged yet (recovery).
+    recovering: bool,
+    /// A failure decided before the end (the peer closed early); reported when the
+    /// connection ends.
+    pending_fail: Option<FailCause>,
+    /// The peer's MSS.
+    peer_mss: u16,
+    /// ISS: our initial sequence number.
+    iss: SeqNumber,
+    /// SND.UNA: oldest unacknowledged sequence number.
+    snd_una: SeqNumber,
+    /// SND.NXT: next sequence number to send; everything before it was sent at
+    /// least once (it never moves back on retransmission).
+    snd_nxt: SeqNumber,
+    /// SND.WND: the peer's receive window in bytes (scaled).
+    snd_wnd: u32,
+    /// IRS: the peer's initial sequence number.
+    irs: SeqNumber,
+    /// RCV.NXT: next sequence number expected from the peer; everything before it
+    /// has been received (and counted).
+    rcv_nxt: SeqNumber,
+    /// TS.Recent (RFC 7323 §4.3).
+    ts_recent: u32,
+    /// Our timestamp offset for this tuple (RFC 7323 §5.4).
+    ts_offset: u32,
+    /// Application bytes we send: the request (client) or the response (server).
+    tx_total: u32,
+    /// Application bytes we expect: the response (client) or the request (server).
+    rx_expect: u32,
+    /// Application bytes received in order so far.
+    rx_got: u32,
+    /// Current RTO in ms (after backoff).
+    rto_ms: u32,
+    /// Smoothed RTT in µs (RFC 6298 §2); 0 until the first sample.
+    srtt_us: u32,
+    /// RTT variation in µs.
+    rttvar_us: u32,
+    /// When the timer fires.
+    deadline: Instant,
+    /// Start of the lifecycle: the scheduled start (client) or the SYN's arrival.
+    t_start: Instant,
+    /// When the request was first sent (client) or the SYN-ACK first sent (server),
+    /// for the ttfb phase and for the first RTT sample.
+    t_mark: Instant,
+    /// When the first FIN of the close handshake was sent or received.
+    t_fin: Instant,
+}
+
+impl Conn {
+    /// Active open (client side): build a control block in SYN-SENT and send the SYN.
+    /// `start` is the connection's scheduled start (latency is measured from it);
+    /// `iss` and `ts_offset` come from an [`super::isn::IsnGenerator`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn connect(
+        cfg: &TcpConfig,
+        local: (u32, u16),
+        remote: (u32, u16),
+        iss: SeqNumber,
+        ts_offset: u32,
+        start: Instant,
+        now: Instant,
+        sink: &mut impl Sink,
+    ) -> Conn {
+        let mut c = Conn {
+            local_ip: local.0,
+            local_port: local.1,
+            remote_ip: remote.0,
+            remote_port: remote.1,
+            role: Role::Client,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            ts_offset,
+            tx_total: cfg.request_bytes,
+            rx_expect: cfg.response_bytes,
+            rto_ms: ms(cfg.rto_initial),
+            t_start: start,
+            t_mark: now,
+            deadline: Instant::NEVER,
+            ..Conn::default()
+        };
+        c.set_state(State::SynSent);
+        c.send_at(cfg, now, iss, 0, sink);
+        c.snd_nxt = iss + 1;
+        c.arm_retransmit(now);
+        c
+    }
+
+    /// Passive open (server side): build a control block in SYN-RECEIVED for the
+    /// `syn` that reached a listening port, and send the SYN-ACK.
+    #[allow(clippy::too_many_arguments)]
+    pub fn accept(
+        cfg: &TcpConfig,
+        local: (u32, u16),
+        remote: (u32, u16),
+        syn: &TcpRepr,
+        iss: SeqNumber,
+        ts_offset: u32,
+        now: Instant,
+        sink: &mut impl Sink,
+    ) -> Conn {
+        let mut c = Conn {
+            local_ip: local.0,
+            local_port: local.1,
+            remote_ip: remote.0,
+            remote_port: remote.1,
+            role: Role::Server,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            ts_offset,
+            tx_total: cfg.response_bytes,
+            rx_expect: cfg.request_bytes,
+            rto_ms: ms(cfg.rto_initial),
+            t_start: now,
+            t_mark: now,
+            deadline: Instant::NEVER,
+            ..Conn::default()
+        };
+        c.irs = syn.seq;
+        c.rcv_nxt = syn.seq + 1;
+        c.negotiate(cfg, syn);
+        c.set_state(State::SynReceived);
+        c.send_at(cfg, now, iss, 0, sink);
+        c.snd_nxt = iss + 1;
+        c.arm_retransmit(now);
+        c
+    }
+
+    /// The current state.
+    #[inline]
+    pub fn state(&self) -> State {
+        self.state
+    }
+    /// Client or server side.
+    #[inline]
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    /// When [`Conn::on_timer`] wants to be called ([`Instant::NEVER`]: no timer).
+    #[inline]
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+    /// Which timer is armed.
+    #[inline]
+    pub fn timer(&self) -> TimerKind {
+        self.timer
+    }
+    /// ISS.
+    #[inline]
+    pub fn iss(&self) -> SeqNumber {
+        self.iss
+    }
+    /// SND.UNA.
+    #[inline]
+    pub fn snd_una(&self) -> SeqNumber {
+        self.snd_una
+    }
+    /// SND.NXT.
+    #[inline]
+    pub fn snd_nxt(&self) -> SeqNumber {
+        self.snd_nxt
+    }
+    /// RCV.NXT.
+    #[inline]
+    pub fn rcv_nxt(&self) -> SeqNumber {
+        self.rcv_nxt
+    }
+    /// Application bytes received in order.
+    #[inline]
+    pub fn rx_bytes(&self) -> u32 {
+        self.rx_got
+    }
+    /// Timestamps negotiated.
+    #[inline]
+    pub fn ts_enabled(&self) -> bool {
+        self.ts_ok
+    }
+    /// TS.Recent.
+    #[inline]
+    pub fn ts_recent(&self) -> u32 {
+        self.ts_recent
+    }
+    /// The current RTO in milliseconds.
+    #[inline]
+    pub fn rto_ms(&self) -> u32 {
+        self.rto_ms
+    }
+    /// The scheduled start of the connection.
+    #[inline]
+    pub fn start(&self) -> Instant {
+        self.t_start
+    }
+
+    /// The record that stands for this connection in TIME-WAIT.
+    pub fn time_wait_record(&self) -> TimeWaitRecord {
+        let tw_ms = self.deadline.as_millis() as u32;
+        TimeWaitRecord {
+            snd_nxt: self.snd_nxt,
+            rcv_nxt: self.rcv_nxt,
+            ts_recent: self.ts_recent,
+            entered_ms: self.t_fin.as_millis() as u32,
+            expires_ms: tw_ms,
+            ts_ok: self.ts_ok,
+            generation: 0,
+        }
+    }
+
+    #[inline]
+    fn set_state(&mut self, s: State) {
+        #[cfg(feature = "trace")]
+        eprintln!(
+            "{}:{} {} => {}",
+            self.local_port, self.remote_port, self.state, s
+        );
+        self.state = s;
+    }
+
+    /// Our TSval at `now`.
+    #[inline]
+    pub fn tsval(&self, cfg: &TcpConfig, now: Instant) -> u32 {
+        cfg.ts_base_ms
+            .wrapping_add(now.as_millis() as u32)
+            .wrapping_add(self.ts_offset)
+    }
+
+    /// The window field we advertise.
+    #[inline]
+    fn window_field(&self, cfg: &TcpConfig, syn: bool) -> u16 {
+        if syn {
+            cfg.window.min(65535) as u16
+        } else {
+            (cfg.window >> self.rcv_wscale).min(65535) as u16
+        }
+    }
+
+    /// Sequence number one past our data, where our FIN goes.
+    #[inline]
+    fn data_end(&self) -> SeqNumber {
+        self.iss + 1 + self.tx_total
+    }
+
+    /// Largest payload per segment.
+    #[inline]
+    fn seg_payload_max(&self, cfg: &TcpConfig) -> u32 {
+        let mss = self.peer_mss.min(cfg.mss);
+        let opt = if self.ts_ok { TS_OPTION_LEN } else { 0 };
+        mss.saturating_sub(opt).max(1) as u32
+    }
+
+    /// A segment of ours with the common fields filled in.
+    #[inline]
+    fn segment(
+        &self,
+        cfg: &TcpConfig,
+        now: Instant,
+        flags: TcpFlags,
+        seq: SeqNumber,
+        len: u32,
+    ) -> TcpRepr {
+        let syn = flags.syn();
+        let mut options = TcpOptions::default();
+        if syn {
+            options.mss = Some(cfg.mss);
+            // A SYN-ACK offers an option only if the SYN carried it (RFC 7323 §2.2).
+            let client = self.role == Role::Client;
+            if cfg.timestamps && (client || self.ts_ok) {
+                options.timestamps = Some(Timestamps {
+                    tsval: self.tsval(cfg, now),
+                    tsecr: if client { 0 } else { self.ts_recent },
+                });
+            }
+            if client || self.rcv_wscale > 0 || self.snd_wscale > 0 {
+                options.window_scale = if client {
+                    cfg.window_scale
+                } else {
+                    Some(self.rcv_wscale)
+                };
+            }
+            options.sack_permitted = cfg.sack_permitted && (client || self.sack_ok);
+        } else if self.ts_ok {
+            options.timestamps = Some(Timestamps {
+                tsval: self.tsval(cfg, now),
+                tsecr: self.ts_recent,
+            });
+        }
+        TcpRepr {
+            src_port: self.local_port,
+            dst_port: self.remote_port,
+            seq,
+            ack: if flags.ack() {
+                self.rcv_nxt
+            } else {
+                SeqNumber(0)
+            },
+            flags,
+            window: self.window_field(cfg, syn),
+            options,
+            payload_len: len as u16,
+        }
+    }
+
+    /// Send the segment that starts at sequence number `at` (which must be in
+    /// `[SND.UNA, SND.NXT]` or the next new one) and return how much sequence space it
+    /// covers.
+    fn send_at(
+        &mut self,
+        cfg: &TcpConfig,
+        now: Instant,
+        at: SeqNumber,
+        max_len: u32,
+        sink: &mut impl Sink,
+    ) -> u32 {
+        if at == self.iss {
+            let flags = if self.state == State::SynSent {
+                TcpFlags::SYN
+            } else {
+                TcpFlags::SYN | TcpFlags::ACK
+            };
+            let seg = self.segment(cfg, now, flags, at, 0);
+            sink.send(self.local_ip, self.remote_ip, &seg, 0);
+            return 1;
+        }
+        let end = self.data_end();
+        if at < end {
+            let len = (end.diff(at) as u32)
+                .min(self.seg_payload_max(cfg))
+                .min(max_len.max(1));
+            let last = at + len == end;
+            let mut flags = TcpFlags::ACK;
+            if last {
+                flags = flags | TcpFlags::PSH;
+            }
+            if last && self.fin_queued {
+                flags = flags | TcpFlags::FIN;
+            }
+            let seg = self.segment(cfg, now, flags, at, len);
+            let offset = at.diff(self.iss + 1) as u32;
+            sink.send(self.local_ip, self.remote_ip, &seg, offset);
+            return len + flags.fin() as u32;
+        }
+        // At `end`: only the FIN is left.
+        let seg = self.segment(cfg, now, TcpFlags::FIN | TcpFlags::ACK, at, 0);
+        sink.send(self.local_ip, self.remote_ip, &seg, 0);
+        1
+    }
+
+    /// Send whatever new data (and FIN) the peer's window allows. Returns whether
+    /// anything was sent.
+    fn transmit(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) -> bool {
+        let end = self.data_end();
+        let limit = self.snd_una + self.snd_wnd.max(1);
+        let mut sent = false;
+        while self.snd_nxt < end && self.snd_nxt < limit {
+            let room = limit.diff(self.snd_nxt) as u32;
+            let n = self.send_at(cfg, now, self.snd_nxt, room, sink);
+            self.snd_nxt = self.snd_nxt + n;
+            sent = true;
+        }
+        if self.fin_queued && self.snd_nxt == end {
+            self.send_at(cfg, now, end, 0, sink);
+            self.snd_nxt = end + 1;
+            sent = true;
+        }
+        if sent {
+            self.ack_pending = 0;
+            if self.timer != TimerKind::Retransmit {
+                self.arm_retransmit(now);
+            }
+        }
+        sent
+    }
+
+    /// Send a bare ACK `<SEQ=SND.NXT><ACK=RCV.NXT>`.
+    fn send_ack(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) {
+        let seg = self.segment(cfg, now, TcpFlags::ACK, self.snd_nxt, 0);
+        sink.send(self.local_ip, self.remote_ip, &seg, 0);
+        self.ack_pending = 0;
+    }
+
+    /// Send a challenge ACK (RFC 5961 §3.2, §4.2, §5.2).
+    fn challenge_ack(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) {
+        self.send_ack(cfg, now, sink);
+        sink.event(Event::ChallengeAck);
+    }
+
+    /// Send `<SEQ=SND.NXT><CTL=RST,ACK>` (an abort, like SO_LINGER 0).
+    fn send_rst(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) {
+        let mut seg = self.segment(cfg, now, TcpFlags::RST | TcpFlags::ACK, self.snd_nxt, 0);
+        seg.window = 0;
+        seg.options = TcpOptions::default();
+        sink.send(self.local_ip, self.remote_ip, &seg, 0);
+        sink.event(Event::RstSent);
+    }
+
+    #[inline]
+    fn arm_retransmit(&mut self, now: Instant) {
+        self.timer = TimerKind::Retransmit;
+        self.deadline = Instant(now.0.saturating_add(self.rto_ms as u64 * 1_000_000));
+    }
+
+    #[inline]
+    fn arm_idle(&mut self, cfg: &TcpConfig, now: Instant) {
+        self.timer = TimerKind::Idle;
+        self.deadline = now + cfg.idle_timeout;
+    }
+
+    /// Timer bookkeeping after an ACK or a state change: retransmission timer while
+    /// something is outstanding (RFC 6298 §5.1–5.3), idle timer otherwise.
+    fn rearm(&mut self, cfg: &TcpConfig, now: Instant, new_ack: bool) {
+        match self.state {
+            State::TimeWait | State::Closed => {}
+            _ if self.snd_una != self.snd_nxt => {
+                if new_ack || self.timer != TimerKind::Retransmit {
+                    self.arm_retransmit(now);
+                }
+            }
+            _ => self.arm_idle(cfg, now),
+        }
+    }
+
+    /// Take an RTT sample (RFC 6298 §2.2–2.3) and recompute the RTO.
+    fn rtt_sample(&mut self, cfg: &TcpConfig, r_us: u32) {
+        let r_us = r_us.max(1);
+        if self.srtt_us == 0 {
+            self.srtt_us = r_us;
+            self.rttvar_us = r_us / 2;
+        } else {
+            let delta = self.srtt_us.abs_diff(r_us);
+            self.rttvar_us = self.rttvar_us - self.rttvar_us / 4 + delta / 4;
+            self.srtt_us = self.srtt_us - self.srtt_us / 8 + r_us / 8;
+        }
+        let rto_us = self.srtt_us as u64 + (4 * self.rttvar_us as u64).max(1000);
+        let rto_ms = rto_us.div_ceil(1000);
+        self.rto_ms = rto_ms.clamp(ms(cfg.rto_min) as u64, ms(cfg.rto_max) as u64) as u32;
+    }
+
+    /// Take the peer's SYN options (RFC 9293 §3.7.1, RFC 7323 §2.2 and §3.2).
+    fn negotiate(&mut self, cfg: &TcpConfig, syn: &TcpRepr) {
+        let o = &syn.options;
+        self.peer_mss = o.mss.unwrap_or(DEFAULT_MSS).max(64);
+        match (cfg.window_scale, o.window_scale) {
+            (Some(ours), Some(theirs)) => {
+                self.rcv_wscale = ours.min(MAX_WSCALE);
+                self.snd_wscale = theirs.min(MAX_WSCALE);
+            }
+            _ => {
+                self.rcv_wscale = 0;
+                self.snd_wscale = 0;
+            }
+        }
+        self.sack_ok = cfg.sack_permitted && o.sack_permitted;
+        match (cfg.timestamps, o.timestamps) {
+            (true, Some(ts)) => {
+                self.ts_ok = true;
+                self.ts_recent = ts.tsval;
+            }
+            _ => self.ts_ok = false,
+        }
+        self.snd_wnd = syn.window as u32;
+    }
+
+    /// End the connection with its outcome reported: `None` is success.
+    fn finish(&mut self, now: Instant, fail: Option<FailCause>, sink: &mut impl Sink) -> Step {
+        match fail.or(self.pending_fail) {
+            None => {
+                if self.role == Role::Client {
+                    sink.record(Phase::Lifecycle, now.nanos_since(self.t_start));
+                }
+                sink.event(Event::Completed);
+            }
+            Some(cause) => sink.event(Event::Failed(cause)),
+        }
+        self.set_state(State::Closed);
+        self.timer = TimerKind::None;
+        self.deadline = Instant::NEVER;
+        Step::Closed
+    }
+
+    /// Enter TIME-WAIT: the connection is complete (reported now), and the engine
+    /// swaps the control block for a record.
+    fn enter_time_wait(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) -> Step {
+        if self.role == Role::Client {
+            sink.record(Phase::Close, now.nanos_since(self.t_fin));
+        }
+        match self.pending_fail {
+            None => {
+                if self.role == Role::Client {
+                    sink.record(Phase::Lifecycle, now.nanos_since(self.t_start));
+                }
+                sink.event(Event::Completed);
+            }
+            Some(cause) => sink.event(Event::Failed(cause)),
+        }
+        self.set_state(State::TimeWait);
+        self.timer = TimerKind::TimeWait;
+        self.deadline = now + cfg.time_wait;
+        // Remember when TIME-WAIT began (the record's `entered_ms`).
+        self.t_fin = now;
+        Step::TimeWait
+    }
+
+    /// The application closes: queue our FIN behind the data (or abort with RST in
+    /// [`CloseMode::Rst`] on the client side). Used when the response is complete and
+    /// by a graceful stop of the engine.
+    pub fn close(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) -> Step {
+        match self.state {
+            State::SynSent => self.finish(now, Some(FailCause::SynTimeout), sink),
+            State::SynReceived | State::Established | State::CloseWait => {
+                if self.fin_queued {
+                    return Step::Continue;
+                }
+                self.fin_queued = true;
+                if self.state == State::CloseWait {
+                    self.set_state(State::LastAck);
+                } else if self.state == State::Established {
+                    self.t_fin = now;
+                    self.set_state(State::FinWait1);
+                } else {
+                    // SYN-RECEIVED: the FIN goes after the handshake (RFC 9293
+                    // §3.10.4): it is queued and sent once established.
+                    return Step::Continue;
+                }
+                self.transmit(cfg, now, sink);
+                Step::Continue
+            }
+            _ => Step::Continue,
+        }
+    }
+
+    /// Abort: send RST (RFC 9293 §3.10.5) and end, reporting `fail` (`None` when the
+    /// abort is the intended close, as with [`CloseMode::Rst`]).
+    pub fn abort(
+        &mut self,
+        cfg: &TcpConfig,
+        now: Instant,
+        fail: Option<FailCause>,
+        sink: &mut impl Sink,
+    ) -> Step {
+        if self.state != State::SynSent {
+            self.send_rst(cfg, now, sink);
+        }
+        self.finish(now, fail, sink)
+    }
+
+    /// The timer fired (the engine calls this at or after [`Conn::deadline`]).
+    pub fn on_timer(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) -> Step {
+        if now < self.deadline {
+            return Step::Continue;
+        }
+        match self.timer {
+            TimerKind::None => Step::Continue,
+            TimerKind::TimeWait => {
+                self.set_state(State::Closed);
+                self.timer = TimerKind::None;
+                self.deadline = Instant::NEVER;
+                Step::Closed
+            }
+            TimerKind::Idle => {
+                let cause = match self.state {
+                    State::FinWait2 => FailCause::FinTimeout,
+                    _ => FailCause::DataTimeout,
+                };
+                self.abort(cfg, now, Some(cause), sink)
+            }
+            TimerKind::Retransmit => {
+                let limit = match self.state {
+                    State::SynSent | State::SynReceived => cfg.syn_retries,
+                    _ => cfg.retries,
+                };
+                if self.retries >= limit {
+                    let cause = match self.state {
+                        State::SynSent | State::SynReceived => FailCause::SynTimeout,
+                        State::FinWait1 | State::Closing | State::LastAck => FailCause::FinTimeout,
+                        _ => FailCause::DataTimeout,
+                    };
+                    return if self.state == State::SynSent {
+                        self.finish(now, Some(cause), sink)
+                    } else {
+                        self.abort(cfg, now, Some(cause), sink)
+                    };
+                }
+                self.retries += 1;
+                self.recovering = true;
+                // RFC 6298 §5.5: back off; §5.4: resend the oldest segment.
+                self.rto_ms = (self.rto_ms.saturating_mul(2)).min(ms(cfg.rto_max));
+                sink.event(Event::Retransmitted);
+                let at = self.snd_una;
+                self.send_at(cfg, now, at, u32::MAX, sink);
+                self.arm_retransmit(now);
+                Step::Continue
+            }
+        }
+    }
+
+    /// A segment for this connection arrived (RFC 9293 §3.10.7.3 and §3.10.7.4).
+    pub fn on_segment(
+        &mut self,
+        cfg: &TcpConfig,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        match self.state {
+            State::SynSent => self.on_syn_sent(cfg, now, seg, sink),
+            State::TimeWait => self.on_time_wait(cfg, now, seg, sink),
+            State::Closed | State::Listen => Step::Continue,
+            _ => self.on_synchronized(cfg, now, seg, sink),
+        }
+    }
+
+    /// SYN-SENT (RFC 9293 §3.10.7.3).
+    fn on_syn_sent(
+        &mut self,
+        cfg: &TcpConfig,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        let f = seg.flags;
+        // First, check the ACK: it must acknowledge our SYN and nothing more.
+        let ack_ok = f.ack() && seg.ack > self.iss && seg.ack <= self.snd_nxt;
+        if f.ack() && !ack_ok {
+            // An old duplicate SYN-ACK (or garbage): answer <SEQ=SEG.ACK><CTL=RST>
+            // unless it is itself a RST.
+            if !f.rst() {
+                let rst = super::listen::reset_for(seg);
+                sink.send(self.local_ip, self.remote_ip, &rst, 0);
+                sink.event(Event::RstSent);
+            }
+            return Step::Continue;
+        }
+        // Second, RST: acceptable only with an acceptable ACK (RFC 5961 §3.2 keeps
+        // RFC 793's rule for SYN-SENT): connection refused.
+        if f.rst() {
+            if ack_ok {
+                sink.event(Event::RstReceived);
+                return self.finish(now, Some(FailCause::Refused), sink);
+            }
+            return Step::Continue;
+        }
+        if !f.syn() {
+            return Step::Continue;
+        }
+        // Fourth, SYN.
+        self.irs = seg.seq;
+        self.rcv_nxt = seg.seq + 1;
+        self.negotiate(cfg, seg);
+        if !ack_ok {
+            // Simultaneous open: SYN without ACK → SYN-RECEIVED, send SYN-ACK.
+            self.role = Role::Client;
+            self.set_state(State::SynReceived);
+            let s = self.segment(cfg, now, TcpFlags::SYN | TcpFlags::ACK, self.iss, 0);
+            sink.send(self.local_ip, self.remote_ip, &s, 0);
+            return Step::Continue;
+        }
+        self.snd_una = seg.ack;
+        self.snd_wnd = seg.window as u32; // not scaled in a SYN (RFC 7323 §2.2)
+        sink.record(Phase::Connect, now.nanos_since(self.t_start));
+        if self.retries == 0 {
+            self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
+        }
+        self.retries = 0;
+        self.recovering = false;
+        self.set_state(State::Established);
+        self.t_mark = now;
+        self.after_established(cfg, now, sink)
+    }
+
+    /// The client's move once established: send the request on the handshake ACK,
+    /// or close at once when nothing is to be exchanged.
+    fn after_established(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) -> Step {
+        let (sent, step) = self.app_progress(cfg, now, sink);
+        if step == Step::Closed {
+            return step;
+        }
+        if !sent {
+            self.send_ack(cfg, now, sink);
+        }
+        self.rearm(cfg, now, true);
+        Step::Continue
+    }
+
+    /// TIME-WAIT on a full control block (the engine normally holds a
+    /// [`TimeWaitRecord`] instead; both share the same rules).
+    fn on_time_wait(
+        &mut self,
+        cfg: &TcpConfig,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        let mut rec = self.time_wait_record();
+        let now_ms = now.as_millis() as u32;
+        let verdict = rec.on_segment(seg, now_ms, ms(cfg.time_wait), |e| sink.event(e));
+        self.ts_recent = rec.ts_recent;
+        if rec.expires_ms != self.deadline.as_millis() as u32 {
+            self.deadline = now + cfg.time_wait;
+        }
+        match verdict {
+            TwVerdict::Ack => {
+                let a = rec.ack(
+                    self.local_port,
+                    self.remote_port,
+                    self.tsval(cfg, now),
+                    self.window_field(cfg, false),
+                );
+                sink.send(self.local_ip, self.remote_ip, &a, 0);
+                Step::Continue
+            }
+            TwVerdict::Close | TwVerdict::Reopen => {
+                self.set_state(State::Closed);
+                self.timer = TimerKind::None;
+                self.deadline = Instant::NEVER;
+                Step::Closed
+            }
+            TwVerdict::Drop => Step::Continue,
+        }
+    }
+
+    /// Is `seg` acceptable by the sequence test of RFC 9293 §3.10.7.4 (first)?
+    #[inline]
+    fn seq_acceptable(&self, cfg: &TcpConfig, seg: &TcpRepr) -> bool {
+        let wnd = cfg.window;
+        let len = seg.seq_len();
+        let from_nxt = seg.seq.diff(self.rcv_nxt);
+        if len == 0 {
+            // RCV.NXT =< SEG.SEQ < RCV.NXT+RCV.WND
+            from_nxt >= 0 && (from_nxt as u32) < wnd
+        } else {
+            let last = (seg.seq + (len - 1)).diff(self.rcv_nxt);
+            (from_nxt >= 0 && (from_nxt as u32) < wnd) || (last >= 0 && (last as u32) < wnd)
+        }
+    }
+
+    /// Every synchronized state but TIME-WAIT, plus SYN-RECEIVED (RFC 9293
+    /// §3.10.7.4).
+    fn on_synchronized(
+        &mut self,
+        cfg: &TcpConfig,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        let f = seg.flags;
+        // PAWS (RFC 7323 §5.3): a segment whose TSval is older than TS.Recent is an
+        // old duplicate. Drop it, acknowledging unless it is a RST.
+        if self.ts_ok
+            && let Some(ts) = seg.options.timestamps
+            && (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0
+            && !f.rst()
+        {
+            sink.event(Event::PawsRejected);
+            self.send_ack(cfg, now, sink);
+            return Step::Continue;
+        }
+        // First, the sequence number.
+        if !self.seq_acceptable(cfg, seg) {
+            if f.rst() {
+                return Step::Continue;
+            }
+            if self.state == State::SynReceived && f.syn() && !f.ack() && seg.seq == self.irs {
+                // The peer's SYN again: our SYN-ACK was lost; send it again.
+                let s = self.segment(cfg, now, TcpFlags::SYN | TcpFlags::ACK, self.iss, 0);
+                sink.send(self.local_ip, self.remote_ip, &s, 0);
+                return Step::Continue;
+            }
+            if seg.seq > self.rcv_nxt {
+                // Beyond the window (or a SYN into a synchronized state).
+                self.challenge_ack(cfg, now, sink);
+            } else {
+                // An old duplicate: re-acknowledge where we are.
+                self.send_ack(cfg, now, sink);
+            }
+            return Step::Continue;
+        }
+        // Update TS.Recent (RFC 7323 §4.3): the segment covers RCV.NXT.
+        if self.ts_ok
+            && let Some(ts) = seg.options.timestamps
+            && seg.seq <= self.rcv_nxt
+        {
+            self.ts_recent = ts.tsval;
+        }
+        // Second, RST (RFC 5961 §3.2): exact match resets, in-window challenges.
+        if f.rst() {
+            if seg.seq != self.rcv_nxt {
+                self.challenge_ack(cfg, now, sink);
+                return Step::Continue;
+            }
+            sink.event(Event::RstReceived);
+            return self.on_reset(now, sink);
+        }
+        // Fourth, SYN in a synchronized state (RFC 5961 §4.2): challenge ACK.
+        if f.syn() {
+            self.challenge_ack(cfg, now, sink);
+            return Step::Continue;
+        }
+        // Fifth, ACK.
+        if !f.ack() {
+            return Step::Continue;
+        }
+        // RFC 5961 §5.2: SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT.
+        if seg.ack > self.snd_nxt || seg.ack.diff(self.snd_una) < -(self.snd_wnd.max(65535) as i32)
+        {
+            self.challenge_ack(cfg, now, sink);
+            return Step::Continue;
+        }
+        if self.state == State::SynReceived {
+            // The handshake's ACK: SND.UNA < SEG.ACK =< SND.NXT (checked above for
+            // the upper bound).
+            if seg.ack <= self.snd_una {
+                let rst = super::listen::reset_for(seg);
+                sink.send(self.local_ip, self.remote_ip, &rst, 0);
+                sink.event(Event::RstSent);
+                return Step::Continue;
+            }
+            if self.retries == 0 {
+                self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
+            }
+            self.retries = 0;
+            self.set_state(State::Established);
+            if self.fin_queued {
+                // The application closed during the handshake (RFC 9293 §3.10.4).
+                self.t_fin = now;
+                self.set_state(State::FinWait1);
+            }
+        }
+        let mut new_ack = false;
+        if seg.ack > self.snd_una {
+            // New data acknowledged.
+            if self.role == Role::Client
+                && self.retries == 0
+                && self.tx_total > 0
+                && self.snd_una <= self.iss + 1
+                && seg.ack >= self.data_end()
+            {
+                self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
+            }
+            self.snd_una = seg.ack;
+            self.retries = 0;
+            new_ack = true;
+        }
+        // Window update (RFC 9293 §3.10.7.4): scaled unless in a SYN.
+        self.snd_wnd = (seg.window as u32) << self.snd_wscale;
+        let fin_acked = self.fin_queued && self.snd_una == self.data_end() + 1;
+        match self.state {
+            // FIN-WAIT-1: our FIN acknowledged → FIN-WAIT-2.
+            State::FinWait1 if fin_acked => self.set_state(State::FinWait2),
+            // CLOSING: our FIN acknowledged → TIME-WAIT.
+            State::Closing if fin_acked => return self.enter_time_wait(cfg, now, sink),
+            // LAST-ACK: our FIN acknowledged → CLOSED.
+            State::LastAck if fin_acked => {
+                if self.role == Role::Client {
+                    sink.record(Phase::Close, now.nanos_since(self.t_fin));
+                }
+                return self.finish(now, None, sink);
+            }
+            _ => {}
+        }
+        if new_ack && self.recovering && self.snd_una < self.snd_nxt {
+            // A partial ACK during recovery: resend the next segment.
+            let at = self.snd_una;
+            self.send_at(cfg, now, at, u32::MAX, sink);
+        } else if self.snd_una == self.snd_nxt {
+            self.recovering = false;
+        }
+        // Sixth (URG) is ignored. Seventh, the segment text.
+        let mut must_ack = false;
+        if seg.payload_len > 0 {
+            match self.state {
+                State::Established | State::FinWait1 | State::FinWait2 => {
+                    must_ack = self.on_data(seg, now, sink);
+                }
+                // Data after the peer's FIN: not acceptable; the sequence test
+                // normally catches it. Acknowledge.
+                _ => must_ack = true,
+            }
+        }
+        // Eighth, FIN.
+        let fin_in_order = f.fin() && seg.seq + seg.payload_len as u32 == self.rcv_nxt;
+        if fin_in_order {
+            self.rcv_nxt = self.rcv_nxt + 1;
+            if self.t_fin == Instant::ZERO || self.state == State::Established {
+                self.t_fin = now;
+            }
+            match self.state {
+                // ESTABLISHED: the peer closes first → CLOSE-WAIT; our application
+                // closes at once (after the response, on the server side).
+                State::Established | State::SynReceived => {
+                    self.set_state(State::CloseWait);
+                    if self.role == Role::Client && self.rx_got < self.rx_expect {
+                        self.pending_fail = Some(FailCause::ShortResponse);
+                    }
+                    return self.app_close_passive(cfg, now, sink);
+                }
+                // FIN-WAIT-1: FIN before our FIN's ACK → CLOSING (simultaneous
+                // close); with our FIN acknowledged it was FIN-WAIT-2 already.
+                State::FinWait1 => {
+                    self.set_state(State::Closing);
+                    self.send_ack(cfg, now, sink);
+                    self.rearm(cfg, now, new_ack);
+                    return Step::Continue;
+                }
+                // FIN-WAIT-2: the peer's FIN → TIME-WAIT.
+                State::FinWait2 => {
+                    self.send_ack(cfg, now, sink);
+                    return self.enter_time_wait(cfg, now, sink);
+                }
+                _ => must_ack = true,
+            }
+        } else if f.fin() && seg.seq + seg.payload_len as u32 != self.rcv_nxt {
+            // A FIN beyond a hole: ask for what is missing.
+            must_ack = true;
+        }
+        // What the application does with what arrived.
+        let sent = self.app_progress(cfg, now, sink);
+        if let Step::Closed = sent.1 {
+            return Step::Closed;
+        }
+        if !sent.0 && (must_ack || self.ack_pending >= 2) {
+            self.send_ack(cfg, now, sink);
+        }
+        self.rearm(cfg, now, new_ack);
+        Step::Continue
+    }
+
+    /// In-order payload: count it (the client times the first byte). Returns whether
+    /// an ACK is due at once (out of order, or a retransmission).
+    fn on_data(&mut self, seg: &TcpRepr, now: Instant, sink: &mut impl Sink) -> bool {
+        let off = self.rcv_nxt.diff(seg.seq);
+        if off < 0 {
+            // A hole before it: we buffer nothing out of order. Duplicate ACK.
+            return true;
+        }
+        let off = off as u32;
+        let len = seg.payload_len as u32;
+        if off >= len {
+            return true;
+        }
+        let new = len - off;
+        if self.role == Role::Client && self.rx_got == 0 {
+            sink.record(Phase::Ttfb, now.nanos_since(self.t_mark));
+        }
+        self.rx_got = self.rx_got.saturating_add(new);
+        self.rcv_nxt = self.rcv_nxt + new;
+        self.ack_pending = self.ack_pending.saturating_add(1);
+        off > 0
+    }
+
+    /// The application reacts to progress: the server sends its response once the
+    /// request is in; the client closes once the response is in. Returns whether
+    /// something was sent, and the step.
+    fn app_progress(
+        &mut self,
+        cfg: &TcpConfig,
+        now: Instant,
+        sink: &mut impl Sink,
+    ) -> (bool, Step) {
+        if self.state != State::Established || self.rx_got < self.rx_expect {
+            return (self.transmit(cfg, now, sink), Step::Continue);
+        }
+        match self.role {
+            Role::Server => {
+                if cfg.close == CloseMode::Server && !self.fin_queued {
+                    self.fin_queued = true;
+                    self.t_fin = now;
+                    self.set_state(State::FinWait1);
+                }
+                (self.transmit(cfg, now, sink), Step::Continue)
+            }
+            // Everything expected is in: the client closes (its FIN follows any
+            // request bytes still unsent).
+            Role::Client => match cfg.close {
+                CloseMode::Client => {
+                    self.fin_queued = true;
+                    self.t_fin = now;
+                    self.set_state(State::FinWait1);
+                    (self.transmit(cfg, now, sink), Step::Continue)
+                }
+                CloseMode::Rst => {
+                    self.transmit(cfg, now, sink);
+                    (true, self.abort(cfg, now, None, sink))
+                }
+                CloseMode::Server => (self.transmit(cfg, now, sink), Step::Continue),
+            },
+        }
+    }
+
+    /// CLOSE-WAIT: our application closes at once; the FIN goes out after any data
+    /// still to send (the server's response) → LAST-ACK.
+    fn app_close_passive(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) -> Step {
+        if self.role == Role::Client && cfg.close == CloseMode::Rst {
+            let fail = self.pending_fail;
+            return self.abort(cfg, now, fail, sink);
+        }
+        self.fin_queued = true;
+        self.set_state(State::LastAck);
+        if !self.transmit(cfg, now, sink) {
+            self.send_ack(cfg, now, sink);
+        }
+        self.rearm(cfg, now, true);
+        Step::Continue
+    }
+
+    /// An acceptable RST arrived (RFC 9293 §3.10.7.4, "second, check the RST bit").
+    fn on_reset(&mut self, now: Instant, sink: &mut impl Sink) -> Step {
+        let cause = match self.state {
+            // The client aborting after the whole response is the RST close mode:
+            // for the server that is a normal end.
+            State::Established | State::CloseWait
+                if self.role == Role::Server
+                    && self.rx_got >= self.rx_expect
+                    && self.snd_una == self.data_end() =>
+            {
+                None
+            }
+            State::SynReceived
+            | State::Established
+            | State::FinWait1
+            | State::FinWait2
+            | State::CloseWait => Some(FailCause::ResetEstablished),
+            _ => Some(FailCause::ResetClosing),
+        };
+        let cause = match (self.state, cause) {
+            (State::FinWait1 | State::FinWait2, Some(_)) if self.rx_got >= self.rx_expect => {
+                Some(FailCause::ResetClosing)
+            }
+            _ => cause,
+        };
+        self.finish(now, cause, sink)
+    }
+}
+
+/// A duration in whole milliseconds, saturating.
+#[inline]
+pub(crate) fn ms(d: std::time::Duration) -> u32 {
+    d.as_millis().min(u32::MAX as u128) as u32
+}
