@@ -1,1 +1,12 @@
-//! stats (to be written).
+//! Measurement: per-worker recorders, their merge, and the run report.
+//!
+//! Each worker owns one [`Recorder`]: four HdrHistograms (one per [`Phase`],
+//! nanoseconds, 3 significant figures, 1 ns ..= 1 h, allocated once at creation)
+//! and a plain [`Counters`] block. Nothing here is shared or locked on the hot
+//! path; recording is an index computation and an increment. At report time the
+//! workers' recorders are merged (the HdrHistogram merge is exact) and wrapped in
+//! a [`Report`], which renders as JSON (a stable schema) or as text.
+
+mod kinds;
+
+pub use kinds::{FailCause, Phase};
