@@ -7,6 +7,8 @@
 //! workers' recorders are merged (the HdrHistogram merge is exact) and wrapped in
 //! a [`Report`], which renders as JSON (a stable schema) or as text.
 
+mod counters;
 mod kinds;
 
+pub use counters::Counters;
 pub use kinds::{FailCause, Phase};
