@@ -9,6 +9,8 @@
 
 mod counters;
 mod kinds;
+mod recorder;
 
 pub use counters::Counters;
 pub use kinds::{FailCause, Phase};
+pub use recorder::Recorder;
