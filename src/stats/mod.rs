@@ -10,7 +10,9 @@
 mod counters;
 mod kinds;
 mod recorder;
+mod report;
 
 pub use counters::Counters;
 pub use kinds::{FailCause, Phase};
 pub use recorder::Recorder;
+pub use report::{LatencySummary, Report};
