@@ -11,6 +11,8 @@ mod counters;
 mod kinds;
 mod recorder;
 mod report;
+#[cfg(test)]
+mod tests;
 
 pub use counters::Counters;
 pub use kinds::{FailCause, Phase};
