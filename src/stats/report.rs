@@ -163,7 +163,7 @@ impl Report {
                 "failed": failed_object(c),
                 "in_flight": c.in_flight(),
             },
-            "cps": round3(self.cps()),
+            "cps": self.cps(),
             "latency_us": latency,
             "packets": {
                 "tx": c.tx_packets,
