@@ -4,6 +4,10 @@
 use core::cmp::Ordering;
 use core::fmt;
 use core::ops::{Add, Sub};
+use std::net::Ipv4Addr;
+
+use super::ipv4::PROTOCOL_TCP;
+use super::{Error, Result, checksum};
 
 /// A TCP sequence number. Arithmetic wraps modulo 2^32 and comparisons follow
 /// RFC 9293 §3.4 (a < b iff (b - a) as i32 > 0), so they are valid for numbers less
@@ -199,5 +203,907 @@ impl TcpRepr {
     #[inline]
     pub fn seq_len(&self) -> u32 {
         self.payload_len as u32 + self.flags.syn() as u32 + self.flags.fin() as u32
+    }
+}
+
+/// Length of a header without options (RFC 9293 §3.1, "Data Offset": at least 5).
+pub const HEADER_LEN: usize = 20;
+/// Longest header: a data offset of 15 words (RFC 9293 §3.1).
+pub const MAX_HEADER_LEN: usize = 60;
+
+/// Option kinds (RFC 9293 §3.2; IANA TCP option kind numbers).
+pub mod kind {
+    /// End of option list (RFC 9293 §3.2).
+    pub const END: u8 = 0;
+    /// No-operation (RFC 9293 §3.2).
+    pub const NOP: u8 = 1;
+    /// Maximum segment size, length 4 (RFC 9293 §3.2, §3.7.1).
+    pub const MSS: u8 = 2;
+    /// Window scale, length 3 (RFC 7323 §2.2).
+    pub const WINDOW_SCALE: u8 = 3;
+    /// SACK permitted, length 2 (RFC 2018 §2).
+    pub const SACK_PERMITTED: u8 = 4;
+    /// SACK, length 2 + 8 per block (RFC 2018 §3).
+    pub const SACK: u8 = 5;
+    /// Timestamps, length 10 (RFC 7323 §3.2).
+    pub const TIMESTAMPS: u8 = 8;
+}
+
+/// Byte ranges of the TCP header (RFC 9293 §3.1).
+pub mod field {
+    use core::ops::Range;
+    /// Source port.
+    pub const SRC_PORT: Range<usize> = 0..2;
+    /// Destination port.
+    pub const DST_PORT: Range<usize> = 2..4;
+    /// Sequence number.
+    pub const SEQ_NUM: Range<usize> = 4..8;
+    /// Acknowledgment number.
+    pub const ACK_NUM: Range<usize> = 8..12;
+    /// Data offset in 32-bit words (high nibble), reserved bits.
+    pub const DATA_OFF: usize = 12;
+    /// Control bits CWR ECE URG ACK PSH RST SYN FIN.
+    pub const FLAGS: usize = 13;
+    /// Window.
+    pub const WINDOW: Range<usize> = 14..16;
+    /// Checksum.
+    pub const CHECKSUM: Range<usize> = 16..18;
+    /// Urgent pointer.
+    pub const URGENT: Range<usize> = 18..20;
+    /// Options start here and end at the data offset.
+    pub const OPTIONS_START: usize = 20;
+}
+
+/// A typed view over a TCP segment: header, options and payload. The segment ends
+/// where the buffer ends, so wrap exactly the IP payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpPacket<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> TcpPacket<T> {
+    /// Wraps `buffer` without checking it; accessors may panic on a short buffer. Use
+    /// [`new_checked`](Self::new_checked) for untrusted input.
+    #[inline]
+    pub const fn new_unchecked(buffer: T) -> TcpPacket<T> {
+        TcpPacket { buffer }
+    }
+
+    /// Wraps `buffer` after checking that it holds the fixed header, that the data
+    /// offset is at least 5 words and that the buffer holds the whole header.
+    #[inline]
+    pub fn new_checked(buffer: T) -> Result<TcpPacket<T>> {
+        let p = Self::new_unchecked(buffer);
+        p.check_len()?;
+        Ok(p)
+    }
+
+    /// The checks of [`new_checked`](Self::new_checked).
+    #[inline]
+    pub fn check_len(&self) -> Result<()> {
+        let buf = self.buffer.as_ref();
+        let Some(h) = buf.first_chunk::<HEADER_LEN>() else {
+            return Err(Error::Truncated);
+        };
+        let header_len = usize::from(h[field::DATA_OFF] >> 4) * 4;
+        if header_len < HEADER_LEN {
+            Err(Error::Malformed)
+        } else if header_len > buf.len() {
+            Err(Error::Truncated)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The wrapped buffer.
+    #[inline]
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    #[inline]
+    fn header(&self) -> &[u8; HEADER_LEN] {
+        self.buffer
+            .as_ref()
+            .first_chunk::<HEADER_LEN>()
+            .expect("length checked")
+    }
+
+    /// Source port.
+    #[inline]
+    pub fn src_port(&self) -> u16 {
+        let h = self.header();
+        u16::from_be_bytes([h[0], h[1]])
+    }
+    /// Destination port.
+    #[inline]
+    pub fn dst_port(&self) -> u16 {
+        let h = self.header();
+        u16::from_be_bytes([h[2], h[3]])
+    }
+    /// Sequence number.
+    #[inline]
+    pub fn seq_number(&self) -> SeqNumber {
+        let h = self.header();
+        SeqNumber(u32::from_be_bytes([h[4], h[5], h[6], h[7]]))
+    }
+    /// Acknowledgment number (meaningful when ACK is set).
+    #[inline]
+    pub fn ack_number(&self) -> SeqNumber {
+        let h = self.header();
+        SeqNumber(u32::from_be_bytes([h[8], h[9], h[10], h[11]]))
+    }
+    /// Header length in octets (data offset times 4), options included.
+    #[inline]
+    pub fn header_len(&self) -> usize {
+        usize::from(self.header()[field::DATA_OFF] >> 4) * 4
+    }
+    /// Control bits.
+    #[inline]
+    pub fn flags(&self) -> TcpFlags {
+        TcpFlags(self.header()[field::FLAGS])
+    }
+    /// Window, unscaled.
+    #[inline]
+    pub fn window_len(&self) -> u16 {
+        let h = self.header();
+        u16::from_be_bytes([h[14], h[15]])
+    }
+    /// Checksum field.
+    #[inline]
+    pub fn checksum(&self) -> u16 {
+        let h = self.header();
+        u16::from_be_bytes([h[16], h[17]])
+    }
+    /// Urgent pointer.
+    #[inline]
+    pub fn urgent_at(&self) -> u16 {
+        let h = self.header();
+        u16::from_be_bytes([h[18], h[19]])
+    }
+    /// The option octets, between the fixed header and the data offset.
+    #[inline]
+    pub fn options(&self) -> &[u8] {
+        &self.buffer.as_ref()[HEADER_LEN..self.header_len()]
+    }
+    /// An iterator over the options.
+    #[inline]
+    pub fn option_iter(&self) -> TcpOptionIter<'_> {
+        TcpOptionIter::new(self.options())
+    }
+    /// The payload: from the data offset to the end of the buffer.
+    #[inline]
+    pub fn payload(&self) -> &[u8] {
+        &self.buffer.as_ref()[self.header_len()..]
+    }
+    /// The whole segment.
+    #[inline]
+    pub fn segment(&self) -> &[u8] {
+        self.buffer.as_ref()
+    }
+    /// Whether the checksum verifies over the pseudo-header of `src` and `dst`, the
+    /// header and the payload (RFC 9293 §3.1, "Checksum"). A segment longer than the
+    /// 65,535 octets the pseudo-header can state never verifies.
+    #[inline]
+    pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
+        let seg = self.buffer.as_ref();
+        let Ok(len) = u16::try_from(seg.len()) else {
+            return false;
+        };
+        let pseudo = checksum::pseudo_header_sum(src, dst, PROTOCOL_TCP, len);
+        checksum::combine(pseudo, checksum::sum(seg)) == 0xffff
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
+    #[inline]
+    fn header_mut(&mut self) -> &mut [u8; HEADER_LEN] {
+        self.buffer
+            .as_mut()
+            .first_chunk_mut::<HEADER_LEN>()
+            .expect("length checked")
+    }
+    /// Sets the source port.
+    #[inline]
+    pub fn set_src_port(&mut self, v: u16) {
+        self.header_mut()[field::SRC_PORT].copy_from_slice(&v.to_be_bytes());
+    }
+    /// Sets the destination port.
+    #[inline]
+    pub fn set_dst_port(&mut self, v: u16) {
+        self.header_mut()[field::DST_PORT].copy_from_slice(&v.to_be_bytes());
+    }
+    /// Sets the sequence number.
+    #[inline]
+    pub fn set_seq_number(&mut self, v: SeqNumber) {
+        self.header_mut()[field::SEQ_NUM].copy_from_slice(&v.0.to_be_bytes());
+    }
+    /// Sets the acknowledgment number.
+    #[inline]
+    pub fn set_ack_number(&mut self, v: SeqNumber) {
+        self.header_mut()[field::ACK_NUM].copy_from_slice(&v.0.to_be_bytes());
+    }
+    /// Sets the header length (a multiple of 4 from 20 to 60), clearing the reserved
+    /// bits.
+    #[inline]
+    pub fn set_header_len(&mut self, len: usize) {
+        debug_assert!(len.is_multiple_of(4) && (HEADER_LEN..=MAX_HEADER_LEN).contains(&len));
+        self.header_mut()[field::DATA_OFF] = ((len / 4) as u8) << 4;
+    }
+    /// Sets the control bits.
+    #[inline]
+    pub fn set_flags(&mut self, f: TcpFlags) {
+        self.header_mut()[field::FLAGS] = f.0;
+    }
+    /// Sets the window.
+    #[inline]
+    pub fn set_window_len(&mut self, v: u16) {
+        self.header_mut()[field::WINDOW].copy_from_slice(&v.to_be_bytes());
+    }
+    /// Sets the checksum field.
+    #[inline]
+    pub fn set_checksum(&mut self, v: u16) {
+        self.header_mut()[field::CHECKSUM].copy_from_slice(&v.to_be_bytes());
+    }
+    /// Sets the urgent pointer.
+    #[inline]
+    pub fn set_urgent_at(&mut self, v: u16) {
+        self.header_mut()[field::URGENT].copy_from_slice(&v.to_be_bytes());
+    }
+    /// The option octets, writable.
+    #[inline]
+    pub fn options_mut(&mut self) -> &mut [u8] {
+        let end = self.header_len();
+        &mut self.buffer.as_mut()[HEADER_LEN..end]
+    }
+    /// The payload, writable.
+    #[inline]
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let start = self.header_len();
+        &mut self.buffer.as_mut()[start..]
+    }
+    /// Computes and writes the checksum over the pseudo-header, header and payload.
+    /// The segment must not be longer than 65,535 octets.
+    #[inline]
+    pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
+        self.set_checksum(0);
+        let seg = self.buffer.as_ref();
+        let len = u16::try_from(seg.len()).expect("segment longer than 65,535 octets");
+        let pseudo = checksum::pseudo_header_sum(src, dst, PROTOCOL_TCP, len);
+        let c = !checksum::combine(pseudo, checksum::sum(seg));
+        self.set_checksum(c);
+    }
+}
+
+/// One TCP option as found on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpOption<'a> {
+    /// End of option list (kind 0); the iterator stops after it.
+    EndOfList,
+    /// No-operation (kind 1), padding.
+    NoOperation,
+    /// Maximum segment size (kind 2).
+    MaxSegmentSize(u16),
+    /// Window scale shift count (kind 3), as sent: RFC 7323 §2.3 caps its use at 14,
+    /// which is the receiver's business, not the parser's.
+    WindowScale(u8),
+    /// SACK permitted (kind 4).
+    SackPermitted,
+    /// SACK blocks (kind 5): the option data, 8 octets (left edge, right edge) per
+    /// block, one to four blocks. See [`sack_blocks`].
+    Sack(&'a [u8]),
+    /// Timestamps (kind 8).
+    Timestamps(Timestamps),
+    /// An option of another kind, skipped by [`TcpOptions::parse`].
+    Unknown {
+        /// The kind octet.
+        kind: u8,
+        /// The octets after the kind and length octets.
+        data: &'a [u8],
+    },
+}
+
+/// The (left edge, right edge) pairs of the data of a [`TcpOption::Sack`]
+/// (RFC 2018 §3).
+pub fn sack_blocks(data: &[u8]) -> impl Iterator<Item = (SeqNumber, SeqNumber)> + '_ {
+    data.as_chunks::<8>().0.iter().map(|b| {
+        (
+            SeqNumber(u32::from_be_bytes([b[0], b[1], b[2], b[3]])),
+            SeqNumber(u32::from_be_bytes([b[4], b[5], b[6], b[7]])),
+        )
+    })
+}
+
+/// An iterator over the options of a header. It yields `Err(Error::Malformed)` once,
+/// then stops, for an option whose length octet is missing, is less than 2, runs past
+/// the options, or is not the length its kind requires. It stops after
+/// [`TcpOption::EndOfList`].
+#[derive(Clone, Debug)]
+pub struct TcpOptionIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> TcpOptionIter<'a> {
+    /// An iterator over `options`, the octets between the fixed header and the data
+    /// offset.
+    #[inline]
+    pub fn new(options: &'a [u8]) -> TcpOptionIter<'a> {
+        TcpOptionIter { rest: options }
+    }
+
+    #[inline]
+    fn next_option(&mut self) -> Result<Option<TcpOption<'a>>> {
+        let Some((&k, after_kind)) = self.rest.split_first() else {
+            return Ok(None);
+        };
+        match k {
+            kind::END => {
+                self.rest = &[];
+                return Ok(Some(TcpOption::EndOfList));
+            }
+            kind::NOP => {
+                self.rest = after_kind;
+                return Ok(Some(TcpOption::NoOperation));
+            }
+            _ => {}
+        }
+        let Some(&len) = after_kind.first() else {
+            return Err(Error::Malformed);
+        };
+        let len = usize::from(len);
+        if len < 2 || len > self.rest.len() {
+            return Err(Error::Malformed);
+        }
+        let (opt, rest) = self.rest.split_at(len);
+        let data = &opt[2..];
+        let option = match (k, data) {
+            (kind::MSS, &[a, b]) => TcpOption::MaxSegmentSize(u16::from_be_bytes([a, b])),
+            (kind::WINDOW_SCALE, &[s]) => TcpOption::WindowScale(s),
+            (kind::SACK_PERMITTED, &[]) => TcpOption::SackPermitted,
+            (kind::SACK, d) if !d.is_empty() && d.len().is_multiple_of(8) => TcpOption::Sack(d),
+            (kind::TIMESTAMPS, &[a, b, c, d, e, f, g, h]) => TcpOption::Timestamps(Timestamps {
+                tsval: u32::from_be_bytes([a, b, c, d]),
+                tsecr: u32::from_be_bytes([e, f, g, h]),
+            }),
+            (kind::MSS | kind::WINDOW_SCALE | kind::SACK_PERMITTED | kind::SACK, _)
+            | (kind::TIMESTAMPS, _) => return Err(Error::Malformed),
+            (kind, data) => TcpOption::Unknown { kind, data },
+        };
+        self.rest = rest;
+        Ok(Some(option))
+    }
+}
+
+impl<'a> Iterator for TcpOptionIter<'a> {
+    type Item = Result<TcpOption<'a>>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Result<TcpOption<'a>>> {
+        match self.next_option() {
+            Ok(o) => o.map(Ok),
+            Err(e) => {
+                self.rest = &[];
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Option words laid out as Linux lays them out (`tcp_options_write`): at most five
+/// 32-bit words, each written big-endian.
+#[derive(Clone, Copy)]
+struct OptionWords {
+    words: [u32; 5],
+    len: usize,
+}
+
+impl OptionWords {
+    /// NOP, NOP, timestamps kind and length (RFC 7323 Appendix A layout).
+    const NOP_NOP_TS: u32 = 0x0101_080a;
+    /// SACK permitted then timestamps kind and length, packed (as Linux does).
+    const SACKPERM_TS: u32 = 0x0402_080a;
+    /// NOP, NOP, SACK permitted.
+    const NOP_NOP_SACKPERM: u32 = 0x0101_0402;
+    /// MSS kind and length; the value goes in the low half.
+    const MSS: u32 = 0x0204_0000;
+    /// NOP, window scale kind and length; the shift goes in the low octet.
+    const NOP_WS: u32 = 0x0103_0300;
+
+    #[inline]
+    fn new(repr: &TcpRepr) -> OptionWords {
+        let o = &repr.options;
+        let mut words = [0u32; 5];
+        if !repr.flags.syn() {
+            return match o.timestamps {
+                Some(ts) => {
+                    words[0] = Self::NOP_NOP_TS;
+                    words[1] = ts.tsval;
+                    words[2] = ts.tsecr;
+                    OptionWords { words, len: 3 }
+                }
+                None => OptionWords { words, len: 0 },
+            };
+        }
+        let mut len = 0;
+        if let Some(mss) = o.mss {
+            words[0] = Self::MSS | u32::from(mss);
+            len = 1;
+        }
+        match (o.sack_permitted, o.timestamps) {
+            (sack, Some(ts)) => {
+                words[len] = if sack {
+                    Self::SACKPERM_TS
+                } else {
+                    Self::NOP_NOP_TS
+                };
+                words[len + 1] = ts.tsval;
+                words[len + 2] = ts.tsecr;
+                len += 3;
+            }
+            (true, None) => {
+                words[len] = Self::NOP_NOP_SACKPERM;
+                len += 1;
+            }
+            (false, None) => {}
+        }
+        if let Some(ws) = o.window_scale {
+            words[len] = Self::NOP_WS | u32::from(ws);
+            len += 1;
+        }
+        OptionWords { words, len }
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[u32] {
+        &self.words[..self.len]
+    }
+}
+
+impl TcpOptions {
+    /// Parses the option octets of a header. Unknown kinds and SACK blocks are
+    /// skipped; a later option of a kind replaces an earlier one; parsing stops at
+    /// End of Option List. A malformed option is [`Error::Malformed`].
+    #[inline]
+    pub fn parse(options: &[u8]) -> Result<TcpOptions> {
+        // The layout of nearly every segment after the handshake: NOP, NOP, TS.
+        if let Some((head, ts)) = options.split_first_chunk::<4>()
+            && *head == OptionWords::NOP_NOP_TS.to_be_bytes()
+            && let [a, b, c, d, e, f, g, h] = *ts
+        {
+            return Ok(TcpOptions {
+                timestamps: Some(Timestamps {
+                    tsval: u32::from_be_bytes([a, b, c, d]),
+                    tsecr: u32::from_be_bytes([e, f, g, h]),
+                }),
+                ..TcpOptions::default()
+            });
+        }
+        let mut out = TcpOptions::default();
+        for option in TcpOptionIter::new(options) {
+            match option? {
+                TcpOption::MaxSegmentSize(m) => out.mss = Some(m),
+                TcpOption::WindowScale(s) => out.window_scale = Some(s),
+                TcpOption::SackPermitted => out.sack_permitted = true,
+                TcpOption::Timestamps(t) => out.timestamps = Some(t),
+                TcpOption::EndOfList
+                | TcpOption::NoOperation
+                | TcpOption::Sack(_)
+                | TcpOption::Unknown { .. } => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl TcpRepr {
+    /// Parses a checked segment sent from `src_ip` to `dst_ip`. With `verify_checksum`
+    /// a segment whose checksum does not verify is [`Error::BadChecksum`]. The urgent
+    /// pointer is not kept. Options are as [`TcpOptions::parse`] finds them, on any
+    /// segment.
+    #[inline]
+    pub fn parse<T: AsRef<[u8]>>(
+        packet: &TcpPacket<T>,
+        src_ip: Ipv4Addr,
+        dst_ip: Ipv4Addr,
+        verify_checksum: bool,
+    ) -> Result<TcpRepr> {
+        packet.check_len()?;
+        let Ok(payload_len) = u16::try_from(packet.segment().len() - packet.header_len()) else {
+            return Err(Error::BadLength);
+        };
+        if verify_checksum && !packet.verify_checksum(src_ip, dst_ip) {
+            return Err(Error::BadChecksum);
+        }
+        Ok(TcpRepr {
+            src_port: packet.src_port(),
+            dst_port: packet.dst_port(),
+            seq: packet.seq_number(),
+            ack: packet.ack_number(),
+            flags: packet.flags(),
+            window: packet.window_len(),
+            options: TcpOptions::parse(packet.options())?,
+            payload_len,
+        })
+    }
+
+    /// Length of the header [`emit`](Self::emit) writes, options included: on a SYN,
+    /// MSS (4), SACK-permitted and timestamps (12 together, 12 for timestamps alone,
+    /// 4 for SACK-permitted alone) and window scale (4), the options that are set; on
+    /// any other segment 12 for timestamps when set (MSS, window scale and
+    /// SACK-permitted are not written there). Always a multiple of 4.
+    #[inline]
+    pub fn header_len(&self) -> usize {
+        HEADER_LEN + 4 * OptionWords::new(self).len
+    }
+
+    /// Writes header, options and payload into `seg` (at least header plus payload
+    /// long) with a zero checksum field; returns the segment length and the unfolded
+    /// one's complement sum of the header as 32-bit big-endian words.
+    ///
+    /// Errors, in this order: a payload whose length is not `payload_len`, or a segment
+    /// longer than `max_len`, is [`Error::BadLength`]; a short `seg` is
+    /// [`Error::BufferTooSmall`].
+    #[inline]
+    pub(crate) fn write_segment(
+        &self,
+        seg: &mut [u8],
+        payload: &[u8],
+        max_len: usize,
+    ) -> Result<(usize, u64)> {
+        if payload.len() != usize::from(self.payload_len) {
+            return Err(Error::BadLength);
+        }
+        let opts = OptionWords::new(self);
+        let header_len = HEADER_LEN + 4 * opts.len;
+        let seg_len = header_len + payload.len();
+        if seg_len > max_len {
+            return Err(Error::BadLength);
+        }
+        let Some(seg) = seg.get_mut(..seg_len) else {
+            return Err(Error::BufferTooSmall);
+        };
+        let Some((fixed, rest)) = seg.split_first_chunk_mut::<HEADER_LEN>() else {
+            return Err(Error::BufferTooSmall);
+        };
+        let words = [
+            u32::from(self.src_port) << 16 | u32::from(self.dst_port),
+            self.seq.0,
+            self.ack.0,
+            (header_len as u32) << 26 | u32::from(self.flags.0) << 16 | u32::from(self.window),
+            0, // checksum, urgent pointer
+        ];
+        let mut sum = 0u64;
+        for (dst, w) in fixed.as_chunks_mut::<4>().0.iter_mut().zip(words) {
+            *dst = w.to_be_bytes();
+            sum += u64::from(w);
+        }
+        let (opt_bytes, data) = rest.split_at_mut(4 * opts.len);
+        for (dst, &w) in opt_bytes
+            .as_chunks_mut::<4>()
+            .0
+            .iter_mut()
+            .zip(opts.as_slice())
+        {
+            *dst = w.to_be_bytes();
+            sum += u64::from(w);
+        }
+        if !payload.is_empty() {
+            data.copy_from_slice(payload);
+        }
+        Ok((seg_len, sum))
+    }
+
+    /// Writes the segment (header, options as [`header_len`](Self::header_len)
+    /// describes, `payload`) into the start of `buf` with its checksum over the
+    /// pseudo-header of `src_ip` and `dst_ip`; returns the segment length. A payload
+    /// whose length is not `payload_len`, or a segment longer than 65,535 octets, is
+    /// [`Error::BadLength`]; a short buffer is [`Error::BufferTooSmall`].
+    pub fn emit(
+        &self,
+        buf: &mut [u8],
+        src_ip: Ipv4Addr,
+        dst_ip: Ipv4Addr,
+        payload: &[u8],
+    ) -> Result<usize> {
+        let (len, _) = self.write_segment(buf, payload, usize::from(u16::MAX))?;
+        let seg = &mut buf[..len];
+        let pseudo = checksum::pseudo_header_sum(src_ip, dst_ip, PROTOCOL_TCP, len as u16);
+        let c = !checksum::combine(pseudo, checksum::sum(seg));
+        seg[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+        Ok(len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SRC: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+    const DST: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 2);
+
+    /// A SYN as Linux sends it: MSS 1460, SACK-permitted + timestamps, NOP + WS 7.
+    const SYN: [u8; 40] = [
+        0xc3, 0x50, 0x00, 0x50, // ports 50000 -> 80
+        0x00, 0x00, 0x03, 0xe8, // seq 1000
+        0x00, 0x00, 0x00, 0x00, // ack 0
+        0xa0, 0x02, 0xfa, 0xf0, // data offset 10, SYN, window 64240
+        0x00, 0x00, 0x00, 0x00, // checksum (filled in), urgent
+        0x02, 0x04, 0x05, 0xb4, // MSS 1460
+        0x04, 0x02, 0x08, 0x0a, // SACK permitted, timestamps
+        0x00, 0x00, 0x00, 0x01, // TSval 1
+        0x00, 0x00, 0x00, 0x00, // TSecr 0
+        0x01, 0x03, 0x03, 0x07, // NOP, window scale 7
+    ];
+
+    /// An ACK with timestamps and a 3-octet payload.
+    const DATA: [u8; 35] = [
+        0x00, 0x50, 0xc3, 0x50, // ports 80 -> 50000
+        0x00, 0x00, 0x07, 0xd0, // seq 2000
+        0x00, 0x00, 0x03, 0xe9, // ack 1001
+        0x80, 0x18, 0x01, 0xf5, // data offset 8, PSH|ACK, window 501
+        0x00, 0x00, 0x00, 0x00, // checksum (filled in), urgent
+        0x01, 0x01, 0x08, 0x0a, // NOP NOP timestamps
+        0x00, 0x00, 0x00, 0x09, // TSval 9
+        0x00, 0x00, 0x00, 0x01, // TSecr 1
+        b'a', b'b', b'c',
+    ];
+
+    fn with_checksum<const N: usize>(mut seg: [u8; N], src: Ipv4Addr, dst: Ipv4Addr) -> [u8; N] {
+        TcpPacket::new_unchecked(&mut seg[..]).fill_checksum(src, dst);
+        seg
+    }
+
+    fn syn_repr() -> TcpRepr {
+        TcpRepr {
+            src_port: 50000,
+            dst_port: 80,
+            seq: SeqNumber(1000),
+            ack: SeqNumber(0),
+            flags: TcpFlags::SYN,
+            window: 64240,
+            options: TcpOptions {
+                mss: Some(1460),
+                window_scale: Some(7),
+                sack_permitted: true,
+                timestamps: Some(Timestamps { tsval: 1, tsecr: 0 }),
+            },
+            payload_len: 0,
+        }
+    }
+
+    fn data_repr() -> TcpRepr {
+        TcpRepr {
+            src_port: 80,
+            dst_port: 50000,
+            seq: SeqNumber(2000),
+            ack: SeqNumber(1001),
+            flags: TcpFlags::PSH | TcpFlags::ACK,
+            window: 501,
+            options: TcpOptions {
+                timestamps: Some(Timestamps { tsval: 9, tsecr: 1 }),
+                ..TcpOptions::default()
+            },
+            payload_len: 3,
+        }
+    }
+
+    #[test]
+    fn syn_parses_to_its_repr() {
+        let seg = with_checksum(SYN, SRC, DST);
+        let p = TcpPacket::new_checked(&seg[..]).unwrap();
+        assert_eq!(p.header_len(), 40);
+        assert!(p.verify_checksum(SRC, DST));
+        assert_eq!(TcpRepr::parse(&p, SRC, DST, true), Ok(syn_repr()));
+    }
+
+    #[test]
+    fn syn_emits_linux_option_layout() {
+        let mut buf = [0xeeu8; 64];
+        assert_eq!(syn_repr().header_len(), 40);
+        assert_eq!(syn_repr().emit(&mut buf, SRC, DST, &[]), Ok(40));
+        assert_eq!(buf[..40], with_checksum(SYN, SRC, DST));
+    }
+
+    #[test]
+    fn data_segment_round_trips() {
+        let seg = with_checksum(DATA, DST, SRC);
+        let p = TcpPacket::new_checked(&seg[..]).unwrap();
+        assert_eq!(p.payload(), b"abc");
+        assert_eq!(TcpRepr::parse(&p, DST, SRC, true), Ok(data_repr()));
+        let mut buf = [0u8; 35];
+        assert_eq!(data_repr().emit(&mut buf, DST, SRC, b"abc"), Ok(35));
+        assert_eq!(buf, seg);
+    }
+
+    #[test]
+    fn syn_option_subsets_follow_linux() {
+        let cases: [(TcpOptions, &[u8]); 5] = [
+            (TcpOptions::default(), &[]),
+            (
+                TcpOptions {
+                    sack_permitted: true,
+                    ..TcpOptions::default()
+                },
+                &[1, 1, 4, 2],
+            ),
+            (
+                TcpOptions {
+                    timestamps: Some(Timestamps { tsval: 5, tsecr: 6 }),
+                    ..TcpOptions::default()
+                },
+                &[1, 1, 8, 10, 0, 0, 0, 5, 0, 0, 0, 6],
+            ),
+            (
+                TcpOptions {
+                    mss: Some(536),
+                    window_scale: Some(0),
+                    ..TcpOptions::default()
+                },
+                &[2, 4, 2, 24, 1, 3, 3, 0],
+            ),
+            (
+                TcpOptions {
+                    mss: Some(1460),
+                    sack_permitted: true,
+                    window_scale: Some(14),
+                    timestamps: None,
+                },
+                &[2, 4, 5, 180, 1, 1, 4, 2, 1, 3, 3, 14],
+            ),
+        ];
+        for (options, bytes) in cases {
+            let repr = TcpRepr {
+                options,
+                ..syn_repr()
+            };
+            let mut buf = [0u8; 60];
+            let n = repr.emit(&mut buf, SRC, DST, &[]).unwrap();
+            assert_eq!(n, 20 + bytes.len());
+            assert_eq!(&buf[20..n], bytes);
+            let p = TcpPacket::new_checked(&buf[..n]).unwrap();
+            assert_eq!(TcpRepr::parse(&p, SRC, DST, true), Ok(repr));
+        }
+    }
+
+    #[test]
+    fn non_syn_segments_carry_only_timestamps() {
+        let repr = TcpRepr {
+            options: TcpOptions {
+                mss: Some(1460),
+                window_scale: Some(7),
+                sack_permitted: true,
+                timestamps: None,
+            },
+            ..data_repr()
+        };
+        assert_eq!(repr.header_len(), 20);
+        assert_eq!(data_repr().header_len(), 32);
+    }
+
+    #[test]
+    fn bad_checksum_is_reported_only_when_verifying() {
+        let mut seg = with_checksum(DATA, DST, SRC);
+        seg[34] = b'd';
+        let p = TcpPacket::new_checked(&seg[..]).unwrap();
+        assert_eq!(TcpRepr::parse(&p, DST, SRC, true), Err(Error::BadChecksum));
+        assert!(TcpRepr::parse(&p, DST, SRC, false).is_ok());
+        // The pseudo-header counts: the right bytes from another address fail.
+        let seg = with_checksum(DATA, DST, SRC);
+        let p = TcpPacket::new_checked(&seg[..]).unwrap();
+        assert_eq!(
+            TcpRepr::parse(&p, DST, Ipv4Addr::new(198, 18, 0, 9), true),
+            Err(Error::BadChecksum)
+        );
+    }
+
+    #[test]
+    fn emit_checks_payload_and_buffer_lengths() {
+        let mut buf = [0u8; 64];
+        assert_eq!(
+            data_repr().emit(&mut buf, DST, SRC, b"ab"),
+            Err(Error::BadLength)
+        );
+        assert_eq!(
+            data_repr().emit(&mut buf[..34], DST, SRC, b"abc"),
+            Err(Error::BufferTooSmall)
+        );
+    }
+
+    #[test]
+    fn header_length_errors() {
+        assert_eq!(
+            TcpPacket::new_checked(&SYN[..19]).unwrap_err(),
+            Error::Truncated
+        );
+        assert_eq!(
+            TcpPacket::new_checked(&SYN[..39]).unwrap_err(),
+            Error::Truncated
+        );
+        let mut b = SYN;
+        b[12] = 0x40; // data offset 4
+        assert_eq!(
+            TcpPacket::new_checked(&b[..]).unwrap_err(),
+            Error::Malformed
+        );
+    }
+
+    #[test]
+    fn options_iterator_yields_every_kind() {
+        let bytes = [
+            1, 2, 4, 0x05, 0xb4, 3, 3, 7, 4, 2, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2, 8, 10, 0, 0, 0, 3,
+            0, 0, 0, 4, 30, 3, 0xaa, 0, 0xff,
+        ];
+        let got: Vec<_> = TcpOptionIter::new(&bytes).collect();
+        let sack = &bytes[12..20];
+        assert_eq!(
+            got,
+            vec![
+                Ok(TcpOption::NoOperation),
+                Ok(TcpOption::MaxSegmentSize(1460)),
+                Ok(TcpOption::WindowScale(7)),
+                Ok(TcpOption::SackPermitted),
+                Ok(TcpOption::Sack(sack)),
+                Ok(TcpOption::Timestamps(Timestamps { tsval: 3, tsecr: 4 })),
+                Ok(TcpOption::Unknown {
+                    kind: 30,
+                    data: &[0xaa]
+                }),
+                Ok(TcpOption::EndOfList),
+            ]
+        );
+        let blocks: Vec<_> = sack_blocks(sack).collect();
+        assert_eq!(blocks, vec![(SeqNumber(1), SeqNumber(2))]);
+        let parsed = TcpOptions::parse(&bytes).unwrap();
+        assert_eq!(
+            parsed,
+            TcpOptions {
+                mss: Some(1460),
+                window_scale: Some(7),
+                sack_permitted: true,
+                timestamps: Some(Timestamps { tsval: 3, tsecr: 4 }),
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_options_are_errors() {
+        let cases: [&[u8]; 8] = [
+            &[2],                          // no length octet
+            &[30, 1],                      // length below 2
+            &[30, 0],                      // length 0
+            &[30, 5, 0, 0],                // runs past the options
+            &[2, 3, 5],                    // MSS of the wrong length
+            &[8, 6, 0, 0, 0, 0],           // timestamps of the wrong length
+            &[5, 6, 0, 0, 0, 0],           // SACK that is not whole blocks
+            &[1, 1, 8, 10, 0, 0, 0, 0, 0], // NOP NOP TS cut short
+        ];
+        for bytes in cases {
+            assert_eq!(TcpOptions::parse(bytes), Err(Error::Malformed), "{bytes:?}");
+            let mut it = TcpOptionIter::new(bytes);
+            assert!(it.any(|o| o.is_err()));
+            assert_eq!(it.next(), None);
+        }
+        // After End of Option List nothing is read, even garbage.
+        assert_eq!(TcpOptions::parse(&[0, 30, 0]), Ok(TcpOptions::default()));
+    }
+
+    #[test]
+    fn setters_write_fields() {
+        let mut buf = [0u8; 20];
+        let mut p = TcpPacket::new_unchecked(&mut buf[..]);
+        p.set_src_port(80);
+        p.set_dst_port(50000);
+        p.set_seq_number(SeqNumber(7));
+        p.set_ack_number(SeqNumber(9));
+        p.set_header_len(20);
+        p.set_flags(TcpFlags::RST | TcpFlags::ACK);
+        p.set_window_len(0);
+        p.set_urgent_at(0);
+        p.fill_checksum(SRC, DST);
+        let p = TcpPacket::new_checked(&buf[..]).unwrap();
+        assert_eq!(p.flags(), TcpFlags::RST | TcpFlags::ACK);
+        assert_eq!(p.seq_number(), SeqNumber(7));
+        assert_eq!(p.ack_number(), SeqNumber(9));
+        assert!(p.verify_checksum(SRC, DST));
     }
 }

@@ -1,0 +1,242 @@
+//! The Internet checksum (RFC 1071): the one's complement of the one's complement sum
+//! of the data taken as 16-bit big-endian words, an odd last octet padded with zero.
+//!
+//! Partial sums are `u16` values that are already folded (end-around carry applied);
+//! they combine with [`combine`] in any order (RFC 1071 §2(A), commutativity and
+//! associativity), provided every part but the last has an even length. A sum is zero
+//! only when all its data is zero, so a verified header sums to `0xffff`.
+//!
+//! [`sum`] reads the data as native-endian 8-byte words, adds them with end-around
+//! carry into a `u64` and folds and byte-swaps once at the end: the sum does not depend
+//! on byte order except for that final swap (RFC 1071 §2(B)), and carries out of 16 bits
+//! can be deferred (§2(C)).
+//!
+//! Headers that change in one field are updated with [`update16`] and [`update32`]
+//! (RFC 1624 §3, equation 3).
+
+use std::net::Ipv4Addr;
+
+/// Adds `w` to `acc` with end-around carry: a one's complement addition in 64 bits,
+/// which is congruent to the 16-bit sum modulo 0xffff (RFC 1071 §2(C), "deferred
+/// carries", and §2(D) for wider words).
+#[inline(always)]
+fn add_carry(acc: u64, w: u64) -> u64 {
+    let (s, carry) = acc.overflowing_add(w);
+    // Cannot overflow: when `carry` is set, `s` is at most 2^64 - 2.
+    s + carry as u64
+}
+
+/// The one's complement sum of `data` read as native-endian words, unfolded.
+#[inline]
+fn sum_native(data: &[u8]) -> u64 {
+    let mut acc = 0u64;
+    let (blocks, rest) = data.as_chunks::<32>();
+    for block in blocks {
+        // Two chains of carries, so that the additions of a block can overlap.
+        let (words, _) = block.as_chunks::<8>();
+        let a = add_carry(u64::from_ne_bytes(words[0]), u64::from_ne_bytes(words[1]));
+        let b = add_carry(u64::from_ne_bytes(words[2]), u64::from_ne_bytes(words[3]));
+        acc = add_carry(acc, add_carry(a, b));
+    }
+    let (words, tail) = rest.as_chunks::<8>();
+    for w in words {
+        acc = add_carry(acc, u64::from_ne_bytes(*w));
+    }
+    // At most 7 octets are left. Words keep their parity of offset, and shifts by
+    // multiples of 16 bits do not change a one's complement sum, so each piece can be
+    // added at the bottom of the accumulator.
+    let mut t = 0u64;
+    let mut tail = tail;
+    if let Some((w, rest)) = tail.split_first_chunk::<4>() {
+        t += u64::from(u32::from_ne_bytes(*w));
+        tail = rest;
+    }
+    if let Some((w, rest)) = tail.split_first_chunk::<2>() {
+        t += u64::from(u16::from_ne_bytes(*w));
+        tail = rest;
+    }
+    if let [last] = tail {
+        // The odd last octet is the high-order octet of a word padded with zero.
+        t += u64::from(u16::from_ne_bytes([*last, 0]));
+    }
+    add_carry(acc, t)
+}
+
+/// Folds a wide accumulator of big-endian 16-bit words (or of 32- or 64-bit
+/// big-endian words: their halves are congruent modulo 0xffff) into a 16-bit one's
+/// complement sum, applying the end-around carries (RFC 1071 §4.1). The result is zero
+/// only when `acc` is zero.
+#[inline]
+pub fn fold(acc: u64) -> u16 {
+    let (s, carry) = (acc as u32).overflowing_add((acc >> 32) as u32);
+    let s = s + carry as u32;
+    let (t, carry) = (s as u16).overflowing_add((s >> 16) as u16);
+    t + carry as u16
+}
+
+/// The one's complement sum (RFC 1071 §1) of `data` as big-endian 16-bit words, folded;
+/// an odd last octet is padded with a zero octet. This is the partial sum, not the
+/// checksum: the checksum field holds its complement (see [`checksum`]).
+#[inline]
+pub fn sum(data: &[u8]) -> u16 {
+    // The sum of native-endian words is the byte-swapped sum of big-endian words
+    // (RFC 1071 §2(B)); `from_be` swaps back on little-endian machines.
+    u16::from_be(fold(sum_native(data)))
+}
+
+/// Adds two partial sums with end-around carry. The data under `a` must have an even
+/// length when it precedes the data under `b`.
+#[inline]
+pub fn combine(a: u16, b: u16) -> u16 {
+    fold(u64::from(a) + u64::from(b))
+}
+
+/// The Internet checksum of `data` (RFC 1071 §1): the complement of its sum, as it
+/// is stored in a checksum field (whose own octets must be zero in `data`).
+#[inline]
+pub fn checksum(data: &[u8]) -> u16 {
+    !sum(data)
+}
+
+/// The sum of the IPv4 pseudo-header that TCP and UDP checksums cover (RFC 9293
+/// §3.1, "Checksum"): source address, destination address, a zero octet and the
+/// protocol, and the length of the TCP header plus data.
+#[inline]
+pub fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16) -> u16 {
+    fold(
+        u64::from(src.to_bits())
+            + u64::from(dst.to_bits())
+            + u64::from(protocol)
+            + u64::from(length),
+    )
+}
+
+/// The checksum field after a 16-bit field of the covered data changes from `old` to
+/// `new`, given the old checksum field `hc`: HC' = ~(~HC + ~m + m') (RFC 1624 §3,
+/// equation 3). The result equals a full recomputation unless all the covered data is
+/// zero.
+#[inline]
+pub fn update16(hc: u16, old: u16, new: u16) -> u16 {
+    !fold(u64::from(!hc) + u64::from(!old) + u64::from(new))
+}
+
+/// As [`update16`] for a 32-bit field (an address, a sequence number) starting at an
+/// even offset: the complement of a 32-bit word is the two complemented halves, so
+/// equation 3 of RFC 1624 §3 applies to the whole word at once.
+#[inline]
+pub fn update32(hc: u16, old: u32, new: u32) -> u16 {
+    !fold(u64::from(!hc) + u64::from(!old) + u64::from(new))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The definition, word by word.
+    fn reference_sum(data: &[u8]) -> u16 {
+        let mut acc: u32 = 0;
+        for pair in data.chunks(2) {
+            let hi = u32::from(pair[0]) << 8;
+            let lo = pair.get(1).copied().map_or(0, u32::from);
+            acc += hi | lo;
+            acc = (acc & 0xffff) + (acc >> 16);
+        }
+        acc as u16
+    }
+
+    #[test]
+    fn rfc1071_example_sums_to_ddf2() {
+        // RFC 1071 §3: the sum of 0001 f203 f4f5 f6f7 is ddf2, checksum 220d.
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(sum(&data), 0xddf2);
+        assert_eq!(checksum(&data), 0x220d);
+    }
+
+    #[test]
+    fn odd_last_octet_is_the_high_half_of_a_word() {
+        assert_eq!(sum(&[0x12]), 0x1200);
+        assert_eq!(sum(&[0x12, 0x34, 0x56]), 0x1234 + 0x5600);
+        assert_eq!(sum(&[]), 0);
+    }
+
+    #[test]
+    fn carries_wrap_around() {
+        assert_eq!(sum(&[0xff, 0xff, 0x00, 0x01]), 0x0001);
+        assert_eq!(sum(&[0xff; 64]), 0xffff);
+        assert_eq!(sum(&[0xff; 1501]), 0xff00);
+        assert_eq!(fold(u64::MAX), 0xffff);
+        assert_eq!(fold(0x1_0000), 0x0001);
+        assert_eq!(fold(0), 0);
+    }
+
+    #[test]
+    fn ipv4_header_example_checksum() {
+        // A well-known IPv4 header whose checksum field is b861.
+        let mut hdr = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ];
+        assert_eq!(checksum(&hdr), 0xb861);
+        hdr[10..12].copy_from_slice(&0xb861u16.to_be_bytes());
+        assert_eq!(sum(&hdr), 0xffff);
+    }
+
+    #[test]
+    fn pseudo_header_sums_its_words() {
+        let src = Ipv4Addr::new(198, 18, 0, 1);
+        let dst = Ipv4Addr::new(198, 19, 0, 2);
+        let by_hand = reference_sum(&[198, 18, 0, 1, 198, 19, 0, 2, 0, 6, 0, 32]);
+        assert_eq!(pseudo_header_sum(src, dst, 6, 32), by_hand);
+    }
+
+    #[test]
+    fn rfc1624_example_update() {
+        // RFC 1624 §4: HC = dd2f, m = 5555 changes to m' = 3285, HC' = 0000.
+        assert_eq!(update16(0xdd2f, 0x5555, 0x3285), 0x0000);
+    }
+
+    proptest! {
+        #[test]
+        fn sum_matches_the_definition(data in proptest::collection::vec(any::<u8>(), 0..1600)) {
+            prop_assert_eq!(sum(&data), reference_sum(&data));
+        }
+
+        #[test]
+        fn sums_of_even_parts_combine(
+            a in proptest::collection::vec(any::<u8>(), 0..200),
+            b in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let mut a = a;
+            if a.len() % 2 == 1 { a.pop(); }
+            let whole: Vec<u8> = a.iter().chain(b.iter()).copied().collect();
+            prop_assert_eq!(combine(sum(&a), sum(&b)), sum(&whole));
+        }
+
+        #[test]
+        fn incremental_update_equals_recomputation(
+            words in proptest::collection::vec(any::<u16>(), 2..40),
+            at in any::<prop::sample::Index>(),
+            new16 in any::<u16>(),
+            new32 in any::<u32>(),
+        ) {
+            // Word 0 is a fixed non-zero word (as the IPv4 version octet is), so the
+            // data is never all zero and the result is unique (RFC 1624 §3).
+            let mut data: Vec<u8> = vec![0x45, 0x00];
+            for w in &words { data.extend_from_slice(&w.to_be_bytes()); }
+            let hc = checksum(&data);
+
+            let i = 2 + 2 * at.index(words.len());
+            let old16 = u16::from_be_bytes([data[i], data[i + 1]]);
+            let mut d16 = data.clone();
+            d16[i..i + 2].copy_from_slice(&new16.to_be_bytes());
+            prop_assert_eq!(update16(hc, old16, new16), checksum(&d16));
+
+            let j = 2 + 2 * at.index(words.len() - 1);
+            let old32 = u32::from_be_bytes([data[j], data[j + 1], data[j + 2], data[j + 3]]);
+            let mut d32 = data.clone();
+            d32[j..j + 4].copy_from_slice(&new32.to_be_bytes());
+            prop_assert_eq!(update32(hc, old32, new32), checksum(&d32));
+        }
+    }
+}

@@ -1,0 +1,523 @@
+//! Whole frames, as the engine sees them: Ethernet II + IPv4 + TCP parsed or emitted
+//! in one call, ARP told apart from TCP, and [`TcpFrameTemplate`], the emit fast
+//! path: the Ethernet and IPv4 headers of a flow are prepared once with the sums of
+//! their constant fields, and each segment patches the lengths and finishes the
+//! checksums from those sums (RFC 1071 §2(A), RFC 1624 §3).
+//!
+//! Nothing here allocates; parsing never panics.
+
+use std::net::Ipv4Addr;
+
+use super::arp::{ArpPacket, ArpRepr};
+use super::checksum;
+use super::ethernet::{self, EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
+use super::ipv4::{self, Ipv4Packet, Ipv4Repr, PROTOCOL_TCP};
+use super::tcp::{self, TcpPacket, TcpRepr};
+use super::{Error, Result};
+
+/// Length of the Ethernet II and IPv4 headers that every emitted TCP frame starts with.
+const HEAD_LEN: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
+/// The longest TCP segment an IPv4 packet without options can carry (RFC 791 §3.1,
+/// "Total Length" is 16 bits).
+const MAX_SEGMENT_LEN: usize = u16::MAX as usize - ipv4::HEADER_LEN;
+/// Offset of the IPv4 total length in an emitted frame.
+const IP_LENGTH: usize = ethernet::HEADER_LEN + ipv4::field::LENGTH.start;
+/// Offset of the IPv4 header checksum in an emitted frame.
+const IP_CHECKSUM: usize = ethernet::HEADER_LEN + ipv4::field::CHECKSUM.start;
+
+/// The addresses and TTL of the Ethernet and IPv4 headers of an emitted TCP frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FrameHeader {
+    /// Ethernet source: this end's MAC address.
+    pub src_mac: EthernetAddress,
+    /// Ethernet destination: the next hop's MAC address.
+    pub dst_mac: EthernetAddress,
+    /// IPv4 source.
+    pub src_ip: Ipv4Addr,
+    /// IPv4 destination.
+    pub dst_ip: Ipv4Addr,
+    /// IPv4 time to live.
+    pub ttl: u8,
+}
+
+/// A parsed Ethernet II + IPv4 + TCP frame. The payload is not held: it is
+/// `tcp.payload_len` octets of the frame from `payload_offset` (see
+/// [`payload`](Self::payload)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpFrame {
+    /// Ethernet source.
+    pub src_mac: EthernetAddress,
+    /// Ethernet destination.
+    pub dst_mac: EthernetAddress,
+    /// IPv4 source.
+    pub src_ip: Ipv4Addr,
+    /// IPv4 destination.
+    pub dst_ip: Ipv4Addr,
+    /// The TCP header and options.
+    pub tcp: TcpRepr,
+    /// Offset of the TCP payload from the start of the frame.
+    pub payload_offset: usize,
+}
+
+impl TcpFrame {
+    /// The payload within `frame`, the buffer this was parsed from. Empty if `frame`
+    /// is not that buffer and too short.
+    #[inline]
+    pub fn payload<'a>(&self, frame: &'a [u8]) -> &'a [u8] {
+        let end = self.payload_offset + usize::from(self.tcp.payload_len);
+        frame.get(self.payload_offset..end).unwrap_or(&[])
+    }
+
+    /// The header of a frame going back where this one came from, with `ttl`.
+    #[inline]
+    pub fn reply_header(&self, ttl: u8) -> FrameHeader {
+        FrameHeader {
+            src_mac: self.dst_mac,
+            dst_mac: self.src_mac,
+            src_ip: self.dst_ip,
+            dst_ip: self.src_ip,
+            ttl,
+        }
+    }
+}
+
+/// What a received frame is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A TCP segment over IPv4.
+    Tcp(TcpFrame),
+    /// An ARP packet, and the Ethernet source address of its frame.
+    Arp(ArpRepr, EthernetAddress),
+    /// Anything else that is well formed as far as it was read: another EtherType, or
+    /// IPv4 carrying another protocol.
+    Other,
+}
+
+/// Parses the IPv4 packet and TCP segment in an Ethernet payload; a packet of
+/// another protocol is [`Error::NotTcp`].
+#[inline]
+fn parse_ipv4_tcp(eth: &EthernetFrame<&[u8]>, verify_checksums: bool) -> Result<TcpFrame> {
+    let ip = Ipv4Packet::new_checked(eth.payload())?;
+    let ip_repr = Ipv4Repr::parse(&ip, verify_checksums)?;
+    if ip_repr.protocol != PROTOCOL_TCP {
+        return Err(Error::NotTcp);
+    }
+    let seg = TcpPacket::new_checked(ip.payload())?;
+    let tcp = TcpRepr::parse(&seg, ip_repr.src, ip_repr.dst, verify_checksums)?;
+    Ok(TcpFrame {
+        src_mac: eth.src_addr(),
+        dst_mac: eth.dst_addr(),
+        src_ip: ip_repr.src,
+        dst_ip: ip_repr.dst,
+        tcp,
+        payload_offset: ethernet::HEADER_LEN + ip.header_len() + seg.header_len(),
+    })
+}
+
+/// Whether an EtherType value is one [`EthernetRepr::parse`] refuses.
+#[inline]
+fn is_unsupported_ethertype(raw: u16) -> bool {
+    raw < EtherType::MIN_TYPE || raw == EtherType::VLAN || raw == EtherType::QINQ
+}
+
+/// Parses an Ethernet II frame carrying TCP over IPv4. With `verify_checksums`, the
+/// IPv4 header and TCP checksums are verified ([`Error::BadChecksum`]). Another
+/// EtherType is [`Error::NotIpv4`] (a VLAN tag [`Error::Unsupported`]); another IP
+/// protocol is [`Error::NotTcp`]; a fragment is [`Error::Fragmented`]. Ethernet
+/// padding after the IPv4 total length is ignored.
+#[inline]
+pub fn parse_tcp_frame(frame: &[u8], verify_checksums: bool) -> Result<TcpFrame> {
+    let eth = EthernetFrame::new_checked(frame)?;
+    let raw = eth.ethertype_raw();
+    if raw != EtherType::IPV4 {
+        return Err(if is_unsupported_ethertype(raw) {
+            Error::Unsupported
+        } else {
+            Error::NotIpv4
+        });
+    }
+    parse_ipv4_tcp(&eth, verify_checksums)
+}
+
+/// Tells a received frame apart: TCP over IPv4 (parsed as [`parse_tcp_frame`] does),
+/// ARP, or something else. Errors are those of the parsers of the layers read; IPv4
+/// of another protocol is [`Frame::Other`] once its header has been checked.
+#[inline]
+pub fn classify(frame: &[u8], verify_checksums: bool) -> Result<Frame> {
+    let eth = EthernetFrame::new_checked(frame)?;
+    match EthernetRepr::parse(&eth)?.ethertype {
+        EtherType::Ipv4 => match parse_ipv4_tcp(&eth, verify_checksums) {
+            Ok(tcp) => Ok(Frame::Tcp(tcp)),
+            Err(Error::NotTcp) => Ok(Frame::Other),
+            Err(e) => Err(e),
+        },
+        EtherType::Arp => {
+            let arp = ArpRepr::parse(&ArpPacket::new_checked(eth.payload())?)?;
+            Ok(Frame::Arp(arp, eth.src_addr()))
+        }
+        EtherType::Unknown(_) => Ok(Frame::Other),
+    }
+}
+
+/// Writes an Ethernet II + IPv4 + TCP frame into the start of `buf`, every checksum
+/// computed in full; returns the frame length. `payload.len()` must equal
+/// `tcp.payload_len`. Errors, in this order: a payload of the wrong length or a packet
+/// longer than IPv4 allows is [`Error::BadLength`]; a short buffer is
+/// [`Error::BufferTooSmall`]. [`TcpFrameTemplate::emit`] writes the same bytes faster.
+pub fn emit_tcp_frame(
+    buf: &mut [u8],
+    hdr: &FrameHeader,
+    tcp: &TcpRepr,
+    payload: &[u8],
+) -> Result<usize> {
+    if payload.len() != usize::from(tcp.payload_len) {
+        return Err(Error::BadLength);
+    }
+    let seg_len = tcp.header_len() + payload.len();
+    if seg_len > MAX_SEGMENT_LEN {
+        return Err(Error::BadLength);
+    }
+    let frame_len = HEAD_LEN + seg_len;
+    if buf.len() < frame_len {
+        return Err(Error::BufferTooSmall);
+    }
+    let eth = EthernetRepr {
+        src_addr: hdr.src_mac,
+        dst_addr: hdr.dst_mac,
+        ethertype: EtherType::Ipv4,
+    };
+    let ip = Ipv4Repr {
+        src: hdr.src_ip,
+        dst: hdr.dst_ip,
+        protocol: PROTOCOL_TCP,
+        payload_len: seg_len as u16,
+        ttl: hdr.ttl,
+    };
+    let mut at = eth.emit(buf)?;
+    at += ip.emit(&mut buf[at..])?;
+    at += tcp.emit(&mut buf[at..], hdr.src_ip, hdr.dst_ip, payload)?;
+    debug_assert_eq!(at, frame_len);
+    Ok(at)
+}
+
+/// The Ethernet and IPv4 headers of one flow direction, prepared once, and the sums of
+/// their constant fields; [`emit`](Self::emit) writes a whole TCP frame from it.
+///
+/// The IPv4 header is kept with a zero total length and checksum, and `ip_sum` is the
+/// one's complement sum of the rest; a frame's header checksum is then
+/// `!(ip_sum + total length)`, RFC 1624 equation 3 with the old value zero. The TCP
+/// checksum starts from `pseudo_sum`, the pseudo-header without the segment length
+/// (RFC 9293 §3.1), and adds the length, the header words as they are built and the
+/// payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpFrameTemplate {
+    head: [u8; HEAD_LEN],
+    ip_sum: u16,
+    pseudo_sum: u16,
+    header: FrameHeader,
+}
+
+impl TcpFrameTemplate {
+    /// Prepares the headers for frames with the addresses and TTL of `hdr`.
+    pub fn new(hdr: &FrameHeader) -> TcpFrameTemplate {
+        let mut head = [0u8; HEAD_LEN];
+        let eth = EthernetRepr {
+            src_addr: hdr.src_mac,
+            dst_addr: hdr.dst_mac,
+            ethertype: EtherType::Ipv4,
+        };
+        let ip = Ipv4Repr {
+            src: hdr.src_ip,
+            dst: hdr.dst_ip,
+            protocol: PROTOCOL_TCP,
+            payload_len: 0,
+            ttl: hdr.ttl,
+        };
+        let n = eth.emit(&mut head).expect("room for the Ethernet header");
+        ip.emit(&mut head[n..]).expect("room for the IPv4 header");
+        head[IP_LENGTH..IP_LENGTH + 2].fill(0);
+        head[IP_CHECKSUM..IP_CHECKSUM + 2].fill(0);
+        TcpFrameTemplate {
+            head,
+            ip_sum: checksum::sum(&head[ethernet::HEADER_LEN..]),
+            pseudo_sum: checksum::pseudo_header_sum(hdr.src_ip, hdr.dst_ip, PROTOCOL_TCP, 0),
+            header: *hdr,
+        }
+    }
+
+    /// The addresses and TTL this template was made from.
+    #[inline]
+    pub fn header(&self) -> &FrameHeader {
+        &self.header
+    }
+
+    /// Writes a frame carrying `tcp` and `payload` into the start of `buf`; returns
+    /// the frame length. The bytes and the errors are exactly those of
+    /// [`emit_tcp_frame`] with this template's header. On error, what `buf` holds is
+    /// unspecified.
+    #[inline]
+    pub fn emit(&self, buf: &mut [u8], tcp: &TcpRepr, payload: &[u8]) -> Result<usize> {
+        // An empty tail makes write_segment report BufferTooSmall after its length
+        // checks, so the order of errors is that of emit_tcp_frame.
+        let seg = buf.get_mut(HEAD_LEN..).unwrap_or_default();
+        let (seg_len, header_sum) = tcp.write_segment(seg, payload, MAX_SEGMENT_LEN)?;
+        let tcp_sum = checksum::fold(
+            header_sum
+                + u64::from(self.pseudo_sum)
+                + seg_len as u64
+                + u64::from(checksum::sum(payload)),
+        );
+        seg[tcp::field::CHECKSUM].copy_from_slice(&(!tcp_sum).to_be_bytes());
+
+        let total_len = (ipv4::HEADER_LEN + seg_len) as u16;
+        let Some(head) = buf.first_chunk_mut::<HEAD_LEN>() else {
+            return Err(Error::BufferTooSmall);
+        };
+        *head = self.head;
+        head[IP_LENGTH..IP_LENGTH + 2].copy_from_slice(&total_len.to_be_bytes());
+        let ip_check = !checksum::combine(self.ip_sum, total_len);
+        head[IP_CHECKSUM..IP_CHECKSUM + 2].copy_from_slice(&ip_check.to_be_bytes());
+        Ok(HEAD_LEN + seg_len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::arp::ArpOperation;
+    use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, Timestamps};
+
+    /// A 66-octet ACK with timestamps from 198.18.0.1:50000 to 198.19.0.2:80 as
+    /// Linux would send it; checksums filled in by [`frame_bytes`].
+    const ACK_FRAME: [u8; 66] = [
+        0x02, 0x00, 0x00, 0x00, 0x00, 0x02, // dst mac
+        0x02, 0x00, 0x00, 0x00, 0x00, 0x01, // src mac
+        0x08, 0x00, // IPv4
+        0x45, 0x00, 0x00, 0x34, // version, IHL, DSCP, total length 52
+        0x00, 0x00, 0x40, 0x00, // ID 0, DF
+        0x40, 0x06, 0x00, 0x00, // TTL 64, TCP, checksum
+        198, 18, 0, 1, // src
+        198, 19, 0, 2, // dst
+        0xc3, 0x50, 0x00, 0x50, // ports 50000 -> 80
+        0x00, 0x00, 0x03, 0xe9, // seq 1001
+        0x00, 0x00, 0x07, 0xd1, // ack 2001
+        0x80, 0x10, 0x01, 0xf6, // data offset 8, ACK, window 502
+        0x00, 0x00, 0x00, 0x00, // checksum, urgent
+        0x01, 0x01, 0x08, 0x0a, // NOP NOP timestamps
+        0x00, 0x00, 0x00, 0x0a, // TSval 10
+        0x00, 0x00, 0x00, 0x09, // TSecr 9
+    ];
+
+    fn frame_bytes() -> [u8; 66] {
+        let mut f = ACK_FRAME;
+        let ip = checksum::checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&ip.to_be_bytes());
+        let pseudo = checksum::pseudo_header_sum(src_ip(), dst_ip(), 6, 32);
+        let tcp = !checksum::combine(pseudo, checksum::sum(&f[34..]));
+        f[50..52].copy_from_slice(&tcp.to_be_bytes());
+        f
+    }
+
+    fn src_ip() -> Ipv4Addr {
+        Ipv4Addr::new(198, 18, 0, 1)
+    }
+    fn dst_ip() -> Ipv4Addr {
+        Ipv4Addr::new(198, 19, 0, 2)
+    }
+
+    fn header() -> FrameHeader {
+        FrameHeader {
+            src_mac: EthernetAddress::new(2, 0, 0, 0, 0, 1),
+            dst_mac: EthernetAddress::new(2, 0, 0, 0, 0, 2),
+            src_ip: src_ip(),
+            dst_ip: dst_ip(),
+            ttl: 64,
+        }
+    }
+
+    fn ack() -> TcpRepr {
+        TcpRepr {
+            src_port: 50000,
+            dst_port: 80,
+            seq: SeqNumber(1001),
+            ack: SeqNumber(2001),
+            flags: TcpFlags::ACK,
+            window: 502,
+            options: TcpOptions {
+                timestamps: Some(Timestamps {
+                    tsval: 10,
+                    tsecr: 9,
+                }),
+                ..TcpOptions::default()
+            },
+            payload_len: 0,
+        }
+    }
+
+    fn expected_frame() -> TcpFrame {
+        TcpFrame {
+            src_mac: header().src_mac,
+            dst_mac: header().dst_mac,
+            src_ip: src_ip(),
+            dst_ip: dst_ip(),
+            tcp: ack(),
+            payload_offset: 66,
+        }
+    }
+
+    #[test]
+    fn ack_frame_parses() {
+        let f = frame_bytes();
+        assert_eq!(parse_tcp_frame(&f, true), Ok(expected_frame()));
+        assert_eq!(classify(&f, true), Ok(Frame::Tcp(expected_frame())));
+    }
+
+    #[test]
+    fn ack_frame_emits_the_same_bytes_both_ways() {
+        let mut buf = [0xeeu8; 128];
+        assert_eq!(emit_tcp_frame(&mut buf, &header(), &ack(), &[]), Ok(66));
+        assert_eq!(buf[..66], frame_bytes());
+        let mut buf = [0xeeu8; 128];
+        let t = TcpFrameTemplate::new(&header());
+        assert_eq!(t.emit(&mut buf, &ack(), &[]), Ok(66));
+        assert_eq!(buf[..66], frame_bytes());
+        assert_eq!(t.header(), &header());
+    }
+
+    #[test]
+    fn payload_is_found_at_its_offset() {
+        let tcp = TcpRepr {
+            payload_len: 5,
+            flags: TcpFlags::PSH | TcpFlags::ACK,
+            ..ack()
+        };
+        let mut buf = [0u8; 80];
+        let n = emit_tcp_frame(&mut buf, &header(), &tcp, b"hello").unwrap();
+        // Ethernet padding to the 60-octet minimum is ignored, as is any trailer.
+        let parsed = parse_tcp_frame(&buf[..n + 4], true).unwrap();
+        assert_eq!(parsed.tcp, tcp);
+        assert_eq!(parsed.payload(&buf), b"hello");
+        assert_eq!(parsed.payload(&buf[..3]), b"");
+    }
+
+    #[test]
+    fn padded_syn_frame_parses() {
+        // A bare SYN is 54 octets; a NIC pads it to 60.
+        let tcp = TcpRepr {
+            flags: TcpFlags::SYN,
+            options: TcpOptions::default(),
+            ..ack()
+        };
+        let mut buf = [0u8; 60];
+        assert_eq!(emit_tcp_frame(&mut buf, &header(), &tcp, &[]), Ok(54));
+        let parsed = parse_tcp_frame(&buf, true).unwrap();
+        assert_eq!(parsed.tcp, tcp);
+        assert_eq!(parsed.payload_offset, 54);
+    }
+
+    #[test]
+    fn emit_checks_lengths_in_order() {
+        let t = TcpFrameTemplate::new(&header());
+        let mut buf = [0u8; 65];
+        assert_eq!(
+            emit_tcp_frame(&mut buf, &header(), &ack(), b"x"),
+            Err(Error::BadLength)
+        );
+        assert_eq!(t.emit(&mut buf, &ack(), b"x"), Err(Error::BadLength));
+        assert_eq!(
+            emit_tcp_frame(&mut buf, &header(), &ack(), &[]),
+            Err(Error::BufferTooSmall)
+        );
+        assert_eq!(t.emit(&mut buf, &ack(), &[]), Err(Error::BufferTooSmall));
+        assert_eq!(
+            t.emit(&mut buf[..10], &ack(), &[]),
+            Err(Error::BufferTooSmall)
+        );
+        let big = vec![0u8; 65_500];
+        let tcp = TcpRepr {
+            payload_len: 65_500,
+            ..ack()
+        };
+        assert_eq!(
+            emit_tcp_frame(&mut buf, &header(), &tcp, &big),
+            Err(Error::BadLength)
+        );
+        assert_eq!(t.emit(&mut buf, &tcp, &big), Err(Error::BadLength));
+    }
+
+    #[test]
+    fn template_follows_its_ttl_and_addresses() {
+        let hdr = FrameHeader {
+            ttl: 1,
+            src_ip: Ipv4Addr::new(10, 255, 255, 254),
+            dst_ip: Ipv4Addr::new(255, 255, 255, 255),
+            ..header()
+        };
+        let tcp = TcpRepr {
+            payload_len: 3,
+            ..ack()
+        };
+        let (mut a, mut b) = ([0u8; 128], [0u8; 128]);
+        let n = emit_tcp_frame(&mut a, &hdr, &tcp, b"abc").unwrap();
+        let m = TcpFrameTemplate::new(&hdr)
+            .emit(&mut b, &tcp, b"abc")
+            .unwrap();
+        assert_eq!(a[..n], b[..m]);
+        assert_eq!(parse_tcp_frame(&b[..m], true).unwrap().tcp, tcp);
+    }
+
+    #[test]
+    fn wrong_layers_are_reported() {
+        let mut f = frame_bytes();
+        f[12..14].copy_from_slice(&[0x86, 0xdd]);
+        assert_eq!(parse_tcp_frame(&f, true), Err(Error::NotIpv4));
+        assert_eq!(classify(&f, true), Ok(Frame::Other));
+        f[12..14].copy_from_slice(&[0x81, 0x00]);
+        assert_eq!(parse_tcp_frame(&f, true), Err(Error::Unsupported));
+        assert_eq!(classify(&f, true), Err(Error::Unsupported));
+
+        let mut udp = frame_bytes();
+        udp[23] = 17;
+        udp[24..26].fill(0);
+        let c = checksum::checksum(&udp[14..34]);
+        udp[24..26].copy_from_slice(&c.to_be_bytes());
+        assert_eq!(parse_tcp_frame(&udp, true), Err(Error::NotTcp));
+        assert_eq!(classify(&udp, true), Ok(Frame::Other));
+
+        let mut bad = frame_bytes();
+        bad[60] ^= 1;
+        assert_eq!(parse_tcp_frame(&bad, true), Err(Error::BadChecksum));
+        assert_eq!(classify(&bad, true), Err(Error::BadChecksum));
+        assert!(parse_tcp_frame(&bad, false).is_ok());
+    }
+
+    #[test]
+    fn arp_is_classified_with_its_source_mac() {
+        let req = ArpRepr {
+            operation: ArpOperation::Request,
+            source_hardware_addr: EthernetAddress::new(2, 0, 0, 0, 0, 9),
+            source_protocol_addr: dst_ip(),
+            target_hardware_addr: EthernetAddress::default(),
+            target_protocol_addr: src_ip(),
+        };
+        let mut buf = [0u8; 60];
+        let n = req.emit_frame(&mut buf).unwrap();
+        assert_eq!(
+            classify(&buf[..n], true),
+            Ok(Frame::Arp(req, EthernetAddress::new(2, 0, 0, 0, 0, 9)))
+        );
+        assert_eq!(parse_tcp_frame(&buf[..n], true), Err(Error::NotIpv4));
+    }
+
+    #[test]
+    fn reply_header_swaps_ends() {
+        let r = expected_frame().reply_header(64);
+        assert_eq!(r.src_mac, header().dst_mac);
+        assert_eq!(r.dst_ip, src_ip());
+        let t = TcpFrameTemplate::new(&r);
+        let mut buf = [0u8; 66];
+        t.emit(&mut buf, &ack(), &[]).unwrap();
+        let back = parse_tcp_frame(&buf, true).unwrap();
+        assert_eq!((back.src_ip, back.dst_ip), (dst_ip(), src_ip()));
+    }
+}
