@@ -1,6 +1,454 @@
-//! Command line (to be written).
+//! The command line: a clap derive tree, validated into engine configurations.
+//!
+//! Every value is checked here; an impossible one gets one clear line and exit
+//! status 2 (clap's own convention for usage errors), never a panic.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use crate::engine::TwPolicy;
+use crate::engine::client::ClientConfig;
+use crate::engine::mem_run::{MemRunConfig, run_mem};
+use crate::engine::pacer::PacerMode;
+use crate::engine::server::ServerConfig;
+use crate::io::mem::MemWireConfig;
+use crate::stats::Report;
+use crate::tcp::{CloseMode, TcpConfig};
+
+/// synfin: a TCP connection-rate load tester.
+#[derive(Debug, Parser)]
+#[command(name = "synfin", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open and close connections and report how it went.
+    Run(RunArgs),
+}
+
+/// Where the packets go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum IoKind {
+    /// An in-memory wire to synfin's own server, in this process.
+    Mem,
+}
+
+/// Report format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A human report.
+    Text,
+    /// The JSON summary (schema in the README).
+    Json,
+}
+
+/// Who closes (see the README: "close modes").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CloseArg {
+    /// The client sends the first FIN; TIME-WAIT on the client.
+    Client,
+    /// The server sends the first FIN; TIME-WAIT on the server.
+    Server,
+    /// The client aborts with RST (SO_LINGER 0); no TIME-WAIT.
+    Rst,
+}
+
+/// TIME-WAIT policy of the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TwPolicyArg {
+    /// No tuple reuse before 2·MSL.
+    Strict,
+    /// Linux tcp_tw_reuse semantics (timestamps on, record older than --tw-reuse-delay).
+    Reuse,
+    /// Reuse at once; every premature reuse is counted as a hazard.
+    None,
+}
+
+/// A connection rate: a number of connections per second, or `max`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rate {
+    /// Open loop at this many connections per second.
+    PerSecond(f64),
+    /// Closed loop: as fast as the concurrency cap allows.
+    Max,
+}
+
+/// Options of `synfin run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Datapath.
+    #[arg(long, value_enum, default_value_t = IoKind::Mem)]
+    pub io: IoKind,
+    /// Connections to open in all (accepts 10k, 2m).
+    #[arg(long, short = 'n', value_parser = parse_count, default_value = "100k")]
+    pub connections: u64,
+    /// Connections per second (open loop, accepts 50k), or `max` (closed loop).
+    #[arg(long, value_parser = parse_rate, default_value = "max")]
+    pub rate: Rate,
+    /// Most connections open at once.
+    #[arg(long, value_parser = parse_count_u32, default_value = "1024")]
+    pub concurrency: u32,
+    /// Who closes.
+    #[arg(long, value_enum, default_value_t = CloseArg::Client)]
+    pub close: CloseArg,
+    /// Request bytes sent by the client after the handshake.
+    #[arg(long, value_parser = parse_bytes, default_value = "64")]
+    pub request_bytes: u32,
+    /// Response bytes sent by the server.
+    #[arg(long, value_parser = parse_bytes, default_value = "256")]
+    pub response_bytes: u32,
+    /// TIME-WAIT length, 2·MSL (e.g. 60s, 500ms).
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub time_wait: Duration,
+    /// Client TIME-WAIT policy.
+    #[arg(long, value_enum, default_value_t = TwPolicyArg::Strict)]
+    pub tw_policy: TwPolicyArg,
+    /// Minimum TIME-WAIT age before reuse under --tw-policy reuse.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub tw_reuse_delay: Duration,
+    /// Most TIME-WAIT records held at once per side (default: enough for the run).
+    #[arg(long, value_parser = parse_count)]
+    pub tw_cap: Option<u64>,
+    /// Source addresses: FIRST or FIRST-LAST (IPv4). Default for --io mem: from
+    /// 198.18.0.1, as many as the run needs never to wait out TIME-WAIT.
+    #[arg(long, value_parser = parse_src_range)]
+    pub src: Option<(Ipv4Addr, Ipv4Addr)>,
+    /// Source ports: LO-HI.
+    #[arg(long, value_parser = parse_port_range, default_value = "1024-65535")]
+    pub src_ports: (u16, u16),
+    /// Destination address and port.
+    #[arg(long, default_value = "198.19.0.1:80")]
+    pub dst: SocketAddrV4,
+    /// Packet loss on the in-memory wire, each direction: a fraction (0.05) or a
+    /// percentage (5%).
+    #[arg(long, value_parser = parse_probability, default_value = "0")]
+    pub loss: f64,
+    /// Packet duplication on the in-memory wire.
+    #[arg(long, value_parser = parse_probability, default_value = "0")]
+    pub duplicate: f64,
+    /// Reordering of adjacent packets on the in-memory wire.
+    #[arg(long, value_parser = parse_probability, default_value = "0")]
+    pub reorder: f64,
+    /// One-way delay on the in-memory wire (e.g. 1ms).
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub delay: Duration,
+    /// Seed of everything random (impairments, ISN key, port order).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Stop opening connections after this long.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub duration: Duration,
+    /// After the last connection is opened, wait this long for open ones to end.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub drain: Duration,
+    /// Run on a virtual clock that jumps to the next event (reproducible; latency is
+    /// then simulated time, not CPU time).
+    #[arg(long)]
+    pub virtual_time: bool,
+    /// MSS to advertise.
+    #[arg(long, default_value_t = 1460, value_parser = clap::value_parser!(u16).range(64..=9000))]
+    pub mss: u16,
+    /// Window scale shift to offer (0-14), or `off`.
+    #[arg(long, value_parser = parse_wscale, default_value = "7")]
+    pub wscale: Option<u8>,
+    /// Do not offer TCP timestamps.
+    #[arg(long)]
+    pub no_timestamps: bool,
+    /// Do not offer SACK-permitted.
+    #[arg(long)]
+    pub no_sack: bool,
+    /// SYN retransmissions before a connection fails.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(0..=20))]
+    pub syn_retries: u8,
+    /// Data and FIN retransmissions before a connection fails.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(0..=30))]
+    pub retries: u8,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+fn split_suffix(s: &str) -> (&str, f64) {
+    let s = s.trim();
+    match s.chars().last() {
+        Some('k' | 'K') => (&s[..s.len() - 1], 1e3),
+        Some('m' | 'M') => (&s[..s.len() - 1], 1e6),
+        Some('g' | 'G') => (&s[..s.len() - 1], 1e9),
+        _ => (s, 1.0),
+    }
+}
+
+/// A positive count with an optional k/m/g suffix.
+pub fn parse_count(s: &str) -> Result<u64, String> {
+    let (num, mult) = split_suffix(s);
+    let v: f64 = num.parse().map_err(|_| format!("'{s}' is not a count (examples: 1000, 10k, 2m)"))?;
+    let v = v * mult;
+    if !v.is_finite() || v < 1.0 || v.fract() != 0.0 || v > 1e15 {
+        return Err(format!("'{s}' must be a whole number from 1 to 10^15"));
+    }
+    Ok(v as u64)
+}
+
+fn parse_count_u32(s: &str) -> Result<u32, String> {
+    let v = parse_count(s)?;
+    u32::try_from(v).map_err(|_| format!("'{s}' is too large (at most {})", u32::MAX))
+}
+
+fn parse_bytes(s: &str) -> Result<u32, String> {
+    if s.trim() == "0" {
+        return Ok(0);
+    }
+    let v = parse_count(s)?;
+    if v > 64 << 20 {
+        return Err(format!("'{s}' is more than 64 MiB"));
+    }
+    Ok(v as u32)
+}
+
+/// A rate: `max` or a positive number of connections per second (k/m suffixes).
+pub fn parse_rate(s: &str) -> Result<Rate, String> {
+    if s.eq_ignore_ascii_case("max") {
+        return Ok(Rate::Max);
+    }
+    let (num, mult) = split_suffix(s);
+    let v: f64 = num.parse().map_err(|_| format!("'{s}' is not a rate (examples: 50000, 50k, max)"))?;
+    let v = v * mult;
+    if !v.is_finite() || v <= 0.0 || v > 1e12 {
+        return Err(format!("rate '{s}' must be above 0 and at most 10^12 per second, or 'max'"));
+    }
+    Ok(Rate::PerSecond(v))
+}
+
+/// A duration like `60s`, `500ms`, `1m 30s`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("'{s}' is not a duration ({e}; examples: 60s, 500ms)"))
+}
+
+/// A probability: a fraction in [0, 1] or a percentage in [0%, 100%].
+pub fn parse_probability(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let (num, scale) = match t.strip_suffix('%') {
+        Some(n) => (n, 100.0),
+        None => (t, 1.0),
+    };
+    let v: f64 = num.parse().map_err(|_| format!("'{s}' is not a probability (examples: 0.05, 5%)"))?;
+    let p = v / scale;
+    if !p.is_finite() || !(0.0..=1.0).contains(&p) {
+        return Err(format!("'{s}' must be between 0 and 1 (or 0% and 100%)"));
+    }
+    Ok(p)
+}
+
+fn parse_src_range(s: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> {
+    let (a, b) = match s.split_once('-') {
+        Some((a, b)) => (a.trim(), b.trim()),
+        None => (s.trim(), s.trim()),
+    };
+    let first: Ipv4Addr = a.parse().map_err(|_| format!("'{a}' is not an IPv4 address"))?;
+    let last: Ipv4Addr = b.parse().map_err(|_| format!("'{b}' is not an IPv4 address"))?;
+    if u32::from(last) < u32::from(first) {
+        return Err(format!("source range '{s}' is empty (last address before first)"));
+    }
+    if u32::from(last) - u32::from(first) >= 1 << 20 {
+        return Err(format!("source range '{s}' has more than 2^20 addresses"));
+    }
+    Ok((first, last))
+}
+
+fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
+    let (a, b) = s.split_once('-').ok_or_else(|| format!("'{s}' is not a port range (example: 1024-65535)"))?;
+    let lo: u32 = a.trim().parse().map_err(|_| format!("'{a}' is not a port"))?;
+    let hi: u32 = b.trim().parse().map_err(|_| format!("'{b}' is not a port"))?;
+    if lo == 0 || hi > 65535 || lo > 65535 {
+        return Err(format!("ports in '{s}' must be from 1 to 65535"));
+    }
+    if hi < lo {
+        return Err(format!("port range '{s}' is empty"));
+    }
+    Ok((lo as u16, hi as u16))
+}
+
+fn parse_wscale(s: &str) -> Result<Option<u8>, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let v: u8 = s.trim().parse().map_err(|_| format!("'{s}' is not a window scale (0-14 or off)"))?;
+    if v > 14 {
+        return Err(format!("window scale {v} is above 14 (RFC 7323 §2.3)"));
+    }
+    Ok(Some(v))
+}
+
+/// A usage error found after parsing: one line, exit status 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+/// Turn `run` options into a run configuration.
+pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, UsageError> {
+    let close = match a.close {
+        CloseArg::Client => CloseMode::Client,
+        CloseArg::Server => CloseMode::Server,
+        CloseArg::Rst => CloseMode::Rst,
+    };
+    let ts_base_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u32)
+        .unwrap_or(0);
+    let tcp = TcpConfig {
+        mss: a.mss,
+        window_scale: a.wscale,
+        sack_permitted: !a.no_sack,
+        timestamps: !a.no_timestamps,
+        syn_retries: a.syn_retries,
+        retries: a.retries,
+        time_wait: a.time_wait,
+        request_bytes: a.request_bytes,
+        response_bytes: a.response_bytes,
+        close,
+        ts_base_ms,
+        ..TcpConfig::default()
+    };
+    let n_ports = (a.src_ports.1 - a.src_ports.0) as u64 + 1;
+    let (first, last) = match a.src {
+        Some(r) => r,
+        None => {
+            // Enough addresses that no tuple is needed twice, up to a /20.
+            let need = a.connections.div_ceil(n_ports).clamp(1, 4096) as u32;
+            let first = Ipv4Addr::new(198, 18, 0, 1);
+            (first, Ipv4Addr::from(u32::from(first) + need - 1))
+        }
+    };
+    let src_count = u32::from(last) - u32::from(first) + 1;
+    let tuples = src_count as u64 * n_ports;
+    if tuples > 1 << 31 {
+        return Err(UsageError(format!(
+            "{src_count} source addresses × {n_ports} ports is more than 2^31 tuples; narrow --src or --src-ports"
+        )));
+    }
+    let dst_ip = u32::from(*a.dst.ip());
+    if dst_ip >= u32::from(first) && dst_ip <= u32::from(last) {
+        return Err(UsageError(format!("destination {} lies inside the source range", a.dst)));
+    }
+    let tw_default = a.connections.min(tuples).min(64 << 20);
+    let tw_cap = a.tw_cap.unwrap_or(tw_default).min(1 << 30) as usize;
+    let concurrency = a.concurrency.min(tuples.min(u32::MAX as u64) as u32);
+    let mode = match a.rate {
+        Rate::Max => PacerMode::Max,
+        Rate::PerSecond(cps) => PacerMode::Rate { cps },
+    };
+    let tw_policy = match a.tw_policy {
+        TwPolicyArg::Strict => TwPolicy::Strict,
+        TwPolicyArg::Reuse => TwPolicy::Reuse { delay_ms: a.tw_reuse_delay.as_millis().min(u32::MAX as u128) as u32 },
+        TwPolicyArg::None => TwPolicy::None,
+    };
+    let client = ClientConfig {
+        src_first: u32::from(first),
+        src_count,
+        port_lo: a.src_ports.0,
+        port_hi: a.src_ports.1,
+        dst_ip,
+        dst_port: a.dst.port(),
+        tw_policy,
+        tw_cap,
+        max_conns: concurrency as usize,
+        verify_checksums: true,
+        secret: a.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0xc1,
+        cursor_start: a.seed.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ ts_base_ms as u64,
+    };
+    let server = ServerConfig {
+        ip: dst_ip,
+        port: a.dst.port(),
+        max_conns: concurrency as usize * 2 + 1024,
+        tw_cap: if close == CloseMode::Server { tw_cap } else { 1024 },
+        verify_checksums: true,
+        secret: a.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5e,
+    };
+    let wire = MemWireConfig {
+        loss: a.loss,
+        duplicate: a.duplicate,
+        reorder: a.reorder,
+        delay: a.delay,
+        seed: a.seed,
+        frames: (concurrency as usize * 8).clamp(4096, 1 << 20),
+        ..MemWireConfig::default()
+    };
+    Ok(MemRunConfig {
+        connections: a.connections,
+        mode,
+        concurrency,
+        client_tcp: tcp.clone(),
+        server_tcp: tcp,
+        client,
+        server,
+        wire,
+        virtual_time: a.virtual_time,
+        duration_limit: a.duration,
+        drain: a.drain,
+    })
+}
+
+fn run(a: &RunArgs) -> Result<Report, UsageError> {
+    let cfg = mem_config(a)?;
+    let res = run_mem(&cfg);
+    let mut report = Report::new(res.client, "mem", res.duration);
+    report.server = Some(res.server.counters.clone());
+    report.config = json!({
+        "io": "mem",
+        "connections": a.connections,
+        "rate": match a.rate { Rate::Max => json!("max"), Rate::PerSecond(r) => json!(r) },
+        "concurrency": cfg.concurrency,
+        "close": format!("{:?}", a.close).to_lowercase(),
+        "request_bytes": a.request_bytes,
+        "response_bytes": a.response_bytes,
+        "time_wait_ms": a.time_wait.as_millis() as u64,
+        "tw_policy": cfg.client.tw_policy.as_str(),
+        "tw_cap": cfg.client.tw_cap,
+        "src": format!("{}-{}", Ipv4Addr::from(cfg.client.src_first), Ipv4Addr::from(cfg.client.src_first + cfg.client.src_count - 1)),
+        "src_ports": format!("{}-{}", a.src_ports.0, a.src_ports.1),
+        "dst": a.dst.to_string(),
+        "loss": a.loss, "duplicate": a.duplicate, "reorder": a.reorder,
+        "delay_us": a.delay.as_micros() as u64,
+        "seed": a.seed,
+        "virtual_time": a.virtual_time,
+        "mss": a.mss, "wscale": a.wscale, "timestamps": !a.no_timestamps, "sack": !a.no_sack,
+    });
+    if res.tuple_waits > 0 {
+        report.notes.push(format!("the client waited {} times for a free source tuple (TIME-WAIT or all in use)", res.tuple_waits));
+    }
+    if res.aborted > 0 {
+        report.notes.push(format!("{} connections were still open when the drain time ran out; they were reset and are counted in flight", res.aborted));
+    }
+    if res.listen_overflows > 0 {
+        report.notes.push(format!("the server dropped {} SYNs with a full table", res.listen_overflows));
+    }
+    Ok(report)
+}
 
 /// Entry point of the binary; returns the exit status.
-pub fn main() -> i32 {
-    0
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(a) => match run(&a) {
+            Ok(report) => {
+                match a.format {
+                    Format::Text => print!("{}", report.to_text()),
+                    Format::Json => println!("{}", serde_json::to_string_pretty(&report.to_json()).unwrap_or_default()),
+                }
+                ExitCode::SUCCESS
+            }
+            Err(UsageError(msg)) => {
+                eprintln!("synfin: error: {msg}");
+                ExitCode::from(2)
+            }
+        },
+    }
 }

@@ -3,6 +3,6 @@ use mimalloc::MiMalloc;
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
 
-fn main() {
-    std::process::exit(synfin::cli::main());
+fn main() -> std::process::ExitCode {
+    synfin::cli::main()
 }

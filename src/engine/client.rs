@@ -1,0 +1,297 @@
+//! The client worker: opens connections on the pacer's schedule from a range of
+//! source addresses and ports, drives them through their lifecycle, and keeps
+//! TIME-WAIT under the chosen policy.
+
+use super::core::{Core, FlowIndex, Macs, TW_BIT};
+use super::pacer::Pacer;
+use super::tuple_index::TupleIndex;
+use super::{BURST, TwPolicy};
+use crate::io::Port;
+use crate::stats::{FailCause, Recorder};
+use crate::tcp::{Conn, TcpConfig, listen};
+use crate::time::Instant;
+use crate::wire::frame::{TcpFrame, parse_tcp_frame};
+
+/// Where a client connects from and to.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// First source address (host order).
+    pub src_first: u32,
+    /// Number of source addresses (consecutive from `src_first`).
+    pub src_count: u32,
+    /// Lowest source port.
+    pub port_lo: u16,
+    /// Highest source port.
+    pub port_hi: u16,
+    /// Destination address (host order).
+    pub dst_ip: u32,
+    /// Destination port.
+    pub dst_port: u16,
+    /// TIME-WAIT policy.
+    pub tw_policy: TwPolicy,
+    /// Most TIME-WAIT records held at once (like tcp_max_tw_buckets).
+    pub tw_cap: usize,
+    /// Most connections open at once (the table's size).
+    pub max_conns: usize,
+    /// Verify IPv4 and TCP checksums of received frames.
+    pub verify_checksums: bool,
+    /// Secret for ISNs and timestamp offsets.
+    pub secret: u64,
+    /// Where the source-tuple scan starts (so that runs do not restart at the same
+    /// port, see FACTS.md on PAWS across runs).
+    pub cursor_start: u64,
+}
+
+/// The client's index: its source tuples, directly.
+pub struct ClientIndex {
+    tuples: TupleIndex,
+    src_first: u32,
+    port_lo: u16,
+    n_ports: u32,
+    dst_ip: u32,
+    dst_port: u16,
+}
+
+impl ClientIndex {
+    /// The tuple a received frame is addressed to, if it is one of ours.
+    #[inline]
+    fn lookup(&self, f: &TcpFrame) -> Option<u32> {
+        if u32::from(f.src_ip) != self.dst_ip || f.tcp.src_port != self.dst_port {
+            return None;
+        }
+        let addr = u32::from(f.dst_ip).wrapping_sub(self.src_first);
+        self.tuples.index_of(addr, f.tcp.dst_port).map(|i| i as u32)
+    }
+}
+
+impl FlowIndex for ClientIndex {
+    type Key = u32;
+    #[inline]
+    fn endpoints(&self, key: u32) -> (u32, u16, u32, u16) {
+        let addr = key / self.n_ports;
+        let port = self.port_lo + (key % self.n_ports) as u16;
+        (self.src_first + addr, port, self.dst_ip, self.dst_port)
+    }
+    #[inline]
+    fn set(&mut self, key: u32, value: u32) {
+        self.tuples.set(key as usize, value);
+    }
+    #[inline]
+    fn clear(&mut self, key: u32) {
+        self.tuples.set(key as usize, TupleIndex::EMPTY);
+    }
+}
+
+/// One client worker.
+pub struct ClientWorker {
+    /// Table, timers, TIME-WAIT, stats.
+    pub core: Core<u32>,
+    index: ClientIndex,
+    /// The connection schedule.
+    pub pacer: Pacer,
+    policy: TwPolicy,
+    cursor: usize,
+    rx: Vec<TcpFrame>,
+    verify: bool,
+    /// Times a due connection found no usable source tuple and waited.
+    pub tuple_waits: u64,
+    /// Set once no new connection is to be opened (end of run or stop).
+    pub stopping: bool,
+}
+
+impl ClientWorker {
+    /// A client worker; everything it needs is allocated here.
+    pub fn new(tcp: TcpConfig, cfg: &ClientConfig, pacer: Pacer, macs: Macs, request: Vec<u8>) -> Self {
+        let tuples = TupleIndex::new(cfg.src_count, cfg.port_lo, cfg.port_hi);
+        let n_tuples = tuples.len();
+        let index = ClientIndex {
+            tuples,
+            src_first: cfg.src_first,
+            port_lo: cfg.port_lo,
+            n_ports: (cfg.port_hi - cfg.port_lo) as u32 + 1,
+            dst_ip: cfg.dst_ip,
+            dst_port: cfg.dst_port,
+        };
+        ClientWorker {
+            core: Core::new(tcp, cfg.max_conns, cfg.tw_cap.max(1), request, macs, cfg.secret),
+            index,
+            pacer,
+            policy: cfg.tw_policy,
+            cursor: (cfg.cursor_start % n_tuples.max(1) as u64) as usize,
+            rx: Vec::with_capacity(BURST),
+            verify: cfg.verify_checksums,
+            tuple_waits: 0,
+            stopping: false,
+        }
+    }
+
+    /// The recorder (histograms and counters).
+    pub fn recorder(&self) -> &Recorder {
+        &self.core.rec
+    }
+
+    /// Whether the run is over for this worker: nothing more to open, nothing open.
+    pub fn done(&self) -> bool {
+        (self.stopping || self.pacer.is_done()) && self.core.open() == 0
+    }
+
+    /// When something is next due (timer or scheduled connection), for a virtual
+    /// clock.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        let t = self.core.next_timer();
+        let p = if self.stopping { None } else { self.pacer.next_wakeup(self.core.open() as u32) };
+        match (t, p) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// One burst: receive, fire timers, open what is due, flush. Returns the work
+    /// done (frames, timers and connections).
+    pub fn step<P: Port>(&mut self, port: &mut P, now: Instant) -> usize {
+        let mut work = self.receive(port, now);
+        work += self.core.poll_timers(&mut self.index, port, now);
+        if !self.stopping {
+            work += self.open_due(port, now);
+        }
+        port.flush(now);
+        work
+    }
+
+    fn receive<P: Port>(&mut self, port: &mut P, now: Instant) -> usize {
+        self.rx.clear();
+        let rx = &mut self.rx;
+        let c = &mut self.core.rec.counters;
+        let verify = self.verify;
+        let n = port.rx_burst(now, BURST, |frame| {
+            c.rx_packets += 1;
+            c.rx_bytes += frame.len() as u64;
+            match parse_tcp_frame(frame, verify) {
+                Ok(f) => rx.push(f),
+                Err(_) => c.rx_invalid += 1,
+            }
+        });
+        for k in 0..self.rx.len() {
+            let f = self.rx[k];
+            self.on_frame(port, now, &f);
+        }
+        n
+    }
+
+    #[inline]
+    fn on_frame<P: Port>(&mut self, port: &mut P, now: Instant, f: &TcpFrame) {
+        let seg = &f.tcp;
+        if let Some(t) = self.index.lookup(f) {
+            let v = self.index.tuples.get(t as usize);
+            if v == TupleIndex::EMPTY {
+                // fall through to CLOSED
+            } else if v & TW_BIT == 0 {
+                self.core.conn_segment(&mut self.index, port, now, v, seg);
+                return;
+            } else {
+                // The client never reopens on a SYN: only the server listens.
+                self.core.tw_segment(&mut self.index, port, now, v & !TW_BIT, seg);
+                return;
+            }
+        }
+        // CLOSED (RFC 9293 §3.10.7.1): answer with RST.
+        self.core.rec.counters.rx_no_conn += 1;
+        if let listen::NoConnReply::Rst(rst) = listen::closed(seg) {
+            let mut tx = super::core::Tx {
+                port,
+                now,
+                macs: self.core.macs,
+                payload: &[],
+                rec: &mut self.core.rec,
+            };
+            crate::tcp::Sink::send(&mut tx, u32::from(f.dst_ip), u32::from(f.src_ip), &rst, 0);
+            crate::tcp::Sink::event(&mut tx, crate::tcp::Event::RstSent);
+        }
+    }
+
+    /// Find a source tuple for a new connection under the TIME-WAIT policy.
+    fn alloc_tuple(&mut self, now: Instant) -> Option<u32> {
+        let n = self.index.tuples.len();
+        let now_ms = now.as_millis() as u32;
+        // Bounded probing: a saturated tuple space costs a few probes per burst.
+        for _ in 0..n.min(64) {
+            let t = self.cursor;
+            self.cursor += 1;
+            if self.cursor == n {
+                self.cursor = 0;
+            }
+            let v = self.index.tuples.get(t);
+            if v == TupleIndex::EMPTY {
+                return Some(t as u32);
+            }
+            if v & TW_BIT == 0 {
+                continue; // open connection
+            }
+            let i = v & !TW_BIT;
+            if self.core.tws.key_of(i).is_none() {
+                continue;
+            }
+            let tw = self.core.tws.get_by_index(i);
+            let rec = tw.rec;
+            match self.policy {
+                TwPolicy::Strict => continue,
+                TwPolicy::Reuse { delay_ms } => {
+                    // Linux tcp_tw_reuse: timestamps on, and the record is older
+                    // than the reuse delay; the new TSval is then newer.
+                    if rec.ts_ok && now_ms.wrapping_sub(rec.entered_ms) >= delay_ms {
+                        self.core.rec.counters.tw_reused += 1;
+                        self.core.drop_time_wait(&mut self.index, i);
+                        return Some(t as u32);
+                    }
+                }
+                TwPolicy::None => {
+                    self.core.rec.counters.tw_hazard_reuses += 1;
+                    self.core.drop_time_wait(&mut self.index, i);
+                    return Some(t as u32);
+                }
+            }
+        }
+        None
+    }
+
+    fn open_due<P: Port>(&mut self, port: &mut P, now: Instant) -> usize {
+        let mut opened = 0;
+        while opened < BURST {
+            let open = self.core.open() as u32;
+            let Some(start) = self.pacer.next_due(now, open) else { break };
+            if self.core.open() >= self.core.conns.capacity() {
+                break;
+            }
+            let Some(t) = self.alloc_tuple(now) else {
+                self.tuple_waits += 1;
+                break;
+            };
+            self.pacer.started();
+            self.core.rec.counters.attempted += 1;
+            let (lip, lport, rip, rport) = self.index.endpoints(t);
+            let iss = self.core.isn.isn(lip, lport, rip, rport, now);
+            let off = self.core.isn.ts_offset(lip, lport, rip, rport);
+            let mut tx = super::core::Tx {
+                port: &mut *port,
+                now,
+                macs: self.core.macs,
+                payload: &self.core.payload,
+                rec: &mut self.core.rec,
+            };
+            let conn = Conn::connect(&self.core.tcp, (lip, lport), (rip, rport), iss, off, start, now, &mut tx);
+            if self.core.insert_conn(&mut self.index, t, conn).is_err() {
+                self.core.fail_now(FailCause::TableFull);
+            }
+            opened += 1;
+        }
+        opened
+    }
+
+    /// Stop opening; abort what is still open and count it as in flight.
+    pub fn abort_open<P: Port>(&mut self, port: &mut P, now: Instant) -> u64 {
+        self.stopping = true;
+        let n = self.core.abort_all(&mut self.index, port, now);
+        port.flush(now);
+        n
+    }
+}

@@ -1,0 +1,436 @@
+//! What the client and the server worker share: the control-block table, the timer
+//! wheel, TIME-WAIT records and the transmit path.
+//!
+//! Timers are lazy and bounded: each table slot (control block or TIME-WAIT record)
+//! has at most one pending wheel entry, whose deadline the slot remembers
+//! (`*_armed`). A later deadline needs no new entry: when the pending one fires, the
+//! slot's current deadline is checked and a new entry inserted if it lies ahead. A
+//! freed slot keeps its pending entry, and the next occupant inherits it. So the
+//! wheel never holds more entries than there are slots, and a connection that
+//! finishes before its RTO costs no cancel at all.
+
+use std::net::Ipv4Addr;
+
+use super::slab::Slab;
+use super::wheel::TimerWheel;
+use crate::io::Port;
+use crate::stats::Recorder;
+use crate::tcp::conn::ms;
+use crate::tcp::isn::IsnGenerator;
+use crate::tcp::{Conn, Event, FailCause, Phase, Sink, Step, TcpConfig, TimeWaitRecord, TwVerdict};
+use crate::time::Instant;
+use crate::wire::ethernet::EthernetAddress;
+use crate::wire::frame::{FrameHeader, emit_tcp_frame};
+use crate::wire::tcp::TcpRepr;
+
+/// Tag bit of a table value or wheel item that refers to a TIME-WAIT record.
+pub const TW_BIT: u32 = 1 << 31;
+const TW_ITEM: u64 = 1 << 63;
+const NOT_ARMED: u64 = u64::MAX;
+
+/// How a worker finds its connections: the client indexes its source tuples
+/// directly, the server hashes 4-tuples.
+pub trait FlowIndex {
+    /// The key a connection is filed under.
+    type Key: Copy + Default;
+    /// `(local_ip, local_port, remote_ip, remote_port)` of a key.
+    fn endpoints(&self, key: Self::Key) -> (u32, u16, u32, u16);
+    /// File `value` (a control-block slot, or [`TW_BIT`] | a TIME-WAIT slot) under
+    /// `key`.
+    fn set(&mut self, key: Self::Key, value: u32);
+    /// Remove whatever is filed under `key`.
+    fn clear(&mut self, key: Self::Key);
+}
+
+/// A control block and the key it is filed under.
+#[derive(Clone, Debug, Default)]
+pub struct ConnSlot<K> {
+    /// The connection.
+    pub conn: Conn,
+    /// Its key in the worker's index.
+    pub key: K,
+}
+
+/// A TIME-WAIT record and the key it is filed under.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TwSlot<K> {
+    /// The record.
+    pub rec: TimeWaitRecord,
+    /// Its key in the worker's index.
+    pub key: K,
+}
+
+/// Link-layer addresses a worker puts on its frames.
+#[derive(Clone, Copy, Debug)]
+pub struct Macs {
+    /// Ours.
+    pub local: EthernetAddress,
+    /// The peer's (or the next hop's).
+    pub remote: EthernetAddress,
+}
+
+/// The transmit side of a worker as the TCP core sees it ([`Sink`]).
+pub struct Tx<'a, P: Port> {
+    /// Where frames go.
+    pub port: &'a mut P,
+    /// The burst's time.
+    pub now: Instant,
+    /// Link-layer addresses.
+    pub macs: Macs,
+    /// The payload source (request or response bytes).
+    pub payload: &'a [u8],
+    /// Histograms and counters.
+    pub rec: &'a mut Recorder,
+}
+
+impl<P: Port> Sink for Tx<'_, P> {
+    #[inline]
+    fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32) {
+        let start = (payload_offset as usize).min(self.payload.len());
+        let end = (start + seg.payload_len as usize).min(self.payload.len());
+        let payload = &self.payload[start..end];
+        let mut seg = *seg;
+        seg.payload_len = payload.len() as u16;
+        let hdr = FrameHeader {
+            src_mac: self.macs.local,
+            dst_mac: self.macs.remote,
+            src_ip: Ipv4Addr::from(local_ip),
+            dst_ip: Ipv4Addr::from(remote_ip),
+            ttl: 64,
+        };
+        let c = &mut self.rec.counters;
+        let mut len = 0;
+        let ok = self.port.tx(self.now, |buf| {
+            len = emit_tcp_frame(buf, &hdr, &seg, payload).unwrap_or(0);
+            len
+        });
+        if ok && len > 0 {
+            c.tx_packets += 1;
+            c.tx_bytes += len as u64;
+        } else {
+            c.tx_dropped += 1;
+        }
+    }
+
+    #[inline]
+    fn record(&mut self, phase: Phase, nanos: u64) {
+        self.rec.record(phase, nanos);
+    }
+
+    #[inline]
+    fn event(&mut self, ev: Event) {
+        count_event(&mut self.rec.counters, ev);
+    }
+}
+
+/// Add an event to the counters.
+#[inline]
+pub fn count_event(c: &mut crate::stats::Counters, ev: Event) {
+    match ev {
+        Event::Completed => c.completed += 1,
+        Event::Failed(cause) => c.fail(cause),
+        Event::Retransmitted => c.retransmitted += 1,
+        Event::RstSent => c.rst_sent += 1,
+        Event::RstReceived => c.rst_received += 1,
+        Event::ChallengeAck => c.challenge_acks += 1,
+        Event::PawsRejected => c.paws_rejected += 1,
+        Event::TimeWaitFinReacked => c.tw_fin_reacked += 1,
+    }
+}
+
+/// Remove the entry at index `i` if it is in use.
+#[inline]
+fn remove_at<T: Default>(s: &mut Slab<T>, i: u32) -> Option<T> {
+    let k = s.key_of(i)?;
+    s.remove(k)
+}
+
+/// Ceiling of an instant in whole milliseconds (a timer never fires early).
+#[inline]
+fn ceil_ms(t: Instant) -> u64 {
+    t.as_nanos().div_ceil(1_000_000)
+}
+
+/// The per-worker state both sides share.
+pub struct Core<K: Copy + Default> {
+    /// TCP settings of this side.
+    pub tcp: TcpConfig,
+    /// Control blocks.
+    pub conns: Slab<ConnSlot<K>>,
+    conn_armed: Vec<u64>,
+    /// TIME-WAIT records.
+    pub tws: Slab<TwSlot<K>>,
+    tw_armed: Vec<u64>,
+    /// Timers of both tables.
+    pub wheel: TimerWheel<u64>,
+    /// Histograms and counters.
+    pub rec: Recorder,
+    /// The payload this side sends.
+    pub payload: Vec<u8>,
+    /// Link-layer addresses.
+    pub macs: Macs,
+    /// ISN and timestamp-offset generator.
+    pub isn: IsnGenerator,
+    tw_len_ms: u32,
+}
+
+impl<K: Copy + Default> Core<K> {
+    /// A core with room for `max_conns` control blocks and `max_tw` TIME-WAIT
+    /// records, all allocated now.
+    pub fn new(tcp: TcpConfig, max_conns: usize, max_tw: usize, payload: Vec<u8>, macs: Macs, secret: u64) -> Self {
+        let tw_len_ms = ms(tcp.time_wait);
+        Core {
+            tcp,
+            conns: Slab::new(max_conns),
+            conn_armed: vec![NOT_ARMED; max_conns],
+            tws: Slab::new(max_tw),
+            tw_armed: vec![NOT_ARMED; max_tw],
+            wheel: TimerWheel::new(max_conns + max_tw, 0),
+            rec: Recorder::new(),
+            payload,
+            macs,
+            isn: IsnGenerator::new(secret),
+            tw_len_ms,
+        }
+    }
+
+    /// Open control blocks.
+    #[inline]
+    pub fn open(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// The earliest timer, for a virtual clock.
+    pub fn next_timer(&self) -> Option<Instant> {
+        self.wheel.next_deadline().map(Instant::from_millis)
+    }
+
+    /// Put a new control block in the table and arm its timer. Returns its slot, or
+    /// gives the connection back when the table is full.
+    pub fn insert_conn<I: FlowIndex<Key = K>>(&mut self, index: &mut I, key: K, conn: Conn) -> Result<u32, Conn> {
+        match self.conns.insert(ConnSlot { conn, key }) {
+            Some(k) => {
+                index.set(key, k.index);
+                self.arm_conn(k.index);
+                Ok(k.index)
+            }
+            None => Err(ConnSlot::<K>::default().conn),
+        }
+    }
+
+    /// Make sure the wheel will visit slot `i` by its connection's deadline.
+    #[inline]
+    fn arm_conn(&mut self, i: u32) {
+        if self.conns.key_of(i).is_none() {
+            return;
+        }
+        let slot = self.conns.get_by_index(i);
+        let d = slot.conn.deadline();
+        if d == Instant::NEVER {
+            return;
+        }
+        let want = ceil_ms(d);
+        let armed = &mut self.conn_armed[i as usize];
+        if want < *armed {
+            if self.wheel.insert(want, i as u64).is_ok() {
+                *armed = want;
+            }
+        }
+    }
+
+    #[inline]
+    fn arm_tw(&mut self, i: u32, expires_ms: u32) {
+        let want = expires_ms as u64;
+        let armed = &mut self.tw_armed[i as usize];
+        if want < *armed && self.wheel.insert(want, TW_ITEM | i as u64).is_ok() {
+            *armed = want;
+        }
+    }
+
+    /// Apply what a connection asked for after a call.
+    pub fn after_step<I: FlowIndex<Key = K>>(&mut self, index: &mut I, i: u32, step: Step) {
+        match step {
+            Step::Continue => self.arm_conn(i),
+            Step::Closed => {
+                if let Some(slot) = remove_at(&mut self.conns, i) {
+                    index.clear(slot.key);
+                }
+            }
+            Step::TimeWait => {
+                if let Some(slot) = remove_at(&mut self.conns, i) {
+                    let rec = slot.conn.time_wait_record();
+                    self.enter_time_wait(index, slot.key, rec);
+                }
+            }
+        }
+    }
+
+    /// File a TIME-WAIT record, or count an overflow and forget the tuple (as Linux
+    /// does past tcp_max_tw_buckets).
+    fn enter_time_wait<I: FlowIndex<Key = K>>(&mut self, index: &mut I, key: K, rec: TimeWaitRecord) {
+        let c = &mut self.rec.counters;
+        c.tw_entered += 1;
+        match self.tws.insert(TwSlot { rec, key }) {
+            None => {
+                c.tw_overflow += 1;
+                index.clear(key);
+            }
+            Some(k) => {
+                c.tw_current += 1;
+                c.tw_peak = c.tw_peak.max(c.tw_current);
+                index.set(key, TW_BIT | k.index);
+                self.arm_tw(k.index, rec.expires_ms);
+            }
+        }
+    }
+
+    /// Remove TIME-WAIT record `i` (expired, reset, or its tuple reused).
+    pub fn drop_time_wait<I: FlowIndex<Key = K>>(&mut self, index: &mut I, i: u32) {
+        if let Some(tw) = remove_at(&mut self.tws, i) {
+            index.clear(tw.key);
+            self.rec.counters.tw_current -= 1;
+        }
+    }
+
+    /// A segment for control block `i`.
+    #[inline]
+    pub fn conn_segment<P: Port, I: FlowIndex<Key = K>>(
+        &mut self,
+        index: &mut I,
+        port: &mut P,
+        now: Instant,
+        i: u32,
+        seg: &TcpRepr,
+    ) {
+        if self.conns.key_of(i).is_none() {
+            return;
+        }
+        let slot = self.conns.get_by_index_mut(i);
+        let mut tx = Tx { port, now, macs: self.macs, payload: &self.payload, rec: &mut self.rec };
+        let step = slot.conn.on_segment(&self.tcp, now, seg, &mut tx);
+        self.after_step(index, i, step);
+    }
+
+    /// A segment for TIME-WAIT record `i`. Returns true when it is a SYN that may
+    /// reopen the tuple (the record is gone then).
+    pub fn tw_segment<P: Port, I: FlowIndex<Key = K>>(
+        &mut self,
+        index: &mut I,
+        port: &mut P,
+        now: Instant,
+        i: u32,
+        seg: &TcpRepr,
+    ) -> bool {
+        let now_ms = now.as_millis() as u32;
+        let tw_len = self.tw_len_ms;
+        if self.tws.key_of(i).is_none() {
+            return false;
+        }
+        let tw = self.tws.get_by_index_mut(i);
+        let counters = &mut self.rec.counters;
+        let verdict = tw.rec.on_segment(seg, now_ms, tw_len, |e| count_event(counters, e));
+        let (tw_rec, key) = (tw.rec, tw.key);
+        match verdict {
+            TwVerdict::Drop => false,
+            TwVerdict::Ack => {
+                let (lip, lport, rip, rport) = index.endpoints(key);
+                let tsval = self
+                    .tcp
+                    .ts_base_ms
+                    .wrapping_add(now_ms)
+                    .wrapping_add(self.isn.ts_offset(lip, lport, rip, rport));
+                let window = (self.tcp.window >> self.tcp.window_scale.unwrap_or(0)).min(65535) as u16;
+                let ack = tw_rec.ack(lport, rport, tsval, window);
+                let mut tx = Tx { port, now, macs: self.macs, payload: &[], rec: &mut self.rec };
+                tx.send(lip, rip, &ack, 0);
+                self.arm_tw(i, tw_rec.expires_ms);
+                false
+            }
+            TwVerdict::Close => {
+                self.drop_time_wait(index, i);
+                false
+            }
+            TwVerdict::Reopen => {
+                self.drop_time_wait(index, i);
+                true
+            }
+        }
+    }
+
+    /// Fire every timer due at `now`.
+    pub fn poll_timers<P: Port, I: FlowIndex<Key = K>>(&mut self, index: &mut I, port: &mut P, now: Instant) -> usize {
+        let now_ms = now.as_millis();
+        let mut n = 0;
+        while let Some((deadline, item)) = self.wheel.pop_expired(now_ms) {
+            n += 1;
+            let i = item as u32;
+            if item & TW_ITEM != 0 {
+                if self.tw_armed[i as usize] == deadline {
+                    self.tw_armed[i as usize] = NOT_ARMED;
+                }
+                if self.tws.key_of(i).is_none() {
+                    continue;
+                }
+                let tw = self.tws.get_by_index(i);
+                let rec = tw.rec;
+                if rec.expired(now_ms as u32) {
+                    self.drop_time_wait(index, i);
+                } else {
+                    self.arm_tw(i, rec.expires_ms);
+                }
+            } else {
+                if self.conn_armed[i as usize] == deadline {
+                    self.conn_armed[i as usize] = NOT_ARMED;
+                }
+                if self.conns.key_of(i).is_none() {
+                    continue;
+                }
+                let slot = self.conns.get_by_index_mut(i);
+                if slot.conn.deadline() <= now {
+                    let mut tx = Tx { port, now, macs: self.macs, payload: &self.payload, rec: &mut self.rec };
+                    let step = slot.conn.on_timer(&self.tcp, now, &mut tx);
+                    self.after_step(index, i, step);
+                } else {
+                    self.arm_conn(i);
+                }
+            }
+        }
+        n
+    }
+
+    /// End every open connection now (the run's drain time is over): each is
+    /// aborted with a RST to leave no half-open state on the peer, and counted as
+    /// still in flight (its outcome is unknown), not as failed.
+    pub fn abort_all<P: Port, I: FlowIndex<Key = K>>(&mut self, index: &mut I, port: &mut P, now: Instant) -> u64 {
+        let mut n = 0;
+        for i in 0..self.conns.capacity() as u32 {
+            if self.conns.key_of(i).is_none() {
+                    continue;
+                }
+                let slot = self.conns.get_by_index_mut(i);
+            let mut tx = Tx { port, now, macs: self.macs, payload: &self.payload, rec: &mut self.rec };
+            let c = &mut slot.conn;
+            if c.state() != crate::tcp::State::SynSent {
+                let rst = TcpRepr {
+                    src_port: c.local_port,
+                    dst_port: c.remote_port,
+                    seq: c.snd_nxt(),
+                    ack: c.rcv_nxt(),
+                    flags: crate::wire::tcp::TcpFlags::RST | crate::wire::tcp::TcpFlags::ACK,
+                    ..TcpRepr::default()
+                };
+                tx.send(c.local_ip, c.remote_ip, &rst, 0);
+            }
+            if let Some(slot) = remove_at(&mut self.conns, i) {
+                index.clear(slot.key);
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Fail a connection that could not be started or timed (counted, never lost).
+    pub fn fail_now(&mut self, cause: FailCause) {
+        self.rec.counters.fail(cause);
+    }
+}

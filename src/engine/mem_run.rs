@@ -1,0 +1,171 @@
+//! A whole run over the in-memory wire: one client worker and one server worker
+//! stepped alternately on one thread, on a real or a virtual clock.
+
+use std::time::Duration;
+
+use super::client::{ClientConfig, ClientWorker};
+use super::core::Macs;
+use super::pacer::{Pacer, PacerMode};
+use super::server::{ServerConfig, ServerWorker};
+use crate::io::mem::{Dir, MemWire, MemWireConfig, MemWireStats};
+use crate::stats::Recorder;
+use crate::tcp::TcpConfig;
+use crate::time::{Clock, Instant, MonotonicClock};
+use crate::wire::ethernet::EthernetAddress;
+
+/// Everything a run over the in-memory wire needs.
+#[derive(Clone, Debug)]
+pub struct MemRunConfig {
+    /// Connections to open in all.
+    pub connections: u64,
+    /// Open-loop rate or closed loop.
+    pub mode: PacerMode,
+    /// Most connections open at once.
+    pub concurrency: u32,
+    /// The client side's TCP settings.
+    pub client_tcp: TcpConfig,
+    /// The server side's TCP settings.
+    pub server_tcp: TcpConfig,
+    /// Client addressing, tables and TIME-WAIT policy.
+    pub client: ClientConfig,
+    /// Server addressing and tables.
+    pub server: ServerConfig,
+    /// The wire and its impairments.
+    pub wire: MemWireConfig,
+    /// Run on a virtual clock that jumps to the next event (tests, benches).
+    pub virtual_time: bool,
+    /// Stop opening connections after this long.
+    pub duration_limit: Duration,
+    /// After the last connection is opened, wait this long for open ones to end;
+    /// what is still open then is aborted and reported as in flight.
+    pub drain: Duration,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct MemRunResult {
+    /// The client's histograms and counters.
+    pub client: Recorder,
+    /// The server's counters.
+    pub server: Recorder,
+    /// From the first scheduled connection to the end of the run.
+    pub duration: Duration,
+    /// Wire statistics, client → server.
+    pub wire_a_to_b: MemWireStats,
+    /// Wire statistics, server → client.
+    pub wire_b_to_a: MemWireStats,
+    /// Times the client waited for a usable source tuple.
+    pub tuple_waits: u64,
+    /// Connections aborted when the drain time ran out.
+    pub aborted: u64,
+    /// Connections the server dropped for a full table.
+    pub listen_overflows: u64,
+}
+
+/// Make a payload of `n` bytes that reads like an HTTP message.
+pub fn payload(n: u32, request: bool) -> Vec<u8> {
+    let head: &[u8] = if request { b"GET / HTTP/1.1\r\nHost: dut\r\n\r\n" } else { b"HTTP/1.1 200 OK\r\n\r\n" };
+    let mut v: Vec<u8> = head.iter().copied().cycle().take(n as usize).collect();
+    if n as usize > head.len() {
+        for b in &mut v[head.len()..] {
+            *b = b'x';
+        }
+    }
+    v
+}
+
+/// A client worker, a server worker and the wire between them, ready to run.
+pub struct MemRun {
+    cfg: MemRunConfig,
+    wire: MemWire,
+    client: ClientWorker,
+    server: ServerWorker,
+}
+
+impl MemRun {
+    /// Build everything (all allocation happens here).
+    pub fn new(cfg: &MemRunConfig) -> MemRun {
+        let client_mac = EthernetAddress([0x02, 0, 0, 0, 0, 1]);
+        let server_mac = EthernetAddress([0x02, 0, 0, 0, 0, 2]);
+        let wire = MemWire::new(cfg.wire.clone());
+        let pacer = Pacer::new(cfg.mode, Instant::ZERO, Some(cfg.connections), cfg.concurrency);
+        let client = ClientWorker::new(
+            cfg.client_tcp.clone(),
+            &cfg.client,
+            pacer,
+            Macs { local: client_mac, remote: server_mac },
+            payload(cfg.client_tcp.request_bytes, true),
+        );
+        let server = ServerWorker::new(
+            cfg.server_tcp.clone(),
+            cfg.server.clone(),
+            Macs { local: server_mac, remote: client_mac },
+            payload(cfg.server_tcp.response_bytes, false),
+        );
+        MemRun { cfg: cfg.clone(), wire, client, server }
+    }
+
+    /// Run to the end: every connection opened and finished, or the duration limit
+    /// and the drain time spent.
+    pub fn run(&mut self) -> MemRunResult {
+        let cfg = &self.cfg;
+        let (wire, client, server) = (&mut self.wire, &mut self.client, &mut self.server);
+        let start = Instant::ZERO;
+        let mut real = MonotonicClock::new();
+        let mut now = start;
+        let stop_opening = start + cfg.duration_limit;
+        let mut drain_end: Option<Instant> = None;
+        let mut aborted = 0;
+        loop {
+            if !cfg.virtual_time {
+                now = real.now();
+            }
+            let mut work = client.step(&mut wire.port_a(), now);
+            work += server.step(&mut wire.port_b(), now);
+            if client.done() {
+                break;
+            }
+            if !client.stopping && (now >= stop_opening || client.pacer.is_done()) {
+                client.stopping = true;
+            }
+            if client.stopping {
+                let end = *drain_end.get_or_insert(now + cfg.drain);
+                if now >= end {
+                    aborted = client.abort_open(&mut wire.port_a(), now);
+                    // Let the server see the aborts.
+                    server.step(&mut wire.port_b(), now);
+                    break;
+                }
+            }
+            if cfg.virtual_time && work == 0 {
+                now = [
+                    client.next_wakeup(),
+                    server.next_wakeup(),
+                    wire.next_delivery(),
+                    drain_end,
+                    (!client.stopping).then_some(stop_opening),
+                ]
+                .into_iter()
+                .flatten()
+                .filter(|t| *t > now)
+                .min()
+                .unwrap_or(now + Duration::from_millis(1));
+            }
+        }
+        MemRunResult {
+            client: client.recorder().clone(),
+            server: server.recorder().clone(),
+            duration: now - start,
+            wire_a_to_b: wire.stats(Dir::AtoB),
+            wire_b_to_a: wire.stats(Dir::BtoA),
+            tuple_waits: client.tuple_waits,
+            aborted,
+            listen_overflows: server.listen_overflows,
+        }
+    }
+}
+
+/// Run a client and a server over one in-memory wire.
+pub fn run_mem(cfg: &MemRunConfig) -> MemRunResult {
+    MemRun::new(cfg).run()
+}

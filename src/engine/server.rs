@@ -1,0 +1,163 @@
+//! The server worker: the built-in responder. It listens on one port, accepts any
+//! SYN, reads the request, sends the response, and closes as configured. It closes
+//! the loop for `--io mem` and serves as a DUT made of the same engine.
+
+use super::BURST;
+use super::core::{Core, FlowIndex, Macs, TW_BIT};
+use super::flow_table::{FlowKey, FlowTable};
+use crate::io::Port;
+use crate::stats::Recorder;
+use crate::tcp::listen::{self, NoConnReply};
+use crate::tcp::{Conn, Event, Sink, TcpConfig};
+use crate::time::Instant;
+use crate::wire::frame::{TcpFrame, parse_tcp_frame};
+
+/// What a server listens on and how big its tables are.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// The listening address (host order); 0 accepts any.
+    pub ip: u32,
+    /// The listening port.
+    pub port: u16,
+    /// Most connections open at once.
+    pub max_conns: usize,
+    /// Most TIME-WAIT records (when the server closes first).
+    pub tw_cap: usize,
+    /// Verify checksums of received frames.
+    pub verify_checksums: bool,
+    /// Secret for ISNs and timestamp offsets.
+    pub secret: u64,
+}
+
+/// The server's index: a 4-tuple hash table.
+pub struct ServerIndex {
+    table: FlowTable,
+}
+
+impl FlowIndex for ServerIndex {
+    type Key = FlowKey;
+    #[inline]
+    fn endpoints(&self, k: FlowKey) -> (u32, u16, u32, u16) {
+        (k.local_ip, k.local_port, k.remote_ip, k.remote_port)
+    }
+    #[inline]
+    fn set(&mut self, key: FlowKey, value: u32) {
+        // The table is sized for every slot of both tables; it cannot be full.
+        let _ = self.table.insert(key, value);
+    }
+    #[inline]
+    fn clear(&mut self, key: FlowKey) {
+        self.table.remove(&key);
+    }
+}
+
+/// One server worker.
+pub struct ServerWorker {
+    /// Table, timers, TIME-WAIT, stats.
+    pub core: Core<FlowKey>,
+    index: ServerIndex,
+    cfg: ServerConfig,
+    rx: Vec<TcpFrame>,
+    /// SYNs dropped because the table was full (a listen overflow).
+    pub listen_overflows: u64,
+}
+
+impl ServerWorker {
+    /// A server worker; everything it needs is allocated here.
+    pub fn new(tcp: TcpConfig, cfg: ServerConfig, macs: Macs, response: Vec<u8>) -> Self {
+        let table = FlowTable::with_capacity(cfg.max_conns + cfg.tw_cap.max(1), cfg.secret ^ 0x5eed);
+        ServerWorker {
+            core: Core::new(tcp, cfg.max_conns, cfg.tw_cap.max(1), response, macs, cfg.secret),
+            index: ServerIndex { table },
+            cfg,
+            rx: Vec::with_capacity(BURST),
+            listen_overflows: 0,
+        }
+    }
+
+    /// The recorder (counters; the server records no latency).
+    pub fn recorder(&self) -> &Recorder {
+        &self.core.rec
+    }
+
+    /// The earliest timer, for a virtual clock.
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        self.core.next_timer()
+    }
+
+    /// One burst: receive, fire timers, flush.
+    pub fn step<P: Port>(&mut self, port: &mut P, now: Instant) -> usize {
+        self.rx.clear();
+        let rx = &mut self.rx;
+        let c = &mut self.core.rec.counters;
+        let verify = self.cfg.verify_checksums;
+        let mut work = port.rx_burst(now, BURST, |frame| {
+            c.rx_packets += 1;
+            c.rx_bytes += frame.len() as u64;
+            match parse_tcp_frame(frame, verify) {
+                Ok(f) => rx.push(f),
+                Err(_) => c.rx_invalid += 1,
+            }
+        });
+        for k in 0..self.rx.len() {
+            let f = self.rx[k];
+            self.on_frame(port, now, &f);
+        }
+        work += self.core.poll_timers(&mut self.index, port, now);
+        port.flush(now);
+        work
+    }
+
+    fn on_frame<P: Port>(&mut self, port: &mut P, now: Instant, f: &TcpFrame) {
+        let seg = &f.tcp;
+        let key = FlowKey {
+            remote_ip: u32::from(f.src_ip),
+            local_ip: u32::from(f.dst_ip),
+            remote_port: seg.src_port,
+            local_port: seg.dst_port,
+        };
+        if let Some(v) = self.index.table.get(&key) {
+            if v & TW_BIT == 0 {
+                self.core.conn_segment(&mut self.index, port, now, v, seg);
+                return;
+            }
+            if !self.core.tw_segment(&mut self.index, port, now, v & !TW_BIT, seg) {
+                return;
+            }
+            // RFC 6191: the SYN may open a new incarnation; go on as LISTEN.
+        }
+        let listening = seg.dst_port == self.cfg.port && (self.cfg.ip == 0 || key.local_ip == self.cfg.ip);
+        let reply = if listening { listen::listen(seg) } else { listen::closed(seg) };
+        match reply {
+            NoConnReply::Drop => self.core.rec.counters.rx_no_conn += 1,
+            NoConnReply::Rst(rst) => {
+                self.core.rec.counters.rx_no_conn += 1;
+                let mut tx = super::core::Tx { port, now, macs: self.core.macs, payload: &[], rec: &mut self.core.rec };
+                tx.send(key.local_ip, key.remote_ip, &rst, 0);
+                tx.event(Event::RstSent);
+            }
+            NoConnReply::Accept => {
+                if self.core.open() >= self.core.conns.capacity() {
+                    // A full table drops the SYN, as a full backlog does.
+                    self.listen_overflows += 1;
+                    return;
+                }
+                self.core.rec.counters.attempted += 1;
+                let (lip, lport, rip, rport) = (key.local_ip, key.local_port, key.remote_ip, key.remote_port);
+                let iss = self.core.isn.isn(lip, lport, rip, rport, now);
+                let off = self.core.isn.ts_offset(lip, lport, rip, rport);
+                let mut tx = super::core::Tx {
+                    port,
+                    now,
+                    macs: self.core.macs,
+                    payload: &self.core.payload,
+                    rec: &mut self.core.rec,
+                };
+                let conn = Conn::accept(&self.core.tcp, (lip, lport), (rip, rport), seg, iss, off, now, &mut tx);
+                if self.core.insert_conn(&mut self.index, key, conn).is_err() {
+                    self.listen_overflows += 1;
+                }
+            }
+        }
+    }
+}
