@@ -1036,6 +1036,12 @@ impl Conn {
         sink: &mut impl Sink,
     ) -> (bool, Step) {
         if self.state != State::Established || self.rx_got < self.rx_expect {
+            if self.role == Role::Server && self.state == State::Established {
+                // The response answers the request (TcpConfig::response_bytes):
+                // nothing of it goes out before the whole request is in. Without
+                // this the handshake ACK alone released the response.
+                return (false, Step::Continue);
+            }
             return (self.transmit(cfg, now, sink), Step::Continue);
         }
         match self.role {
