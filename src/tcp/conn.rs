@@ -878,16 +878,13 @@ impl Conn {
         if !f.ack() {
             return Step::Continue;
         }
-        // RFC 5961 §5.2: SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT.
-        if seg.ack > self.snd_nxt || seg.ack.diff(self.snd_una) < -(self.snd_wnd.max(65535) as i32)
-        {
-            self.challenge_ack(cfg, now, sink);
-            return Step::Continue;
-        }
         if self.state == State::SynReceived {
-            // The handshake's ACK: SND.UNA < SEG.ACK =< SND.NXT (checked above for
-            // the upper bound).
-            if seg.ack <= self.snd_una {
+            // The handshake's ACK (RFC 9293 §3.10.7.4, fifth, SYN-RECEIVED):
+            // SND.UNA < SEG.ACK =< SND.NXT enters ESTABLISHED; any other ACK is
+            // answered with <SEQ=SEG.ACK><CTL=RST>. This comes before the RFC 5961
+            // §5.2 check below, which is for synchronized states: before, an ACK
+            // beyond SND.NXT got a challenge ACK here instead of the RST.
+            if seg.ack <= self.snd_una || seg.ack > self.snd_nxt {
                 let rst = super::listen::reset_for(seg);
                 sink.send(self.local_ip, self.remote_ip, &rst, 0);
                 sink.event(Event::RstSent);
@@ -903,6 +900,12 @@ impl Conn {
                 self.t_fin = now;
                 self.set_state(State::FinWait1);
             }
+        }
+        // RFC 5961 §5.2: SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT.
+        if seg.ack > self.snd_nxt || seg.ack.diff(self.snd_una) < -(self.snd_wnd.max(65535) as i32)
+        {
+            self.challenge_ack(cfg, now, sink);
+            return Step::Continue;
         }
         let mut new_ack = false;
         if seg.ack > self.snd_una {

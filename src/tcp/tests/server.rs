@@ -189,6 +189,23 @@ fn ack_of_nothing_new_in_syn_received_is_reset() {
 }
 
 #[test]
+fn ack_of_unsent_data_in_syn_received_is_reset() {
+    let mut f = server_syn_received(config());
+    f.send(
+        TcpRepr {
+            ack: LOCAL_ISS + 100,
+            ..handshake_ack()
+        },
+        &[rst_seq(LOCAL_ISS + 100)],
+    );
+    assert_eq!(f.state(), State::SynReceived);
+    f.expect_events(&[Event::RstSent]);
+    // The real ACK still establishes.
+    f.send(handshake_ack(), &[]);
+    assert_eq!(f.state(), State::Established);
+}
+
+#[test]
 fn segment_without_ack_in_syn_received_is_dropped() {
     let mut f = server_syn_received(config());
     f.send(
