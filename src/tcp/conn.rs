@@ -867,7 +867,7 @@ impl Conn {
                 return Step::Continue;
             }
             sink.event(Event::RstReceived);
-            return self.on_reset(now, sink);
+            return self.on_reset(now, seg, sink);
         }
         // Fourth, SYN in a synchronized state (RFC 5961 §4.2): challenge ACK.
         if f.syn() {
@@ -1091,14 +1091,18 @@ impl Conn {
     }
 
     /// An acceptable RST arrived (RFC 9293 §3.10.7.4, "second, check the RST bit").
-    fn on_reset(&mut self, now: Instant, sink: &mut impl Sink) -> Step {
+    fn on_reset(&mut self, now: Instant, seg: &TcpRepr, sink: &mut impl Sink) -> Step {
+        // Whether the client has the whole response. The client's abort (RST close
+        // mode) goes out as RST|ACK on the last response byte, with no ACK before
+        // it, so the RST's own ACK field is what says so. It is only read for this
+        // account: RFC 9293 processes no ACK on a RST.
+        let response_acked =
+            self.snd_una == self.data_end() || (seg.flags.ack() && seg.ack == self.data_end());
         let cause = match self.state {
             // The client aborting after the whole response is the RST close mode:
             // for the server that is a normal end.
             State::Established | State::CloseWait
-                if self.role == Role::Server
-                    && self.rx_got >= self.rx_expect
-                    && self.snd_una == self.data_end() =>
+                if self.role == Role::Server && self.rx_got >= self.rx_expect && response_acked =>
             {
                 None
             }
