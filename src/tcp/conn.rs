@@ -800,7 +800,11 @@ impl Conn {
     /// Is `seg` acceptable by the sequence test of RFC 9293 §3.10.7.4 (first)?
     #[inline]
     fn seq_acceptable(&self, cfg: &TcpConfig, seg: &TcpRepr) -> bool {
-        let wnd = cfg.window;
+        // RCV.WND is the window we advertise: the window field scaled by our shift.
+        // Without window scaling the 16-bit field caps it at 65535 whatever
+        // cfg.window says, and a segment beyond what we advertised is not
+        // acceptable (RFC 9293 §3.10.7.4; RFC 5961 §3.2 drops such a RST).
+        let wnd = (self.window_field(cfg, false) as u32) << self.rcv_wscale;
         let len = seg.seq_len();
         let from_nxt = seg.seq.diff(self.rcv_nxt);
         if len == 0 {
