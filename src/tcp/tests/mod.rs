@@ -32,7 +32,7 @@ mod client;
 // mod close_modes;
 // mod lossy;
 // mod options;
-// mod reset;
+mod reset;
 // mod retransmit;
 mod server;
 // mod time_wait;
