@@ -27,7 +27,7 @@ use super::*;
 use crate::time::Instant;
 use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
-// mod challenge;
+mod challenge;
 mod client;
 // mod close_modes;
 // mod lossy;
@@ -666,4 +666,77 @@ pub(super) fn server_closing(cfg: TcpConfig) -> Fixture {
     );
     assert_eq!(f.state(), State::Closing);
     f
+}
+
+/// Every fixture past the handshake but TIME-WAIT, plus server SYN-RECEIVED, named,
+/// with its SND.NXT and RCV.NXT.
+pub(super) fn synchronized_fixtures() -> Vec<(&'static str, Fixture, SeqNumber, SeqNumber)> {
+    vec![
+        (
+            "server SYN-RECEIVED",
+            server_syn_received(config()),
+            LOCAL_ISS + 1,
+            REMOTE_ISS + 1,
+        ),
+        (
+            "client ESTABLISHED",
+            client_established(config()),
+            LOCAL_ISS + 1 + REQ,
+            REMOTE_ISS + 1,
+        ),
+        (
+            "server ESTABLISHED",
+            server_responded(config()),
+            LOCAL_ISS + 1 + RESP,
+            REMOTE_ISS + 1 + REQ,
+        ),
+        (
+            "client FIN-WAIT-1",
+            client_fin_wait_1(config()),
+            LOCAL_ISS + 2 + REQ,
+            REMOTE_ISS + 1 + RESP,
+        ),
+        (
+            "server FIN-WAIT-1",
+            server_fin_wait_1(config_close(CloseMode::Server)),
+            LOCAL_ISS + 2 + RESP,
+            REMOTE_ISS + 1 + REQ,
+        ),
+        (
+            "client FIN-WAIT-2",
+            client_fin_wait_2(config()),
+            LOCAL_ISS + 2 + REQ,
+            REMOTE_ISS + 1 + RESP,
+        ),
+        (
+            "server FIN-WAIT-2",
+            server_fin_wait_2(config_close(CloseMode::Server)),
+            LOCAL_ISS + 2 + RESP,
+            REMOTE_ISS + 1 + REQ,
+        ),
+        (
+            "client CLOSING",
+            client_closing(config()),
+            LOCAL_ISS + 2 + REQ,
+            REMOTE_ISS + 2 + RESP,
+        ),
+        (
+            "server CLOSING",
+            server_closing(config_close(CloseMode::Server)),
+            LOCAL_ISS + 2 + RESP,
+            REMOTE_ISS + 2 + REQ,
+        ),
+        (
+            "client LAST-ACK",
+            client_last_ack(config_close(CloseMode::Server)),
+            LOCAL_ISS + 2 + REQ,
+            REMOTE_ISS + 2 + RESP,
+        ),
+        (
+            "server LAST-ACK",
+            server_last_ack(config()),
+            LOCAL_ISS + 2 + RESP,
+            REMOTE_ISS + 2 + REQ,
+        ),
+    ]
 }
