@@ -99,6 +99,10 @@ pub struct Conn {
     rcv_nxt: SeqNumber,
     /// TS.Recent (RFC 7323 §4.3).
     ts_recent: u32,
+    /// Last.ACK.sent (RFC 7323 §4.3): the ACK field of the last segment we sent.
+    /// Only a segment at or before it may update TS.Recent, so that an ACK
+    /// covering several segments echoes the earliest one's TSval.
+    last_ack_sent: SeqNumber,
     /// Our timestamp offset for this tuple (RFC 7323 §5.4).
     ts_offset: u32,
     /// Application bytes we send: the request (client) or the response (server).
@@ -379,6 +383,16 @@ impl Conn {
         }
     }
 
+    /// Hand one of our segments to the sink, remembering its ACK field as
+    /// Last.ACK.sent.
+    #[inline]
+    fn emit(&mut self, seg: &TcpRepr, payload_offset: u32, sink: &mut impl Sink) {
+        if seg.flags.ack() {
+            self.last_ack_sent = seg.ack;
+        }
+        sink.send(self.local_ip, self.remote_ip, seg, payload_offset);
+    }
+
     /// Send the segment that starts at sequence number `at` (which must be in
     /// `[SND.UNA, SND.NXT]` or the next new one) and return how much sequence space it
     /// covers.
@@ -397,7 +411,7 @@ impl Conn {
                 TcpFlags::SYN | TcpFlags::ACK
             };
             let seg = self.segment(cfg, now, flags, at, 0);
-            sink.send(self.local_ip, self.remote_ip, &seg, 0);
+            self.emit(&seg, 0, sink);
             return 1;
         }
         let end = self.data_end();
@@ -415,12 +429,12 @@ impl Conn {
             }
             let seg = self.segment(cfg, now, flags, at, len);
             let offset = at.diff(self.iss + 1) as u32;
-            sink.send(self.local_ip, self.remote_ip, &seg, offset);
+            self.emit(&seg, offset, sink);
             return len + flags.fin() as u32;
         }
         // At `end`: only the FIN is left.
         let seg = self.segment(cfg, now, TcpFlags::FIN | TcpFlags::ACK, at, 0);
-        sink.send(self.local_ip, self.remote_ip, &seg, 0);
+        self.emit(&seg, 0, sink);
         1
     }
 
@@ -453,7 +467,7 @@ impl Conn {
     /// Send a bare ACK `<SEQ=SND.NXT><ACK=RCV.NXT>`.
     fn send_ack(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) {
         let seg = self.segment(cfg, now, TcpFlags::ACK, self.snd_nxt, 0);
-        sink.send(self.local_ip, self.remote_ip, &seg, 0);
+        self.emit(&seg, 0, sink);
         self.ack_pending = 0;
     }
 
@@ -730,7 +744,7 @@ impl Conn {
             self.role = Role::Client;
             self.set_state(State::SynReceived);
             let s = self.segment(cfg, now, TcpFlags::SYN | TcpFlags::ACK, self.iss, 0);
-            sink.send(self.local_ip, self.remote_ip, &s, 0);
+            self.emit(&s, 0, sink);
             return Step::Continue;
         }
         self.snd_una = seg.ack;
@@ -845,7 +859,7 @@ impl Conn {
             if self.state == State::SynReceived && f.syn() && !f.ack() && seg.seq == self.irs {
                 // The peer's SYN again: our SYN-ACK was lost; send it again.
                 let s = self.segment(cfg, now, TcpFlags::SYN | TcpFlags::ACK, self.iss, 0);
-                sink.send(self.local_ip, self.remote_ip, &s, 0);
+                self.emit(&s, 0, sink);
                 return Step::Continue;
             }
             if seg.seq > self.rcv_nxt {
@@ -857,10 +871,14 @@ impl Conn {
             }
             return Step::Continue;
         }
-        // Update TS.Recent (RFC 7323 §4.3): the segment covers RCV.NXT.
+        // Update TS.Recent (RFC 7323 §4.3 (2)): SEG.TSval >= TS.Recent and
+        // SEG.SEQ =< Last.ACK.sent. Comparing with RCV.NXT instead let the second
+        // of two segments under one delayed ACK overwrite the first's TSval, and
+        // let a RST (exempt from PAWS) move TS.Recent back.
         if self.ts_ok
             && let Some(ts) = seg.options.timestamps
-            && seg.seq <= self.rcv_nxt
+            && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0
+            && seg.seq <= self.last_ack_sent
         {
             self.ts_recent = ts.tsval;
         }
