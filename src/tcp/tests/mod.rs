@@ -31,7 +31,7 @@ mod challenge;
 mod client;
 // mod close_modes;
 // mod lossy;
-// mod options;
+mod options;
 mod reset;
 // mod retransmit;
 mod server;
