@@ -44,6 +44,9 @@ pub enum TimerKind {
 const DEFAULT_MSS: u16 = 536;
 /// Largest window scale shift (RFC 7323 §2.3).
 const MAX_WSCALE: u8 = 14;
+/// RTO once data flows after a handshake that needed a retransmission
+/// (RFC 6298 §5.7), in ms.
+const RTO_AFTER_SYN_LOSS_MS: u32 = 3_000;
 /// Bytes the timestamps option takes in every segment once negotiated (NOP NOP TS).
 const TS_OPTION_LEN: u16 = 12;
 
@@ -528,6 +531,19 @@ impl Conn {
         self.rto_ms = rto_ms.clamp(ms(cfg.rto_min) as u64, ms(cfg.rto_max) as u64) as u32;
     }
 
+    /// The handshake completed: take its RTT sample, unless the SYN (or SYN-ACK)
+    /// was retransmitted and the answer is ambiguous (Karn, RFC 6298 §3). Then no
+    /// sample exists and RFC 6298 §5.7 applies: with an initial RTO under 3 s, the
+    /// RTO is re-initialized to 3 s when data transmission begins (before, the
+    /// backed-off SYN RTO simply carried over).
+    fn handshake_rtt(&mut self, cfg: &TcpConfig, now: Instant) {
+        if self.retries == 0 {
+            self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
+        } else if self.srtt_us == 0 && ms(cfg.rto_initial) < RTO_AFTER_SYN_LOSS_MS {
+            self.rto_ms = RTO_AFTER_SYN_LOSS_MS.clamp(ms(cfg.rto_min), ms(cfg.rto_max));
+        }
+    }
+
     /// Take the peer's SYN options (RFC 9293 §3.7.1, RFC 7323 §2.2 and §3.2).
     fn negotiate(&mut self, cfg: &TcpConfig, syn: &TcpRepr) {
         let o = &syn.options;
@@ -750,9 +766,7 @@ impl Conn {
         self.snd_una = seg.ack;
         self.snd_wnd = seg.window as u32; // not scaled in a SYN (RFC 7323 §2.2)
         sink.record(Phase::Connect, now.nanos_since(self.t_start));
-        if self.retries == 0 {
-            self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
-        }
+        self.handshake_rtt(cfg, now);
         self.retries = 0;
         self.recovering = false;
         self.set_state(State::Established);
@@ -912,9 +926,7 @@ impl Conn {
                 sink.event(Event::RstSent);
                 return Step::Continue;
             }
-            if self.retries == 0 {
-                self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
-            }
+            self.handshake_rtt(cfg, now);
             self.retries = 0;
             self.set_state(State::Established);
             if self.fin_queued {
