@@ -33,7 +33,7 @@ mod client;
 // mod lossy;
 mod options;
 mod reset;
-// mod retransmit;
+mod retransmit;
 mod server;
 // mod time_wait;
 
