@@ -35,7 +35,7 @@ mod options;
 mod reset;
 mod retransmit;
 mod server;
-// mod time_wait;
+mod time_wait;
 
 pub(super) const LOCAL_IP: u32 = 0xc612_0001; // 198.18.0.1
 pub(super) const REMOTE_IP: u32 = 0xc613_0001; // 198.19.0.1
