@@ -348,22 +348,26 @@ impl Conn {
         let mut options = TcpOptions::default();
         if syn {
             options.mss = Some(cfg.mss);
-            // A SYN-ACK offers an option only if the SYN carried it (RFC 7323 §2.2).
-            let client = self.role == Role::Client;
-            if cfg.timestamps && (client || self.ts_ok) {
+            // Our SYN (SYN-SENT) offers what is configured. A SYN-ACK offers an
+            // option only if the SYN carried it (RFC 7323 §2.2, §3.2; RFC 2018), and
+            // echoes the SYN's TSval. This is decided by the state, not the role: a
+            // client that met a simultaneous open sends its SYN-ACK from
+            // SYN-RECEIVED too, and used to offer everything with TSecr 0 there.
+            let offer = self.state == State::SynSent;
+            if cfg.timestamps && (offer || self.ts_ok) {
                 options.timestamps = Some(Timestamps {
                     tsval: self.tsval(cfg, now),
-                    tsecr: if client { 0 } else { self.ts_recent },
+                    tsecr: if offer { 0 } else { self.ts_recent },
                 });
             }
-            if client || self.rcv_wscale > 0 || self.snd_wscale > 0 {
-                options.window_scale = if client {
+            if offer || self.rcv_wscale > 0 || self.snd_wscale > 0 {
+                options.window_scale = if offer {
                     cfg.window_scale
                 } else {
                     Some(self.rcv_wscale)
                 };
             }
-            options.sack_permitted = cfg.sack_permitted && (client || self.sack_ok);
+            options.sack_permitted = cfg.sack_permitted && (offer || self.sack_ok);
         } else if self.ts_ok {
             options.timestamps = Some(Timestamps {
                 tsval: self.tsval(cfg, now),
