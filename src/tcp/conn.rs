@@ -857,6 +857,30 @@ impl Conn {
         seg: &TcpRepr,
         sink: &mut impl Sink,
     ) -> Step {
+        // Simultaneous open (RFC 9293 §3.5, Figure 8, line 6): in SYN-RECEIVED
+        // after our own SYN, the peer's SYN-ACK answers our SYN. Its SYN was taken
+        // already; what is new is its ACK, which moves us to ESTABLISHED. Without
+        // this the SYN-ACK failed the sequence test (SEG.SEQ+SEG.LEN-1 < RCV.NXT)
+        // and only drew an ACK, costing a round trip. Linux passes it the same way
+        // (tcp_validate_incoming). Processed as the ACK one past its SYN.
+        let ack_of_syn_ack;
+        let seg = if self.state == State::SynReceived
+            && self.role == Role::Client
+            && seg.flags.syn()
+            && seg.flags.ack()
+            && !seg.flags.rst()
+            && seg.seq == self.irs
+            && seg.payload_len == 0
+        {
+            ack_of_syn_ack = TcpRepr {
+                seq: seg.seq + 1,
+                flags: TcpFlags(seg.flags.0 & !TcpFlags::SYN.0),
+                ..*seg
+            };
+            &ack_of_syn_ack
+        } else {
+            seg
+        };
         let f = seg.flags;
         // PAWS (RFC 7323 §5.3): a segment whose TSval is older than TS.Recent is an
         // old duplicate. Drop it, acknowledging unless it is a RST.
