@@ -957,6 +957,13 @@ impl Conn {
             self.handshake_rtt(cfg, now);
             self.retries = 0;
             self.set_state(State::Established);
+            if self.role == Role::Client {
+                // A simultaneous open completes here instead of in SYN-SENT: the
+                // client's connect phase ends and its request goes out now, so
+                // record Connect and start the ttfb clock as on_syn_sent() does.
+                sink.record(Phase::Connect, now.nanos_since(self.t_start));
+                self.t_mark = now;
+            }
             if self.fin_queued {
                 // The application closed during the handshake (RFC 9293 §3.10.4).
                 self.t_fin = now;
