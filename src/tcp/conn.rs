@@ -1135,7 +1135,15 @@ impl Conn {
                     (self.transmit(cfg, now, sink), Step::Continue)
                 }
                 CloseMode::Rst => {
-                    self.transmit(cfg, now, sink);
+                    let sent = self.transmit(cfg, now, sink);
+                    if !sent && self.rcv_nxt == self.irs + 1 && self.last_ack_sent != self.rcv_nxt {
+                        // Nothing to exchange: the SYN-ACK has not been answered yet.
+                        // RFC 9293 §3.10.7.3 sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+                        // on entering ESTABLISHED, before the application can abort;
+                        // a bare RST here left the server to see a RST in
+                        // SYN-RECEIVED, a failed connection.
+                        self.send_ack(cfg, now, sink);
+                    }
                     (true, self.abort(cfg, now, None, sink))
                 }
                 CloseMode::Server => (self.transmit(cfg, now, sink), Step::Continue),
