@@ -29,9 +29,10 @@ use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
 mod challenge;
 mod client;
-// mod close_modes;
-// mod lossy;
+mod close_modes;
+mod lossy;
 mod options;
+mod pair;
 mod reset;
 mod retransmit;
 mod server;
