@@ -993,6 +993,14 @@ impl Conn {
         }
         // Window update (RFC 9293 §3.10.7.4): scaled unless in a SYN.
         self.snd_wnd = (seg.window as u32) << self.snd_wscale;
+        if !new_ack && self.snd_wnd == 0 && self.snd_una != self.snd_nxt {
+            // A zero-window ACK answering our retransmission, which is a window
+            // probe: RFC 9293 §3.8.6.1 (MUST-36) keeps the connection open as long
+            // as the peer answers its probes, so they do not count as retries
+            // (the RTO backoff stays). Before, the retry limit ended a connection
+            // whose peer was alive but not reading (DataTimeout).
+            self.retries = 0;
+        }
         let fin_acked = self.fin_queued && self.snd_una == self.data_end() + 1;
         match self.state {
             // FIN-WAIT-1: our FIN acknowledged → FIN-WAIT-2.
