@@ -185,7 +185,9 @@ fn whole_response_in_established_sends_fin_and_enters_fin_wait_1() {
 fn partial_response_in_established_waits_for_the_rest() {
     let mut f = client_established(config());
     f.at(1002);
-    // Half the response: one segment, not yet worth an ACK of its own.
+    // Half the response: one segment, not yet worth an ACK of its own (synfin ACKs
+    // every second segment and has no delayed-ACK timer: a lone segment is
+    // acknowledged by whatever we send next, see the report on RFC 9293 MUST-40).
     f.send(
         TcpRepr {
             payload_len: 10,

@@ -96,7 +96,6 @@ pub(super) fn config_close(close: CloseMode) -> TcpConfig {
 }
 
 /// [`config`] with timestamps offered.
-#[allow(dead_code)] // until the options tests
 pub(super) fn config_ts() -> TcpConfig {
     TcpConfig {
         timestamps: true,
@@ -198,11 +197,6 @@ impl Fixture {
             self.conn.timer()
         );
         self.fire(expect)
-    }
-    /// Move the clock forward.
-    #[allow(dead_code)] // until the timer tests
-    pub fn advance(&mut self, ms: u64) {
-        self.now = self.now + Duration::from_millis(ms);
     }
     /// Set the clock.
     pub fn at(&mut self, ms: u64) {

@@ -409,7 +409,6 @@ fn partial_ack_during_recovery_resends_the_next_segment() {
     // Everything acknowledged: recovery is over, nothing more is resent.
     f.send(peer_ack(LOCAL_ISS + 3001), &[]);
     assert_eq!(f.conn.timer(), conn::TimerKind::Idle);
-    // A later partial ACK pattern no longer triggers resends.
     f.expect_events(&[Event::Retransmitted]);
 }
 
@@ -488,4 +487,53 @@ fn out_of_order_segment_gets_an_immediate_duplicate_ack() {
             ..client_ack(REMOTE_ISS + 5001)
         }],
     );
+}
+
+#[test]
+fn connection_stays_open_while_the_peer_answers_zero_window_probes() {
+    // RFC 9293 §3.8.6.1 (MUST-36): as long as the receiver keeps acknowledging the
+    // probes, the sender must keep the connection open, however many there are.
+    let cfg = TcpConfig {
+        retries: 2,
+        ..config_big_request()
+    };
+    let mut f = client_syn_sent(cfg);
+    f.at(1_001);
+    // A zero window in the SYN-ACK: one byte goes out to probe it.
+    f.send(
+        TcpRepr {
+            window: 0,
+            ..syn_ack()
+        },
+        &[TcpRepr {
+            payload_len: 1,
+            ..request_segment(0)
+        }],
+    );
+    let zero_window_ack = TcpRepr {
+        window: 0,
+        ..peer_ack(LOCAL_ISS + 1)
+    };
+    for _ in 0..6 {
+        f.now = f.conn.deadline();
+        assert_eq!(f.conn.on_timer(&f.cfg, f.now, &mut f.sink), Step::Continue);
+        let probe = f.sink.take();
+        assert_eq!(probe.len(), 1);
+        assert_eq!(probe[0].seq, LOCAL_ISS + 1, "the probe starts at SND.UNA");
+        f.send(zero_window_ack, &[]);
+        assert_eq!(f.state(), State::Established);
+    }
+    assert!(
+        !f.sink.events.iter().any(|e| matches!(e, Event::Failed(_))),
+        "{:?}",
+        f.sink.events
+    );
+    // The window opens: the rest of the request goes out.
+    let sent = {
+        f.conn
+            .on_segment(&f.cfg, f.now, &peer_ack(LOCAL_ISS + 2), &mut f.sink);
+        f.sink.take()
+    };
+    assert_eq!(sent.len(), 3);
+    assert_eq!(sent[0].seq, LOCAL_ISS + 2);
 }
