@@ -27,16 +27,16 @@ use super::*;
 use crate::time::Instant;
 use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
-mod challenge;
-mod client;
-mod close_modes;
-mod lossy;
-mod options;
-mod pair;
-mod reset;
-mod retransmit;
-mod server;
-mod time_wait;
+mod challenge; // SYN and ACK challenge ACKs (RFC 5961 §4, §5.2)
+mod client; // client states, one section each
+mod close_modes; // the three close modes end to end, simultaneous open/close
+mod lossy; // the counts add up over a lossy link (proptest)
+mod options; // option negotiation, PAWS, TS.Recent
+mod pair; // a client and a server joined by a simulated link
+mod reset; // RST in every state (RFC 9293, RFC 5961 §3)
+mod retransmit; // RTO, retransmission and timeouts, receiving several segments
+mod server; // LISTEN/CLOSED replies and server states
+mod time_wait; // TIME-WAIT on control blocks and records
 
 pub(super) const LOCAL_IP: u32 = 0xc612_0001; // 198.18.0.1
 pub(super) const REMOTE_IP: u32 = 0xc613_0001; // 198.19.0.1
