@@ -44,6 +44,9 @@ pub enum TimerKind {
 const DEFAULT_MSS: u16 = 536;
 /// Largest window scale shift (RFC 7323 §2.3).
 const MAX_WSCALE: u8 = 14;
+/// RTO once data flows after a handshake that needed a retransmission
+/// (RFC 6298 §5.7), in ms.
+const RTO_AFTER_SYN_LOSS_MS: u32 = 3_000;
 /// Bytes the timestamps option takes in every segment once negotiated (NOP NOP TS).
 const TS_OPTION_LEN: u16 = 12;
 
@@ -99,6 +102,10 @@ pub struct Conn {
     rcv_nxt: SeqNumber,
     /// TS.Recent (RFC 7323 §4.3).
     ts_recent: u32,
+    /// Last.ACK.sent (RFC 7323 §4.3): the ACK field of the last segment we sent.
+    /// Only a segment at or before it may update TS.Recent, so that an ACK
+    /// covering several segments echoes the earliest one's TSval.
+    last_ack_sent: SeqNumber,
     /// Our timestamp offset for this tuple (RFC 7323 §5.4).
     ts_offset: u32,
     /// Application bytes we send: the request (client) or the response (server).
@@ -341,22 +348,26 @@ impl Conn {
         let mut options = TcpOptions::default();
         if syn {
             options.mss = Some(cfg.mss);
-            // A SYN-ACK offers an option only if the SYN carried it (RFC 7323 §2.2).
-            let client = self.role == Role::Client;
-            if cfg.timestamps && (client || self.ts_ok) {
+            // Our SYN (SYN-SENT) offers what is configured. A SYN-ACK offers an
+            // option only if the SYN carried it (RFC 7323 §2.2, §3.2; RFC 2018), and
+            // echoes the SYN's TSval. This is decided by the state, not the role: a
+            // client that met a simultaneous open sends its SYN-ACK from
+            // SYN-RECEIVED too, and used to offer everything with TSecr 0 there.
+            let offer = self.state == State::SynSent;
+            if cfg.timestamps && (offer || self.ts_ok) {
                 options.timestamps = Some(Timestamps {
                     tsval: self.tsval(cfg, now),
-                    tsecr: if client { 0 } else { self.ts_recent },
+                    tsecr: if offer { 0 } else { self.ts_recent },
                 });
             }
-            if client || self.rcv_wscale > 0 || self.snd_wscale > 0 {
-                options.window_scale = if client {
+            if offer || self.rcv_wscale > 0 || self.snd_wscale > 0 {
+                options.window_scale = if offer {
                     cfg.window_scale
                 } else {
                     Some(self.rcv_wscale)
                 };
             }
-            options.sack_permitted = cfg.sack_permitted && (client || self.sack_ok);
+            options.sack_permitted = cfg.sack_permitted && (offer || self.sack_ok);
         } else if self.ts_ok {
             options.timestamps = Some(Timestamps {
                 tsval: self.tsval(cfg, now),
@@ -379,6 +390,16 @@ impl Conn {
         }
     }
 
+    /// Hand one of our segments to the sink, remembering its ACK field as
+    /// Last.ACK.sent.
+    #[inline]
+    fn emit(&mut self, seg: &TcpRepr, payload_offset: u32, sink: &mut impl Sink) {
+        if seg.flags.ack() {
+            self.last_ack_sent = seg.ack;
+        }
+        sink.send(self.local_ip, self.remote_ip, seg, payload_offset);
+    }
+
     /// Send the segment that starts at sequence number `at` (which must be in
     /// `[SND.UNA, SND.NXT]` or the next new one) and return how much sequence space it
     /// covers.
@@ -397,7 +418,7 @@ impl Conn {
                 TcpFlags::SYN | TcpFlags::ACK
             };
             let seg = self.segment(cfg, now, flags, at, 0);
-            sink.send(self.local_ip, self.remote_ip, &seg, 0);
+            self.emit(&seg, 0, sink);
             return 1;
         }
         let end = self.data_end();
@@ -415,12 +436,12 @@ impl Conn {
             }
             let seg = self.segment(cfg, now, flags, at, len);
             let offset = at.diff(self.iss + 1) as u32;
-            sink.send(self.local_ip, self.remote_ip, &seg, offset);
+            self.emit(&seg, offset, sink);
             return len + flags.fin() as u32;
         }
         // At `end`: only the FIN is left.
         let seg = self.segment(cfg, now, TcpFlags::FIN | TcpFlags::ACK, at, 0);
-        sink.send(self.local_ip, self.remote_ip, &seg, 0);
+        self.emit(&seg, 0, sink);
         1
     }
 
@@ -453,7 +474,7 @@ impl Conn {
     /// Send a bare ACK `<SEQ=SND.NXT><ACK=RCV.NXT>`.
     fn send_ack(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) {
         let seg = self.segment(cfg, now, TcpFlags::ACK, self.snd_nxt, 0);
-        sink.send(self.local_ip, self.remote_ip, &seg, 0);
+        self.emit(&seg, 0, sink);
         self.ack_pending = 0;
     }
 
@@ -512,6 +533,19 @@ impl Conn {
         let rto_us = self.srtt_us as u64 + (4 * self.rttvar_us as u64).max(1000);
         let rto_ms = rto_us.div_ceil(1000);
         self.rto_ms = rto_ms.clamp(ms(cfg.rto_min) as u64, ms(cfg.rto_max) as u64) as u32;
+    }
+
+    /// The handshake completed: take its RTT sample, unless the SYN (or SYN-ACK)
+    /// was retransmitted and the answer is ambiguous (Karn, RFC 6298 §3). Then no
+    /// sample exists and RFC 6298 §5.7 applies: with an initial RTO under 3 s, the
+    /// RTO is re-initialized to 3 s when data transmission begins (before, the
+    /// backed-off SYN RTO simply carried over).
+    fn handshake_rtt(&mut self, cfg: &TcpConfig, now: Instant) {
+        if self.retries == 0 {
+            self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
+        } else if self.srtt_us == 0 && ms(cfg.rto_initial) < RTO_AFTER_SYN_LOSS_MS {
+            self.rto_ms = RTO_AFTER_SYN_LOSS_MS.clamp(ms(cfg.rto_min), ms(cfg.rto_max));
+        }
     }
 
     /// Take the peer's SYN options (RFC 9293 §3.7.1, RFC 7323 §2.2 and §3.2).
@@ -730,15 +764,13 @@ impl Conn {
             self.role = Role::Client;
             self.set_state(State::SynReceived);
             let s = self.segment(cfg, now, TcpFlags::SYN | TcpFlags::ACK, self.iss, 0);
-            sink.send(self.local_ip, self.remote_ip, &s, 0);
+            self.emit(&s, 0, sink);
             return Step::Continue;
         }
         self.snd_una = seg.ack;
         self.snd_wnd = seg.window as u32; // not scaled in a SYN (RFC 7323 §2.2)
         sink.record(Phase::Connect, now.nanos_since(self.t_start));
-        if self.retries == 0 {
-            self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
-        }
+        self.handshake_rtt(cfg, now);
         self.retries = 0;
         self.recovering = false;
         self.set_state(State::Established);
@@ -800,7 +832,11 @@ impl Conn {
     /// Is `seg` acceptable by the sequence test of RFC 9293 §3.10.7.4 (first)?
     #[inline]
     fn seq_acceptable(&self, cfg: &TcpConfig, seg: &TcpRepr) -> bool {
-        let wnd = cfg.window;
+        // RCV.WND is the window we advertise: the window field scaled by our shift.
+        // Without window scaling the 16-bit field caps it at 65535 whatever
+        // cfg.window says, and a segment beyond what we advertised is not
+        // acceptable (RFC 9293 §3.10.7.4; RFC 5961 §3.2 drops such a RST).
+        let wnd = (self.window_field(cfg, false) as u32) << self.rcv_wscale;
         let len = seg.seq_len();
         let from_nxt = seg.seq.diff(self.rcv_nxt);
         if len == 0 {
@@ -821,6 +857,30 @@ impl Conn {
         seg: &TcpRepr,
         sink: &mut impl Sink,
     ) -> Step {
+        // Simultaneous open (RFC 9293 §3.5, Figure 8, line 6): in SYN-RECEIVED
+        // after our own SYN, the peer's SYN-ACK answers our SYN. Its SYN was taken
+        // already; what is new is its ACK, which moves us to ESTABLISHED. Without
+        // this the SYN-ACK failed the sequence test (SEG.SEQ+SEG.LEN-1 < RCV.NXT)
+        // and only drew an ACK, costing a round trip. Linux passes it the same way
+        // (tcp_validate_incoming). Processed as the ACK one past its SYN.
+        let ack_of_syn_ack;
+        let seg = if self.state == State::SynReceived
+            && self.role == Role::Client
+            && seg.flags.syn()
+            && seg.flags.ack()
+            && !seg.flags.rst()
+            && seg.seq == self.irs
+            && seg.payload_len == 0
+        {
+            ack_of_syn_ack = TcpRepr {
+                seq: seg.seq + 1,
+                flags: TcpFlags(seg.flags.0 & !TcpFlags::SYN.0),
+                ..*seg
+            };
+            &ack_of_syn_ack
+        } else {
+            seg
+        };
         let f = seg.flags;
         // PAWS (RFC 7323 §5.3): a segment whose TSval is older than TS.Recent is an
         // old duplicate. Drop it, acknowledging unless it is a RST.
@@ -841,7 +901,7 @@ impl Conn {
             if self.state == State::SynReceived && f.syn() && !f.ack() && seg.seq == self.irs {
                 // The peer's SYN again: our SYN-ACK was lost; send it again.
                 let s = self.segment(cfg, now, TcpFlags::SYN | TcpFlags::ACK, self.iss, 0);
-                sink.send(self.local_ip, self.remote_ip, &s, 0);
+                self.emit(&s, 0, sink);
                 return Step::Continue;
             }
             if seg.seq > self.rcv_nxt {
@@ -853,10 +913,14 @@ impl Conn {
             }
             return Step::Continue;
         }
-        // Update TS.Recent (RFC 7323 §4.3): the segment covers RCV.NXT.
+        // Update TS.Recent (RFC 7323 §4.3 (2)): SEG.TSval >= TS.Recent and
+        // SEG.SEQ =< Last.ACK.sent. Comparing with RCV.NXT instead let the second
+        // of two segments under one delayed ACK overwrite the first's TSval, and
+        // let a RST (exempt from PAWS) move TS.Recent back.
         if self.ts_ok
             && let Some(ts) = seg.options.timestamps
-            && seg.seq <= self.rcv_nxt
+            && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0
+            && seg.seq <= self.last_ack_sent
         {
             self.ts_recent = ts.tsval;
         }
@@ -867,7 +931,7 @@ impl Conn {
                 return Step::Continue;
             }
             sink.event(Event::RstReceived);
-            return self.on_reset(now, sink);
+            return self.on_reset(now, seg, sink);
         }
         // Fourth, SYN in a synchronized state (RFC 5961 §4.2): challenge ACK.
         if f.syn() {
@@ -878,31 +942,39 @@ impl Conn {
         if !f.ack() {
             return Step::Continue;
         }
-        // RFC 5961 §5.2: SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT.
-        if seg.ack > self.snd_nxt || seg.ack.diff(self.snd_una) < -(self.snd_wnd.max(65535) as i32)
-        {
-            self.challenge_ack(cfg, now, sink);
-            return Step::Continue;
-        }
         if self.state == State::SynReceived {
-            // The handshake's ACK: SND.UNA < SEG.ACK =< SND.NXT (checked above for
-            // the upper bound).
-            if seg.ack <= self.snd_una {
+            // The handshake's ACK (RFC 9293 §3.10.7.4, fifth, SYN-RECEIVED):
+            // SND.UNA < SEG.ACK =< SND.NXT enters ESTABLISHED; any other ACK is
+            // answered with <SEQ=SEG.ACK><CTL=RST>. This comes before the RFC 5961
+            // §5.2 check below, which is for synchronized states: before, an ACK
+            // beyond SND.NXT got a challenge ACK here instead of the RST.
+            if seg.ack <= self.snd_una || seg.ack > self.snd_nxt {
                 let rst = super::listen::reset_for(seg);
                 sink.send(self.local_ip, self.remote_ip, &rst, 0);
                 sink.event(Event::RstSent);
                 return Step::Continue;
             }
-            if self.retries == 0 {
-                self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
-            }
+            self.handshake_rtt(cfg, now);
             self.retries = 0;
             self.set_state(State::Established);
+            if self.role == Role::Client {
+                // A simultaneous open completes here instead of in SYN-SENT: the
+                // client's connect phase ends and its request goes out now, so
+                // record Connect and start the ttfb clock as on_syn_sent() does.
+                sink.record(Phase::Connect, now.nanos_since(self.t_start));
+                self.t_mark = now;
+            }
             if self.fin_queued {
                 // The application closed during the handshake (RFC 9293 §3.10.4).
                 self.t_fin = now;
                 self.set_state(State::FinWait1);
             }
+        }
+        // RFC 5961 §5.2: SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT.
+        if seg.ack > self.snd_nxt || seg.ack.diff(self.snd_una) < -(self.snd_wnd.max(65535) as i32)
+        {
+            self.challenge_ack(cfg, now, sink);
+            return Step::Continue;
         }
         let mut new_ack = false;
         if seg.ack > self.snd_una {
@@ -921,6 +993,14 @@ impl Conn {
         }
         // Window update (RFC 9293 §3.10.7.4): scaled unless in a SYN.
         self.snd_wnd = (seg.window as u32) << self.snd_wscale;
+        if !new_ack && self.snd_wnd == 0 && self.snd_una != self.snd_nxt {
+            // A zero-window ACK answering our retransmission, which is a window
+            // probe: RFC 9293 §3.8.6.1 (MUST-36) keeps the connection open as long
+            // as the peer answers its probes, so they do not count as retries
+            // (the RTO backoff stays). Before, the retry limit ended a connection
+            // whose peer was alive but not reading (DataTimeout).
+            self.retries = 0;
+        }
         let fin_acked = self.fin_queued && self.snd_una == self.data_end() + 1;
         match self.state {
             // FIN-WAIT-1: our FIN acknowledged → FIN-WAIT-2.
@@ -1036,6 +1116,12 @@ impl Conn {
         sink: &mut impl Sink,
     ) -> (bool, Step) {
         if self.state != State::Established || self.rx_got < self.rx_expect {
+            if self.role == Role::Server && self.state == State::Established {
+                // The response answers the request (TcpConfig::response_bytes):
+                // nothing of it goes out before the whole request is in. Without
+                // this the handshake ACK alone released the response.
+                return (false, Step::Continue);
+            }
             return (self.transmit(cfg, now, sink), Step::Continue);
         }
         match self.role {
@@ -1057,7 +1143,15 @@ impl Conn {
                     (self.transmit(cfg, now, sink), Step::Continue)
                 }
                 CloseMode::Rst => {
-                    self.transmit(cfg, now, sink);
+                    let sent = self.transmit(cfg, now, sink);
+                    if !sent && self.rcv_nxt == self.irs + 1 && self.last_ack_sent != self.rcv_nxt {
+                        // Nothing to exchange: the SYN-ACK has not been answered yet.
+                        // RFC 9293 §3.10.7.3 sends <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+                        // on entering ESTABLISHED, before the application can abort;
+                        // a bare RST here left the server to see a RST in
+                        // SYN-RECEIVED, a failed connection.
+                        self.send_ack(cfg, now, sink);
+                    }
                     (true, self.abort(cfg, now, None, sink))
                 }
                 CloseMode::Server => (self.transmit(cfg, now, sink), Step::Continue),
@@ -1082,14 +1176,18 @@ impl Conn {
     }
 
     /// An acceptable RST arrived (RFC 9293 §3.10.7.4, "second, check the RST bit").
-    fn on_reset(&mut self, now: Instant, sink: &mut impl Sink) -> Step {
+    fn on_reset(&mut self, now: Instant, seg: &TcpRepr, sink: &mut impl Sink) -> Step {
+        // Whether the client has the whole response. The client's abort (RST close
+        // mode) goes out as RST|ACK on the last response byte, with no ACK before
+        // it, so the RST's own ACK field is what says so. It is only read for this
+        // account: RFC 9293 processes no ACK on a RST.
+        let response_acked =
+            self.snd_una == self.data_end() || (seg.flags.ack() && seg.ack == self.data_end());
         let cause = match self.state {
             // The client aborting after the whole response is the RST close mode:
             // for the server that is a normal end.
             State::Established | State::CloseWait
-                if self.role == Role::Server
-                    && self.rx_got >= self.rx_expect
-                    && self.snd_una == self.data_end() =>
+                if self.role == Role::Server && self.rx_got >= self.rx_expect && response_acked =>
             {
                 None
             }

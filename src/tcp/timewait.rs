@@ -82,8 +82,14 @@ impl TimeWaitRecord {
         if flags.syn() && !flags.ack() {
             // RFC 6191 §2: accept a new incarnation if its timestamp is newer, or,
             // without timestamps, if its ISN is past what the old one used.
+            // With equal timestamps the sequence number decides (RFC 6191 §2,
+            // second rule; PAWS above has already answered older ones). Before,
+            // an equal TSval was always refused.
             let newer = match (self.ts_ok, ts) {
-                (true, Some(ts)) => (ts.tsval.wrapping_sub(self.ts_recent) as i32) > 0,
+                (true, Some(ts)) => match ts.tsval.wrapping_sub(self.ts_recent) as i32 {
+                    0 => seg.seq > self.rcv_nxt,
+                    d => d > 0,
+                },
                 _ => seg.seq > self.rcv_nxt,
             };
             return if newer {
