@@ -1,1 +1,2 @@
 //! engine (to be written).
+pub mod wheel;
