@@ -1,2 +1,3 @@
 //! engine (to be written).
+pub mod slab;
 pub mod wheel;
