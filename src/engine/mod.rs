@@ -1,3 +1,4 @@
 //! engine (to be written).
+pub mod flow_table;
 pub mod slab;
 pub mod wheel;
