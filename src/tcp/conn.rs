@@ -280,12 +280,13 @@ impl Conn {
 
     /// The record that stands for this connection in TIME-WAIT.
     pub fn time_wait_record(&self) -> TimeWaitRecord {
-        let tw_ms = self.deadline.as_millis() as u32;
+        // Rounded up: TIME-WAIT may end late by under a millisecond, never early.
+        let tw_ms = self.deadline.as_nanos().div_ceil(1_000_000) as u32;
         TimeWaitRecord {
             snd_nxt: self.snd_nxt,
             rcv_nxt: self.rcv_nxt,
             ts_recent: self.ts_recent,
-            entered_ms: self.t_fin.as_millis() as u32,
+            entered_ms: self.t_fin.as_nanos().div_ceil(1_000_000) as u32,
             expires_ms: tw_ms,
             ts_ok: self.ts_ok,
             generation: 0,
