@@ -159,7 +159,7 @@ pub struct RunArgs {
     pub mss: u16,
     /// Window scale shift to offer (0-14), or `off`.
     #[arg(long, value_parser = parse_wscale, default_value = "7")]
-    pub wscale: Option<u8>,
+    pub wscale: WindowScale,
     /// Do not offer TCP timestamps.
     #[arg(long)]
     pub no_timestamps: bool,
@@ -190,7 +190,9 @@ fn split_suffix(s: &str) -> (&str, f64) {
 /// A positive count with an optional k/m/g suffix.
 pub fn parse_count(s: &str) -> Result<u64, String> {
     let (num, mult) = split_suffix(s);
-    let v: f64 = num.parse().map_err(|_| format!("'{s}' is not a count (examples: 1000, 10k, 2m)"))?;
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a count (examples: 1000, 10k, 2m)"))?;
     let v = v * mult;
     if !v.is_finite() || v < 1.0 || v.fract() != 0.0 || v > 1e15 {
         return Err(format!("'{s}' must be a whole number from 1 to 10^15"));
@@ -220,17 +222,22 @@ pub fn parse_rate(s: &str) -> Result<Rate, String> {
         return Ok(Rate::Max);
     }
     let (num, mult) = split_suffix(s);
-    let v: f64 = num.parse().map_err(|_| format!("'{s}' is not a rate (examples: 50000, 50k, max)"))?;
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a rate (examples: 50000, 50k, max)"))?;
     let v = v * mult;
     if !v.is_finite() || v <= 0.0 || v > 1e12 {
-        return Err(format!("rate '{s}' must be above 0 and at most 10^12 per second, or 'max'"));
+        return Err(format!(
+            "rate '{s}' must be above 0 and at most 10^12 per second, or 'max'"
+        ));
     }
     Ok(Rate::PerSecond(v))
 }
 
 /// A duration like `60s`, `500ms`, `1m 30s`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("'{s}' is not a duration ({e}; examples: 60s, 500ms)"))
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("'{s}' is not a duration ({e}; examples: 60s, 500ms)"))
 }
 
 /// A probability: a fraction in [0, 1] or a percentage in [0%, 100%].
@@ -240,7 +247,9 @@ pub fn parse_probability(s: &str) -> Result<f64, String> {
         Some(n) => (n, 100.0),
         None => (t, 1.0),
     };
-    let v: f64 = num.parse().map_err(|_| format!("'{s}' is not a probability (examples: 0.05, 5%)"))?;
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a probability (examples: 0.05, 5%)"))?;
     let p = v / scale;
     if !p.is_finite() || !(0.0..=1.0).contains(&p) {
         return Err(format!("'{s}' must be between 0 and 1 (or 0% and 100%)"));
@@ -253,10 +262,16 @@ fn parse_src_range(s: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> {
         Some((a, b)) => (a.trim(), b.trim()),
         None => (s.trim(), s.trim()),
     };
-    let first: Ipv4Addr = a.parse().map_err(|_| format!("'{a}' is not an IPv4 address"))?;
-    let last: Ipv4Addr = b.parse().map_err(|_| format!("'{b}' is not an IPv4 address"))?;
+    let first: Ipv4Addr = a
+        .parse()
+        .map_err(|_| format!("'{a}' is not an IPv4 address"))?;
+    let last: Ipv4Addr = b
+        .parse()
+        .map_err(|_| format!("'{b}' is not an IPv4 address"))?;
     if u32::from(last) < u32::from(first) {
-        return Err(format!("source range '{s}' is empty (last address before first)"));
+        return Err(format!(
+            "source range '{s}' is empty (last address before first)"
+        ));
     }
     if u32::from(last) - u32::from(first) >= 1 << 20 {
         return Err(format!("source range '{s}' has more than 2^20 addresses"));
@@ -265,9 +280,17 @@ fn parse_src_range(s: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> {
 }
 
 fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
-    let (a, b) = s.split_once('-').ok_or_else(|| format!("'{s}' is not a port range (example: 1024-65535)"))?;
-    let lo: u32 = a.trim().parse().map_err(|_| format!("'{a}' is not a port"))?;
-    let hi: u32 = b.trim().parse().map_err(|_| format!("'{b}' is not a port"))?;
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("'{s}' is not a port range (example: 1024-65535)"))?;
+    let lo: u32 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{a}' is not a port"))?;
+    let hi: u32 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{b}' is not a port"))?;
     if lo == 0 || hi > 65535 || lo > 65535 {
         return Err(format!("ports in '{s}' must be from 1 to 65535"));
     }
@@ -277,15 +300,22 @@ fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
     Ok((lo as u16, hi as u16))
 }
 
-fn parse_wscale(s: &str) -> Result<Option<u8>, String> {
+/// A window scale shift to offer, or none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowScale(pub Option<u8>);
+
+fn parse_wscale(s: &str) -> Result<WindowScale, String> {
     if s.eq_ignore_ascii_case("off") {
-        return Ok(None);
+        return Ok(WindowScale(None));
     }
-    let v: u8 = s.trim().parse().map_err(|_| format!("'{s}' is not a window scale (0-14 or off)"))?;
+    let v: u8 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a window scale (0-14 or off)"))?;
     if v > 14 {
         return Err(format!("window scale {v} is above 14 (RFC 7323 §2.3)"));
     }
-    Ok(Some(v))
+    Ok(WindowScale(Some(v)))
 }
 
 /// A usage error found after parsing: one line, exit status 2.
@@ -305,7 +335,7 @@ pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, UsageError> {
         .unwrap_or(0);
     let tcp = TcpConfig {
         mss: a.mss,
-        window_scale: a.wscale,
+        window_scale: a.wscale.0,
         sack_permitted: !a.no_sack,
         timestamps: !a.no_timestamps,
         syn_retries: a.syn_retries,
@@ -336,7 +366,10 @@ pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, UsageError> {
     }
     let dst_ip = u32::from(*a.dst.ip());
     if dst_ip >= u32::from(first) && dst_ip <= u32::from(last) {
-        return Err(UsageError(format!("destination {} lies inside the source range", a.dst)));
+        return Err(UsageError(format!(
+            "destination {} lies inside the source range",
+            a.dst
+        )));
     }
     let tw_default = a.connections.min(tuples).min(64 << 20);
     let tw_cap = a.tw_cap.unwrap_or(tw_default).min(1 << 30) as usize;
@@ -347,7 +380,9 @@ pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, UsageError> {
     };
     let tw_policy = match a.tw_policy {
         TwPolicyArg::Strict => TwPolicy::Strict,
-        TwPolicyArg::Reuse => TwPolicy::Reuse { delay_ms: a.tw_reuse_delay.as_millis().min(u32::MAX as u128) as u32 },
+        TwPolicyArg::Reuse => TwPolicy::Reuse {
+            delay_ms: a.tw_reuse_delay.as_millis().min(u32::MAX as u128) as u32,
+        },
         TwPolicyArg::None => TwPolicy::None,
     };
     let client = ClientConfig {
@@ -368,7 +403,11 @@ pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, UsageError> {
         ip: dst_ip,
         port: a.dst.port(),
         max_conns: concurrency as usize * 2 + 1024,
-        tw_cap: if close == CloseMode::Server { tw_cap } else { 1024 },
+        tw_cap: if close == CloseMode::Server {
+            tw_cap
+        } else {
+            1024
+        },
         verify_checksums: true,
         secret: a.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5e,
     };
@@ -419,18 +458,38 @@ fn run(a: &RunArgs) -> Result<Report, UsageError> {
         "delay_us": a.delay.as_micros() as u64,
         "seed": a.seed,
         "virtual_time": a.virtual_time,
-        "mss": a.mss, "wscale": a.wscale, "timestamps": !a.no_timestamps, "sack": !a.no_sack,
+        "mss": a.mss, "wscale": a.wscale.0, "timestamps": !a.no_timestamps, "sack": !a.no_sack,
     });
     if res.tuple_waits > 0 {
-        report.notes.push(format!("the client waited {} times for a free source tuple (TIME-WAIT or all in use)", res.tuple_waits));
+        report.notes.push(format!(
+            "the client waited {} times for a free source tuple (TIME-WAIT or all in use)",
+            res.tuple_waits
+        ));
     }
     if res.aborted > 0 {
         report.notes.push(format!("{} connections were still open when the drain time ran out; they were reset and are counted in flight", res.aborted));
     }
     if res.listen_overflows > 0 {
-        report.notes.push(format!("the server dropped {} SYNs with a full table", res.listen_overflows));
+        report.notes.push(format!(
+            "the server dropped {} SYNs with a full table",
+            res.listen_overflows
+        ));
     }
     Ok(report)
+}
+
+/// Write the report; a closed pipe (`| head`) is not an error worth a panic.
+fn write_stdout(s: &str) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(s.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("synfin: error: cannot write the report: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Entry point of the binary; returns the exit status.
@@ -439,16 +498,57 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run(a) => match run(&a) {
             Ok(report) => {
-                match a.format {
-                    Format::Text => print!("{}", report.to_text()),
-                    Format::Json => println!("{}", serde_json::to_string_pretty(&report.to_json()).unwrap_or_default()),
-                }
-                ExitCode::SUCCESS
+                let out = match a.format {
+                    Format::Text => report.to_text(),
+                    Format::Json => {
+                        serde_json::to_string_pretty(&report.to_json()).unwrap_or_default() + "\n"
+                    }
+                };
+                write_stdout(&out)
             }
             Err(UsageError(msg)) => {
                 eprintln!("synfin: error: {msg}");
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_default_parses() {
+        let cli = Cli::try_parse_from(["synfin", "run"]).unwrap();
+        let Command::Run(a) = cli.command;
+        assert_eq!(a.wscale, WindowScale(Some(7)));
+        mem_config(&a).unwrap();
+    }
+
+    #[test]
+    fn values_with_units() {
+        assert_eq!(parse_count("10k"), Ok(10_000));
+        assert_eq!(parse_count("2m"), Ok(2_000_000));
+        assert!(parse_count("0").is_err());
+        assert!(parse_count("-5").is_err());
+        assert!(parse_count("1.5").is_err());
+        assert_eq!(parse_rate("max"), Ok(Rate::Max));
+        assert_eq!(parse_rate("50k"), Ok(Rate::PerSecond(50_000.0)));
+        assert!(parse_rate("0").is_err());
+        assert_eq!(parse_probability("5%"), Ok(0.05));
+        assert_eq!(parse_probability("0.05"), Ok(0.05));
+        assert!(parse_probability("101%").is_err());
+        assert!(parse_probability("1.5").is_err());
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_port_range("1024-70000").is_err());
+        assert!(parse_port_range("2000-1000").is_err());
+        assert!(parse_src_range("10.0.0.5-10.0.0.1").is_err());
     }
 }

@@ -188,6 +188,9 @@ impl<P: Port> Port for Tap<'_, P> {
                     && let Some(prev) = last_tx.get(&key)
                 {
                     let gap = now - *prev;
+                    if gap < Duration::from_millis(1) && std::env::var("TAPDBG").is_ok() {
+                        eprintln!("tuple {key:?} SYN at {now:?} after last tx at {prev:?}");
+                    }
                     *min_gap = Some(min_gap.map_or(gap, |g: Duration| g.min(gap)));
                 }
                 last_tx.insert(key, now);

@@ -101,7 +101,13 @@ pub struct ClientWorker {
 
 impl ClientWorker {
     /// A client worker; everything it needs is allocated here.
-    pub fn new(tcp: TcpConfig, cfg: &ClientConfig, pacer: Pacer, macs: Macs, request: Vec<u8>) -> Self {
+    pub fn new(
+        tcp: TcpConfig,
+        cfg: &ClientConfig,
+        pacer: Pacer,
+        macs: Macs,
+        request: Vec<u8>,
+    ) -> Self {
         let tuples = TupleIndex::new(cfg.src_count, cfg.port_lo, cfg.port_hi);
         let n_tuples = tuples.len();
         let index = ClientIndex {
@@ -113,7 +119,14 @@ impl ClientWorker {
             dst_port: cfg.dst_port,
         };
         ClientWorker {
-            core: Core::new(tcp, cfg.max_conns, cfg.tw_cap.max(1), request, macs, cfg.secret),
+            core: Core::new(
+                tcp,
+                cfg.max_conns,
+                cfg.tw_cap.max(1),
+                request,
+                macs,
+                cfg.secret,
+            ),
             index,
             pacer,
             policy: cfg.tw_policy,
@@ -139,7 +152,11 @@ impl ClientWorker {
     /// clock.
     pub fn next_wakeup(&self) -> Option<Instant> {
         let t = self.core.next_timer();
-        let p = if self.stopping { None } else { self.pacer.next_wakeup(self.core.open() as u32) };
+        let p = if self.stopping {
+            None
+        } else {
+            self.pacer.next_wakeup(self.core.open() as u32)
+        };
         match (t, p) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -190,7 +207,8 @@ impl ClientWorker {
                 return;
             } else {
                 // The client never reopens on a SYN: only the server listens.
-                self.core.tw_segment(&mut self.index, port, now, v & !TW_BIT, seg);
+                self.core
+                    .tw_segment(&mut self.index, port, now, v & !TW_BIT, seg);
                 return;
             }
         }
@@ -238,7 +256,8 @@ impl ClientWorker {
                 TwPolicy::Reuse { delay_ms } => {
                     // Linux tcp_tw_reuse: timestamps on, and the record is older
                     // than the reuse delay; the new TSval is then newer.
-                    if rec.ts_ok && now_ms.wrapping_sub(rec.entered_ms) >= delay_ms {
+                    let age = now_ms.wrapping_sub(rec.entered_ms) as i32;
+                    if rec.ts_ok && age >= 0 && age as u32 >= delay_ms {
                         self.core.rec.counters.tw_reused += 1;
                         self.core.drop_time_wait(&mut self.index, i);
                         return Some(t as u32);
@@ -258,7 +277,9 @@ impl ClientWorker {
         let mut opened = 0;
         while opened < BURST {
             let open = self.core.open() as u32;
-            let Some(start) = self.pacer.next_due(now, open) else { break };
+            let Some(start) = self.pacer.next_due(now, open) else {
+                break;
+            };
             if self.core.open() >= self.core.conns.capacity() {
                 break;
             }
@@ -278,7 +299,16 @@ impl ClientWorker {
                 payload: &self.core.payload,
                 rec: &mut self.core.rec,
             };
-            let conn = Conn::connect(&self.core.tcp, (lip, lport), (rip, rport), iss, off, start, now, &mut tx);
+            let conn = Conn::connect(
+                &self.core.tcp,
+                (lip, lport),
+                (rip, rport),
+                iss,
+                off,
+                start,
+                now,
+                &mut tx,
+            );
             if self.core.insert_conn(&mut self.index, t, conn).is_err() {
                 self.core.fail_now(FailCause::TableFull);
             }

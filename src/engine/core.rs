@@ -177,7 +177,14 @@ pub struct Core<K: Copy + Default> {
 impl<K: Copy + Default> Core<K> {
     /// A core with room for `max_conns` control blocks and `max_tw` TIME-WAIT
     /// records, all allocated now.
-    pub fn new(tcp: TcpConfig, max_conns: usize, max_tw: usize, payload: Vec<u8>, macs: Macs, secret: u64) -> Self {
+    pub fn new(
+        tcp: TcpConfig,
+        max_conns: usize,
+        max_tw: usize,
+        payload: Vec<u8>,
+        macs: Macs,
+        secret: u64,
+    ) -> Self {
         let tw_len_ms = ms(tcp.time_wait);
         Core {
             tcp,
@@ -207,7 +214,12 @@ impl<K: Copy + Default> Core<K> {
 
     /// Put a new control block in the table and arm its timer. Returns its slot, or
     /// gives the connection back when the table is full.
-    pub fn insert_conn<I: FlowIndex<Key = K>>(&mut self, index: &mut I, key: K, conn: Conn) -> Result<u32, Conn> {
+    pub fn insert_conn<I: FlowIndex<Key = K>>(
+        &mut self,
+        index: &mut I,
+        key: K,
+        conn: Conn,
+    ) -> Result<u32, Conn> {
         match self.conns.insert(ConnSlot { conn, key }) {
             Some(k) => {
                 index.set(key, k.index);
@@ -231,10 +243,8 @@ impl<K: Copy + Default> Core<K> {
         }
         let want = ceil_ms(d);
         let armed = &mut self.conn_armed[i as usize];
-        if want < *armed {
-            if self.wheel.insert(want, i as u64).is_ok() {
-                *armed = want;
-            }
+        if want < *armed && self.wheel.insert(want, i as u64).is_ok() {
+            *armed = want;
         }
     }
 
@@ -267,7 +277,12 @@ impl<K: Copy + Default> Core<K> {
 
     /// File a TIME-WAIT record, or count an overflow and forget the tuple (as Linux
     /// does past tcp_max_tw_buckets).
-    fn enter_time_wait<I: FlowIndex<Key = K>>(&mut self, index: &mut I, key: K, rec: TimeWaitRecord) {
+    fn enter_time_wait<I: FlowIndex<Key = K>>(
+        &mut self,
+        index: &mut I,
+        key: K,
+        rec: TimeWaitRecord,
+    ) {
         let c = &mut self.rec.counters;
         c.tw_entered += 1;
         match self.tws.insert(TwSlot { rec, key }) {
@@ -306,7 +321,13 @@ impl<K: Copy + Default> Core<K> {
             return;
         }
         let slot = self.conns.get_by_index_mut(i);
-        let mut tx = Tx { port, now, macs: self.macs, payload: &self.payload, rec: &mut self.rec };
+        let mut tx = Tx {
+            port,
+            now,
+            macs: self.macs,
+            payload: &self.payload,
+            rec: &mut self.rec,
+        };
         let step = slot.conn.on_segment(&self.tcp, now, seg, &mut tx);
         self.after_step(index, i, step);
     }
@@ -328,7 +349,9 @@ impl<K: Copy + Default> Core<K> {
         }
         let tw = self.tws.get_by_index_mut(i);
         let counters = &mut self.rec.counters;
-        let verdict = tw.rec.on_segment(seg, now_ms, tw_len, |e| count_event(counters, e));
+        let verdict = tw
+            .rec
+            .on_segment(seg, now_ms, tw_len, |e| count_event(counters, e));
         let (tw_rec, key) = (tw.rec, tw.key);
         match verdict {
             TwVerdict::Drop => false,
@@ -339,9 +362,16 @@ impl<K: Copy + Default> Core<K> {
                     .ts_base_ms
                     .wrapping_add(now_ms)
                     .wrapping_add(self.isn.ts_offset(lip, lport, rip, rport));
-                let window = (self.tcp.window >> self.tcp.window_scale.unwrap_or(0)).min(65535) as u16;
+                let window =
+                    (self.tcp.window >> self.tcp.window_scale.unwrap_or(0)).min(65535) as u16;
                 let ack = tw_rec.ack(lport, rport, tsval, window);
-                let mut tx = Tx { port, now, macs: self.macs, payload: &[], rec: &mut self.rec };
+                let mut tx = Tx {
+                    port,
+                    now,
+                    macs: self.macs,
+                    payload: &[],
+                    rec: &mut self.rec,
+                };
                 tx.send(lip, rip, &ack, 0);
                 self.arm_tw(i, tw_rec.expires_ms);
                 false
@@ -358,7 +388,12 @@ impl<K: Copy + Default> Core<K> {
     }
 
     /// Fire every timer due at `now`.
-    pub fn poll_timers<P: Port, I: FlowIndex<Key = K>>(&mut self, index: &mut I, port: &mut P, now: Instant) -> usize {
+    pub fn poll_timers<P: Port, I: FlowIndex<Key = K>>(
+        &mut self,
+        index: &mut I,
+        port: &mut P,
+        now: Instant,
+    ) -> usize {
         let now_ms = now.as_millis();
         let mut n = 0;
         while let Some((deadline, item)) = self.wheel.pop_expired(now_ms) {
@@ -387,7 +422,13 @@ impl<K: Copy + Default> Core<K> {
                 }
                 let slot = self.conns.get_by_index_mut(i);
                 if slot.conn.deadline() <= now {
-                    let mut tx = Tx { port, now, macs: self.macs, payload: &self.payload, rec: &mut self.rec };
+                    let mut tx = Tx {
+                        port,
+                        now,
+                        macs: self.macs,
+                        payload: &self.payload,
+                        rec: &mut self.rec,
+                    };
                     let step = slot.conn.on_timer(&self.tcp, now, &mut tx);
                     self.after_step(index, i, step);
                 } else {
@@ -401,14 +442,25 @@ impl<K: Copy + Default> Core<K> {
     /// End every open connection now (the run's drain time is over): each is
     /// aborted with a RST to leave no half-open state on the peer, and counted as
     /// still in flight (its outcome is unknown), not as failed.
-    pub fn abort_all<P: Port, I: FlowIndex<Key = K>>(&mut self, index: &mut I, port: &mut P, now: Instant) -> u64 {
+    pub fn abort_all<P: Port, I: FlowIndex<Key = K>>(
+        &mut self,
+        index: &mut I,
+        port: &mut P,
+        now: Instant,
+    ) -> u64 {
         let mut n = 0;
         for i in 0..self.conns.capacity() as u32 {
             if self.conns.key_of(i).is_none() {
-                    continue;
-                }
-                let slot = self.conns.get_by_index_mut(i);
-            let mut tx = Tx { port, now, macs: self.macs, payload: &self.payload, rec: &mut self.rec };
+                continue;
+            }
+            let slot = self.conns.get_by_index_mut(i);
+            let mut tx = Tx {
+                port,
+                now,
+                macs: self.macs,
+                payload: &self.payload,
+                rec: &mut self.rec,
+            };
             let c = &mut slot.conn;
             if c.state() != crate::tcp::State::SynSent {
                 let rst = TcpRepr {

@@ -64,7 +64,11 @@ pub struct MemRunResult {
 
 /// Make a payload of `n` bytes that reads like an HTTP message.
 pub fn payload(n: u32, request: bool) -> Vec<u8> {
-    let head: &[u8] = if request { b"GET / HTTP/1.1\r\nHost: dut\r\n\r\n" } else { b"HTTP/1.1 200 OK\r\n\r\n" };
+    let head: &[u8] = if request {
+        b"GET / HTTP/1.1\r\nHost: dut\r\n\r\n"
+    } else {
+        b"HTTP/1.1 200 OK\r\n\r\n"
+    };
     let mut v: Vec<u8> = head.iter().copied().cycle().take(n as usize).collect();
     if n as usize > head.len() {
         for b in &mut v[head.len()..] {
@@ -87,22 +91,38 @@ impl MemRun {
     pub fn new(cfg: &MemRunConfig) -> MemRun {
         let client_mac = EthernetAddress([0x02, 0, 0, 0, 0, 1]);
         let server_mac = EthernetAddress([0x02, 0, 0, 0, 0, 2]);
-        let wire = MemWire::new(cfg.wire.clone());
-        let pacer = Pacer::new(cfg.mode, Instant::ZERO, Some(cfg.connections), cfg.concurrency);
+        let wire = MemWire::new(cfg.wire);
+        let pacer = Pacer::new(
+            cfg.mode,
+            Instant::ZERO,
+            Some(cfg.connections),
+            cfg.concurrency,
+        );
         let client = ClientWorker::new(
             cfg.client_tcp.clone(),
             &cfg.client,
             pacer,
-            Macs { local: client_mac, remote: server_mac },
+            Macs {
+                local: client_mac,
+                remote: server_mac,
+            },
             payload(cfg.client_tcp.request_bytes, true),
         );
         let server = ServerWorker::new(
             cfg.server_tcp.clone(),
             cfg.server.clone(),
-            Macs { local: server_mac, remote: client_mac },
+            Macs {
+                local: server_mac,
+                remote: client_mac,
+            },
             payload(cfg.server_tcp.response_bytes, false),
         );
-        MemRun { cfg: cfg.clone(), wire, client, server }
+        MemRun {
+            cfg: cfg.clone(),
+            wire,
+            client,
+            server,
+        }
     }
 
     /// Run to the end: every connection opened and finished, or the duration limit

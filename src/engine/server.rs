@@ -65,9 +65,17 @@ pub struct ServerWorker {
 impl ServerWorker {
     /// A server worker; everything it needs is allocated here.
     pub fn new(tcp: TcpConfig, cfg: ServerConfig, macs: Macs, response: Vec<u8>) -> Self {
-        let table = FlowTable::with_capacity(cfg.max_conns + cfg.tw_cap.max(1), cfg.secret ^ 0x5eed);
+        let table =
+            FlowTable::with_capacity(cfg.max_conns + cfg.tw_cap.max(1), cfg.secret ^ 0x5eed);
         ServerWorker {
-            core: Core::new(tcp, cfg.max_conns, cfg.tw_cap.max(1), response, macs, cfg.secret),
+            core: Core::new(
+                tcp,
+                cfg.max_conns,
+                cfg.tw_cap.max(1),
+                response,
+                macs,
+                cfg.secret,
+            ),
             index: ServerIndex { table },
             cfg,
             rx: Vec::with_capacity(BURST),
@@ -121,18 +129,32 @@ impl ServerWorker {
                 self.core.conn_segment(&mut self.index, port, now, v, seg);
                 return;
             }
-            if !self.core.tw_segment(&mut self.index, port, now, v & !TW_BIT, seg) {
+            if !self
+                .core
+                .tw_segment(&mut self.index, port, now, v & !TW_BIT, seg)
+            {
                 return;
             }
             // RFC 6191: the SYN may open a new incarnation; go on as LISTEN.
         }
-        let listening = seg.dst_port == self.cfg.port && (self.cfg.ip == 0 || key.local_ip == self.cfg.ip);
-        let reply = if listening { listen::listen(seg) } else { listen::closed(seg) };
+        let listening =
+            seg.dst_port == self.cfg.port && (self.cfg.ip == 0 || key.local_ip == self.cfg.ip);
+        let reply = if listening {
+            listen::listen(seg)
+        } else {
+            listen::closed(seg)
+        };
         match reply {
             NoConnReply::Drop => self.core.rec.counters.rx_no_conn += 1,
             NoConnReply::Rst(rst) => {
                 self.core.rec.counters.rx_no_conn += 1;
-                let mut tx = super::core::Tx { port, now, macs: self.core.macs, payload: &[], rec: &mut self.core.rec };
+                let mut tx = super::core::Tx {
+                    port,
+                    now,
+                    macs: self.core.macs,
+                    payload: &[],
+                    rec: &mut self.core.rec,
+                };
                 tx.send(key.local_ip, key.remote_ip, &rst, 0);
                 tx.event(Event::RstSent);
             }
@@ -143,7 +165,8 @@ impl ServerWorker {
                     return;
                 }
                 self.core.rec.counters.attempted += 1;
-                let (lip, lport, rip, rport) = (key.local_ip, key.local_port, key.remote_ip, key.remote_port);
+                let (lip, lport, rip, rport) =
+                    (key.local_ip, key.local_port, key.remote_ip, key.remote_port);
                 let iss = self.core.isn.isn(lip, lport, rip, rport, now);
                 let off = self.core.isn.ts_offset(lip, lport, rip, rport);
                 let mut tx = super::core::Tx {
@@ -153,7 +176,16 @@ impl ServerWorker {
                     payload: &self.core.payload,
                     rec: &mut self.core.rec,
                 };
-                let conn = Conn::accept(&self.core.tcp, (lip, lport), (rip, rport), seg, iss, off, now, &mut tx);
+                let conn = Conn::accept(
+                    &self.core.tcp,
+                    (lip, lport),
+                    (rip, rport),
+                    seg,
+                    iss,
+                    off,
+                    now,
+                    &mut tx,
+                );
                 if self.core.insert_conn(&mut self.index, key, conn).is_err() {
                     self.listen_overflows += 1;
                 }
