@@ -5,7 +5,8 @@
 //! common case) and a 166-octet segment with 100 octets of payload.
 //!
 //! Instruction counts, where the machine has no performance counters: with
-//! `WIRE_ICOUNT` set (to `ack66` or `data100` for one frame, to anything else for both)
+//! `WIRE_ICOUNT` set (to `ack66`, `data100` or `syn74` for one frame, to anything else
+//! for all three)
 //! the binary runs each operation 10,000 times in a function of its own instead of
 //! benchmarking, so that
 //! `WIRE_ICOUNT=ack66 valgrind --tool=callgrind --callgrind-out-file=cg.out <bench>`
@@ -161,11 +162,24 @@ fn icount() {
     let payload: Vec<u8> = (0..100u8).collect();
     let mut buf = [0u8; 2048];
     let which = std::env::var("WIRE_ICOUNT").unwrap_or_default();
-    for (name, tcp, data) in [
+    let syn = TcpRepr {
+        flags: TcpFlags::SYN,
+        options: TcpOptions {
+            mss: Some(1460),
+            window_scale: Some(7),
+            sack_permitted: true,
+            ..ack(0).options
+        },
+        ..ack(0)
+    };
+    let cases = [
         ("ack66", ack(0), &[][..]),
         ("data100", ack(100), &payload[..]),
-    ] {
-        if !name.starts_with(which.as_str()) {
+        ("syn74", syn, &[][..]),
+    ];
+    let all = !cases.iter().any(|(name, ..)| *name == which);
+    for (name, tcp, data) in cases {
+        if !all && name != which {
             continue;
         }
         let n = emit_tcp_frame(&mut buf, &hdr, &tcp, data).unwrap();

@@ -210,6 +210,22 @@ mod tests {
     }
 
     #[test]
+    fn native_space_is_the_byte_swapped_big_endian_space() {
+        let src = Ipv4Addr::new(198, 18, 0, 1);
+        let dst = Ipv4Addr::new(10, 255, 0, 254);
+        let len: u16 = 0x0134;
+        let native =
+            fold(pseudo_header_native(src.octets(), dst.octets(), 6) + u64::from(len.to_be()));
+        assert_eq!(u16::from_be(native), pseudo_header_sum(src, dst, 6, len));
+        // A checksum stored from native space is the bytes a big-endian one stores.
+        let data = [0x45, 0x00, 0x12, 0x34, 0xab, 0xcd, 0xef];
+        assert_eq!(
+            (!fold(sum_native(&data))).to_ne_bytes(),
+            checksum(&data).to_be_bytes()
+        );
+    }
+
+    #[test]
     fn rfc1624_example_update() {
         // RFC 1624 §4: HC = dd2f, m = 5555 changes to m' = 3285, HC' = 0000.
         assert_eq!(update16(0xdd2f, 0x5555, 0x3285), 0x0000);

@@ -181,18 +181,7 @@ fn parse_usual_tcp_frame(frame: &[u8], verify_checksums: bool) -> Option<TcpFram
             return None;
         }
     }
-    let options = match seg.get(tcp::HEADER_LEN..tcp_header_len)? {
-        [] => tcp::TcpOptions::default(),
-        // NOP, NOP, timestamps: every segment after the handshake.
-        [1, 1, 8, 10, a, b, c, d, e, f, g, h] => tcp::TcpOptions {
-            timestamps: Some(tcp::Timestamps {
-                tsval: u32::from_be_bytes([*a, *b, *c, *d]),
-                tsecr: u32::from_be_bytes([*e, *f, *g, *h]),
-            }),
-            ..tcp::TcpOptions::default()
-        },
-        opts => tcp::TcpOptions::parse(opts).ok()?,
-    };
+    let options = tcp::TcpOptions::parse(seg.get(tcp::HEADER_LEN..tcp_header_len)?).ok()?;
     let t = &h[TCP..];
     Some(TcpFrame {
         src_mac: EthernetAddress([h[6], h[7], h[8], h[9], h[10], h[11]]),
