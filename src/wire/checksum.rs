@@ -20,33 +20,44 @@ use std::net::Ipv4Addr;
 /// which is congruent to the 16-bit sum modulo 0xffff (RFC 1071 §2(C), "deferred
 /// carries", and §2(D) for wider words).
 #[inline(always)]
-fn add_carry(acc: u64, w: u64) -> u64 {
+pub(crate) fn add_carry(acc: u64, w: u64) -> u64 {
     let (s, carry) = acc.overflowing_add(w);
     // Cannot overflow: when `carry` is set, `s` is at most 2^64 - 2.
     s + carry as u64
 }
 
-/// The one's complement sum of `data` read as native-endian words, unfolded.
+/// The one's complement sum of `data` read as native-endian words, unfolded: the
+/// "native space" of the fast paths. Its fold is the byte-swapped fold of [`sum`] on a
+/// little-endian machine (RFC 1071 §2(B)); sums in native space combine with
+/// [`add_carry`] like sums in big-endian space do, a big-endian 16-bit value `v` at an
+/// even offset enters native space as `v.to_be()`, a folded native sum `f` is stored
+/// as a checksum field with `(!f).to_ne_bytes()`, and `0xffff` (a verified sum) is the
+/// same in both spaces.
 #[inline]
-fn sum_native(data: &[u8]) -> u64 {
+pub(crate) fn sum_native(data: &[u8]) -> u64 {
     let mut acc = 0u64;
     let (blocks, rest) = data.as_chunks::<32>();
     for block in blocks {
-        // Two chains of carries, so that the additions of a block can overlap.
-        let (words, _) = block.as_chunks::<8>();
-        let a = add_carry(u64::from_ne_bytes(words[0]), u64::from_ne_bytes(words[1]));
-        let b = add_carry(u64::from_ne_bytes(words[2]), u64::from_ne_bytes(words[3]));
-        acc = add_carry(acc, add_carry(a, b));
+        for w in block.as_chunks::<8>().0 {
+            acc = add_carry(acc, u64::from_ne_bytes(*w));
+        }
     }
-    let (words, tail) = rest.as_chunks::<8>();
-    for w in words {
+    // At most 31 octets are left, taken 16, 8, 4, 2 and 1 at a time (a loop here
+    // would be unrolled for lengths it never sees). Words keep their parity of offset,
+    // and shifts by multiples of 16 bits do not change a one's complement sum, so each
+    // piece can be added at the bottom of the accumulator.
+    let mut tail = rest;
+    if let Some((w, rest)) = tail.split_first_chunk::<16>() {
+        for w in w.as_chunks::<8>().0 {
+            acc = add_carry(acc, u64::from_ne_bytes(*w));
+        }
+        tail = rest;
+    }
+    if let Some((w, rest)) = tail.split_first_chunk::<8>() {
         acc = add_carry(acc, u64::from_ne_bytes(*w));
+        tail = rest;
     }
-    // At most 7 octets are left. Words keep their parity of offset, and shifts by
-    // multiples of 16 bits do not change a one's complement sum, so each piece can be
-    // added at the bottom of the accumulator.
     let mut t = 0u64;
-    let mut tail = tail;
     if let Some((w, rest)) = tail.split_first_chunk::<4>() {
         t += u64::from(u32::from_ne_bytes(*w));
         tail = rest;
@@ -62,10 +73,18 @@ fn sum_native(data: &[u8]) -> u64 {
     add_carry(acc, t)
 }
 
-/// Folds a wide accumulator of big-endian 16-bit words (or of 32- or 64-bit
-/// big-endian words: their halves are congruent modulo 0xffff) into a 16-bit one's
-/// complement sum, applying the end-around carries (RFC 1071 §4.1). The result is zero
-/// only when `acc` is zero.
+/// The native-space sum of the TCP pseudo-header (RFC 9293 §3.1, "Checksum") of
+/// `src` and `dst` without the length, unfolded.
+#[inline]
+pub(crate) fn pseudo_header_native(src: [u8; 4], dst: [u8; 4], protocol: u8) -> u64 {
+    u64::from(u32::from_ne_bytes(src))
+        + u64::from(u32::from_ne_bytes(dst))
+        + u64::from(u16::from_ne_bytes([0, protocol]))
+}
+
+/// Folds a wide accumulator of 16-bit words (or of 32- or 64-bit words: their halves
+/// are congruent modulo 0xffff) into a 16-bit one's complement sum, applying the
+/// end-around carries (RFC 1071 §4.1). The result is zero only when `acc` is zero.
 #[inline]
 pub fn fold(acc: u64) -> u16 {
     let (s, carry) = (acc as u32).overflowing_add((acc >> 32) as u32);
@@ -188,6 +207,22 @@ mod tests {
         let dst = Ipv4Addr::new(198, 19, 0, 2);
         let by_hand = reference_sum(&[198, 18, 0, 1, 198, 19, 0, 2, 0, 6, 0, 32]);
         assert_eq!(pseudo_header_sum(src, dst, 6, 32), by_hand);
+    }
+
+    #[test]
+    fn native_space_is_the_byte_swapped_big_endian_space() {
+        let src = Ipv4Addr::new(198, 18, 0, 1);
+        let dst = Ipv4Addr::new(10, 255, 0, 254);
+        let len: u16 = 0x0134;
+        let native =
+            fold(pseudo_header_native(src.octets(), dst.octets(), 6) + u64::from(len.to_be()));
+        assert_eq!(u16::from_be(native), pseudo_header_sum(src, dst, 6, len));
+        // A checksum stored from native space is the bytes a big-endian one stores.
+        let data = [0x45, 0x00, 0x12, 0x34, 0xab, 0xcd, 0xef];
+        assert_eq!(
+            (!fold(sum_native(&data))).to_ne_bytes(),
+            checksum(&data).to_be_bytes()
+        );
     }
 
     #[test]

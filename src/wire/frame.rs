@@ -127,6 +127,83 @@ fn is_unsupported_ethertype(raw: u16) -> bool {
 /// padding after the IPv4 total length is ignored.
 #[inline]
 pub fn parse_tcp_frame(frame: &[u8], verify_checksums: bool) -> Result<TcpFrame> {
+    match parse_usual_tcp_frame(frame, verify_checksums) {
+        Some(f) => Ok(f),
+        None => parse_tcp_frame_by_layers(frame, verify_checksums),
+    }
+}
+
+/// The fast path of [`parse_tcp_frame`]: a valid frame with an IPv4 header without
+/// options, read at fixed offsets. Anything else (an error, IPv4 options, options
+/// this does not read at once) is `None`, and goes the way of the layered parsers,
+/// which give the same result for every frame this accepts (tested) and find the
+/// error of every frame it does not.
+#[inline(always)]
+fn parse_usual_tcp_frame(frame: &[u8], verify_checksums: bool) -> Option<TcpFrame> {
+    const IP: usize = ethernet::HEADER_LEN;
+    const TCP: usize = IP + ipv4::HEADER_LEN;
+    let h = frame.first_chunk::<{ TCP + tcp::HEADER_LEN }>()?;
+    // EtherType IPv4, version 4 with a 20-octet header; then no MF, offset zero, TCP.
+    // Two masked comparisons of four octets each.
+    let word = |at: usize| u32::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
+    if word(12) & u32::from_ne_bytes([0xff, 0xff, 0xff, 0])
+        != u32::from_ne_bytes([0x08, 0x00, 0x45, 0])
+        || word(IP + 6) & u32::from_ne_bytes([0x3f, 0xff, 0, 0xff])
+            != u32::from_ne_bytes([0, 0, 0, PROTOCOL_TCP])
+    {
+        return None;
+    }
+    let total_len = usize::from(u16::from_be_bytes([h[IP + 2], h[IP + 3]]));
+    let seg_len = total_len.checked_sub(ipv4::HEADER_LEN)?;
+    let tcp_header_len = usize::from(h[TCP + 12] >> 4) * 4;
+    if tcp_header_len < tcp::HEADER_LEN || seg_len < tcp_header_len {
+        return None;
+    }
+    let seg = frame.get(TCP..IP + total_len)?;
+    if verify_checksums {
+        // Native byte order (see `checksum::sum_native`); 0xffff is the same in both.
+        let ip_sum = checksum::sum_native(&h[IP..TCP]);
+        // The pseudo-header's addresses are the last 8 octets of the IPv4 header.
+        let addrs = u64::from_ne_bytes(*h[IP + 12..TCP].as_array::<8>()?);
+        let pseudo = checksum::add_carry(
+            addrs,
+            u64::from(u16::from_ne_bytes([0, PROTOCOL_TCP])) + u64::from((seg_len as u16).to_be()),
+        );
+        // The lengths of segments without data get sums unrolled for their length.
+        let seg_sum = match seg.len() {
+            32 => checksum::sum_native(seg.first_chunk::<32>()?),
+            40 => checksum::sum_native(seg.first_chunk::<40>()?),
+            20 => checksum::sum_native(seg.first_chunk::<20>()?),
+            _ => checksum::sum_native(seg),
+        };
+        let tcp_sum = checksum::add_carry(pseudo, seg_sum);
+        if checksum::fold(ip_sum) != 0xffff || checksum::fold(tcp_sum) != 0xffff {
+            return None;
+        }
+    }
+    let options = tcp::TcpOptions::parse(seg.get(tcp::HEADER_LEN..tcp_header_len)?).ok()?;
+    let t = &h[TCP..];
+    Some(TcpFrame {
+        src_mac: EthernetAddress([h[6], h[7], h[8], h[9], h[10], h[11]]),
+        dst_mac: EthernetAddress([h[0], h[1], h[2], h[3], h[4], h[5]]),
+        src_ip: Ipv4Addr::new(h[IP + 12], h[IP + 13], h[IP + 14], h[IP + 15]),
+        dst_ip: Ipv4Addr::new(h[IP + 16], h[IP + 17], h[IP + 18], h[IP + 19]),
+        tcp: TcpRepr {
+            src_port: u16::from_be_bytes([t[0], t[1]]),
+            dst_port: u16::from_be_bytes([t[2], t[3]]),
+            seq: tcp::SeqNumber(u32::from_be_bytes([t[4], t[5], t[6], t[7]])),
+            ack: tcp::SeqNumber(u32::from_be_bytes([t[8], t[9], t[10], t[11]])),
+            flags: tcp::TcpFlags(t[13]),
+            window: u16::from_be_bytes([t[14], t[15]]),
+            options,
+            payload_len: (seg_len - tcp_header_len) as u16,
+        },
+        payload_offset: TCP + tcp_header_len,
+    })
+}
+
+/// [`parse_tcp_frame`] through the parsers of each layer.
+fn parse_tcp_frame_by_layers(frame: &[u8], verify_checksums: bool) -> Result<TcpFrame> {
     let eth = EthernetFrame::new_checked(frame)?;
     let raw = eth.ethertype_raw();
     if raw != EtherType::IPV4 {
@@ -144,6 +221,9 @@ pub fn parse_tcp_frame(frame: &[u8], verify_checksums: bool) -> Result<TcpFrame>
 /// of another protocol is [`Frame::Other`] once its header has been checked.
 #[inline]
 pub fn classify(frame: &[u8], verify_checksums: bool) -> Result<Frame> {
+    if let Some(f) = parse_usual_tcp_frame(frame, verify_checksums) {
+        return Ok(Frame::Tcp(f));
+    }
     let eth = EthernetFrame::new_checked(frame)?;
     match EthernetRepr::parse(&eth)?.ethertype {
         EtherType::Ipv4 => match parse_ipv4_tcp(&eth, verify_checksums) {
@@ -200,6 +280,18 @@ pub fn emit_tcp_frame(
     Ok(at)
 }
 
+/// The error [`emit_tcp_frame`] reports for a buffer too short for any frame.
+#[cold]
+fn no_room_error(tcp: &TcpRepr, payload: &[u8]) -> Error {
+    let length_ok = payload.len() == usize::from(tcp.payload_len)
+        && tcp.header_len() + payload.len() <= MAX_SEGMENT_LEN;
+    if length_ok {
+        Error::BufferTooSmall
+    } else {
+        Error::BadLength
+    }
+}
+
 /// The Ethernet and IPv4 headers of one flow direction, prepared once, and the sums of
 /// their constant fields; [`emit`](Self::emit) writes a whole TCP frame from it.
 ///
@@ -208,7 +300,8 @@ pub fn emit_tcp_frame(
 /// `!(ip_sum + total length)`, RFC 1624 equation 3 with the old value zero. The TCP
 /// checksum starts from `pseudo_sum`, the pseudo-header without the segment length
 /// (RFC 9293 §3.1), and adds the length, the header words as they are built and the
-/// payload.
+/// payload. Both sums are kept in native byte order, so that no word is byte-swapped
+/// to be summed (RFC 1071 §2(B)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpFrameTemplate {
     head: [u8; HEAD_LEN],
@@ -239,8 +332,12 @@ impl TcpFrameTemplate {
         head[IP_CHECKSUM..IP_CHECKSUM + 2].fill(0);
         TcpFrameTemplate {
             head,
-            ip_sum: checksum::sum(&head[ethernet::HEADER_LEN..]),
-            pseudo_sum: checksum::pseudo_header_sum(hdr.src_ip, hdr.dst_ip, PROTOCOL_TCP, 0),
+            ip_sum: checksum::fold(checksum::sum_native(&head[ethernet::HEADER_LEN..])),
+            pseudo_sum: checksum::fold(checksum::pseudo_header_native(
+                hdr.src_ip.octets(),
+                hdr.dst_ip.octets(),
+                PROTOCOL_TCP,
+            )),
             header: *hdr,
         }
     }
@@ -257,26 +354,30 @@ impl TcpFrameTemplate {
     /// unspecified.
     #[inline]
     pub fn emit(&self, buf: &mut [u8], tcp: &TcpRepr, payload: &[u8]) -> Result<usize> {
-        // An empty tail makes write_segment report BufferTooSmall after its length
-        // checks, so the order of errors is that of emit_tcp_frame.
-        let seg = buf.get_mut(HEAD_LEN..).unwrap_or_default();
+        let Some((head, seg)) = buf.split_first_chunk_mut::<HEAD_LEN>() else {
+            // Not even room for the headers: report the error emit_tcp_frame reports,
+            // which may be a length error found first.
+            return Err(no_room_error(tcp, payload));
+        };
         let (seg_len, header_sum) = tcp.write_segment(seg, payload, MAX_SEGMENT_LEN)?;
-        let tcp_sum = checksum::fold(
-            header_sum
-                + u64::from(self.pseudo_sum)
-                + seg_len as u64
-                + u64::from(checksum::sum(payload)),
+        // Checksums are summed in native byte order (see `checksum::sum_native`): a
+        // big-endian 16-bit value v enters as v.to_be(), a folded sum f is stored as
+        // (!f).to_ne_bytes().
+        let mut acc = checksum::add_carry(
+            header_sum,
+            u64::from(self.pseudo_sum) + u64::from((seg_len as u16).to_be()),
         );
-        seg[tcp::field::CHECKSUM].copy_from_slice(&(!tcp_sum).to_be_bytes());
+        if !payload.is_empty() {
+            acc = checksum::add_carry(acc, checksum::sum_native(payload));
+        }
+        let tcp_check = !checksum::fold(acc);
+        seg[tcp::field::CHECKSUM].copy_from_slice(&tcp_check.to_ne_bytes());
 
         let total_len = (ipv4::HEADER_LEN + seg_len) as u16;
-        let Some(head) = buf.first_chunk_mut::<HEAD_LEN>() else {
-            return Err(Error::BufferTooSmall);
-        };
         *head = self.head;
         head[IP_LENGTH..IP_LENGTH + 2].copy_from_slice(&total_len.to_be_bytes());
-        let ip_check = !checksum::combine(self.ip_sum, total_len);
-        head[IP_CHECKSUM..IP_CHECKSUM + 2].copy_from_slice(&ip_check.to_be_bytes());
+        let ip_check = !checksum::fold(u64::from(self.ip_sum) + u64::from(total_len.to_be()));
+        head[IP_CHECKSUM..IP_CHECKSUM + 2].copy_from_slice(&ip_check.to_ne_bytes());
         Ok(HEAD_LEN + seg_len)
     }
 }
@@ -507,6 +608,95 @@ mod tests {
             Ok(Frame::Arp(req, EthernetAddress::new(2, 0, 0, 0, 0, 9)))
         );
         assert_eq!(parse_tcp_frame(&buf[..n], true), Err(Error::NotIpv4));
+    }
+
+    mod fast_path {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Frames near the usual one: options of any layout (including malformed
+        /// ones), payloads, padding, IPv4 options, then octets overwritten and the
+        /// frame cut anywhere.
+        fn near_usual_frame() -> impl Strategy<Value = Vec<u8>> {
+            let options = prop_oneof![
+                Just(vec![]),
+                any::<[u8; 8]>().prop_map(|ts| [&[1u8, 1, 8, 10][..], &ts].concat()),
+                any::<[u8; 8]>().prop_map(|ts| {
+                    [&[2u8, 4, 5, 180, 4, 2, 8, 10][..], &ts, &[1, 3, 3, 7]].concat()
+                }),
+                Just(vec![2, 4, 5, 180, 1, 1, 4, 2, 1, 3, 3, 14, 0, 0, 0, 0]),
+                proptest::collection::vec(any::<u8>(), 0..=40),
+            ];
+            let edits = prop_oneof![
+                2 => Just(vec![]),
+                1 => proptest::collection::vec((0usize..160, any::<u8>()), 1..=3),
+            ];
+            (
+                options,
+                proptest::collection::vec(any::<u8>(), 0..=64),
+                0usize..=8,
+                prop::bool::weighted(0.2),
+                edits,
+                any::<prop::sample::Index>(),
+                prop::bool::weighted(0.3),
+            )
+                .prop_map(|(opts, payload, pad, ip_opts, edits, cut, do_cut)| {
+                    let mut opts = opts;
+                    opts.truncate(opts.len() / 4 * 4);
+                    let ihl = if ip_opts { 24 } else { 20 };
+                    let seg_len = 20 + opts.len() + payload.len();
+                    let mut f = Vec::new();
+                    f.extend_from_slice(&ACK_FRAME[..14]);
+                    f.extend_from_slice(&ACK_FRAME[14..34]);
+                    f[14] = 0x40 | (ihl / 4) as u8;
+                    f[16..18].copy_from_slice(&((ihl + seg_len) as u16).to_be_bytes());
+                    if ip_opts {
+                        f.extend_from_slice(&[1, 1, 1, 0]);
+                    }
+                    let ip_end = f.len();
+                    let c = checksum::checksum(&f[14..ip_end]);
+                    f[24..26].copy_from_slice(&c.to_be_bytes());
+                    let tcp_start = f.len();
+                    f.extend_from_slice(&ACK_FRAME[34..54]);
+                    f[tcp_start + 12] = (((20 + opts.len()) / 4) << 4) as u8;
+                    f.extend_from_slice(&opts);
+                    f.extend_from_slice(&payload);
+                    let pseudo = checksum::pseudo_header_sum(src_ip(), dst_ip(), 6, seg_len as u16);
+                    let c = !checksum::combine(pseudo, checksum::sum(&f[tcp_start..]));
+                    f[tcp_start + 16..tcp_start + 18].copy_from_slice(&c.to_be_bytes());
+                    f.extend(std::iter::repeat_n(0, pad));
+                    for (at, v) in edits {
+                        if let Some(b) = f.get_mut(at) {
+                            *b = v;
+                        }
+                    }
+                    if do_cut {
+                        f.truncate(cut.index(f.len() + 1));
+                    }
+                    f
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2048))]
+
+            #[test]
+            fn fast_path_agrees_with_the_layered_parsers(frame in near_usual_frame()) {
+                for verify in [true, false] {
+                    let layered = parse_tcp_frame_by_layers(&frame, verify);
+                    prop_assert_eq!(parse_tcp_frame(&frame, verify), layered);
+                    if let Some(fast) = parse_usual_tcp_frame(&frame, verify) {
+                        prop_assert_eq!(Ok(fast), layered);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn usual_frames_take_the_fast_path() {
+            let f = frame_bytes();
+            assert_eq!(parse_usual_tcp_frame(&f, true), Some(expected_frame()));
+        }
     }
 
     #[test]

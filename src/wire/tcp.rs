@@ -390,8 +390,10 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         let Ok(len) = u16::try_from(seg.len()) else {
             return false;
         };
-        let pseudo = checksum::pseudo_header_sum(src, dst, PROTOCOL_TCP, len);
-        checksum::combine(pseudo, checksum::sum(seg)) == 0xffff
+        let pseudo = checksum::pseudo_header_native(src.octets(), dst.octets(), PROTOCOL_TCP);
+        let acc = checksum::add_carry(pseudo + u64::from(len.to_be()), checksum::sum_native(seg));
+        // 0xffff reads the same in either byte order.
+        checksum::fold(acc) == 0xffff
     }
 }
 
@@ -663,21 +665,51 @@ impl TcpOptions {
     /// Parses the option octets of a header. Unknown kinds and SACK blocks are
     /// skipped; a later option of a kind replaces an earlier one; parsing stops at
     /// End of Option List. A malformed option is [`Error::Malformed`].
-    #[inline]
+    #[inline(always)]
     pub fn parse(options: &[u8]) -> Result<TcpOptions> {
-        // The layout of nearly every segment after the handshake: NOP, NOP, TS.
-        if let Some((head, ts)) = options.split_first_chunk::<4>()
-            && *head == OptionWords::NOP_NOP_TS.to_be_bytes()
-            && let [a, b, c, d, e, f, g, h] = *ts
+        // The layouts Linux sends (and `TcpRepr::emit` writes) are recognised by whole
+        // words and read at fixed offsets.
+        let ne32 = |b: &[u8; 4]| u32::from_ne_bytes(*b);
+        let be32 =
+            |b: &[u8], at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        if options.is_empty() {
+            return Ok(TcpOptions::default());
+        }
+        // Every segment after the handshake: NOP, NOP, timestamps.
+        if let Ok(b) = <&[u8; 12]>::try_from(options)
+            && ne32(&[b[0], b[1], b[2], b[3]]) == ne32(&OptionWords::NOP_NOP_TS.to_be_bytes())
         {
             return Ok(TcpOptions {
                 timestamps: Some(Timestamps {
-                    tsval: u32::from_be_bytes([a, b, c, d]),
-                    tsecr: u32::from_be_bytes([e, f, g, h]),
+                    tsval: be32(b, 4),
+                    tsecr: be32(b, 8),
                 }),
                 ..TcpOptions::default()
             });
         }
+        // A SYN or SYN-ACK with everything: MSS, SACK-permitted and timestamps, NOP and
+        // window scale.
+        if let Ok(b) = <&[u8; 20]>::try_from(options)
+            && [b[0], b[1]] == [kind::MSS, 4]
+            && ne32(&[b[4], b[5], b[6], b[7]]) == ne32(&OptionWords::SACKPERM_TS.to_be_bytes())
+            && [b[16], b[17], b[18]] == [kind::NOP, kind::WINDOW_SCALE, 3]
+        {
+            return Ok(TcpOptions {
+                mss: Some(u16::from_be_bytes([b[2], b[3]])),
+                window_scale: Some(b[19]),
+                sack_permitted: true,
+                timestamps: Some(Timestamps {
+                    tsval: be32(b, 8),
+                    tsecr: be32(b, 12),
+                }),
+            });
+        }
+        Self::parse_any(options)
+    }
+
+    /// [`parse`](Self::parse) for any layout, one option at a time.
+    #[inline(never)]
+    fn parse_any(options: &[u8]) -> Result<TcpOptions> {
         let mut out = TcpOptions::default();
         for option in TcpOptionIter::new(options) {
             match option? {
@@ -736,14 +768,27 @@ impl TcpRepr {
         HEADER_LEN + 4 * OptionWords::new(self).len
     }
 
+    /// The first 16 octets of the header as two words in memory order (ready to
+    /// store, and to add in the native space of the checksum).
+    #[inline(always)]
+    fn fixed_words(&self, header_len: usize) -> [u64; 2] {
+        let w0 =
+            u64::from(self.src_port) << 48 | u64::from(self.dst_port) << 32 | u64::from(self.seq.0);
+        let w1 = u64::from(self.ack.0) << 32
+            | (header_len as u64) << 26
+            | u64::from(self.flags.0) << 16
+            | u64::from(self.window);
+        [w0.to_be(), w1.to_be()]
+    }
+
     /// Writes header, options and payload into `seg` (at least header plus payload
     /// long) with a zero checksum field; returns the segment length and the unfolded
-    /// one's complement sum of the header as 32-bit big-endian words.
+    /// native-space sum of the header (see `checksum::sum_native`).
     ///
     /// Errors, in this order: a payload whose length is not `payload_len`, or a segment
     /// longer than `max_len`, is [`Error::BadLength`]; a short `seg` is
     /// [`Error::BufferTooSmall`].
-    #[inline]
+    #[inline(always)]
     pub(crate) fn write_segment(
         &self,
         seg: &mut [u8],
@@ -753,30 +798,98 @@ impl TcpRepr {
         if payload.len() != usize::from(self.payload_len) {
             return Err(Error::BadLength);
         }
+        if !self.flags.syn()
+            && let Some(ts) = self.options.timestamps
+        {
+            // Every segment after the handshake: NOP, NOP, timestamps; four words.
+            const LEN: usize = HEADER_LEN + 12;
+            const CHECKSUM_URGENT_NOP_NOP_TS: [u8; 8] = [0, 0, 0, 0, 1, 1, 8, 10];
+            let seg_len = LEN + payload.len();
+            if seg_len > max_len {
+                return Err(Error::BadLength);
+            }
+            let Some((hdr, data)) = seg
+                .get_mut(..seg_len)
+                .and_then(|s| s.split_first_chunk_mut::<LEN>())
+            else {
+                return Err(Error::BufferTooSmall);
+            };
+            let [w0, w1] = self.fixed_words(LEN);
+            let w2 = u64::from_ne_bytes(CHECKSUM_URGENT_NOP_NOP_TS);
+            let w3 = (u64::from(ts.tsval) << 32 | u64::from(ts.tsecr)).to_be();
+            hdr[0..8].copy_from_slice(&w0.to_ne_bytes());
+            hdr[8..16].copy_from_slice(&w1.to_ne_bytes());
+            hdr[16..24].copy_from_slice(&w2.to_ne_bytes());
+            hdr[24..32].copy_from_slice(&w3.to_ne_bytes());
+            if !payload.is_empty() {
+                data.copy_from_slice(payload);
+            }
+            let sum = checksum::add_carry(checksum::add_carry(w0, w1), checksum::add_carry(w2, w3));
+            return Ok((seg_len, sum));
+        }
+
+        if self.flags.syn()
+            && let TcpOptions {
+                mss: Some(mss),
+                window_scale: Some(shift),
+                sack_permitted: true,
+                timestamps: Some(ts),
+            } = self.options
+        {
+            // A SYN with every option (the non-SYN case returned above): MSS,
+            // SACK-permitted + timestamps, NOP + window scale; five words.
+            const LEN: usize = HEADER_LEN + 20;
+            let seg_len = LEN + payload.len();
+            if seg_len > max_len {
+                return Err(Error::BadLength);
+            }
+            let Some((hdr, data)) = seg
+                .get_mut(..seg_len)
+                .and_then(|s| s.split_first_chunk_mut::<LEN>())
+            else {
+                return Err(Error::BufferTooSmall);
+            };
+            let [w0, w1] = self.fixed_words(LEN);
+            let w2 = u64::from(OptionWords::MSS | u32::from(mss)).to_be();
+            let w3 = (u64::from(OptionWords::SACKPERM_TS) << 32 | u64::from(ts.tsval)).to_be();
+            let w4 = (u64::from(ts.tsecr) << 32
+                | u64::from(OptionWords::NOP_WS | u32::from(shift)))
+            .to_be();
+            for (dst, w) in hdr
+                .as_chunks_mut::<8>()
+                .0
+                .iter_mut()
+                .zip([w0, w1, w2, w3, w4])
+            {
+                *dst = w.to_ne_bytes();
+            }
+            if !payload.is_empty() {
+                data.copy_from_slice(payload);
+            }
+            let sum = checksum::add_carry(
+                checksum::add_carry(checksum::add_carry(w0, w1), checksum::add_carry(w2, w3)),
+                w4,
+            );
+            return Ok((seg_len, sum));
+        }
+
         let opts = OptionWords::new(self);
         let header_len = HEADER_LEN + 4 * opts.len;
         let seg_len = header_len + payload.len();
         if seg_len > max_len {
             return Err(Error::BadLength);
         }
-        let Some(seg) = seg.get_mut(..seg_len) else {
+        let Some((fixed, rest)) = seg
+            .get_mut(..seg_len)
+            .and_then(|s| s.split_first_chunk_mut::<HEADER_LEN>())
+        else {
             return Err(Error::BufferTooSmall);
         };
-        let Some((fixed, rest)) = seg.split_first_chunk_mut::<HEADER_LEN>() else {
-            return Err(Error::BufferTooSmall);
-        };
-        let words = [
-            u32::from(self.src_port) << 16 | u32::from(self.dst_port),
-            self.seq.0,
-            self.ack.0,
-            (header_len as u32) << 26 | u32::from(self.flags.0) << 16 | u32::from(self.window),
-            0, // checksum, urgent pointer
-        ];
-        let mut sum = 0u64;
-        for (dst, w) in fixed.as_chunks_mut::<4>().0.iter_mut().zip(words) {
-            *dst = w.to_be_bytes();
-            sum += u64::from(w);
-        }
+        let [w0, w1] = self.fixed_words(header_len);
+        fixed[0..8].copy_from_slice(&w0.to_ne_bytes());
+        fixed[8..16].copy_from_slice(&w1.to_ne_bytes());
+        fixed[16..20].fill(0); // checksum, urgent pointer
+        let mut sum = checksum::add_carry(w0, w1);
         let (opt_bytes, data) = rest.split_at_mut(4 * opts.len);
         for (dst, &w) in opt_bytes
             .as_chunks_mut::<4>()
@@ -784,8 +897,9 @@ impl TcpRepr {
             .iter_mut()
             .zip(opts.as_slice())
         {
-            *dst = w.to_be_bytes();
-            sum += u64::from(w);
+            let w = w.to_be();
+            *dst = w.to_ne_bytes();
+            sum = checksum::add_carry(sum, u64::from(w));
         }
         if !payload.is_empty() {
             data.copy_from_slice(payload);
@@ -1085,6 +1199,32 @@ mod tests {
         }
         // After End of Option List nothing is read, even garbage.
         assert_eq!(TcpOptions::parse(&[0, 30, 0]), Ok(TcpOptions::default()));
+    }
+
+    mod layouts {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn known_layouts_parse_as_any_layout_does(
+                bytes in prop_oneof![
+                    proptest::collection::vec(any::<u8>(), 0..=40),
+                    any::<[u8; 16]>().prop_map(|b| [&[2u8, 4][..], &b[..2], &[4, 2, 8, 10], &b[2..10], &[1, 3, 3], &b[10..11]].concat()),
+                    any::<[u8; 8]>().prop_map(|b| [&[1u8, 1, 8, 10][..], &b].concat()),
+                ],
+                at in any::<prop::sample::Index>(),
+                v in any::<u8>(),
+                edit in any::<bool>(),
+            ) {
+                let mut bytes = bytes;
+                if edit && !bytes.is_empty() {
+                    let i = at.index(bytes.len());
+                    bytes[i] = v;
+                }
+                prop_assert_eq!(TcpOptions::parse(&bytes), TcpOptions::parse_any(&bytes));
+            }
+        }
     }
 
     #[test]
