@@ -95,7 +95,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_rate, default_value = "max")]
     pub rate: Rate,
     /// Most connections open at once.
-    #[arg(long, value_parser = parse_count_u32, default_value = "1024")]
+    #[arg(long, value_parser = parse_concurrency, default_value = "1024")]
     pub concurrency: u32,
     /// Who closes.
     #[arg(long, value_enum, default_value_t = CloseArg::Client)]
@@ -200,9 +200,17 @@ pub fn parse_count(s: &str) -> Result<u64, String> {
     Ok(v as u64)
 }
 
-fn parse_count_u32(s: &str) -> Result<u32, String> {
+/// The largest table synfin sizes at start (connections open at once).
+const MAX_CONCURRENCY: u64 = 16 << 20;
+
+fn parse_concurrency(s: &str) -> Result<u32, String> {
     let v = parse_count(s)?;
-    u32::try_from(v).map_err(|_| format!("'{s}' is too large (at most {})", u32::MAX))
+    if v > MAX_CONCURRENCY {
+        return Err(format!(
+            "'{s}' is more than {MAX_CONCURRENCY} connections open at once"
+        ));
+    }
+    Ok(v as u32)
 }
 
 fn parse_bytes(s: &str) -> Result<u32, String> {
@@ -371,7 +379,9 @@ pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, UsageError> {
             a.dst
         )));
     }
-    let tw_default = a.connections.min(tuples).min(64 << 20);
+    // Enough TIME-WAIT records for the run, up to 16 M (about 0.8 GB with their
+    // timers); past the cap, overflow is counted as Linux counts it.
+    let tw_default = a.connections.min(tuples).min(16 << 20);
     let tw_cap = a.tw_cap.unwrap_or(tw_default).min(1 << 30) as usize;
     let concurrency = a.concurrency.min(tuples.min(u32::MAX as u64) as u32);
     let mode = match a.rate {
@@ -417,7 +427,7 @@ pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, UsageError> {
         reorder: a.reorder,
         delay: a.delay,
         seed: a.seed,
-        frames: (concurrency as usize * 8).clamp(4096, 1 << 20),
+        frames: (concurrency as usize * 8).clamp(4096, 1 << 18),
         ..MemWireConfig::default()
     };
     Ok(MemRunConfig {

@@ -142,8 +142,14 @@ impl MemRun {
             }
             let mut work = client.step(&mut wire.port_a(), now);
             work += server.step(&mut wire.port_b(), now);
-            if client.done() {
+            // The run ends when the client has nothing left and the server has
+            // finished the connections the client's last segments end (a LAST-ACK
+            // waiting for the final ACK still on the wire, say).
+            if client.done() && server.core.open() == 0 && wire.in_flight_frames() == 0 {
                 break;
+            }
+            if client.done() && !client.stopping {
+                client.stopping = true;
             }
             if !client.stopping && (now >= stop_opening || client.pacer.is_done()) {
                 client.stopping = true;

@@ -1,0 +1,126 @@
+//! The binary's command line: impossible values get one clear line on stderr and
+//! exit status 2, never a panic; a small run prints a report that adds up.
+
+use std::process::Command;
+
+fn synfin(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_synfin"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn bad_values_exit_2_with_a_message_and_no_panic() {
+    let cases: &[&[&str]] = &[
+        &["run", "--connections", "0"],
+        &["run", "--connections", "-5"],
+        &["run", "--connections", "ten"],
+        &["run", "--rate", "0"],
+        &["run", "--rate", "-100"],
+        &["run", "--rate", "fast"],
+        &["run", "--concurrency", "0"],
+        &["run", "--loss", "101%"],
+        &["run", "--loss", "1.5"],
+        &["run", "--duplicate", "-0.1"],
+        &["run", "--reorder", "x"],
+        &["run", "--time-wait", "sixty"],
+        &["run", "--tw-policy", "sometimes"],
+        &["run", "--close", "never"],
+        &["run", "--src", "198.18.0.9-198.18.0.1"],
+        &["run", "--src", "300.1.1.1"],
+        &["run", "--src-ports", "1024-70000"],
+        &["run", "--src-ports", "0-100"],
+        &["run", "--src-ports", "5000-4000"],
+        &["run", "--dst", "198.19.0.1:70000"],
+        &["run", "--dst", "198.19.0.1"],
+        &[
+            "run",
+            "--dst",
+            "198.18.0.2:80",
+            "--src",
+            "198.18.0.1-198.18.0.9",
+        ],
+        &["run", "--mss", "10"],
+        &["run", "--wscale", "15"],
+        &["run", "--io", "carrier-pigeon"],
+        &["run", "--format", "xml"],
+        &["run", "--request-bytes", "1g"],
+        &["run", "--no-such-option"],
+        &["fly"],
+    ];
+    for args in cases {
+        let out = synfin(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?} should exit 2; stderr: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+        assert!(
+            stderr.contains("error"),
+            "{args:?} gave no error message: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_small_run_reports_json_that_adds_up() {
+    let out = synfin(&[
+        "run",
+        "-n",
+        "3000",
+        "--virtual-time",
+        "--format",
+        "json",
+        "--loss",
+        "1%",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let c = &v["connections"];
+    let failed: u64 = c["failed"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|x| x.as_u64().unwrap())
+        .sum();
+    let (att, done, fly) = (
+        c["attempted"].as_u64().unwrap(),
+        c["completed"].as_u64().unwrap(),
+        c["in_flight"].as_u64().unwrap(),
+    );
+    assert_eq!(att, 3000);
+    assert_eq!(att, done + failed + fly);
+    for phase in ["connect", "ttfb", "close", "lifecycle"] {
+        for k in ["p50", "p90", "p99", "p999", "max", "mean"] {
+            assert!(
+                v["latency_us"][phase][k].is_number(),
+                "latency_us.{phase}.{k}"
+            );
+        }
+    }
+    for k in ["tx", "rx", "retransmitted"] {
+        assert!(v["packets"][k].is_u64(), "packets.{k}");
+    }
+    for k in ["entered", "peak", "hazard_reuses", "overflow"] {
+        assert!(v["time_wait"][k].is_u64(), "time_wait.{k}");
+    }
+    assert!(v["cps"].is_number());
+}
+
+#[test]
+fn text_report_names_every_phase() {
+    let out = synfin(&["run", "-n", "500", "--virtual-time"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for phase in ["connect", "ttfb", "close", "lifecycle"] {
+        assert!(text.contains(phase), "{text}");
+    }
+}
