@@ -124,3 +124,33 @@ fn text_report_names_every_phase() {
         assert!(text.contains(phase), "{text}");
     }
 }
+
+/// The acceptance run, exactly as a user types it.
+#[test]
+fn two_hundred_thousand_connections_complete_without_failure() {
+    let out = synfin(&[
+        "run",
+        "--io",
+        "mem",
+        "--connections",
+        "200000",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let c = &v["connections"];
+    assert_eq!(c["attempted"], 200_000);
+    assert_eq!(c["completed"], 200_000);
+    assert_eq!(c["in_flight"], 0);
+    assert!(
+        c["failed"].as_object().unwrap().values().all(|n| n == 0),
+        "{}",
+        c["failed"]
+    );
+    assert_eq!(v["server"]["completed"], 200_000);
+}
