@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -62,6 +63,13 @@ pub fn list() -> Result<Vec<String>> {
     }
     names.sort();
     Ok(names)
+}
+
+/// The identity (device, inode) of the namespace that `ns` names, or `None` if there
+/// is no such name. Two namespaces alive at once never share it.
+pub(crate) fn identity(ns: &str) -> Option<(u64, u64)> {
+    let meta = fs::metadata(ns_path(ns).ok()?).ok()?;
+    Some((meta.dev(), meta.ino()))
 }
 
 fn open_ns(ns: &str) -> Result<File> {
@@ -171,6 +179,26 @@ pub(crate) fn run_command(cmd: &mut Command, stdin: Option<&str>) -> Result<Outp
         });
     }
     Ok(out)
+}
+
+/// Runs `ip ARGS` (with `-n NS` first when `ns` is given) and returns its stdout.
+pub(crate) fn ip<S: AsRef<OsStr>>(ns: Option<&str>, args: &[S]) -> Result<String> {
+    let mut cmd = Command::new("ip");
+    if let Some(ns) = ns {
+        validate_ns_name(ns)?;
+        cmd.arg("-n").arg(ns);
+    }
+    cmd.args(args);
+    let out = run_command(&mut cmd, None)?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs `ip -n NS -batch -` with `script` (one `ip` command a line) on stdin.
+pub(crate) fn ip_batch(ns: &str, script: &str) -> Result<()> {
+    validate_ns_name(ns)?;
+    let mut cmd = Command::new("ip");
+    cmd.args(["-n", ns, "-batch", "-"]);
+    run_command(&mut cmd, Some(script)).map(|_| ())
 }
 
 /// A [`Command`] that runs `program` inside namespace `ns` (`ip netns exec NS
@@ -304,6 +332,18 @@ pub fn nstat(ns: &str) -> Result<BTreeMap<String, u64>> {
 pub fn ifindex(ns: &str, ifname: &str) -> Result<u32> {
     run_in(ns, || sys::ifindex(ifname))?
         .map_err(|e| TestbedError::io(format!("interface {ifname} in namespace {ns}"), e))
+}
+
+/// Whether interface `ifname` exists inside namespace `ns`.
+pub(crate) fn link_exists(ns: &str, ifname: &str) -> Result<bool> {
+    match run_in(ns, || sys::ifindex(ifname))? {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(false),
+        Err(e) => Err(TestbedError::io(
+            format!("looking up {ifname} in namespace {ns}"),
+            e,
+        )),
+    }
 }
 
 /// The MAC address of `ifname` inside namespace `ns`.

@@ -12,6 +12,33 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+/// `struct ethtool_value` of `<linux/ethtool.h>`: a command and one 32-bit value.
+#[repr(C)]
+struct EthtoolValue {
+    cmd: u32,
+    data: u32,
+}
+
+/// Legacy ethtool commands (`<linux/ethtool.h>`): get/set one offload flag.
+pub(crate) mod ethtool {
+    /// Get TX checksum offload.
+    pub const GTXCSUM: u32 = 0x16;
+    /// Set TX checksum offload.
+    pub const STXCSUM: u32 = 0x17;
+    /// Get TCP segmentation offload.
+    pub const GTSO: u32 = 0x1e;
+    /// Set TCP segmentation offload.
+    pub const STSO: u32 = 0x1f;
+    /// Get generic segmentation offload.
+    pub const GGSO: u32 = 0x23;
+    /// Set generic segmentation offload.
+    pub const SGSO: u32 = 0x24;
+    /// Get generic receive offload.
+    pub const GGRO: u32 = 0x2b;
+    /// Set generic receive offload.
+    pub const SGRO: u32 = 0x2c;
+}
+
 fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret < 0 {
         Err(io::Error::last_os_error())
@@ -92,6 +119,30 @@ fn inet_socket() -> io::Result<OwnedFd> {
     let fd = cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
     // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn ethtool(ifname: &str, cmd: u32, data: u32) -> io::Result<u32> {
+    let sock = inet_socket()?;
+    let mut value = EthtoolValue { cmd, data };
+    let mut req = ifreq_for(ifname)?;
+    req.ifr_ifru.ifru_data = (&mut value as *mut EthtoolValue).cast();
+    // SAFETY: SIOCETHTOOL reads the ifreq and the ethtool_value its data pointer
+    // points to (and for a get command writes `data`); both live on this stack frame
+    // across the call and have the kernel's layout.
+    cvt(unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCETHTOOL as _, &mut req) })?;
+    Ok(value.data)
+}
+
+/// Reads one legacy ethtool flag (a `G*` command of [`ethtool`]) of `ifname` in the
+/// calling thread's network namespace.
+pub(crate) fn ethtool_get(ifname: &str, cmd: u32) -> io::Result<bool> {
+    ethtool(ifname, cmd, 0).map(|v| v != 0)
+}
+
+/// Sets one legacy ethtool flag (an `S*` command of [`ethtool`]) of `ifname` in the
+/// calling thread's network namespace.
+pub(crate) fn ethtool_set(ifname: &str, cmd: u32, on: bool) -> io::Result<()> {
+    ethtool(ifname, cmd, u32::from(on)).map(|_| ())
 }
 
 /// The hardware address of `ifname` in the calling thread's network namespace.
