@@ -45,6 +45,12 @@ pub const ALIAS_PREFIX: &str = "synfin-testbed:";
 /// DUT CPU, the generator end's the generator CPU. On the 2-core machine: generator
 /// on CPU 0, DUT on CPU 1 (masks `1` and `2`); pin the generator and the DUT server to
 /// the same CPUs. With fewer than 2 CPUs the default leaves RPS off.
+///
+/// RPS moves the work that follows the driver. An XDP program attached in generic
+/// (SKB) mode runs after that move, so on the generator's CPU; one attached in native
+/// mode runs in veth's NAPI poll before it, on the CPU that sent the frame (the
+/// DUT's). FACTS.md found native mode no faster on veth, so generic mode keeps the
+/// split cleaner.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestbedConfig {
     /// Prefix of every name: namespaces `<name>-gen`, `<name>-dut`, veth ends

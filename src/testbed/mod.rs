@@ -43,6 +43,7 @@
 //! 10. Brings both ends up.
 //! 11. Adds a permanent neighbour entry on the DUT end for every generator source,
 //!     pointing at the generator end's MAC (`ip neigh replace`, in one `ip -batch`).
+//! 12. Waits (at most 2 s) until both ends report operational state `up`.
 //!
 //! If a step fails, the namespaces that this call made are removed again.
 //!
@@ -71,6 +72,7 @@ pub use status::{DUT_SYSCTLS, LinkStatus, NamespaceStatus, Offloads, Presence, T
 use std::fs;
 use std::io;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::wire::EthernetAddress;
 use marker::{Marker, Owner};
@@ -535,7 +537,30 @@ fn configure(cfg: &TestbedConfig) -> Result<Testbed> {
         ));
     }
     netns::ip_batch(&dut_ns, &script)?;
+    wait_operstate_up(
+        &[(&gen_ns, &gen_if), (&dut_ns, &dut_if)],
+        Duration::from_secs(2),
+    );
     Ok(tb)
+}
+
+/// Waits until every `(namespace, interface)` reports operational state `up` (the
+/// kernel's link watcher can take a moment after the carrier comes up), at most
+/// `limit`. Traffic already flows before that, so running out of time is no error;
+/// `status` shows the state.
+fn wait_operstate_up(links: &[(&str, &str)], limit: Duration) {
+    let start = Instant::now();
+    let all_up = || {
+        links.iter().all(|(ns, ifname)| {
+            netns::ip(Some(ns), &["-j", "link", "show", "dev", ifname])
+                .ok()
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+                .is_some_and(|v| v[0]["operstate"] == "UP")
+        })
+    };
+    while !all_up() && start.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// TX checksum offload, TSO, GSO and GRO off on `ifname` in `ns`.
