@@ -190,6 +190,7 @@ fn up_status_reach_again_down_and_down_again() {
         st.generator.link.clone().unwrap(),
         st.dut.link.clone().unwrap(),
     );
+    assert_eq!((g.operstate.as_str(), d.operstate.as_str()), ("up", "up"));
     assert_eq!(tb.gen_mac(), g.mac);
     assert_eq!(tb.dut_mac(), d.mac);
     assert_eq!(netns::mac_of(&tb.gen_ns(), &tb.gen_if()).unwrap(), g.mac);
