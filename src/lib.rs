@@ -12,5 +12,7 @@ pub mod engine;
 pub mod io;
 pub mod stats;
 pub mod tcp;
+#[cfg(target_os = "linux")]
+pub mod testbed;
 pub mod time;
 pub mod wire;
