@@ -9,7 +9,7 @@
 //! - [`server`]: [`SocketServer`] — N threads, each with its own `SO_REUSEPORT`
 //!   listener and epoll loop: read the request, write the response, close as
 //!   [`CloseMode`](crate::tcp::CloseMode) says.
-//! - `client` (next): one thread opening connections on the
+//! - [`client`]: [`run_client`] — one thread opening connections on the
 //!   [`Pacer`](crate::engine::pacer::Pacer)'s schedule, recording the same
 //!   [`Phase`](crate::stats::Phase)s and [`FailCause`]s as the engine.
 //! - [`sys`]: the thin, safe wrappers over the system calls (the only `unsafe`).
@@ -50,9 +50,11 @@ use std::collections::BTreeMap;
 
 use crate::stats::FailCause;
 
+pub mod client;
 pub mod server;
 pub mod sys;
 
+pub use client::{ClientRun, SocketClientConfig, run_client};
 pub use server::{ServerStats, SocketServer, SocketServerConfig, run_server};
 
 /// Where a connection was when an error ended it; decides its [`FailCause`].
