@@ -385,7 +385,11 @@ impl<'a> Client<'a> {
         }
     }
 
-    /// Ends the connections whose live timer has expired by `now`.
+    /// Ends the connections whose live timer has expired by `now`, and drops
+    /// stale entries (of connections that moved on) from the front of each FIFO
+    /// whatever their deadline: the FIFOs then hold about one entry per open
+    /// connection instead of one per connection of the last timeout's worth, and
+    /// their fronts are true wake-up times.
     fn expire(&mut self, now: Instant) {
         for io in [false, true] {
             loop {
@@ -395,20 +399,17 @@ impl<'a> Client<'a> {
                     &mut self.connect_timers
                 };
                 let Some(&t) = q.front() else { break };
-                if t.deadline > now {
+                let c = &self.conns[t.fd as usize];
+                let live = c.step != Step::Free && c.timer == t.id;
+                if live && t.deadline > now {
                     break;
                 }
                 q.pop_front();
-                let c = &self.conns[t.fd as usize];
-                if c.step != Step::Free && c.timer == t.id {
-                    let stage = c.step.stage();
+                if live {
                     // A timeout is no errno: the cause is the one ETIMEDOUT
                     // would have at this stage.
-                    self.end(
-                        t.fd as usize,
-                        Err((cause_of(stage, libc::ETIMEDOUT), None)),
-                        true,
-                    );
+                    let cause = cause_of(c.step.stage(), libc::ETIMEDOUT);
+                    self.end(t.fd as usize, Err((cause, None)), true);
                 }
             }
         }
