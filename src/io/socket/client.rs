@@ -30,7 +30,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use super::sys::{self, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, Epoll, Events};
-use super::{ErrnoCounts, Stage, cause_of, errno_of};
+use super::{ErrnoCounts, Stage, cause_of, ensure_slot, epoll_token, errno_of, token_parts};
 use crate::engine::mem_run::payload;
 use crate::engine::pacer::{Pacer, PacerMode};
 use crate::stats::{FailCause, Phase, Recorder};
@@ -202,10 +202,6 @@ const EVENTS: usize = 256;
 /// request leaves at once either way).
 const NODELAY_ABOVE: u32 = 536;
 
-fn token(fd: usize, generation: u32) -> u64 {
-    (u64::from(generation) << 32) | fd as u64
-}
-
 struct Client<'a> {
     cfg: &'a SocketClientConfig,
     clock: MonotonicClock,
@@ -328,14 +324,14 @@ impl<'a> Client<'a> {
             Err(e) => return self.fail_unopened(&e),
         };
         let i = fd.as_raw_fd() as usize;
-        if i >= self.conns.len() {
-            let len = (i + 1).max(self.conns.len() * 2);
-            self.conns.resize_with(len, Conn::default);
-        }
+        ensure_slot(&mut self.conns, i);
         let generation = self.conns[i].generation.wrapping_add(1);
         self.conns[i].generation = generation;
         let watch = EPOLLIN | EPOLLOUT | EPOLLET;
-        if let Err(e) = self.epoll.add(fd.as_fd(), watch, token(i, generation)) {
+        if let Err(e) = self
+            .epoll
+            .add(fd.as_fd(), watch, epoll_token(i, generation))
+        {
             return self.fail_unopened(&e);
         }
         self.conns[i] = Conn {
@@ -416,8 +412,7 @@ impl<'a> Client<'a> {
     }
 
     fn on_event(&mut self, bits: u32, data: u64) {
-        let i = (data & u64::from(u32::MAX)) as usize;
-        let generation = (data >> 32) as u32;
+        let (i, generation) = token_parts(data);
         match self.conns.get(i) {
             Some(c) if c.step != Step::Free && c.generation == generation => self.drive(i, bits),
             // An event of an earlier connection on this descriptor number.

@@ -189,6 +189,30 @@ impl ErrnoCounts {
     }
 }
 
+/// The epoll data of descriptor `fd` in its `generation`: a connection's slot
+/// counts the connections that had its descriptor number, so an event still
+/// queued for a closed connection is not taken for the next one.
+#[inline]
+pub(crate) fn epoll_token(fd: usize, generation: u32) -> u64 {
+    (u64::from(generation) << 32) | fd as u64
+}
+
+/// The descriptor and generation an [`epoll_token`] names.
+#[inline]
+pub(crate) fn token_parts(data: u64) -> (usize, u32) {
+    ((data & u64::from(u32::MAX)) as usize, (data >> 32) as u32)
+}
+
+/// Makes `table[i]` exist, at least doubling the table when it grows: the
+/// kernel hands out the lowest free descriptor, so growth is rare and stops
+/// once the table covers the most descriptors open at once.
+pub(crate) fn ensure_slot<T: Default>(table: &mut Vec<T>, i: usize) {
+    if i >= table.len() {
+        let len = (i + 1).max(table.len() * 2);
+        table.resize_with(len, T::default);
+    }
+}
+
 /// The errno of an I/O error (`EIO` when it carries none, which the wrappers
 /// in [`sys`] never return).
 #[inline]

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::sys::{self, EPOLLET, EPOLLIN, EPOLLOUT, Epoll, Events};
-use super::{ErrnoCounts, Stage, cause_of, errno_of};
+use super::{ErrnoCounts, Stage, cause_of, ensure_slot, epoll_token, errno_of, token_parts};
 use crate::engine::mem_run::payload;
 use crate::stats::Counters;
 use crate::tcp::CloseMode;
@@ -295,10 +295,6 @@ const POLL: Duration = Duration::from_millis(20);
 /// Initial size of the descriptor-indexed table.
 const TABLE_START: usize = 1024;
 
-fn token(fd: usize, generation: u32) -> u64 {
-    (u64::from(generation) << 32) | fd as u64
-}
-
 struct Worker<'a> {
     cfg: &'a SocketServerConfig,
     epoll: Epoll,
@@ -406,18 +402,16 @@ impl Worker<'_> {
 
     fn admit(&mut self, fd: OwnedFd) {
         let i = fd.as_raw_fd() as usize;
-        if i >= self.conns.len() {
-            let len = (i + 1).max(self.conns.len() * 2);
-            self.conns.resize_with(len, Slot::default);
-        }
+        ensure_slot(&mut self.conns, i);
         let slot = &mut self.conns[i];
         slot.generation = slot.generation.wrapping_add(1);
         // Readable only: the response normally fits the send buffer, and
         // EPOLLOUT would wake every new connection once for nothing.
-        if let Err(e) = self
-            .epoll
-            .add(fd.as_fd(), EPOLLIN | EPOLLET, token(i, slot.generation))
-        {
+        if let Err(e) = self.epoll.add(
+            fd.as_fd(),
+            EPOLLIN | EPOLLET,
+            epoll_token(i, slot.generation),
+        ) {
             self.stats.accept_errors += 1;
             self.errnos.add(errno_of(&e));
             return;
@@ -437,8 +431,7 @@ impl Worker<'_> {
     }
 
     fn on_event(&mut self, data: u64) {
-        let i = (data & u64::from(u32::MAX)) as usize;
-        let generation = (data >> 32) as u32;
+        let (i, generation) = token_parts(data);
         match self.conns.get(i) {
             Some(slot) if slot.step != Step::Free && slot.generation == generation => self.drive(i),
             // An event of an earlier connection on this descriptor number.
@@ -493,7 +486,7 @@ impl Worker<'_> {
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                             if !slot.watch_out {
                                 slot.watch_out = true;
-                                let t = token(i, slot.generation);
+                                let t = epoll_token(i, slot.generation);
                                 if let Err(e) =
                                     self.epoll
                                         .modify(fd.as_fd(), EPOLLIN | EPOLLOUT | EPOLLET, t)
