@@ -5,6 +5,8 @@
 use crate::time::Instant;
 
 pub mod mem;
+#[cfg(target_os = "linux")]
+pub mod xdp;
 
 /// Largest frame a port hands out or accepts (Ethernet + IPv4 + TCP + payload).
 pub const MAX_FRAME: usize = 2048;
