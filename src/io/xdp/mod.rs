@@ -19,12 +19,16 @@
 //! opened it; once open, it may move to any thread (a worker pinned to a core).
 
 pub mod bpf;
+mod socket;
+mod sys;
+mod umem;
 
 use std::fmt;
 use std::io;
 use std::time::Duration;
 
 pub use bpf::XdpProgram;
+pub use socket::XdpPort;
 
 /// An interface, by name (resolved in the calling thread's network namespace) or by
 /// index.
@@ -229,6 +233,17 @@ impl XdpError {
             | XdpError::Bpf { source, .. }
             | XdpError::Socket { source, .. } => source.raw_os_error(),
             XdpError::Attach { tried, .. } => tried.last().and_then(|(_, e)| e.raw_os_error()),
+        }
+    }
+
+    pub(crate) fn socket(step: &'static str, source: io::Error) -> Self {
+        XdpError::Socket { step, source }
+    }
+
+    pub(crate) fn socket_errno(step: &'static str, errno: &xdpilone::Errno) -> Self {
+        XdpError::Socket {
+            step,
+            source: io::Error::from_raw_os_error(errno.get_raw().abs()),
         }
     }
 }
