@@ -582,3 +582,106 @@ fn everything_created_is_removed_even_when_a_test_fails() {
     drop(bed);
     assert!(all_gone(&names), "left behind: {names:?}");
 }
+
+#[test]
+fn a_burst_larger_than_one_sendto_budget_goes_out_in_one_flush() {
+    require_root!();
+    let bed = Testbed::new(1);
+    // The kernel's default budget: 32 frames per sendto, EAGAIN while more wait.
+    let cfg = XdpConfig {
+        tx_skb_budget: 0,
+        ..config()
+    };
+    let mut port =
+        in_netns(&bed.ns_a, || XdpPort::open(bed.dev_a.as_str(), 0, &cfg)).expect("open the port");
+    const BURST: u16 = 200;
+    for seq in 0..BURST {
+        assert!(port.tx(Instant::ZERO, |b| echo_request(b, &bed, 3, seq)));
+    }
+    port.flush(Instant::ZERO);
+    let mut seen = std::collections::HashSet::new();
+    let deadline = StdInstant::now() + Duration::from_secs(2);
+    while seen.len() < usize::from(BURST) && StdInstant::now() < deadline {
+        port.rx_burst(Instant::ZERO, 64, |f| {
+            for seq in 0..BURST {
+                if is_echo_reply(f, &bed, 3, seq) {
+                    seen.insert(seq);
+                }
+            }
+        });
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let stats = port.stats().expect("stats");
+    eprintln!("{stats:?}");
+    assert_eq!(seen.len(), usize::from(BURST), "every ping answered");
+    assert_eq!(stats.tx_kicks, 7, "200 frames at 32 per sendto");
+    assert_eq!(stats.tx_kicks_again, 6, "EAGAIN while more than 32 waited");
+    assert_eq!(port.tx_frames_free(), 512, "every transmit frame completed");
+}
+
+/// Not a check: prints copy-mode rates on this machine, for the numbers in the
+/// report. `cargo test --release --test xdp_veth -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn measure_copy_mode_rates() {
+    require_root!();
+    const BURST: usize = 64;
+    let run = Duration::from_millis(1500);
+    for (xdp_mode, budget) in [
+        (XdpMode::Native, 0),
+        (XdpMode::Native, u32::MAX),
+        (XdpMode::Generic, 0),
+        (XdpMode::Generic, u32::MAX),
+    ] {
+        let bed = Testbed::new(1);
+        let cfg = XdpConfig {
+            xdp_mode,
+            tx_skb_budget: budget,
+            ..XdpConfig::default()
+        };
+        let mut port = in_netns(&bed.ns_a, || XdpPort::open(bed.dev_a.as_str(), 0, &cfg))
+            .expect("open the port");
+
+        // Transmit only: frames to a MAC that B's kernel drops on sight.
+        let start = StdInstant::now();
+        let mut sent = 0u64;
+        while start.elapsed() < run {
+            for seq in 0..BURST {
+                if port.tx(Instant::ZERO, |b| {
+                    let n = echo_request(b, &bed, 9, seq as u16);
+                    b[0..6].copy_from_slice(&[0x02, 0x5f, 0xff, 0xff, 0xff, 0xff]);
+                    n
+                }) {
+                    sent += 1;
+                }
+            }
+            port.flush(Instant::ZERO);
+        }
+        let tx_rate = sent as f64 / start.elapsed().as_secs_f64();
+        let after_tx = port.stats().expect("stats");
+
+        // Round trips: bursts of pings, replies received through the port.
+        let start = StdInstant::now();
+        let mut replies = 0u64;
+        while start.elapsed() < run {
+            for seq in 0..BURST {
+                port.tx(Instant::ZERO, |b| echo_request(b, &bed, 10, seq as u16));
+            }
+            port.flush(Instant::ZERO);
+            replies += port.rx_burst(Instant::ZERO, 4 * BURST, |_| {}) as u64;
+        }
+        let rtt_rate = replies as f64 / start.elapsed().as_secs_f64();
+        let s = port.stats().expect("stats");
+        eprintln!(
+            "{}: tx-only {:.0} k frames/s ({:.2} kicks per flush of {BURST}); \
+             ping {:.0} k replies/s; rx_ring_full {}, fill_empty {}, tx_no_buffer {}",
+            port.mode(),
+            tx_rate / 1e3,
+            after_tx.tx_kicks as f64 / (sent as f64 / BURST as f64),
+            rtt_rate / 1e3,
+            s.rx_ring_full,
+            s.rx_fill_ring_empty_descs,
+            s.tx_no_buffer,
+        );
+    }
+}

@@ -475,3 +475,44 @@ impl Port for XdpPort {
         self.reclaim();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(frames: u32, rx_frames: u32) -> Result<Layout, XdpError> {
+        Layout::new(&XdpConfig {
+            frames,
+            rx_frames,
+            ..XdpConfig::default()
+        })
+    }
+
+    #[test]
+    fn rings_hold_their_whole_share() {
+        let l = layout(4096, 2048).expect("the default splits");
+        assert_eq!(
+            (l.rx_frames, l.tx_frames, l.rx_ring, l.tx_ring),
+            (2048, 2048, 2048, 2048)
+        );
+        let l = layout(1000, 300).expect("uneven shares");
+        assert_eq!(
+            (l.rx_frames, l.tx_frames, l.rx_ring, l.tx_ring),
+            (300, 700, 512, 1024)
+        );
+    }
+
+    #[test]
+    fn both_shares_must_have_a_frame() {
+        assert!(matches!(layout(4096, 0), Err(XdpError::Config(_))));
+        assert!(matches!(layout(4096, 4096), Err(XdpError::Config(_))));
+        assert!(matches!(layout(0, 0), Err(XdpError::Config(_))));
+    }
+
+    #[test]
+    fn ports_move_between_threads() {
+        fn send<T: Send>() {}
+        send::<XdpPort>();
+        send::<Arc<XdpProgram>>();
+    }
+}
