@@ -560,6 +560,24 @@ fn one_program_serves_the_sockets_of_every_queue() {
 }
 
 #[test]
+fn a_port_cannot_be_opened_from_another_namespace() {
+    require_root!();
+    let bed = Testbed::new(1);
+    let program = in_netns(&bed.ns_a, || {
+        XdpProgram::attach(&bed.dev_a.as_str().into(), 1, XdpMode::Auto).map(Arc::new)
+    })
+    .expect("attach in A");
+    // In B, the program's ifindex names some other interface (B's veth end, here).
+    let err = in_netns(&bed.ns_b, || XdpPort::open_with(&program, 0, &config()))
+        .expect_err("refused outside A");
+    assert!(
+        err.to_string().contains("another network namespace"),
+        "{err}"
+    );
+    in_netns(&bed.ns_a, || XdpPort::open_with(&program, 0, &config())).expect("fine in A");
+}
+
+#[test]
 fn everything_created_is_removed_even_when_a_test_fails() {
     require_root!();
     let mut names = None;

@@ -242,6 +242,8 @@ pub struct XdpProgram {
     mode: AttachMode,
     prog_id: u32,
     busy_retries: u32,
+    /// The network namespace the interface index belongs to, if /proc could say.
+    netns: Option<NetnsId>,
 }
 
 impl XdpProgram {
@@ -259,6 +261,7 @@ impl XdpProgram {
             ));
         }
         let ifindex = ifindex(iface)?;
+        let netns = current_netns();
         let map = create_xskmap(queues)?;
         let prog = load_program(&map)?;
 
@@ -283,6 +286,7 @@ impl XdpProgram {
                             mode,
                             prog_id,
                             busy_retries,
+                            netns,
                         });
                     }
                     // A link whose fd was just closed may still be attached: another
@@ -380,6 +384,21 @@ impl XdpProgram {
         self.link.as_fd()
     }
 
+    /// Fail unless the calling thread is in the network namespace the program was
+    /// attached from. Interface indexes are per namespace (every namespace's first
+    /// veth is likely index 2), so a socket bound from another namespace would land
+    /// on whatever interface has that index there.
+    pub fn check_netns(&self) -> Result<(), XdpError> {
+        match (self.netns, current_netns()) {
+            (Some(ours), Some(now)) if ours != now => Err(XdpError::Config(format!(
+                "the program's interface (ifindex {}) is in another network namespace \
+                 than this thread; open its ports from a thread in that namespace",
+                self.ifindex
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     fn map_fd(&self) -> u32 {
         u32::try_from(self.map.as_raw_fd()).unwrap_or(u32::MAX)
     }
@@ -394,6 +413,16 @@ impl XdpProgram {
             )))
         }
     }
+}
+
+/// A network namespace, as the (device, inode) of its nsfs file.
+type NetnsId = (u64, u64);
+
+/// The calling thread's network namespace (threads may differ, after setns).
+fn current_netns() -> Option<NetnsId> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata("/proc/thread-self/ns/net").ok()?;
+    Some((meta.dev(), meta.ino()))
 }
 
 fn create_xskmap(queues: u32) -> Result<OwnedFd, XdpError> {

@@ -111,7 +111,8 @@ impl XdpPort {
     }
 
     /// Open a socket on `queue` of the interface `program` is attached to, and put it
-    /// into the program's XSKMAP. The port keeps the program alive.
+    /// into the program's XSKMAP. The port keeps the program alive. The calling thread
+    /// must be in the namespace the program was attached from (checked).
     pub fn open_with(
         program: &Arc<XdpProgram>,
         queue: u32,
@@ -124,6 +125,7 @@ impl XdpPort {
             )));
         }
         let layout = Layout::new(cfg)?;
+        program.check_netns()?;
         // Resolve the index again: it fails early if the interface has gone.
         let ifindex = ifindex(&Iface::Index(program.ifindex()))?;
         let area = UmemArea::new(cfg.frames)?;
