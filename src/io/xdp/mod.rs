@@ -308,7 +308,8 @@ pub struct XdpStats {
     pub rx_ring_full: u64,
     /// Kernel: times a frame found the fill ring empty.
     pub rx_fill_ring_empty_descs: u64,
-    /// Kernel: times the kernel found the tx ring empty when asked to send.
+    /// Kernel: times the kernel found the tx ring empty when asked to send. In copy
+    /// mode every kick that drains the ring counts one: not a sign of trouble.
     pub tx_ring_empty_descs: u64,
     /// Frames handed to `rx_burst`'s closure.
     pub rx_frames: u64,
