@@ -1,12 +1,15 @@
 //! Ports: where frames come from and go to. One small trait, [`Port`], and its
-//! implementations: [`mem`] (an in-memory wire with seeded impairments); AF_XDP and
-//! kernel sockets come later.
+//! implementations: [`mem`] (an in-memory wire with seeded impairments) and
+//! [`xdp`] (an AF_XDP socket per queue). [`socket`] is not a port: it is the
+//! kernel-socket client and server (the baseline, and a DUT).
 
 use crate::time::Instant;
 
 pub mod mem;
 #[cfg(target_os = "linux")]
 pub mod socket;
+#[cfg(target_os = "linux")]
+pub mod xdp;
 
 /// Largest frame a port hands out or accepts (Ethernet + IPv4 + TCP + payload).
 pub const MAX_FRAME: usize = 2048;
