@@ -51,6 +51,45 @@ pub fn parse_concurrency(s: &str) -> Result<u32, String> {
     Ok(v as u32)
 }
 
+/// A positive count that fits 32 bits.
+pub fn parse_count_u32_nonzero(s: &str) -> Result<u32, String> {
+    let v = parse_count(s)?;
+    u32::try_from(v).map_err(|_| format!("'{s}' is too large (at most {})", u32::MAX))
+}
+
+/// A list of CPU cores.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoreList(pub Vec<usize>);
+
+/// A list of CPU cores: `0,1`, `2-5`, or a mix (`0,2-3`).
+pub fn parse_cores(s: &str) -> Result<CoreList, String> {
+    let mut cores = Vec::new();
+    for part in s.split(',').map(str::trim) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let lo: usize = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{part}' in '{s}' is not a core number or range"))?;
+        let hi: usize = b
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{part}' in '{s}' is not a core number or range"))?;
+        if hi < lo || hi >= 4096 {
+            return Err(format!("core range '{part}' is empty or beyond 4095"));
+        }
+        for c in lo..=hi {
+            if cores.contains(&c) {
+                return Err(format!("core {c} is listed twice in '{s}'"));
+            }
+            cores.push(c);
+        }
+    }
+    if cores.is_empty() {
+        return Err("the core list is empty".into());
+    }
+    Ok(CoreList(cores))
+}
+
 /// A byte count: 0, or a count with k/m suffix, up to 64 MiB.
 pub fn parse_bytes(s: &str) -> Result<u32, String> {
     if s.trim() == "0" {
@@ -167,7 +206,6 @@ pub fn parse_wscale(s: &str) -> Result<WindowScale, String> {
     }
     Ok(WindowScale(Some(v)))
 }
-
 
 #[cfg(test)]
 mod tests {

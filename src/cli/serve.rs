@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::{CliError, CloseArg, parse_bytes, parse_cores, parse_duration};
+use super::{CliError, CloseArg, CoreList, parse_bytes, parse_cores, parse_duration};
 use crate::io::socket::{SocketServer, SocketServerConfig};
 
 /// Which server.
@@ -34,7 +34,7 @@ pub struct ServeArgs {
     pub threads: u32,
     /// Pin thread i to the i-th core of this list (e.g. 1 or 0,1).
     #[arg(long, value_parser = parse_cores)]
-    pub cores: Option<Vec<usize>>,
+    pub cores: Option<CoreList>,
     /// Listen backlog.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(i32).range(1..=1_000_000))]
     pub backlog: i32,
@@ -67,25 +67,30 @@ pub fn run(a: &ServeArgs) -> Result<String, CliError> {
         response_bytes: a.response_bytes,
         close: a.close.mode(),
         duration: a.duration,
-        cores: a.cores.clone().unwrap_or_default(),
+        cores: a.cores.clone().map(|c| c.0).unwrap_or_default(),
         ..SocketServerConfig::default()
     };
     let bound = match &a.netns {
         Some(ns) => {
             super::check_netns(ns)?;
-            crate::testbed::netns::run_in(ns, || SocketServer::bind(cfg)).map_err(|e| CliError::Runtime(e.to_string()))?
+            crate::testbed::netns::run_in(ns, || SocketServer::bind(cfg))
+                .map_err(|e| CliError::Runtime(e.to_string()))?
         }
         None => SocketServer::bind(cfg),
     };
-    let (server, addr) = bound.map_err(|e| CliError::Runtime(format!("cannot listen on {}: {e}", a.listen)))?;
+    let (server, addr) =
+        bound.map_err(|e| CliError::Runtime(format!("cannot listen on {}: {e}", a.listen)))?;
     if a.announce {
         println!("listening on {addr}");
     }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(|e| CliError::Runtime(e.to_string()))?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| CliError::Runtime(e.to_string()))?;
     }
-    let stats = server.run(&stop).map_err(|e| CliError::Runtime(e.to_string()))?;
+    let stats = server
+        .run(&stop)
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
     let c = &stats.counters;
     let mut out = format!(
         "served {} connections in {:.3} s: completed {}, failed {}, reset by peer {}, open at stop {}\n",
@@ -99,6 +104,9 @@ pub fn run(a: &ServeArgs) -> Result<String, CliError> {
     for (errno, n) in &stats.errors_by_errno {
         out.push_str(&format!("  {errno}: {n}\n"));
     }
-    out.push_str(&format!("  rx {} bytes, tx {} bytes\n", c.rx_bytes, c.tx_bytes));
+    out.push_str(&format!(
+        "  rx {} bytes, tx {} bytes\n",
+        c.rx_bytes, c.tx_bytes
+    ));
     Ok(out)
 }

@@ -46,8 +46,16 @@ pub enum TestbedAction {
 pub fn run(a: &TestbedArgs) -> Result<String, CliError> {
     super::require_root("synfin testbed")?;
     match &a.action {
-        TestbedAction::Up { name, queues, sources } => {
-            let cfg = TestbedConfig { queues: *queues, sources: *sources, ..TestbedConfig::named(name.clone()) };
+        TestbedAction::Up {
+            name,
+            queues,
+            sources,
+        } => {
+            let cfg = TestbedConfig {
+                queues: *queues,
+                sources: *sources,
+                ..TestbedConfig::named(name.clone())
+            };
             cfg.validate().map_err(|e| CliError::Usage(e.to_string()))?;
             let tb = Testbed::up(&cfg).map_err(|e| CliError::Runtime(e.to_string()))?;
             let c = tb.config();
