@@ -56,6 +56,19 @@ pub enum IoKind {
     /// Ordinary kernel sockets (non-blocking connect, epoll): the baseline a user
     /// has today, and the way to measure client-side kernel settings.
     Socket,
+    /// AF_XDP on `--interface` (root): synfin's own TCP on a real wire.
+    Xdp,
+}
+
+/// How to attach the XDP program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum XdpModeArg {
+    /// Native (driver) mode if the driver has it, else generic.
+    Auto,
+    /// Native (driver) mode only.
+    Native,
+    /// Generic (SKB) mode only.
+    Generic,
 }
 
 /// Report format.
@@ -109,6 +122,22 @@ pub struct RunArgs {
     /// Run inside this network namespace (`--io socket`).
     #[arg(long)]
     pub netns: Option<String>,
+    /// Interface to attach to (`--io xdp`).
+    #[arg(long)]
+    pub interface: Option<String>,
+    /// Core to pin the worker to (`--io xdp`; one core for now).
+    #[arg(long, value_parser = parse_cores)]
+    pub cores: Option<CoreList>,
+    /// XDP attach mode (`--io xdp`).
+    #[arg(long, value_enum, default_value_t = XdpModeArg::Auto)]
+    pub xdp_mode: XdpModeArg,
+    /// The DUT's (or next hop's) MAC address; default: resolve by ARP (`--io xdp`).
+    #[arg(long, value_parser = parse_mac_arg)]
+    pub dst_mac: Option<crate::wire::ethernet::EthernetAddress>,
+    /// Do not verify checksums of received frames (a DUT with TX checksum offload on
+    /// a veth sends unfinished ones; see the README).
+    #[arg(long)]
+    pub no_rx_checksum: bool,
     /// Longest wait for a handshake (`--io socket`).
     #[arg(long, value_parser = parse_duration, default_value = "3s")]
     pub connect_timeout: Duration,
@@ -376,7 +405,135 @@ fn run(a: &RunArgs) -> Result<Report, CliError> {
     match a.io {
         IoKind::Mem => run_mem_io(a),
         IoKind::Socket => run_socket_io(a),
+        IoKind::Xdp => run_xdp_io(a, &install_stop_flag()?),
     }
+}
+
+/// A flag set by the first SIGINT or SIGTERM (a run then stops opening, drains and
+/// reports); a second one ends the process at once.
+pub fn install_stop_flag() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>, CliError> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // The second signal, when the flag is already set, exits with 130.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, std::sync::Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(sig, std::sync::Arc::clone(&stop)))
+            .map_err(|e| CliError::Runtime(format!("cannot install signal handlers: {e}")))?;
+    }
+    Ok(stop)
+}
+
+/// `run --io xdp`: the engine's client over an AF_XDP socket.
+#[cfg(target_os = "linux")]
+pub fn run_xdp_io(
+    a: &RunArgs,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Report, CliError> {
+    use crate::engine::xdp_run::{XdpRunConfig, run_xdp};
+    use crate::io::xdp::{XdpConfig, XdpMode};
+    require_root("synfin run --io xdp")?;
+    let Some(interface) = a.interface.clone() else {
+        return Err(CliError::Usage("--io xdp needs --interface".into()));
+    };
+    if a.src.is_none() {
+        return Err(CliError::Usage("--io xdp needs --src (the addresses the DUT can reach; `synfin testbed up` prints them)".into()));
+    }
+    if let Some(ns) = &a.netns {
+        check_netns(ns)?;
+    }
+    let core = match &a.cores {
+        Some(CoreList(c)) if c.len() > 1 => {
+            return Err(CliError::Usage(
+                "--io xdp runs one worker for now: give one core".into(),
+            ));
+        }
+        Some(CoreList(c)) => c.first().copied(),
+        None => None,
+    };
+    let mut m = mem_config(a)?;
+    m.client.verify_checksums = !a.no_rx_checksum;
+    let xdp = XdpConfig {
+        xdp_mode: match a.xdp_mode {
+            XdpModeArg::Auto => XdpMode::Auto,
+            XdpModeArg::Native => XdpMode::Native,
+            XdpModeArg::Generic => XdpMode::Generic,
+        },
+        ..XdpConfig::default()
+    };
+    let cfg = XdpRunConfig {
+        netns: a.netns.clone(),
+        interface: interface.clone(),
+        core,
+        xdp,
+        dst_mac: a.dst_mac,
+        arp_timeout: Duration::from_secs(3),
+        connections: a.connections,
+        mode: m.mode,
+        concurrency: m.concurrency,
+        tcp: m.client_tcp.clone(),
+        client: m.client.clone(),
+        duration_limit: a.duration,
+        drain: a.drain,
+    };
+    let res = run_xdp(&cfg, stop).map_err(|e| match e {
+        crate::engine::xdp_run::XdpRunError::Xdp(crate::io::xdp::XdpError::NoInterface {
+            ..
+        }) => CliError::Usage(e.to_string()),
+        e => CliError::Runtime(e.to_string()),
+    })?;
+    let mut report = Report::new(res.client, "xdp", res.duration);
+    let mut config = run_config_json(a, &m);
+    config["io"] = json!("xdp");
+    config["interface"] = json!(interface);
+    config["netns"] = json!(a.netns);
+    config["core"] = json!(core);
+    config["datapath"] = json!({
+        "attach": res.mode.attach.to_string(),
+        "bind": res.mode.bind.to_string(),
+        "tx_skb_budget": res.mode.tx_skb_budget,
+        "src_mac": res.src_mac.to_string(),
+        "dst_mac": res.dst_mac.to_string(),
+        "dst_mac_from": if a.dst_mac.is_some() { "option" } else { "arp" },
+        "rx_checksum_verified": !a.no_rx_checksum,
+    });
+    report.config = config;
+    report.notes.push(format!(
+        "datapath: XDP {} mode, AF_XDP {} mode",
+        res.mode.attach, res.mode.bind
+    ));
+    if let Some(s) = res.stats {
+        report.notes.push(format!(
+            "socket: rx dropped {}, rx ring full {}, fill ring empty {}, invalid descs rx {} tx {}, tx no buffer {}",
+            s.rx_dropped, s.rx_ring_full, s.rx_fill_ring_empty_descs, s.rx_invalid_descs, s.tx_invalid_descs, s.tx_no_buffer
+        ));
+    }
+    if res.interrupted {
+        report
+            .notes
+            .push("stopped by a signal: opening stopped, open connections were drained".into());
+    }
+    if res.tuple_waits > 0 {
+        report.notes.push(format!(
+            "the client waited {} times for a free source tuple",
+            res.tuple_waits
+        ));
+    }
+    if res.aborted > 0 {
+        report.notes.push(format!("{} connections were still open when the drain time ran out; they were reset and are counted in flight", res.aborted));
+    }
+    Ok(report)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn run_xdp_io(
+    _a: &RunArgs,
+    _stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Report, CliError> {
+    Err(CliError::Usage("--io xdp needs Linux".into()))
+}
+
+fn parse_mac_arg(s: &str) -> Result<crate::wire::ethernet::EthernetAddress, String> {
+    crate::engine::xdp_run::parse_mac(s.trim())
+        .ok_or_else(|| format!("'{s}' is not a MAC address (aa:bb:cc:dd:ee:ff)"))
 }
 
 /// `run --io socket`: the same workload through kernel sockets.
@@ -442,37 +599,42 @@ fn run_socket_io(_a: &RunArgs) -> Result<Report, CliError> {
     Err(CliError::Usage("--io socket needs Linux".into()))
 }
 
+/// The options of an engine run, for the report.
+fn run_config_json(a: &RunArgs, cfg: &MemRunConfig) -> serde_json::Value {
+    json!({
+    "io": "mem",
+    "connections": a.connections,
+    "rate": match a.rate { Rate::Max => json!("max"), Rate::PerSecond(r) => json!(r) },
+    "concurrency": cfg.concurrency,
+    "close": format!("{:?}", a.close).to_lowercase(),
+    "request_bytes": a.request_bytes,
+    "response_bytes": a.response_bytes,
+    "time_wait_ms": a.time_wait.as_millis() as u64,
+    "tw_policy": cfg.client.tw_policy.as_str(),
+    "tw_cap": cfg.client.tw_cap,
+    "src": format!("{}-{}", Ipv4Addr::from(cfg.client.src_first), Ipv4Addr::from(cfg.client.src_first + cfg.client.src_count - 1)),
+    "src_ports": format!("{}-{}", a.src_ports.0, a.src_ports.1),
+    "dst": a.dst.to_string(),
+    "loss": a.loss, "duplicate": a.duplicate, "reorder": a.reorder,
+    "delay_us": a.delay.as_micros() as u64,
+    "seed": a.seed,
+    "virtual_time": a.virtual_time,
+    "mss": a.mss, "wscale": a.wscale.0, "timestamps": !a.no_timestamps, "sack": !a.no_sack,
+    })
+}
+
 /// `run --io mem`: client and built-in server over the in-memory wire.
 fn run_mem_io(a: &RunArgs) -> Result<Report, CliError> {
     if a.netns.is_some() {
         return Err(CliError::Usage(
-            "--netns is for --io socket (and, later, xdp)".into(),
+            "--netns is for --io socket and --io xdp".into(),
         ));
     }
     let cfg = mem_config(a)?;
     let res = run_mem(&cfg);
     let mut report = Report::new(res.client, "mem", res.duration);
     report.server = Some(res.server.counters.clone());
-    report.config = json!({
-        "io": "mem",
-        "connections": a.connections,
-        "rate": match a.rate { Rate::Max => json!("max"), Rate::PerSecond(r) => json!(r) },
-        "concurrency": cfg.concurrency,
-        "close": format!("{:?}", a.close).to_lowercase(),
-        "request_bytes": a.request_bytes,
-        "response_bytes": a.response_bytes,
-        "time_wait_ms": a.time_wait.as_millis() as u64,
-        "tw_policy": cfg.client.tw_policy.as_str(),
-        "tw_cap": cfg.client.tw_cap,
-        "src": format!("{}-{}", Ipv4Addr::from(cfg.client.src_first), Ipv4Addr::from(cfg.client.src_first + cfg.client.src_count - 1)),
-        "src_ports": format!("{}-{}", a.src_ports.0, a.src_ports.1),
-        "dst": a.dst.to_string(),
-        "loss": a.loss, "duplicate": a.duplicate, "reorder": a.reorder,
-        "delay_us": a.delay.as_micros() as u64,
-        "seed": a.seed,
-        "virtual_time": a.virtual_time,
-        "mss": a.mss, "wscale": a.wscale.0, "timestamps": !a.no_timestamps, "sack": !a.no_sack,
-    });
+    report.config = run_config_json(a, &cfg);
     if res.tuple_waits > 0 {
         report.notes.push(format!(
             "the client waited {} times for a free source tuple (TIME-WAIT or all in use)",

@@ -17,6 +17,8 @@ pub mod server;
 pub mod slab;
 pub mod tuple_index;
 pub mod wheel;
+#[cfg(target_os = "linux")]
+pub mod xdp_run;
 
 /// Frames received, and connections opened, per worker step at most.
 pub const BURST: usize = 64;
