@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+#[cfg(target_os = "linux")]
+mod demo;
 mod parse;
 #[cfg(target_os = "linux")]
 mod serve;
@@ -40,6 +42,9 @@ pub struct Cli {
 pub enum Command {
     /// Open and close connections and report how it went.
     Run(RunArgs),
+    /// Build a test bed, load the kernel's TCP stack over AF_XDP, report, clean up (root).
+    #[cfg(target_os = "linux")]
+    Demo(demo::DemoArgs),
     /// Serve connections as the device under test.
     #[cfg(target_os = "linux")]
     Serve(serve::ServeArgs),
@@ -677,6 +682,8 @@ pub fn main() -> ExitCode {
                 serde_json::to_string_pretty(&report.to_json()).unwrap_or_default() + "\n"
             }
         }),
+        #[cfg(target_os = "linux")]
+        Command::Demo(a) => demo::run(a),
         #[cfg(target_os = "linux")]
         Command::Serve(a) => serve::run(a),
         #[cfg(target_os = "linux")]
