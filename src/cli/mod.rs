@@ -41,7 +41,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Open and close connections and report how it went.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Build a test bed, load the kernel's TCP stack over AF_XDP, report, clean up (root).
     #[cfg(target_os = "linux")]
     Demo(demo::DemoArgs),
