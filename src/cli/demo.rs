@@ -29,6 +29,9 @@ pub struct DemoArgs {
     /// How long to open connections.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub duration: Duration,
+    /// Stop after this many connections (default: as many as the duration allows).
+    #[arg(long, short = 'n', value_parser = super::parse_count)]
+    pub connections: Option<u64>,
     /// Who closes.
     #[arg(long, value_enum, default_value_t = CloseArg::Client)]
     pub close: CloseArg,
@@ -189,7 +192,7 @@ fn demo_on(a: &DemoArgs, tb: &Testbed, stop: &Arc<AtomicBool>) -> Result<Report,
         xdp: XdpConfig::default(),
         dst_mac: None,
         arp_timeout: Duration::from_secs(3),
-        connections: u64::MAX / 2,
+        connections: a.connections.unwrap_or(u64::MAX / 2),
         mode: PacerMode::Max,
         concurrency: a.concurrency,
         tcp,
@@ -225,6 +228,7 @@ fn demo_on(a: &DemoArgs, tb: &Testbed, stop: &Arc<AtomicBool>) -> Result<Report,
         "src": c.src_arg(),
         "dst": listen.to_string(),
         "duration_s": a.duration.as_secs_f64(),
+        "connections": a.connections,
         "close": close.as_str(),
         "concurrency": a.concurrency,
         "request_bytes": a.request_bytes,
