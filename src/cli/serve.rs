@@ -15,6 +15,8 @@ use crate::io::socket::{SocketServer, SocketServerConfig};
 pub enum ServeIo {
     /// The kernel's TCP stack behind epoll and SO_REUSEPORT threads.
     Socket,
+    /// synfin's own TCP engine over AF_XDP on `--interface` (root).
+    Xdp,
 }
 
 /// Options of `synfin serve`.
@@ -51,6 +53,9 @@ pub struct ServeArgs {
     /// Stop after this long (default: until SIGINT or SIGTERM).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// Interface to attach to (`--io xdp`).
+    #[arg(long)]
+    pub interface: Option<String>,
     /// Print `listening on ADDR` on stdout once bound (for scripts).
     #[arg(long)]
     pub announce: bool,
@@ -58,7 +63,9 @@ pub struct ServeArgs {
 
 /// Serve until stopped; the text to print at the end.
 pub fn run(a: &ServeArgs) -> Result<String, CliError> {
-    let ServeIo::Socket = a.io;
+    if a.io == ServeIo::Xdp {
+        return run_xdp(a);
+    }
     let cfg = SocketServerConfig {
         addr: a.listen,
         threads: a.threads as usize,
@@ -109,4 +116,79 @@ pub fn run(a: &ServeArgs) -> Result<String, CliError> {
         c.rx_bytes, c.tx_bytes
     ));
     Ok(out)
+}
+
+/// `serve --io xdp`: the engine's server side on an AF_XDP socket.
+fn run_xdp(a: &ServeArgs) -> Result<String, CliError> {
+    use crate::engine::xdp_serve::{XdpServeConfig, serve_xdp};
+    use crate::tcp::TcpConfig;
+    super::require_root("synfin serve --io xdp")?;
+    let Some(interface) = a.interface.clone() else {
+        return Err(CliError::Usage("--io xdp needs --interface".into()));
+    };
+    if let Some(ns) = &a.netns {
+        super::check_netns(ns)?;
+    }
+    let core = match &a.cores {
+        Some(CoreList(c)) if c.len() > 1 => {
+            return Err(CliError::Usage(
+                "serve --io xdp runs one worker for now: give one core".into(),
+            ));
+        }
+        Some(CoreList(c)) => c.first().copied(),
+        None => None,
+    };
+    let ts_base_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u32)
+        .unwrap_or(0);
+    let cfg = XdpServeConfig {
+        netns: a.netns.clone(),
+        interface,
+        listen: a.listen,
+        core,
+        xdp: crate::io::xdp::XdpConfig::default(),
+        tcp: TcpConfig {
+            request_bytes: a.request_bytes,
+            response_bytes: a.response_bytes,
+            close: a.close.mode(),
+            ts_base_ms,
+            ..TcpConfig::default()
+        },
+        max_conns: 1 << 16,
+        tw_cap: 4 << 20,
+        duration: a.duration,
+    };
+    let stop = super::install_stop_flag()?;
+    let announce = a.announce;
+    let listen = a.listen;
+    let res = serve_xdp(&cfg, &stop, |mode| {
+        if announce {
+            println!(
+                "listening on {listen} (XDP {} mode, AF_XDP {} mode)",
+                mode.attach, mode.bind
+            );
+        }
+    })
+    .map_err(|e| match e {
+        crate::engine::xdp_run::XdpRunError::Xdp(crate::io::xdp::XdpError::NoInterface {
+            ..
+        }) => CliError::Usage(e.to_string()),
+        e => CliError::Runtime(e.to_string()),
+    })?;
+    let c = &res.server.counters;
+    Ok(format!(
+        "served {} connections in {:.3} s over AF_XDP ({} / {}): completed {}, failed {}, in flight {}; \
+         ARP answered {}, listen overflows {}, TIME-WAIT entered {}\n",
+        c.attempted,
+        res.duration.as_secs_f64(),
+        res.mode.attach,
+        res.mode.bind,
+        c.completed,
+        c.failed_total(),
+        c.in_flight(),
+        res.arp_answered,
+        res.listen_overflows,
+        c.tw_entered,
+    ))
 }

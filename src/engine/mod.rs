@@ -8,6 +8,7 @@
 //! - [`pacer`]: the open-loop schedule;
 //! - [`mem_run`]: a client and a server worker joined by the in-memory wire.
 
+pub mod arp;
 pub mod client;
 pub mod core;
 pub mod flow_table;
@@ -19,6 +20,8 @@ pub mod tuple_index;
 pub mod wheel;
 #[cfg(target_os = "linux")]
 pub mod xdp_run;
+#[cfg(target_os = "linux")]
+pub mod xdp_serve;
 
 /// Frames received, and connections opened, per worker step at most.
 pub const BURST: usize = 64;

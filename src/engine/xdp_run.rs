@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use super::arp::ArpResponder;
 use super::client::{ClientConfig, ClientWorker};
 use super::core::Macs;
 use super::mem_run::payload;
@@ -75,6 +76,8 @@ pub struct XdpRunResult {
     pub aborted: u64,
     /// The run was stopped by the stop flag.
     pub interrupted: bool,
+    /// ARP requests for our source addresses that we answered.
+    pub arp_answered: u64,
 }
 
 /// Why a run over AF_XDP could not be made.
@@ -154,18 +157,24 @@ pub fn resolve_arp<P: Port>(
     }
 }
 
-fn open_port(cfg: &XdpRunConfig) -> Result<(XdpPort, EthernetAddress), XdpRunError> {
+/// Open an AF_XDP port on queue 0 of `interface` inside `netns` (its own XDP
+/// program), and read the interface's MAC address.
+pub fn open_port_in(
+    netns: Option<&str>,
+    interface: &str,
+    xdp: &XdpConfig,
+) -> Result<(XdpPort, EthernetAddress), XdpRunError> {
     let open = || -> Result<(XdpPort, EthernetAddress), XdpRunError> {
-        let port = XdpPort::open(cfg.interface.as_str(), 0, &cfg.xdp).map_err(XdpRunError::Xdp)?;
-        let mac = std::fs::read_to_string(format!("/sys/class/net/{}/address", cfg.interface))
+        let port = XdpPort::open(interface, 0, xdp).map_err(XdpRunError::Xdp)?;
+        let mac = std::fs::read_to_string(format!("/sys/class/net/{interface}/address"))
             .ok()
             .and_then(|s| parse_mac(s.trim()));
         Ok((port, mac.unwrap_or(EthernetAddress([0x02, 0, 0, 0, 0, 1]))))
     };
-    match &cfg.netns {
+    match netns {
         None => open(),
         Some(ns) => {
-            let mac = crate::testbed::netns::mac_of(ns, &cfg.interface)
+            let mac = crate::testbed::netns::mac_of(ns, interface)
                 .map_err(|e| XdpRunError::Setup(e.to_string()))?;
             let (port, _) = crate::testbed::netns::run_in(ns, open)
                 .map_err(|e| XdpRunError::Setup(e.to_string()))??;
@@ -187,7 +196,7 @@ pub fn parse_mac(s: &str) -> Option<EthernetAddress> {
 /// Run the client over AF_XDP until every connection has ended, the duration and
 /// drain are spent, or `stop` is set (then stop opening and drain).
 pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResult, XdpRunError> {
-    let (mut port, src_mac) = open_port(cfg)?;
+    let (mut port, src_mac) = open_port_in(cfg.netns.as_deref(), &cfg.interface, &cfg.xdp)?;
     let mode = port.mode();
     let dst_ip = std::net::Ipv4Addr::from(cfg.client.dst_ip);
     let src_ip = std::net::Ipv4Addr::from(cfg.client.src_first);
@@ -200,6 +209,8 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
             },
         )?,
     };
+    // From here on, answer ARP for our source addresses.
+    let mut port = ArpResponder::new(port, src_mac, src_ip, cfg.client.src_count);
     let cfg = cfg.clone();
     let stop = Arc::clone(stop);
     let worker = std::thread::Builder::new()
@@ -255,7 +266,8 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                     std::hint::spin_loop();
                 }
             }
-            let stats = port.stats().ok();
+            let stats = port.inner().stats().ok();
+            let arp_answered = port.answered;
             (
                 client.recorder().clone(),
                 now - Instant::ZERO,
@@ -263,10 +275,11 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                 client.tuple_waits,
                 aborted,
                 interrupted,
+                arp_answered,
             )
         })
         .map_err(|e| XdpRunError::Setup(format!("cannot start the worker thread: {e}")))?;
-    let (client, duration, stats, tuple_waits, aborted, interrupted) = worker
+    let (client, duration, stats, tuple_waits, aborted, interrupted, arp_answered) = worker
         .join()
         .map_err(|_| XdpRunError::Setup("the worker thread panicked".into()))?;
     Ok(XdpRunResult {
@@ -279,5 +292,6 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
         tuple_waits,
         aborted,
         interrupted,
+        arp_answered,
     })
 }
