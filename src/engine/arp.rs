@@ -157,12 +157,13 @@ mod tests {
                 60
             });
         }
-        let mut a = ArpResponder::new(wire.port_a(), ours, Ipv4Addr::new(198, 18, 1, 0), 64);
-        let mut passed = 0;
-        a.rx_burst(now, 64, |_| passed += 1);
-        assert_eq!((a.answered, a.ignored, passed), (1, 1, 1));
-        assert_eq!(a.last_asker, Some(asker));
-        drop(a);
+        {
+            let mut a = ArpResponder::new(wire.port_a(), ours, Ipv4Addr::new(198, 18, 1, 0), 64);
+            let mut passed = 0;
+            a.rx_burst(now, 64, |_| passed += 1);
+            assert_eq!((a.answered, a.ignored, passed), (1, 1, 1));
+            assert_eq!(a.last_asker, Some(asker));
+        }
         let mut replies = Vec::new();
         wire.port_b()
             .rx_burst(now, 64, |f| replies.push(classify(f, false).unwrap()));

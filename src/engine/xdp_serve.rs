@@ -120,8 +120,7 @@ pub fn serve_xdp(
                 payload(cfg.tcp.response_bytes, false),
             );
             let mut now = clock.now();
-            while peer.is_some() && !stop.load(Ordering::Relaxed) && !end.is_some_and(|e| now >= e)
-            {
+            while peer.is_some() && !stop.load(Ordering::Relaxed) && end.is_none_or(|e| now < e) {
                 now = clock.now();
                 if server.step(&mut port, now) == 0 {
                     std::hint::spin_loop();
