@@ -1,0 +1,129 @@
+//! synfin against itself over AF_XDP on a test bed of its own (root; CI runs as
+//! root): `serve --io xdp` in the DUT namespace, `run --io xdp` from the generator
+//! namespace, 20,000 connections, every one completed on both sides; afterwards no
+//! namespace, veth or XDP program of the test remains.
+
+use std::net::SocketAddrV4;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use synfin::engine::TwPolicy;
+use synfin::engine::client::ClientConfig;
+use synfin::engine::pacer::PacerMode;
+use synfin::engine::xdp_run::{XdpRunConfig, run_xdp};
+use synfin::engine::xdp_serve::{XdpServeConfig, serve_xdp};
+use synfin::io::xdp::XdpConfig;
+use synfin::tcp::{CloseMode, TcpConfig};
+use synfin::testbed::{Testbed, TestbedConfig, TestbedGuard};
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn engine_client_against_engine_server_over_af_xdp() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let name = format!("sfs{}", std::process::id() % 100_000);
+    let guard = TestbedGuard::new(&name);
+    let tb = Testbed::up(&TestbedConfig {
+        sources: 16,
+        ..TestbedConfig::named(name.clone())
+    })
+    .expect("test bed");
+    let c = tb.config().clone();
+    let listen = SocketAddrV4::new(c.dut_addr, 80);
+    let tcp = TcpConfig {
+        request_bytes: 64,
+        response_bytes: 512,
+        close: CloseMode::Client,
+        ..TcpConfig::default()
+    };
+    let serve_cfg = XdpServeConfig {
+        netns: Some(tb.dut_ns()),
+        interface: tb.dut_if(),
+        listen,
+        core: None,
+        xdp: XdpConfig::default(),
+        tcp: tcp.clone(),
+        max_conns: 8192,
+        tw_cap: 1024,
+        duration: Some(Duration::from_secs(60)),
+    };
+    let stop_server = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let server = {
+        let stop = Arc::clone(&stop_server);
+        std::thread::spawn(move || {
+            serve_xdp(&serve_cfg, &stop, move |_| ready_tx.send(()).unwrap())
+        })
+    };
+    ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("server ready");
+    let (first, last) = c.src_range();
+    let run_cfg = XdpRunConfig {
+        netns: Some(tb.gen_ns()),
+        interface: tb.gen_if(),
+        core: None,
+        xdp: XdpConfig::default(),
+        dst_mac: None,
+        arp_timeout: Duration::from_secs(3),
+        connections: 20_000,
+        mode: PacerMode::Max,
+        concurrency: 256,
+        tcp,
+        client: ClientConfig {
+            src_first: u32::from(first),
+            src_count: u32::from(last) - u32::from(first) + 1,
+            port_lo: 1024,
+            port_hi: 65535,
+            dst_ip: u32::from(c.dut_addr),
+            dst_port: 80,
+            tw_policy: TwPolicy::Strict,
+            tw_cap: 20_000,
+            max_conns: 256,
+            verify_checksums: true,
+            secret: 11,
+            cursor_start: std::process::id() as u64,
+        },
+        duration_limit: Duration::from_secs(30),
+        drain: Duration::from_secs(5),
+    };
+    let run = run_xdp(&run_cfg, &Arc::new(AtomicBool::new(false))).expect("client run");
+    std::thread::sleep(Duration::from_millis(300));
+    stop_server.store(true, Ordering::Relaxed);
+    let served = server.join().expect("server thread").expect("server run");
+    let cc = &run.client.counters;
+    assert_eq!(cc.attempted, 20_000);
+    assert_eq!(cc.completed, 20_000, "client: {cc:#?}");
+    let sc = &served.server.counters;
+    assert_eq!(sc.completed, 20_000, "server: {sc:#?}");
+    assert!(
+        served.arp_answered >= 1,
+        "the client resolved the server by ARP"
+    );
+    drop(guard);
+    let left = String::from_utf8_lossy(
+        &std::process::Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        !left.contains(&format!("{name}-")),
+        "test bed left behind: {left}"
+    );
+}
