@@ -75,7 +75,7 @@ fn engine_client_against_engine_server_over_af_xdp() {
     let run_cfg = XdpRunConfig {
         netns: Some(tb.gen_ns()),
         interface: tb.gen_if(),
-        core: None,
+        cores: Vec::new(),
         xdp: XdpConfig::default(),
         dst_mac: None,
         arp_timeout: Duration::from_secs(3),

@@ -188,7 +188,7 @@ fn demo_on(a: &DemoArgs, tb: &Testbed, stop: &Arc<AtomicBool>) -> Result<Report,
     let cfg = XdpRunConfig {
         netns: Some(tb.gen_ns()),
         interface: tb.gen_if(),
-        core: gen_core,
+        cores: gen_core.into_iter().collect(),
         xdp: XdpConfig::default(),
         dst_mac: None,
         arp_timeout: Duration::from_secs(3),

@@ -130,7 +130,7 @@ pub struct RunArgs {
     /// Interface to attach to (`--io xdp`).
     #[arg(long)]
     pub interface: Option<String>,
-    /// Core to pin the worker to (`--io xdp`; one core for now).
+    /// One worker per listed core, pinned, each on its own queue (`--io xdp`).
     #[arg(long, value_parser = parse_cores)]
     pub cores: Option<CoreList>,
     /// XDP attach mode (`--io xdp`).
@@ -445,15 +445,13 @@ pub fn run_xdp_io(
     if let Some(ns) = &a.netns {
         check_netns(ns)?;
     }
-    let core = match &a.cores {
-        Some(CoreList(c)) if c.len() > 1 => {
-            return Err(CliError::Usage(
-                "--io xdp runs one worker for now: give one core".into(),
-            ));
-        }
-        Some(CoreList(c)) => c.first().copied(),
-        None => None,
-    };
+    let cores = a.cores.clone().map(|c| c.0).unwrap_or_default();
+    let available = core_affinity::get_core_ids().map(|v| v.len()).unwrap_or(1);
+    if let Some(c) = cores.iter().find(|c| **c >= available) {
+        return Err(CliError::Usage(format!(
+            "core {c} does not exist (this machine has {available})"
+        )));
+    }
     let mut m = mem_config(a)?;
     m.client.verify_checksums = !a.no_rx_checksum;
     let xdp = XdpConfig {
@@ -467,7 +465,7 @@ pub fn run_xdp_io(
     let cfg = XdpRunConfig {
         netns: a.netns.clone(),
         interface: interface.clone(),
-        core,
+        cores: cores.clone(),
         xdp,
         dst_mac: a.dst_mac,
         arp_timeout: Duration::from_secs(3),
@@ -490,7 +488,8 @@ pub fn run_xdp_io(
     config["io"] = json!("xdp");
     config["interface"] = json!(interface);
     config["netns"] = json!(a.netns);
-    config["core"] = json!(core);
+    config["cores"] = json!(cores);
+    config["workers"] = json!(res.workers);
     config["datapath"] = json!({
         "attach": res.mode.attach.to_string(),
         "bind": res.mode.bind.to_string(),
@@ -500,7 +499,19 @@ pub fn run_xdp_io(
         "dst_mac_from": if a.dst_mac.is_some() { "option" } else { "arp" },
         "rx_checksum_verified": !a.no_rx_checksum,
     });
+    config["handoff"] = json!({
+        "workers": res.workers,
+        "handed_out": res.handoff.handed_out,
+        "handed_in": res.handoff.handed_in,
+        "dropped": res.handoff.dropped,
+    });
     report.config = config;
+    if res.workers > 1 {
+        report.notes.push(format!(
+            "{} workers: {} frames handed to their owner, {} handoff drops",
+            res.workers, res.handoff.handed_out, res.handoff.dropped
+        ));
+    }
     report.notes.push(format!(
         "datapath: XDP {} mode, AF_XDP {} mode",
         res.mode.attach, res.mode.bind

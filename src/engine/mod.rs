@@ -12,6 +12,7 @@ pub mod arp;
 pub mod client;
 pub mod core;
 pub mod flow_table;
+pub mod handoff;
 pub mod mem_run;
 pub mod pacer;
 pub mod server;

@@ -7,16 +7,17 @@
 //! SIGINT/SIGTERM) stops opening and drains.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::arp::ArpResponder;
 use super::client::{ClientConfig, ClientWorker};
 use super::core::Macs;
+use super::handoff::{HandoffPort, HandoffStats, Inbox, PortOwners};
 use super::mem_run::payload;
 use super::pacer::{Pacer, PacerMode};
 use crate::io::Port;
-use crate::io::xdp::{PortMode, XdpConfig, XdpError, XdpPort, XdpStats};
+use crate::io::xdp::{PortMode, XdpConfig, XdpError, XdpPort, XdpProgram, XdpStats};
 use crate::stats::Recorder;
 use crate::tcp::TcpConfig;
 use crate::time::{Clock, Instant, MonotonicClock};
@@ -31,8 +32,9 @@ pub struct XdpRunConfig {
     pub netns: Option<String>,
     /// The interface to attach to.
     pub interface: String,
-    /// The core to pin the worker to (`None`: not pinned). Queue 0.
-    pub core: Option<usize>,
+    /// One worker per core listed, pinned, worker `i` on queue `i` (empty: one
+    /// unpinned worker on queue 0).
+    pub cores: Vec<usize>,
     /// AF_XDP socket and program settings.
     pub xdp: XdpConfig,
     /// The next hop's MAC address; `None`: resolve it by ARP.
@@ -78,6 +80,10 @@ pub struct XdpRunResult {
     pub interrupted: bool,
     /// ARP requests for our source addresses that we answered.
     pub arp_answered: u64,
+    /// Workers (and queues) used.
+    pub workers: u32,
+    /// Frames handed between workers.
+    pub handoff: HandoffStats,
 }
 
 /// Why a run over AF_XDP could not be made.
@@ -193,105 +199,242 @@ pub fn parse_mac(s: &str) -> Option<EthernetAddress> {
     parts.next().is_none().then_some(EthernetAddress(out))
 }
 
+/// Open one port per queue `0..n` of `interface` inside `netns`, sharing one XDP
+/// program, and read the interface's MAC address.
+fn open_ports(
+    netns: Option<&str>,
+    interface: &str,
+    n: u32,
+    xdp: &XdpConfig,
+) -> Result<(Vec<XdpPort>, EthernetAddress), XdpRunError> {
+    if n == 1 {
+        let (p, mac) = open_port_in(netns, interface, xdp)?;
+        return Ok((vec![p], mac));
+    }
+    let open = || -> Result<Vec<XdpPort>, XdpRunError> {
+        let iface = crate::io::xdp::Iface::from(interface);
+        let queues = std::fs::read_dir(format!("/sys/class/net/{interface}/queues"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+                    .count()
+            })
+            .unwrap_or(1) as u32;
+        if queues < n {
+            return Err(XdpRunError::Setup(format!(
+                "{interface} has {queues} receive queue(s) for {n} workers (synfin testbed up --queues {n})"
+            )));
+        }
+        let prog =
+            Arc::new(XdpProgram::attach(&iface, queues, xdp.xdp_mode).map_err(XdpRunError::Xdp)?);
+        (0..n)
+            .map(|q| XdpPort::open_with(&prog, q, xdp).map_err(XdpRunError::Xdp))
+            .collect()
+    };
+    match netns {
+        None => {
+            let mac = std::fs::read_to_string(format!("/sys/class/net/{interface}/address"))
+                .ok()
+                .and_then(|s| parse_mac(s.trim()))
+                .unwrap_or(EthernetAddress([0x02, 0, 0, 0, 0, 1]));
+            Ok((open()?, mac))
+        }
+        Some(ns) => {
+            let mac = crate::testbed::netns::mac_of(ns, interface)
+                .map_err(|e| XdpRunError::Setup(e.to_string()))?;
+            let ports = crate::testbed::netns::run_in_with_sysfs(ns, open)
+                .map_err(|e| XdpRunError::Setup(e.to_string()))??;
+            Ok((ports, mac))
+        }
+    }
+}
+
+/// What one worker brings back.
+struct WorkerOutcome {
+    client: Recorder,
+    duration: Duration,
+    stats: Option<XdpStats>,
+    tuple_waits: u64,
+    aborted: u64,
+    interrupted: bool,
+    arp_answered: u64,
+    handoff: HandoffStats,
+}
+
 /// Run the client over AF_XDP until every connection has ended, the duration and
-/// drain are spent, or `stop` is set (then stop opening and drain).
+/// drain are spent, or `stop` is set (then stop opening and drain). One worker per
+/// entry of `cfg.cores` (one unpinned worker when it is empty), each on its own
+/// queue, owning its own slice of the source ports.
 pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResult, XdpRunError> {
-    let (mut port, src_mac) = open_port_in(cfg.netns.as_deref(), &cfg.interface, &cfg.xdp)?;
-    let mode = port.mode();
+    let n = cfg.cores.len().max(1) as u32;
+    let owners = PortOwners::new(cfg.client.port_lo, cfg.client.port_hi, n)
+        .ok_or_else(|| XdpRunError::Setup(format!("fewer source ports than the {n} workers")))?;
+    let (mut ports, src_mac) = open_ports(cfg.netns.as_deref(), &cfg.interface, n, &cfg.xdp)?;
+    let mode = ports[0].mode();
     let dst_ip = std::net::Ipv4Addr::from(cfg.client.dst_ip);
     let src_ip = std::net::Ipv4Addr::from(cfg.client.src_first);
     let dst_mac = match cfg.dst_mac {
         Some(m) => m,
-        None => resolve_arp(&mut port, src_mac, src_ip, dst_ip, cfg.arp_timeout).ok_or(
+        None => resolve_arp(&mut ports[0], src_mac, src_ip, dst_ip, cfg.arp_timeout).ok_or(
             XdpRunError::ArpTimeout {
                 ip: dst_ip,
                 waited: cfg.arp_timeout,
             },
         )?,
     };
-    // From here on, answer ARP for our source addresses.
-    let mut port = ArpResponder::new(port, src_mac, src_ip, cfg.client.src_count);
-    let cfg = cfg.clone();
-    let stop = Arc::clone(stop);
-    let worker = std::thread::Builder::new()
-        .name("synfin-worker-0".into())
-        .spawn(move || {
-            if let Some(core) = cfg.core {
-                core_affinity::set_for_current(core_affinity::CoreId { id: core });
-            }
-            let pacer = Pacer::new(
-                cfg.mode,
-                Instant::ZERO,
-                Some(cfg.connections),
-                cfg.concurrency,
-            );
-            let mut client = ClientWorker::new(
-                cfg.tcp.clone(),
-                &cfg.client,
-                pacer,
-                Macs {
-                    local: src_mac,
-                    remote: dst_mac,
-                },
-                payload(cfg.tcp.request_bytes, true),
-            );
-            let mut clock = MonotonicClock::new();
-            let stop_opening = Instant::ZERO + cfg.duration_limit;
-            let mut drain_end: Option<Instant> = None;
-            let mut aborted = 0;
-            let mut interrupted = false;
-            let mut now;
-            loop {
-                now = clock.now();
-                let work = client.step(&mut port, now);
-                if client.done() {
-                    break;
+    let inboxes: Vec<Arc<Inbox>> = (0..n)
+        .map(|_| Inbox::new(if n > 1 { 4096 } else { 1 }))
+        .collect();
+    let finished = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::new();
+    for (w, port) in ports.into_iter().enumerate() {
+        let w = w as u32;
+        let cfg = cfg.clone();
+        let stop = Arc::clone(stop);
+        let finished = Arc::clone(&finished);
+        let inboxes = inboxes.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("synfin-worker-{w}"))
+            .spawn(move || {
+                if let Some(&core) = cfg.cores.get(w as usize) {
+                    core_affinity::set_for_current(core_affinity::CoreId { id: core });
                 }
-                if !client.stopping {
-                    if stop.load(Ordering::Relaxed) {
-                        interrupted = true;
-                        client.stopping = true;
-                    } else if now >= stop_opening || client.pacer.is_done() {
-                        client.stopping = true;
+                let (lo, hi) = owners.range(w);
+                let share = |x: usize| (x / n as usize).max(1);
+                let client_cfg = ClientConfig {
+                    port_lo: lo,
+                    port_hi: hi,
+                    max_conns: share(cfg.client.max_conns),
+                    tw_cap: share(cfg.client.tw_cap),
+                    cursor_start: cfg.client.cursor_start.wrapping_add(w as u64),
+                    secret: cfg.client.secret,
+                    ..cfg.client.clone()
+                };
+                let concurrency = (cfg.concurrency / n).max(1);
+                let pacer = Pacer::sharded(
+                    cfg.mode,
+                    Instant::ZERO,
+                    Some(cfg.connections),
+                    concurrency,
+                    w,
+                    n,
+                );
+                let mut port = ArpResponder::new(
+                    HandoffPort::new(port, w, owners, inboxes),
+                    src_mac,
+                    src_ip,
+                    cfg.client.src_count,
+                );
+                let mut client = ClientWorker::new(
+                    cfg.tcp.clone(),
+                    &client_cfg,
+                    pacer,
+                    Macs {
+                        local: src_mac,
+                        remote: dst_mac,
+                    },
+                    payload(cfg.tcp.request_bytes, true),
+                );
+                let mut clock = MonotonicClock::new();
+                let stop_opening = Instant::ZERO + cfg.duration_limit;
+                let mut drain_end: Option<Instant> = None;
+                let (mut aborted, mut interrupted, mut counted_done) = (0, false, false);
+                let mut now;
+                loop {
+                    now = clock.now();
+                    let work = client.step(&mut port, now);
+                    if client.done() && !counted_done {
+                        counted_done = true;
+                        finished.fetch_add(1, Ordering::AcqRel);
                     }
-                }
-                if client.stopping {
-                    let end = *drain_end.get_or_insert(now + cfg.drain);
-                    if now >= end {
-                        aborted = client.abort_open(&mut port, now);
+                    // A finished worker keeps receiving until all are finished: frames
+                    // for the others still arrive on its queue and must be handed on.
+                    if counted_done && finished.load(Ordering::Acquire) == n as usize {
                         break;
                     }
+                    if !client.stopping {
+                        if stop.load(Ordering::Relaxed) {
+                            interrupted = true;
+                            client.stopping = true;
+                        } else if now >= stop_opening || client.pacer.is_done() {
+                            client.stopping = true;
+                        }
+                    }
+                    if client.stopping {
+                        let end = *drain_end.get_or_insert(now + cfg.drain);
+                        if now >= end {
+                            if !counted_done {
+                                aborted = client.abort_open(&mut port, now);
+                                counted_done = true;
+                                finished.fetch_add(1, Ordering::AcqRel);
+                            }
+                            if finished.load(Ordering::Acquire) == n as usize {
+                                break;
+                            }
+                        }
+                    }
+                    if work == 0 {
+                        std::hint::spin_loop();
+                    }
                 }
-                if work == 0 {
-                    std::hint::spin_loop();
+                WorkerOutcome {
+                    client: client.recorder().clone(),
+                    duration: now - Instant::ZERO,
+                    stats: port.inner().inner().stats().ok(),
+                    tuple_waits: client.tuple_waits,
+                    aborted,
+                    interrupted,
+                    arp_answered: port.answered,
+                    handoff: port.inner().stats,
                 }
-            }
-            let stats = port.inner().stats().ok();
-            let arp_answered = port.answered;
-            (
-                client.recorder().clone(),
-                now - Instant::ZERO,
-                stats,
-                client.tuple_waits,
-                aborted,
-                interrupted,
-                arp_answered,
-            )
-        })
-        .map_err(|e| XdpRunError::Setup(format!("cannot start the worker thread: {e}")))?;
-    let (client, duration, stats, tuple_waits, aborted, interrupted, arp_answered) = worker
-        .join()
-        .map_err(|_| XdpRunError::Setup("the worker thread panicked".into()))?;
-    Ok(XdpRunResult {
-        client,
-        duration,
+            })
+            .map_err(|e| XdpRunError::Setup(format!("cannot start a worker thread: {e}")))?;
+        handles.push(handle);
+    }
+    let mut outcomes = Vec::new();
+    for h in handles {
+        outcomes.push(
+            h.join()
+                .map_err(|_| XdpRunError::Setup("a worker thread panicked".into()))?,
+        );
+    }
+    let mut client = Recorder::new();
+    let mut res = XdpRunResult {
+        client: Recorder::new(),
+        duration: Duration::ZERO,
         mode,
-        stats,
+        stats: None,
         dst_mac,
         src_mac,
-        tuple_waits,
-        aborted,
-        interrupted,
-        arp_answered,
-    })
+        tuple_waits: 0,
+        aborted: 0,
+        interrupted: false,
+        arp_answered: 0,
+        workers: n,
+        handoff: HandoffStats::default(),
+    };
+    for o in &outcomes {
+        client.merge(&o.client);
+        res.duration = res.duration.max(o.duration);
+        res.tuple_waits += o.tuple_waits;
+        res.aborted += o.aborted;
+        res.interrupted |= o.interrupted;
+        res.arp_answered += o.arp_answered;
+        res.handoff.handed_out += o.handoff.handed_out;
+        res.handoff.handed_in += o.handoff.handed_in;
+        res.handoff.dropped += o.handoff.dropped;
+        if let Some(s) = o.stats {
+            let t = res.stats.get_or_insert_with(XdpStats::default);
+            t.rx_dropped += s.rx_dropped;
+            t.rx_ring_full += s.rx_ring_full;
+            t.rx_fill_ring_empty_descs += s.rx_fill_ring_empty_descs;
+            t.rx_invalid_descs += s.rx_invalid_descs;
+            t.tx_invalid_descs += s.tx_invalid_descs;
+            t.tx_no_buffer += s.tx_no_buffer;
+            t.rx_frames += s.rx_frames;
+            t.tx_frames += s.tx_frames;
+        }
+    }
+    res.client = client;
+    Ok(res)
 }

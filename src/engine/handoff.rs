@@ -1,0 +1,266 @@
+//! Handing frames to the worker that owns their connection.
+//!
+//! With several queues, the DUT picks the queue of each reply by its own flow hash,
+//! so a frame often arrives at a worker that does not own its connection. Client
+//! workers own disjoint source-port ranges, so the owner of a frame is a pure
+//! function of its destination port: [`PortOwners::owner`], one subtraction and one
+//! division, no table. [`HandoffPort`] wraps a worker's port: frames it owns pass
+//! through; others are copied into the owner's bounded inbox (a crossbeam
+//! `ArrayQueue` of buffers taken from a preallocated pool), and the owner receives
+//! them with its own burst. A full inbox or an empty pool drops the frame and counts
+//! it; TCP retransmission recovers it like any loss.
+
+use std::sync::Arc;
+
+use crossbeam::queue::ArrayQueue;
+
+use crate::io::{MAX_FRAME, Port};
+use crate::time::Instant;
+
+/// Which worker owns which source ports: worker `w` owns
+/// `lo + w·chunk ..= lo + (w+1)·chunk − 1` (the last worker also owns the rest).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortOwners {
+    /// Lowest port of the whole range.
+    pub lo: u16,
+    /// Highest port of the whole range.
+    pub hi: u16,
+    /// Ports per worker.
+    pub chunk: u32,
+    /// Number of workers.
+    pub workers: u32,
+}
+
+impl PortOwners {
+    /// Split `lo..=hi` among `workers` (at least one port each).
+    pub fn new(lo: u16, hi: u16, workers: u32) -> Option<PortOwners> {
+        let n = (hi as u32).checked_sub(lo as u32)? + 1;
+        if workers == 0 || n < workers {
+            return None;
+        }
+        Some(PortOwners {
+            lo,
+            hi,
+            chunk: n / workers,
+            workers,
+        })
+    }
+
+    /// The ports of worker `w`.
+    pub fn range(&self, w: u32) -> (u16, u16) {
+        let lo = self.lo as u32 + w * self.chunk;
+        let hi = if w + 1 == self.workers {
+            self.hi as u32
+        } else {
+            lo + self.chunk - 1
+        };
+        (lo as u16, hi as u16)
+    }
+
+    /// The worker owning local port `port` (`None` outside the range).
+    #[inline]
+    pub fn owner(&self, port: u16) -> Option<u32> {
+        let off = (port as u32).checked_sub(self.lo as u32)?;
+        if port > self.hi {
+            return None;
+        }
+        Some((off / self.chunk).min(self.workers - 1))
+    }
+}
+
+/// A frame in transit between workers.
+pub struct HandoffBuf {
+    len: u16,
+    data: [u8; MAX_FRAME],
+}
+
+/// One worker's inbox, and the pool its buffers come from.
+pub struct Inbox {
+    queue: ArrayQueue<Box<HandoffBuf>>,
+    pool: ArrayQueue<Box<HandoffBuf>>,
+}
+
+impl Inbox {
+    /// An inbox of `capacity` frames, its buffers all allocated now.
+    pub fn new(capacity: usize) -> Arc<Inbox> {
+        let pool = ArrayQueue::new(capacity);
+        for _ in 0..capacity {
+            let _ = pool.push(Box::new(HandoffBuf {
+                len: 0,
+                data: [0; MAX_FRAME],
+            }));
+        }
+        Arc::new(Inbox {
+            queue: ArrayQueue::new(capacity),
+            pool,
+        })
+    }
+}
+
+/// Handoff counters of one worker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HandoffStats {
+    /// Frames this worker received for another and handed over.
+    pub handed_out: u64,
+    /// Frames another worker handed to this one.
+    pub handed_in: u64,
+    /// Frames dropped because the owner's inbox was full or its pool empty.
+    pub dropped: u64,
+}
+
+/// The (destination) TCP port of an Ethernet + IPv4 + TCP frame, if it is one.
+#[inline]
+fn tcp_dst_port(frame: &[u8]) -> Option<u16> {
+    if frame.len() < 34 || frame[12] != 0x08 || frame[13] != 0x00 || frame[23] != 6 {
+        return None;
+    }
+    let ihl = (frame[14] & 0x0f) as usize * 4;
+    let at = 14 + ihl + 2;
+    let b = frame.get(at..at + 2)?;
+    Some(u16::from_be_bytes([b[0], b[1]]))
+}
+
+/// A worker's port that hands other workers' frames to them.
+pub struct HandoffPort<P: Port> {
+    inner: P,
+    me: u32,
+    owners: PortOwners,
+    inboxes: Vec<Arc<Inbox>>,
+    /// Counters.
+    pub stats: HandoffStats,
+}
+
+impl<P: Port> HandoffPort<P> {
+    /// Worker `me` of `inboxes.len()`, owning ports as `owners` says.
+    pub fn new(inner: P, me: u32, owners: PortOwners, inboxes: Vec<Arc<Inbox>>) -> Self {
+        HandoffPort {
+            inner,
+            me,
+            owners,
+            inboxes,
+            stats: HandoffStats::default(),
+        }
+    }
+
+    /// The wrapped port.
+    pub fn inner(&self) -> &P {
+        &self.inner
+    }
+}
+
+impl<P: Port> Port for HandoffPort<P> {
+    fn rx_burst<F: FnMut(&[u8])>(&mut self, now: Instant, max: usize, mut f: F) -> usize {
+        let (me, owners) = (self.me, self.owners);
+        let inboxes = &self.inboxes;
+        let stats = &mut self.stats;
+        let mut n = self.inner.rx_burst(now, max, |frame| {
+            match tcp_dst_port(frame).and_then(|p| owners.owner(p)) {
+                Some(w) if w != me => {
+                    let inbox = &inboxes[w as usize];
+                    match inbox.pool.pop() {
+                        Some(mut buf) => {
+                            let len = frame.len().min(MAX_FRAME);
+                            buf.data[..len].copy_from_slice(&frame[..len]);
+                            buf.len = len as u16;
+                            match inbox.queue.push(buf) {
+                                Ok(()) => stats.handed_out += 1,
+                                Err(buf) => {
+                                    let _ = inbox.pool.push(buf);
+                                    stats.dropped += 1;
+                                }
+                            }
+                        }
+                        None => stats.dropped += 1,
+                    }
+                }
+                _ => f(frame),
+            }
+        });
+        // Then what the others handed to us.
+        let mine = &self.inboxes[me as usize];
+        for _ in 0..max {
+            let Some(buf) = mine.queue.pop() else { break };
+            f(&buf.data[..buf.len as usize]);
+            self.stats.handed_in += 1;
+            n += 1;
+            let _ = mine.pool.push(buf);
+        }
+        n
+    }
+
+    #[inline]
+    fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, now: Instant, build: F) -> bool {
+        self.inner.tx(now, build)
+    }
+
+    #[inline]
+    fn flush(&mut self, now: Instant) {
+        self.inner.flush(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_split_the_range_and_find_each_port() {
+        let o = PortOwners::new(1024, 65535, 2).unwrap();
+        assert_eq!(o.range(0), (1024, 33279));
+        assert_eq!(o.range(1), (33280, 65535));
+        assert_eq!(o.owner(1024), Some(0));
+        assert_eq!(o.owner(33279), Some(0));
+        assert_eq!(o.owner(33280), Some(1));
+        assert_eq!(o.owner(65535), Some(1));
+        assert_eq!(o.owner(80), None);
+        let o3 = PortOwners::new(10, 20, 3).unwrap();
+        assert_eq!(o3.range(2), (16, 20));
+        for p in 10..=20 {
+            let w = o3.owner(p).unwrap();
+            let (lo, hi) = o3.range(w);
+            assert!(lo <= p && p <= hi, "{p} → {w}");
+        }
+        assert!(PortOwners::new(10, 11, 3).is_none());
+    }
+
+    #[test]
+    fn frames_reach_their_owner_through_the_inbox() {
+        use crate::io::mem::{MemWire, MemWireConfig};
+        let owners = PortOwners::new(1000, 1999, 2).unwrap();
+        let inboxes = vec![Inbox::new(8), Inbox::new(8)];
+        let mut wire = MemWire::new(MemWireConfig {
+            frames: 64,
+            ..Default::default()
+        });
+        let now = Instant::ZERO;
+        let frame_to = |port: u16| {
+            let mut f = [0u8; 60];
+            f[12] = 0x08;
+            f[14] = 0x45;
+            f[23] = 6;
+            f[36..38].copy_from_slice(&port.to_be_bytes());
+            f
+        };
+        for p in [1001u16, 1501, 1502] {
+            let f = frame_to(p);
+            wire.port_b().tx(now, |buf| {
+                buf[..60].copy_from_slice(&f);
+                60
+            });
+        }
+        let mut w0 = HandoffPort::new(wire.port_a(), 0, owners, inboxes.clone());
+        let mut got0 = Vec::new();
+        w0.rx_burst(now, 64, |f| got0.push(tcp_dst_port(f).unwrap()));
+        assert_eq!(got0, [1001]);
+        assert_eq!(w0.stats.handed_out, 2);
+        let mut wire2 = MemWire::new(MemWireConfig {
+            frames: 8,
+            ..Default::default()
+        });
+        let mut w1 = HandoffPort::new(wire2.port_a(), 1, owners, inboxes);
+        let mut got1 = Vec::new();
+        w1.rx_burst(now, 64, |f| got1.push(tcp_dst_port(f).unwrap()));
+        assert_eq!(got1, [1501, 1502]);
+        assert_eq!(w1.stats.handed_in, 2);
+    }
+}

@@ -1,0 +1,126 @@
+//! Two workers on a two-queue veth pair against the kernel server (root; CI runs as
+//! root): the DUT spreads its replies over both queues by its own flow hash, so
+//! about half the frames reach the worker that does not own their connection and
+//! are handed over; every connection still completes, and the handoffs are counted.
+
+use std::net::SocketAddrV4;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use synfin::engine::TwPolicy;
+use synfin::engine::client::ClientConfig;
+use synfin::engine::pacer::PacerMode;
+use synfin::engine::xdp_run::{XdpRunConfig, run_xdp};
+use synfin::io::socket::{SocketServer, SocketServerConfig};
+use synfin::io::xdp::XdpConfig;
+use synfin::tcp::{CloseMode, TcpConfig};
+use synfin::testbed::{Testbed, TestbedConfig, TestbedGuard, netns};
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn two_workers_hand_frames_to_their_owner_and_complete_everything() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let name = format!("sfm{}", std::process::id() % 100_000);
+    let guard = TestbedGuard::new(&name);
+    let tb = Testbed::up(&TestbedConfig {
+        queues: 2,
+        sources: 16,
+        ..TestbedConfig::named(name.clone())
+    })
+    .expect("test bed");
+    let c = tb.config().clone();
+    let listen = SocketAddrV4::new(c.dut_addr, 80);
+    let srv = SocketServerConfig {
+        addr: listen,
+        threads: 2,
+        request_bytes: 64,
+        response_bytes: 256,
+        close: CloseMode::Client,
+        ..SocketServerConfig::default()
+    };
+    let (server, _) = netns::run_in(&tb.dut_ns(), || SocketServer::bind(srv))
+        .unwrap()
+        .expect("listen");
+    let stop = Arc::new(AtomicBool::new(false));
+    let server = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || server.run(&stop))
+    };
+    let (first, last) = c.src_range();
+    let cfg = XdpRunConfig {
+        netns: Some(tb.gen_ns()),
+        interface: tb.gen_if(),
+        cores: vec![0, 1],
+        xdp: XdpConfig::default(),
+        dst_mac: None,
+        arp_timeout: Duration::from_secs(3),
+        connections: 20_000,
+        mode: PacerMode::Max,
+        concurrency: 256,
+        tcp: TcpConfig {
+            request_bytes: 64,
+            response_bytes: 256,
+            ..TcpConfig::default()
+        },
+        client: ClientConfig {
+            src_first: u32::from(first),
+            src_count: u32::from(last) - u32::from(first) + 1,
+            port_lo: 1024,
+            port_hi: 65535,
+            dst_ip: u32::from(c.dut_addr),
+            dst_port: 80,
+            tw_policy: TwPolicy::Strict,
+            tw_cap: 20_000,
+            max_conns: 256,
+            verify_checksums: true,
+            secret: 5,
+            cursor_start: std::process::id() as u64,
+        },
+        duration_limit: Duration::from_secs(30),
+        drain: Duration::from_secs(5),
+    };
+    let run = run_xdp(&cfg, &Arc::new(AtomicBool::new(false))).expect("run");
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    let served = server.join().unwrap().expect("server");
+    let cc = &run.client.counters;
+    assert_eq!(run.workers, 2);
+    assert_eq!(cc.attempted, 20_000);
+    assert_eq!(cc.completed, 20_000, "{cc:#?} handoff {:?}", run.handoff);
+    assert!(
+        run.handoff.handed_out > 0,
+        "with two queues some frames reach the other worker"
+    );
+    assert_eq!(
+        run.handoff.handed_out,
+        run.handoff.handed_in + run.handoff.dropped
+    );
+    assert_eq!(served.completed(), 20_000);
+    drop(guard);
+    let left = String::from_utf8_lossy(
+        &std::process::Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        !left.contains(&format!("{name}-")),
+        "test bed left behind: {left}"
+    );
+}
