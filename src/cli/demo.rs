@@ -53,7 +53,7 @@ pub struct DemoArgs {
 }
 
 /// The DUT counters worth a line in the report (nstat names).
-const DUT_COUNTERS: &[&str] = &[
+pub(crate) const DUT_COUNTERS: &[&str] = &[
     "TcpPassiveOpens",
     "TcpExtListenOverflows",
     "TcpExtListenDrops",
@@ -71,7 +71,7 @@ const DUT_COUNTERS: &[&str] = &[
 ];
 
 /// TIME-WAIT sockets in a namespace now (`/proc/net/sockstat`, "tw").
-fn time_wait_count(ns: &str) -> Option<u64> {
+pub(crate) fn time_wait_count(ns: &str) -> Option<u64> {
     let text = netns::run_in(ns, || {
         std::fs::read_to_string("/proc/thread-self/net/sockstat")
     })

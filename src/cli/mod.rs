@@ -139,6 +139,10 @@ pub struct RunArgs {
     /// The DUT's (or next hop's) MAC address; default: resolve by ARP (`--io xdp`).
     #[arg(long, value_parser = parse_mac_arg)]
     pub dst_mac: Option<crate::wire::ethernet::EthernetAddress>,
+    /// The DUT's network namespace, to report its kernel counters (`--io xdp`;
+    /// default: `NAME-dut` when `--netns` is a test bed's `NAME-gen`).
+    #[arg(long)]
+    pub dut_netns: Option<String>,
     /// Do not verify checksums of received frames (a DUT with TX checksum offload on
     /// a veth sends unfinished ones; see the README).
     #[arg(long)]
@@ -477,6 +481,18 @@ pub fn run_xdp_io(
         duration_limit: a.duration,
         drain: a.drain,
     };
+    // The DUT's counters, when it lives in a namespace we can read.
+    let dut_ns = a.dut_netns.clone().or_else(|| {
+        let name = a.netns.as_deref()?.strip_suffix("-gen")?;
+        let dut = format!("{name}-dut");
+        crate::testbed::netns::exists(&dut).then_some(dut)
+    });
+    if let Some(ns) = &dut_ns {
+        check_netns(ns)?;
+    }
+    let before = dut_ns
+        .as_deref()
+        .and_then(|ns| crate::testbed::netns::nstat(ns).ok());
     let res = run_xdp(&cfg, stop).map_err(|e| match e {
         crate::engine::xdp_run::XdpRunError::Xdp(crate::io::xdp::XdpError::NoInterface {
             ..
@@ -499,6 +515,31 @@ pub fn run_xdp_io(
         "dst_mac_from": if a.dst_mac.is_some() { "option" } else { "arp" },
         "rx_checksum_verified": !a.no_rx_checksum,
     });
+    if let (Some(ns), Some(before)) = (&dut_ns, before) {
+        let after = crate::testbed::netns::nstat(ns).unwrap_or_default();
+        let mut dut = serde_json::Map::new();
+        let mut line = Vec::new();
+        for k in demo::DUT_COUNTERS {
+            let d = after
+                .get(*k)
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(before.get(*k).copied().unwrap_or(0));
+            dut.insert((*k).to_string(), json!(d));
+            line.push(format!("{k}={d}"));
+        }
+        let tw = demo::time_wait_count(ns);
+        config["dut"] = json!({ "netns": ns, "counters": dut, "time_wait_at_end": tw });
+        report.notes.push(format!(
+            "DUT ({ns}) kernel counters during the run: {}",
+            line.join(" ")
+        ));
+        if let Some(tw) = tw {
+            report
+                .notes
+                .push(format!("DUT TIME-WAIT sockets at the end: {tw}"));
+        }
+    }
     config["handoff"] = json!({
         "workers": res.workers,
         "handed_out": res.handoff.handed_out,
