@@ -1,8 +1,11 @@
 #!/bin/sh
-# The README's first command: build synfin and run its main job. Today that is a
-# full-lifecycle load run against synfin's own server over the in-memory wire
-# (the AF_XDP testbed demo arrives with the datapath), then the report.
-# Extra arguments go to `synfin run` (e.g. --format json, --close server).
+# The README's first command: build synfin and run its main job — a real load run
+# against the Linux kernel's TCP stack in a test bed it builds itself (two network
+# namespaces joined by a veth pair), over AF_XDP, then the report; the test bed is
+# removed afterwards, also after Ctrl-C or an error. Needs root.
+# Without root, it runs the same lifecycle against synfin's own server over the
+# in-memory wire instead. Extra arguments go to `synfin demo` (e.g. --duration 30s,
+# --close server, --format json).
 set -eu
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null 2>&1; then
@@ -10,6 +13,9 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 cargo build --release --locked --quiet
-echo "synfin run --io mem --connections 200k --close client --request-bytes 64 --response-bytes 256 $*" >&2
+if [ "$(id -u)" = 0 ]; then
+  exec target/release/synfin demo "$@"
+fi
+echo "demo: not root, so no test bed; running over the in-memory wire instead" >&2
 exec target/release/synfin run --io mem --connections 200k --close client \
-  --request-bytes 64 --response-bytes 256 "$@"
+  --request-bytes 64 --response-bytes 256
