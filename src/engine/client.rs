@@ -218,7 +218,7 @@ impl ClientWorker {
             let mut tx = super::core::Tx {
                 port,
                 now,
-                macs: self.core.macs,
+                templates: &mut self.core.templates,
                 payload: &[],
                 rec: &mut self.core.rec,
             };
@@ -295,7 +295,7 @@ impl ClientWorker {
             let mut tx = super::core::Tx {
                 port: &mut *port,
                 now,
-                macs: self.core.macs,
+                templates: &mut self.core.templates,
                 payload: &self.core.payload,
                 rec: &mut self.core.rec,
             };

@@ -151,7 +151,7 @@ impl ServerWorker {
                 let mut tx = super::core::Tx {
                     port,
                     now,
-                    macs: self.core.macs,
+                    templates: &mut self.core.templates,
                     payload: &[],
                     rec: &mut self.core.rec,
                 };
@@ -172,7 +172,7 @@ impl ServerWorker {
                 let mut tx = super::core::Tx {
                     port,
                     now,
-                    macs: self.core.macs,
+                    templates: &mut self.core.templates,
                     payload: &self.core.payload,
                     rec: &mut self.core.rec,
                 };
