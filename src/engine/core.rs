@@ -20,7 +20,7 @@ use crate::tcp::isn::IsnGenerator;
 use crate::tcp::{Conn, Event, FailCause, Phase, Sink, Step, TcpConfig, TimeWaitRecord, TwVerdict};
 use crate::time::Instant;
 use crate::wire::ethernet::EthernetAddress;
-use crate::wire::frame::{FrameHeader, TcpFrameTemplate};
+use crate::wire::frame::{FrameHeader, TcpFrameTemplate, parse_tcp_frame};
 use crate::wire::tcp::TcpRepr;
 
 /// Tag bit of a table value or wheel item that refers to a TIME-WAIT record.
@@ -58,6 +58,44 @@ pub struct TwSlot<K> {
     pub rec: TimeWaitRecord,
     /// Its key in the worker's index.
     pub key: K,
+}
+
+/// A received segment as a worker holds it between parsing and dispatch: its
+/// addresses (host order) and TCP header. The payload is only counted, never read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RxSeg {
+    /// IPv4 source.
+    pub src_ip: u32,
+    /// IPv4 destination.
+    pub dst_ip: u32,
+    /// The TCP header.
+    pub tcp: TcpRepr,
+}
+
+/// Receive up to a burst of frames from `port` into `rx` (cleared first), parsing
+/// and (with `verify`) checksum-verifying each; invalid frames are counted and
+/// dropped. Returns the number of frames received.
+#[inline(always)]
+pub fn receive_burst<P: Port>(
+    port: &mut P,
+    now: Instant,
+    rx: &mut Vec<RxSeg>,
+    c: &mut crate::stats::Counters,
+    verify: bool,
+) -> usize {
+    rx.clear();
+    port.rx_burst(now, super::BURST, |frame| {
+        c.rx_packets += 1;
+        c.rx_bytes += frame.len() as u64;
+        match parse_tcp_frame(frame, verify) {
+            Ok(f) => rx.push(RxSeg {
+                src_ip: f.src_ip.to_bits(),
+                dst_ip: f.dst_ip.to_bits(),
+                tcp: f.tcp,
+            }),
+            Err(_) => c.rx_invalid += 1,
+        }
+    })
 }
 
 /// Link-layer addresses a worker puts on its frames.
