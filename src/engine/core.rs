@@ -179,18 +179,28 @@ pub struct Tx<'a, P: Port> {
 }
 
 impl<P: Port> Sink for Tx<'_, P> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32) {
         let start = (payload_offset as usize).min(self.payload.len());
         let end = (start + seg.payload_len as usize).min(self.payload.len());
         let payload = &self.payload[start..end];
-        let mut seg = *seg;
-        seg.payload_len = payload.len() as u16;
+        // A segment asking for more than the payload source holds carries what there
+        // is (never the case for the engine's own connections).
+        let clamped;
+        let seg = if payload.len() == usize::from(seg.payload_len) {
+            seg
+        } else {
+            clamped = TcpRepr {
+                payload_len: payload.len() as u16,
+                ..*seg
+            };
+            &clamped
+        };
         let tmpl = self.templates.get(local_ip, remote_ip);
         let c = &mut self.rec.counters;
         let mut len = 0;
         let ok = self.port.tx(self.now, |buf| {
-            len = tmpl.emit(buf, &seg, payload).unwrap_or(0);
+            len = tmpl.emit(buf, seg, payload).unwrap_or(0);
             len
         });
         if ok && len > 0 {

@@ -216,6 +216,9 @@ struct Ring {
     /// Position of the front, wrapping (taken `& mask`).
     head: usize,
     len: usize,
+    /// `due` of the back slot, [`Instant::ZERO`] when empty: kept here so that the
+    /// transmit path does not have to find the back slot to read it.
+    back_due: Instant,
 }
 
 impl Ring {
@@ -231,6 +234,7 @@ impl Ring {
             mask: size - 1,
             head: 0,
             len: 0,
+            back_due: Instant::ZERO,
         }
     }
 
@@ -266,6 +270,7 @@ impl Ring {
         debug_assert!(self.len < self.slots.len(), "MemWire ring overflow");
         self.slots[(self.head + self.len) & self.mask] = s;
         self.len += 1;
+        self.back_due = s.due;
     }
 
     #[inline]
@@ -273,6 +278,9 @@ impl Ring {
         debug_assert!(self.len > 0);
         self.head = self.head.wrapping_add(1);
         self.len -= 1;
+        if self.len == 0 {
+            self.back_due = Instant::ZERO;
+        }
     }
 
     #[cfg(test)]
@@ -291,6 +299,7 @@ impl Ring {
             }
         }
         self.len = kept;
+        self.back_due = self.back().map_or(Instant::ZERO, |s| s.due);
     }
 }
 
@@ -364,10 +373,8 @@ impl Lane {
             let extra = ((u128::from(self.rng.next_u64()) * span) >> 64) as u64;
             t = t.saturating_add(extra);
         }
-        match self.queue.back() {
-            Some(last) if last.due.as_nanos() > t => last.due,
-            _ => Instant(t),
-        }
+        // Never before the frame queued last.
+        Instant(t).max(self.queue.back_due)
     }
 
     #[inline]
@@ -543,6 +550,9 @@ impl MemWire {
         dropped
     }
 
+    /// The transmit path, inlined into each caller (it is short on a clean wire);
+    /// impairments are applied out of line by [`impaired`](Self::impaired).
+    #[inline(always)]
     fn transmit<F: FnOnce(&mut [u8]) -> usize>(
         &mut self,
         dir: Dir,
@@ -574,13 +584,22 @@ impl MemWire {
             });
             return true;
         }
+        self.impaired(dir, now, buf, len as u32);
+        true
+    }
+
+    /// Queue (or lose, reorder, duplicate) frame `buf` of `len` octets sent at `now`
+    /// on a direction with impairments.
+    #[inline(never)]
+    fn impaired(&mut self, dir: Dir, now: Instant, buf: u32, len: u32) {
+        let lane = &mut self.lanes[dir.index()];
+        let start = buf as usize * MAX_FRAME;
         if lane.loss.hit(&mut lane.rng) {
             self.free.push(buf);
             lane.stats.lost += 1;
-            return true;
+            return;
         }
         let due = lane.due(now);
-        let len = len as u32;
         let swap = !lane.queue.is_empty() && lane.reorder.hit(&mut lane.rng);
         if swap {
             // The new frame takes the previous frame's place (and earlier delivery
@@ -608,7 +627,6 @@ impl MemWire {
                 lane.stats.duplicate_skipped += 1;
             }
         }
-        true
     }
 
     fn receive<F: FnMut(&[u8])>(&mut self, dir: Dir, now: Instant, max: usize, mut f: F) -> usize {
@@ -662,7 +680,7 @@ impl Port for MemPort<'_> {
     /// `now + delay (+ jitter)`, applying loss, reordering and duplication. Returns
     /// false when the pool is empty (counted as `pool_exhausted`). A lost frame still
     /// returns true: the sender cannot tell.
-    #[inline]
+    #[inline(always)]
     fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, now: Instant, build: F) -> bool {
         self.wire.transmit(self.tx_dir, now, build)
     }

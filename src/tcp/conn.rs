@@ -336,7 +336,7 @@ impl Conn {
     }
 
     /// A segment of ours with the common fields filled in.
-    #[inline]
+    #[inline(always)]
     fn segment(
         &self,
         cfg: &TcpConfig,
@@ -393,7 +393,7 @@ impl Conn {
 
     /// Hand one of our segments to the sink, remembering its ACK field as
     /// Last.ACK.sent.
-    #[inline]
+    #[inline(always)]
     fn emit(&mut self, seg: &TcpRepr, payload_offset: u32, sink: &mut impl Sink) {
         if seg.flags.ack() {
             self.last_ack_sent = seg.ack;
