@@ -508,6 +508,7 @@ impl Conn {
 
     /// Timer bookkeeping after an ACK or a state change: retransmission timer while
     /// something is outstanding (RFC 6298 §5.1–5.3), idle timer otherwise.
+    #[inline(always)]
     fn rearm(&mut self, cfg: &TcpConfig, now: Instant, new_ack: bool) {
         match self.state {
             State::TimeWait | State::Closed => {}
@@ -521,6 +522,7 @@ impl Conn {
     }
 
     /// Take an RTT sample (RFC 6298 §2.2–2.3) and recompute the RTO.
+    #[inline(always)]
     fn rtt_sample(&mut self, cfg: &TcpConfig, r_us: u32) {
         let r_us = r_us.max(1);
         if self.srtt_us == 0 {
@@ -541,6 +543,7 @@ impl Conn {
     /// sample exists and RFC 6298 §5.7 applies: with an initial RTO under 3 s, the
     /// RTO is re-initialized to 3 s when data transmission begins (before, the
     /// backed-off SYN RTO simply carried over).
+    #[inline(always)]
     fn handshake_rtt(&mut self, cfg: &TcpConfig, now: Instant) {
         if self.retries == 0 {
             self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
@@ -575,6 +578,7 @@ impl Conn {
     }
 
     /// End the connection with its outcome reported: `None` is success.
+    #[inline(always)]
     fn finish(&mut self, now: Instant, fail: Option<FailCause>, sink: &mut impl Sink) -> Step {
         match fail.or(self.pending_fail) {
             None => {
@@ -1086,6 +1090,7 @@ impl Conn {
 
     /// In-order payload: count it (the client times the first byte). Returns whether
     /// an ACK is due at once (out of order, or a retransmission).
+    #[inline(always)]
     fn on_data(&mut self, seg: &TcpRepr, now: Instant, sink: &mut impl Sink) -> bool {
         let off = self.rcv_nxt.diff(seg.seq);
         if off < 0 {
