@@ -448,6 +448,7 @@ impl Conn {
 
     /// Send whatever new data (and FIN) the peer's window allows. Returns whether
     /// anything was sent.
+    #[inline(always)]
     fn transmit(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) -> bool {
         let end = self.data_end();
         let limit = self.snd_una + self.snd_wnd.max(1);
@@ -597,6 +598,7 @@ impl Conn {
 
     /// Enter TIME-WAIT: the connection is complete (reported now), and the engine
     /// swaps the control block for a record.
+    #[inline(always)]
     fn enter_time_wait(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) -> Step {
         if self.role == Role::Client {
             sink.record(Phase::Close, now.nanos_since(self.t_fin));
@@ -1115,6 +1117,7 @@ impl Conn {
     /// The application reacts to progress: the server sends its response once the
     /// request is in; the client closes once the response is in. Returns whether
     /// something was sent, and the step.
+    #[inline(always)]
     fn app_progress(
         &mut self,
         cfg: &TcpConfig,
@@ -1167,6 +1170,7 @@ impl Conn {
 
     /// CLOSE-WAIT: our application closes at once; the FIN goes out after any data
     /// still to send (the server's response) → LAST-ACK.
+    #[inline(always)]
     fn app_close_passive(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) -> Step {
         if self.role == Role::Client && cfg.close == CloseMode::Rst {
             let fail = self.pending_fail;
