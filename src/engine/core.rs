@@ -217,10 +217,14 @@ impl<P: Port> Sink for Tx<'_, P> {
         let tmpl = self.templates.get(local_ip, remote_ip);
         let c = &mut self.rec.counters;
         let mut len = 0;
-        let ok = self.port.tx(self.now, |buf| {
-            len = tmpl.emit(buf, seg, payload).unwrap_or(0);
-            len
-        });
+        let ok = self.port.tx(
+            self.now,
+            #[inline(always)]
+            |buf| {
+                len = tmpl.emit(buf, seg, payload).unwrap_or(0);
+                len
+            },
+        );
         if ok && len > 0 {
             c.tx_packets += 1;
             c.tx_bytes += len as u64;
