@@ -136,11 +136,12 @@ pub struct Macs {
 pub struct Templates {
     macs: Macs,
     /// `(local_ip << 32 | remote_ip, template)`; every slot starts as the pair (0, 0).
-    slots: Box<[(u64, TcpFrameTemplate)]>,
+    /// A fixed-size array, so that a slot index needs no bounds check.
+    slots: Box<[(u64, TcpFrameTemplate); Templates::SLOTS]>,
 }
 
 impl Templates {
-    /// Slots in the cache (a power of two).
+    /// Slots in the cache: one per value of the hash's top octet.
     const SLOTS: usize = 256;
 
     /// An empty cache for frames between `macs`.
@@ -148,7 +149,10 @@ impl Templates {
         let zero = Self::template(&macs, 0, 0);
         Templates {
             macs,
-            slots: vec![(0, zero); Self::SLOTS].into_boxed_slice(),
+            slots: vec![(0, zero); Self::SLOTS]
+                .into_boxed_slice()
+                .try_into()
+                .expect("SLOTS slots"),
         }
     }
 
@@ -174,7 +178,7 @@ impl Templates {
         let key = u64::from(local_ip) << 32 | u64::from(remote_ip);
         // Fibonacci hashing of the pair: consecutive addresses land far apart.
         let h = (local_ip ^ remote_ip.rotate_left(16)).wrapping_mul(0x9e37_79b9);
-        let slot = &mut self.slots[(h >> 24) as usize % Self::SLOTS];
+        let slot = &mut self.slots[(h >> 24) as usize];
         if slot.0 != key {
             *slot = (key, Self::template(&self.macs, local_ip, remote_ip));
         }
