@@ -2,7 +2,7 @@
 //! source addresses and ports, drives them through their lifecycle, and keeps
 //! TIME-WAIT under the chosen policy.
 
-use super::core::{Core, FlowIndex, Macs, TW_BIT};
+use super::core::{Core, FlowIndex, Macs, RxSeg, TW_BIT, receive_burst};
 use super::pacer::Pacer;
 use super::tuple_index::TupleIndex;
 use super::{BURST, TwPolicy};
@@ -10,7 +10,6 @@ use crate::io::Port;
 use crate::stats::{FailCause, Recorder};
 use crate::tcp::{Conn, TcpConfig, listen};
 use crate::time::Instant;
-use crate::wire::frame::{TcpFrame, parse_tcp_frame};
 
 /// Where a client connects from and to.
 #[derive(Clone, Debug)]
@@ -55,11 +54,11 @@ pub struct ClientIndex {
 impl ClientIndex {
     /// The tuple a received frame is addressed to, if it is one of ours.
     #[inline]
-    fn lookup(&self, f: &TcpFrame) -> Option<u32> {
-        if u32::from(f.src_ip) != self.dst_ip || f.tcp.src_port != self.dst_port {
+    fn lookup(&self, f: &RxSeg) -> Option<u32> {
+        if f.src_ip != self.dst_ip || f.tcp.src_port != self.dst_port {
             return None;
         }
-        let addr = u32::from(f.dst_ip).wrapping_sub(self.src_first);
+        let addr = f.dst_ip.wrapping_sub(self.src_first);
         self.tuples.index_of(addr, f.tcp.dst_port).map(|i| i as u32)
     }
 }
@@ -91,7 +90,7 @@ pub struct ClientWorker {
     pub pacer: Pacer,
     policy: TwPolicy,
     cursor: usize,
-    rx: Vec<TcpFrame>,
+    rx: Vec<RxSeg>,
     verify: bool,
     /// Times a due connection found no usable source tuple and waited.
     pub tuple_waits: u64,
@@ -176,27 +175,25 @@ impl ClientWorker {
     }
 
     fn receive<P: Port>(&mut self, port: &mut P, now: Instant) -> usize {
-        self.rx.clear();
-        let rx = &mut self.rx;
-        let c = &mut self.core.rec.counters;
-        let verify = self.verify;
-        let n = port.rx_burst(now, BURST, |frame| {
-            c.rx_packets += 1;
-            c.rx_bytes += frame.len() as u64;
-            match parse_tcp_frame(frame, verify) {
-                Ok(f) => rx.push(f),
-                Err(_) => c.rx_invalid += 1,
-            }
-        });
-        for k in 0..self.rx.len() {
-            let f = self.rx[k];
-            self.on_frame(port, now, &f);
+        let n = receive_burst(
+            port,
+            now,
+            &mut self.rx,
+            &mut self.core.rec.counters,
+            self.verify,
+        );
+        // Taken out for the loop (and put back, keeping its allocation) so that the
+        // segments are read in place while the worker is borrowed.
+        let rx = std::mem::take(&mut self.rx);
+        for f in &rx {
+            self.on_frame(port, now, f);
         }
+        self.rx = rx;
         n
     }
 
     #[inline]
-    fn on_frame<P: Port>(&mut self, port: &mut P, now: Instant, f: &TcpFrame) {
+    fn on_frame<P: Port>(&mut self, port: &mut P, now: Instant, f: &RxSeg) {
         let seg = &f.tcp;
         if let Some(t) = self.index.lookup(f) {
             let v = self.index.tuples.get(t as usize);
@@ -218,11 +215,11 @@ impl ClientWorker {
             let mut tx = super::core::Tx {
                 port,
                 now,
-                macs: self.core.macs,
+                templates: &mut self.core.templates,
                 payload: &[],
                 rec: &mut self.core.rec,
             };
-            crate::tcp::Sink::send(&mut tx, u32::from(f.dst_ip), u32::from(f.src_ip), &rst, 0);
+            crate::tcp::Sink::send(&mut tx, f.dst_ip, f.src_ip, &rst, 0);
             crate::tcp::Sink::event(&mut tx, crate::tcp::Event::RstSent);
         }
     }
@@ -295,7 +292,7 @@ impl ClientWorker {
             let mut tx = super::core::Tx {
                 port: &mut *port,
                 now,
-                macs: self.core.macs,
+                templates: &mut self.core.templates,
                 payload: &self.core.payload,
                 rec: &mut self.core.rec,
             };

@@ -3,14 +3,13 @@
 //! the loop for `--io mem` and serves as a DUT made of the same engine.
 
 use super::BURST;
-use super::core::{Core, FlowIndex, Macs, TW_BIT};
+use super::core::{Core, FlowIndex, Macs, RxSeg, TW_BIT, receive_burst};
 use super::flow_table::{FlowKey, FlowTable};
 use crate::io::Port;
 use crate::stats::Recorder;
 use crate::tcp::listen::{self, NoConnReply};
 use crate::tcp::{Conn, Event, Sink, TcpConfig};
 use crate::time::Instant;
-use crate::wire::frame::{TcpFrame, parse_tcp_frame};
 
 /// What a server listens on and how big its tables are.
 #[derive(Clone, Debug)]
@@ -57,7 +56,7 @@ pub struct ServerWorker {
     pub core: Core<FlowKey>,
     index: ServerIndex,
     cfg: ServerConfig,
-    rx: Vec<TcpFrame>,
+    rx: Vec<RxSeg>,
     /// SYNs dropped because the table was full (a listen overflow).
     pub listen_overflows: u64,
 }
@@ -95,32 +94,30 @@ impl ServerWorker {
 
     /// One burst: receive, fire timers, flush.
     pub fn step<P: Port>(&mut self, port: &mut P, now: Instant) -> usize {
-        self.rx.clear();
-        let rx = &mut self.rx;
-        let c = &mut self.core.rec.counters;
-        let verify = self.cfg.verify_checksums;
-        let mut work = port.rx_burst(now, BURST, |frame| {
-            c.rx_packets += 1;
-            c.rx_bytes += frame.len() as u64;
-            match parse_tcp_frame(frame, verify) {
-                Ok(f) => rx.push(f),
-                Err(_) => c.rx_invalid += 1,
-            }
-        });
-        for k in 0..self.rx.len() {
-            let f = self.rx[k];
-            self.on_frame(port, now, &f);
+        let mut work = receive_burst(
+            port,
+            now,
+            &mut self.rx,
+            &mut self.core.rec.counters,
+            self.cfg.verify_checksums,
+        );
+        // Taken out for the loop (and put back, keeping its allocation) so that the
+        // segments are read in place while the worker is borrowed.
+        let rx = std::mem::take(&mut self.rx);
+        for f in &rx {
+            self.on_frame(port, now, f);
         }
+        self.rx = rx;
         work += self.core.poll_timers(&mut self.index, port, now);
         port.flush(now);
         work
     }
 
-    fn on_frame<P: Port>(&mut self, port: &mut P, now: Instant, f: &TcpFrame) {
+    fn on_frame<P: Port>(&mut self, port: &mut P, now: Instant, f: &RxSeg) {
         let seg = &f.tcp;
         let key = FlowKey {
-            remote_ip: u32::from(f.src_ip),
-            local_ip: u32::from(f.dst_ip),
+            remote_ip: f.src_ip,
+            local_ip: f.dst_ip,
             remote_port: seg.src_port,
             local_port: seg.dst_port,
         };
@@ -151,7 +148,7 @@ impl ServerWorker {
                 let mut tx = super::core::Tx {
                     port,
                     now,
-                    macs: self.core.macs,
+                    templates: &mut self.core.templates,
                     payload: &[],
                     rec: &mut self.core.rec,
                 };
@@ -172,7 +169,7 @@ impl ServerWorker {
                 let mut tx = super::core::Tx {
                     port,
                     now,
-                    macs: self.core.macs,
+                    templates: &mut self.core.templates,
                     payload: &self.core.payload,
                     rec: &mut self.core.rec,
                 };

@@ -21,7 +21,6 @@
 //! reorder frames; only `reorder` does), so delivery looks only at the queue's front
 //! and [`MemWire::next_delivery`] is O(1).
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -204,10 +203,113 @@ struct Slot {
     len: u32,
 }
 
+/// A FIFO of [`Slot`]s in a ring of fixed power-of-two size. It never grows: a
+/// direction cannot queue more frames than the pool has buffers, and the ring is made
+/// at least that big. (A `VecDeque` does the same with a capacity check and a
+/// wrap-around branch on every push and pop, which the per-frame path can do
+/// without.)
+#[derive(Debug)]
+struct Ring {
+    slots: Box<[Slot]>,
+    /// `slots.len() - 1`.
+    mask: usize,
+    /// Position of the front, wrapping (taken `& mask`).
+    head: usize,
+    len: usize,
+    /// `due` of the back slot, [`Instant::ZERO`] when empty: kept here so that the
+    /// transmit path does not have to find the back slot to read it.
+    back_due: Instant,
+}
+
+impl Ring {
+    fn with_capacity(capacity: usize) -> Ring {
+        let size = capacity.max(1).next_power_of_two();
+        let empty = Slot {
+            due: Instant::ZERO,
+            buf: 0,
+            len: 0,
+        };
+        Ring {
+            slots: vec![empty; size].into_boxed_slice(),
+            mask: size - 1,
+            head: 0,
+            len: 0,
+            back_due: Instant::ZERO,
+        }
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    #[inline]
+    fn front(&self) -> Option<&Slot> {
+        (self.len > 0).then(|| &self.slots[self.head & self.mask])
+    }
+
+    #[inline]
+    fn back(&self) -> Option<&Slot> {
+        (self.len > 0).then(|| &self.slots[(self.head + self.len - 1) & self.mask])
+    }
+
+    #[inline]
+    fn back_mut(&mut self) -> Option<&mut Slot> {
+        (self.len > 0).then(|| &mut self.slots[(self.head + self.len - 1) & self.mask])
+    }
+
+    /// Queue `s` at the back. The ring must not be full (see the type's
+    /// documentation for why it never is).
+    #[inline]
+    fn push_back(&mut self, s: Slot) {
+        debug_assert!(self.len < self.slots.len(), "MemWire ring overflow");
+        self.slots[(self.head + self.len) & self.mask] = s;
+        self.len += 1;
+        self.back_due = s.due;
+    }
+
+    #[inline]
+    fn pop_front(&mut self) {
+        debug_assert!(self.len > 0);
+        self.head = self.head.wrapping_add(1);
+        self.len -= 1;
+        if self.len == 0 {
+            self.back_due = Instant::ZERO;
+        }
+    }
+
+    #[cfg(test)]
+    fn iter(&self) -> impl DoubleEndedIterator<Item = &Slot> {
+        (0..self.len).map(move |i| &self.slots[(self.head + i) & self.mask])
+    }
+
+    /// Keep, in order, the slots for which `keep` returns true.
+    fn retain(&mut self, mut keep: impl FnMut(&Slot) -> bool) {
+        let mut kept = 0;
+        for i in 0..self.len {
+            let s = self.slots[(self.head + i) & self.mask];
+            if keep(&s) {
+                self.slots[(self.head + kept) & self.mask] = s;
+                kept += 1;
+            }
+        }
+        self.len = kept;
+        self.back_due = self.back().map_or(Instant::ZERO, |s| s.due);
+    }
+}
+
 /// One direction: its queue (ordered by `due`), impairments, random stream, state.
 #[derive(Debug)]
 struct Lane {
-    queue: VecDeque<Slot>,
+    queue: Ring,
+    /// No loss, duplication, reordering or jitter: no random number is ever drawn,
+    /// and a frame only needs its delivery time.
+    clean: bool,
     rng: Xoshiro256PlusPlus,
     loss: Chance,
     duplicate: Chance,
@@ -223,7 +325,8 @@ struct Lane {
 impl Lane {
     fn new(capacity: usize, rng: Xoshiro256PlusPlus, imp: Impairments) -> Lane {
         let mut lane = Lane {
-            queue: VecDeque::with_capacity(capacity),
+            queue: Ring::with_capacity(capacity),
+            clean: true,
             rng,
             loss: Chance(0),
             duplicate: Chance(0),
@@ -256,6 +359,8 @@ impl Lane {
         self.delay_ns = duration_nanos(imp.delay);
         self.jitter_ns = duration_nanos(imp.jitter);
         self.impairments = imp;
+        self.clean =
+            self.loss.0 == 0 && self.duplicate.0 == 0 && self.reorder.0 == 0 && self.jitter_ns == 0;
     }
 
     /// Delivery time of a frame sent at `now`: never before the last queued one.
@@ -268,10 +373,8 @@ impl Lane {
             let extra = ((u128::from(self.rng.next_u64()) * span) >> 64) as u64;
             t = t.saturating_add(extra);
         }
-        match self.queue.back() {
-            Some(last) if last.due.as_nanos() > t => last.due,
-            _ => Instant(t),
-        }
+        // Never before the frame queued last.
+        Instant(t).max(self.queue.back_due)
     }
 
     #[inline]
@@ -447,6 +550,9 @@ impl MemWire {
         dropped
     }
 
+    /// The transmit path, inlined into each caller (it is short on a clean wire);
+    /// impairments are applied out of line by [`impaired`](Self::impaired).
+    #[inline(always)]
     fn transmit<F: FnOnce(&mut [u8]) -> usize>(
         &mut self,
         dir: Dir,
@@ -468,13 +574,32 @@ impl MemWire {
         }
         lane.stats.sent += 1;
         lane.unflushed += 1;
+        if lane.clean {
+            // Nothing to draw: the frame only needs its delivery time.
+            let due = lane.due(now);
+            lane.queue.push_back(Slot {
+                due,
+                buf,
+                len: len as u32,
+            });
+            return true;
+        }
+        self.impaired(dir, now, buf, len as u32);
+        true
+    }
+
+    /// Queue (or lose, reorder, duplicate) frame `buf` of `len` octets sent at `now`
+    /// on a direction with impairments.
+    #[inline(never)]
+    fn impaired(&mut self, dir: Dir, now: Instant, buf: u32, len: u32) {
+        let lane = &mut self.lanes[dir.index()];
+        let start = buf as usize * MAX_FRAME;
         if lane.loss.hit(&mut lane.rng) {
             self.free.push(buf);
             lane.stats.lost += 1;
-            return true;
+            return;
         }
         let due = lane.due(now);
-        let len = len as u32;
         let swap = !lane.queue.is_empty() && lane.reorder.hit(&mut lane.rng);
         if swap {
             // The new frame takes the previous frame's place (and earlier delivery
@@ -502,7 +627,6 @@ impl MemWire {
                 lane.stats.duplicate_skipped += 1;
             }
         }
-        true
     }
 
     fn receive<F: FnMut(&[u8])>(&mut self, dir: Dir, now: Instant, max: usize, mut f: F) -> usize {
@@ -556,7 +680,7 @@ impl Port for MemPort<'_> {
     /// `now + delay (+ jitter)`, applying loss, reordering and duplication. Returns
     /// false when the pool is empty (counted as `pool_exhausted`). A lost frame still
     /// returns true: the sender cannot tell.
-    #[inline]
+    #[inline(always)]
     fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, now: Instant, build: F) -> bool {
         self.wire.transmit(self.tx_dir, now, build)
     }

@@ -1,5 +1,7 @@
 //! The per-worker recorder: one latency histogram per phase plus counters.
 
+use std::sync::OnceLock;
+
 use hdrhistogram::Histogram;
 
 use super::{Counters, Phase};
@@ -9,15 +11,130 @@ use crate::time::Instant;
 ///
 /// Each histogram records nanoseconds with 3 significant figures over
 /// [`Recorder::LOWEST_NANOS`] ..= [`Recorder::HIGHEST_NANOS`] (1 ns .. 1 hour),
-/// with auto-resize off: all memory (about 270 KiB per histogram, about 1.1 MiB
-/// per recorder) is allocated by [`Recorder::new`], and [`Recorder::record`]
-/// never allocates and never fails. Create one per worker before the run, merge
-/// them at report time with [`Recorder::merge`] or [`Recorder::merged`].
+/// and is read as an HdrHistogram ([`Recorder::histogram`]). All the memory
+/// recording needs (about 270 KiB per phase) is allocated by [`Recorder::new`], and
+/// [`Recorder::record`] never allocates and never fails. Create one per worker
+/// before the run, merge them at report time with [`Recorder::merge`] or
+/// [`Recorder::merged`].
+///
+/// Recording is on the per-connection path (four samples a connection), so it does
+/// not go through HdrHistogram's general `record` (bucket geometry read from the
+/// histogram, auto-resize checks): samples are counted in [`Buckets`], an array laid
+/// out exactly as the HdrHistogram's counts are for these bounds, and the
+/// HdrHistogram is built from it when first read after a change (a view kept until
+/// the next change). Counts, totals, minimum and maximum are those the HdrHistogram
+/// would have had; the tests check that the two agree value for value.
 #[derive(Clone, Debug)]
 pub struct Recorder {
-    hists: [Histogram<u64>; Phase::COUNT],
+    buckets: [Buckets; Phase::COUNT],
+    /// The HdrHistogram view of each phase, built on demand.
+    views: [OnceLock<Histogram<u64>>; Phase::COUNT],
     /// The worker's event counters; the engine increments fields directly.
     pub counters: Counters,
+}
+
+/// Sub-buckets per power of two above the linear range: 3 significant decimal figures
+/// need 2 × 10³ distinguishable values per doubling, rounded up to a power of two
+/// (2048), half of which are new in each doubling.
+const SUB_BUCKETS_LOG2: u32 = 10;
+/// Values below this are counted exactly (one bucket per nanosecond).
+const LINEAR: u64 = 2 << SUB_BUCKETS_LOG2;
+
+/// One phase's sample counts, in HdrHistogram's layout for 1 ns ..= 1 h at 3
+/// significant figures: value `v < 2048` in bucket `v`; above, `v` in
+/// `[2^k, 2^(k+1))` (k ≥ 11) is counted with a resolution of `2^(k-10)` in bucket
+/// `(k-10) · 1024 + (v >> (k-10))`. Every bucket holds the values one HdrHistogram
+/// count stands for.
+#[derive(Clone, Debug)]
+struct Buckets {
+    counts: Vec<u64>,
+    total: u64,
+    /// Smallest non-zero value recorded (`u64::MAX` when none).
+    min_nz: u64,
+    /// Largest value recorded (0 when none).
+    max: u64,
+}
+
+impl Buckets {
+    fn new() -> Buckets {
+        Buckets {
+            counts: vec![0; Self::index(Recorder::HIGHEST_NANOS) + 1],
+            total: 0,
+            min_nz: u64::MAX,
+            max: 0,
+        }
+    }
+
+    /// The bucket of `v`.
+    #[inline(always)]
+    fn index(v: u64) -> usize {
+        if v < LINEAR {
+            return v as usize;
+        }
+        // v >= 2048: k = floor(log2 v) >= 11.
+        let shift = (63 - v.leading_zeros()) - SUB_BUCKETS_LOG2;
+        ((shift as u64) << SUB_BUCKETS_LOG2) as usize + (v >> shift) as usize
+    }
+
+    /// The lowest value counted in bucket `i`.
+    fn lowest_of(i: usize) -> u64 {
+        let i = i as u64;
+        if i < LINEAR {
+            return i;
+        }
+        let shift = (i >> SUB_BUCKETS_LOG2) - 1;
+        (i - (shift << SUB_BUCKETS_LOG2)) << shift
+    }
+
+    #[inline(always)]
+    fn record(&mut self, v: u64) {
+        // `v` is within the bounds, so the index is within the array (the check
+        // stays: it is one compare, and safety does not rest on the clamp).
+        let c = &mut self.counts[Self::index(v)];
+        *c = c.saturating_add(1);
+        self.total = self.total.saturating_add(1);
+        self.max = self.max.max(v);
+        if v != 0 {
+            self.min_nz = self.min_nz.min(v);
+        }
+    }
+
+    fn merge(&mut self, other: &Buckets) {
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            *mine = mine.saturating_add(*theirs);
+        }
+        self.total = self.total.saturating_add(other.total);
+        self.max = self.max.max(other.max);
+        self.min_nz = self.min_nz.min(other.min_nz);
+    }
+
+    /// The HdrHistogram of these counts. Each bucket is recorded at its lowest
+    /// value, except that the extreme samples are recorded as themselves, so that
+    /// the histogram's own minimum and maximum are exactly those recorded.
+    fn to_histogram(&self) -> Histogram<u64> {
+        let mut h = Recorder::new_histogram();
+        for (i, &n) in self.counts.iter().enumerate() {
+            if n == 0 {
+                continue;
+            }
+            let mut n = n;
+            let low = Self::lowest_of(i);
+            let mut exact = |v: u64, h: &mut Histogram<u64>| {
+                if n > 0 && Self::index(v) == i {
+                    h.saturating_record(v);
+                    n -= 1;
+                }
+            };
+            if self.min_nz != self.max {
+                exact(self.min_nz, &mut h);
+            }
+            exact(self.max, &mut h);
+            if n > 0 {
+                h.saturating_record_n(low, n);
+            }
+        }
+        h
+    }
 }
 
 impl Recorder {
@@ -29,10 +146,11 @@ impl Recorder {
     pub const SIGFIG: u8 = 3;
 
     /// A recorder with empty histograms and zero counters. Allocates all the
-    /// histogram memory it will ever use.
+    /// memory recording will ever use.
     pub fn new() -> Recorder {
         Recorder {
-            hists: std::array::from_fn(|_| Self::new_histogram()),
+            buckets: std::array::from_fn(|_| Buckets::new()),
+            views: std::array::from_fn(|_| OnceLock::new()),
             counters: Counters::default(),
         }
     }
@@ -41,7 +159,7 @@ impl Recorder {
         let mut h =
             Histogram::new_with_bounds(Self::LOWEST_NANOS, Self::HIGHEST_NANOS, Self::SIGFIG)
                 .expect("constant histogram bounds are valid");
-        // Already off for new_with_bounds; said again because record() relies on it.
+        // Already off for new_with_bounds; the view is built for exactly these bounds.
         h.auto(false);
         h
     }
@@ -51,7 +169,18 @@ impl Recorder {
     #[inline]
     pub fn record(&mut self, phase: Phase, nanos: u64) {
         let v = nanos.clamp(Self::LOWEST_NANOS, Self::HIGHEST_NANOS);
-        self.hists[phase.index()].saturating_record(v);
+        let i = phase.index();
+        self.buckets[i].record(v);
+        self.stale(i);
+    }
+
+    /// Drop the view of phase `i` (only if one was built: reading a view in the
+    /// middle of a run is rare).
+    #[inline(always)]
+    fn stale(&mut self, i: usize) {
+        if self.views[i].get().is_some() {
+            self.views[i] = OnceLock::new();
+        }
     }
 
     /// Records `end - start` for `phase` (zero, hence 1 ns, if `end` is earlier).
@@ -62,24 +191,16 @@ impl Recorder {
 
     /// The histogram of `phase` (values in nanoseconds).
     pub fn histogram(&self, phase: Phase) -> &Histogram<u64> {
-        &self.hists[phase.index()]
+        let i = phase.index();
+        self.views[i].get_or_init(|| self.buckets[i].to_histogram())
     }
 
     /// Adds everything `other` recorded into `self`: histograms exactly (same
-    /// bucket layout, counts add), counters by [`Counters::merge`]. Does not
-    /// allocate when `other` was made by [`Recorder::new`].
+    /// buckets, counts add), counters by [`Counters::merge`]. Does not allocate.
     pub fn merge(&mut self, other: &Recorder) {
-        for (mine, theirs) in self.hists.iter_mut().zip(&other.hists) {
-            if mine.add(theirs).is_err() {
-                // Only reachable for a histogram of another layout (not one made
-                // here): fall back to adding value by value, clamped into range.
-                for v in theirs.iter_recorded() {
-                    let value = v
-                        .value_iterated_to()
-                        .clamp(Self::LOWEST_NANOS, Self::HIGHEST_NANOS);
-                    mine.saturating_record_n(value, v.count_at_value());
-                }
-            }
+        for i in 0..Phase::COUNT {
+            self.buckets[i].merge(&other.buckets[i]);
+            self.stale(i);
         }
         self.counters.merge(&other.counters);
     }
@@ -145,5 +266,97 @@ mod tests {
         let r = Recorder::merged([]);
         assert!(Phase::ALL.iter().all(|&p| r.histogram(p).is_empty()));
         assert_eq!(r.counters, Counters::default());
+    }
+
+    /// Record the same values straight into an HdrHistogram and into a recorder.
+    fn both(values: impl IntoIterator<Item = u64>) -> (Histogram<u64>, Recorder) {
+        let mut h = Recorder::new_histogram();
+        let mut r = Recorder::new();
+        for v in values {
+            h.saturating_record(v.clamp(Recorder::LOWEST_NANOS, Recorder::HIGHEST_NANOS));
+            r.record(Phase::Ttfb, v);
+        }
+        (h, r)
+    }
+
+    fn same(h: &Histogram<u64>, v: &Histogram<u64>) {
+        assert_eq!(h, v);
+        assert_eq!(
+            (h.len(), h.min(), h.max(), h.min_nz()),
+            (v.len(), v.min(), v.max(), v.min_nz())
+        );
+        assert_eq!(h.mean(), v.mean());
+        for q in [0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0] {
+            assert_eq!(h.value_at_quantile(q), v.value_at_quantile(q), "q {q}");
+        }
+        for (a, b) in h.iter_recorded().zip(v.iter_recorded()) {
+            assert_eq!(
+                (a.value_iterated_to(), a.count_at_value()),
+                (b.value_iterated_to(), b.count_at_value())
+            );
+        }
+    }
+
+    #[test]
+    fn buckets_are_hdrhistogram_counts() {
+        // Every bucket boundary region up to the highest value, edges included.
+        let mut values = vec![0, 1, 2, 2047, 2048, 2049, 4095, 4096, 4097, u64::MAX];
+        for k in 11..42 {
+            let p = 1u64 << k;
+            values.extend([
+                p - 1,
+                p,
+                p + 1,
+                p + (p >> 11),
+                p + (p >> 10) - 1,
+                p + (p >> 10),
+            ]);
+        }
+        values.push(Recorder::HIGHEST_NANOS);
+        values.push(Recorder::HIGHEST_NANOS - 1);
+        let (h, r) = both(values.iter().copied());
+        same(&h, r.histogram(Phase::Ttfb));
+        for &v in &values {
+            let v = v.clamp(Recorder::LOWEST_NANOS, Recorder::HIGHEST_NANOS);
+            assert_eq!(
+                r.histogram(Phase::Ttfb).count_at(v),
+                h.count_at(v),
+                "count at {v}"
+            );
+            let i = Buckets::index(v);
+            assert!(h.equivalent(Buckets::lowest_of(i), v), "bucket {i} of {v}");
+        }
+    }
+
+    #[test]
+    fn random_values_give_the_same_histogram() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let values: Vec<u64> = (0..200_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x >> (x % 64)
+            })
+            .collect();
+        let (h, r) = both(values.iter().copied());
+        same(&h, r.histogram(Phase::Ttfb));
+        // One value, and none.
+        let (h, r) = both([123_456_789]);
+        same(&h, r.histogram(Phase::Ttfb));
+        let (h, r) = both([]);
+        same(&h, r.histogram(Phase::Ttfb));
+    }
+
+    #[test]
+    fn a_view_is_rebuilt_after_more_records() {
+        let mut r = Recorder::new();
+        r.record(Phase::Connect, 5_000);
+        assert_eq!(r.histogram(Phase::Connect).len(), 1);
+        r.record(Phase::Connect, 7_000);
+        assert_eq!(r.histogram(Phase::Connect).len(), 2);
+        let other = r.clone();
+        r.merge(&other);
+        assert_eq!(r.histogram(Phase::Connect).len(), 4);
     }
 }

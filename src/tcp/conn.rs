@@ -336,7 +336,7 @@ impl Conn {
     }
 
     /// A segment of ours with the common fields filled in.
-    #[inline]
+    #[inline(always)]
     fn segment(
         &self,
         cfg: &TcpConfig,
@@ -393,7 +393,7 @@ impl Conn {
 
     /// Hand one of our segments to the sink, remembering its ACK field as
     /// Last.ACK.sent.
-    #[inline]
+    #[inline(always)]
     fn emit(&mut self, seg: &TcpRepr, payload_offset: u32, sink: &mut impl Sink) {
         if seg.flags.ack() {
             self.last_ack_sent = seg.ack;
@@ -448,6 +448,7 @@ impl Conn {
 
     /// Send whatever new data (and FIN) the peer's window allows. Returns whether
     /// anything was sent.
+    #[inline(always)]
     fn transmit(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) -> bool {
         let end = self.data_end();
         let limit = self.snd_una + self.snd_wnd.max(1);
@@ -508,6 +509,7 @@ impl Conn {
 
     /// Timer bookkeeping after an ACK or a state change: retransmission timer while
     /// something is outstanding (RFC 6298 §5.1–5.3), idle timer otherwise.
+    #[inline(always)]
     fn rearm(&mut self, cfg: &TcpConfig, now: Instant, new_ack: bool) {
         match self.state {
             State::TimeWait | State::Closed => {}
@@ -521,6 +523,7 @@ impl Conn {
     }
 
     /// Take an RTT sample (RFC 6298 §2.2–2.3) and recompute the RTO.
+    #[inline(always)]
     fn rtt_sample(&mut self, cfg: &TcpConfig, r_us: u32) {
         let r_us = r_us.max(1);
         if self.srtt_us == 0 {
@@ -541,6 +544,7 @@ impl Conn {
     /// sample exists and RFC 6298 §5.7 applies: with an initial RTO under 3 s, the
     /// RTO is re-initialized to 3 s when data transmission begins (before, the
     /// backed-off SYN RTO simply carried over).
+    #[inline(always)]
     fn handshake_rtt(&mut self, cfg: &TcpConfig, now: Instant) {
         if self.retries == 0 {
             self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
@@ -575,6 +579,7 @@ impl Conn {
     }
 
     /// End the connection with its outcome reported: `None` is success.
+    #[inline(always)]
     fn finish(&mut self, now: Instant, fail: Option<FailCause>, sink: &mut impl Sink) -> Step {
         match fail.or(self.pending_fail) {
             None => {
@@ -593,6 +598,7 @@ impl Conn {
 
     /// Enter TIME-WAIT: the connection is complete (reported now), and the engine
     /// swaps the control block for a record.
+    #[inline(always)]
     fn enter_time_wait(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) -> Step {
         if self.role == Role::Client {
             sink.record(Phase::Close, now.nanos_since(self.t_fin));
@@ -1086,6 +1092,7 @@ impl Conn {
 
     /// In-order payload: count it (the client times the first byte). Returns whether
     /// an ACK is due at once (out of order, or a retransmission).
+    #[inline(always)]
     fn on_data(&mut self, seg: &TcpRepr, now: Instant, sink: &mut impl Sink) -> bool {
         let off = self.rcv_nxt.diff(seg.seq);
         if off < 0 {
@@ -1110,6 +1117,7 @@ impl Conn {
     /// The application reacts to progress: the server sends its response once the
     /// request is in; the client closes once the response is in. Returns whether
     /// something was sent, and the step.
+    #[inline(always)]
     fn app_progress(
         &mut self,
         cfg: &TcpConfig,
@@ -1162,6 +1170,7 @@ impl Conn {
 
     /// CLOSE-WAIT: our application closes at once; the FIN goes out after any data
     /// still to send (the server's response) → LAST-ACK.
+    #[inline(always)]
     fn app_close_passive(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) -> Step {
         if self.role == Role::Client && cfg.close == CloseMode::Rst {
             let fail = self.pending_fail;

@@ -352,7 +352,7 @@ impl TcpFrameTemplate {
     /// the frame length. The bytes and the errors are exactly those of
     /// [`emit_tcp_frame`] with this template's header. On error, what `buf` holds is
     /// unspecified.
-    #[inline]
+    #[inline(always)]
     pub fn emit(&self, buf: &mut [u8], tcp: &TcpRepr, payload: &[u8]) -> Result<usize> {
         let Some((head, seg)) = buf.split_first_chunk_mut::<HEAD_LEN>() else {
             // Not even room for the headers: report the error emit_tcp_frame reports,
