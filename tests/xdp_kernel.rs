@@ -88,8 +88,26 @@ fn kernel_server_in_each_close_mode() {
             assert_eq!(dut[k], 0, "{close}: DUT {k}: {dut}");
         }
         if close != "rst" {
-            assert_eq!(dut["TcpOutRsts"], 0, "{close}: the DUT sent RSTs: {dut}");
-            assert_eq!(v["packets"]["rst_sent"], 0, "{close}: synfin sent RSTs");
+            // On an idle machine the DUT sends no RST at all. On a loaded one, a
+            // generator starved of CPU answers late: the DUT retransmits its FIN, our
+            // first ACK closes the socket, and our TIME-WAIT re-ACK of the
+            // retransmission meets no socket (an RST that loss or delay, not the
+            // tester, caused). So RSTs are allowed only as echoes of the DUT's own
+            // retransmissions.
+            let (rsts, retrans) = (
+                dut["TcpOutRsts"].as_u64().unwrap(),
+                dut["TcpRetransSegs"].as_u64().unwrap(),
+            );
+            assert!(
+                rsts == 0 || rsts <= retrans,
+                "{close}: the DUT sent {rsts} RSTs with {retrans} retransmissions: {dut}; notes {}",
+                v["notes"]
+            );
+            assert_eq!(
+                v["packets"]["rst_sent"], 0,
+                "{close}: synfin sent RSTs; notes {}",
+                v["notes"]
+            );
         }
         assert_eq!(
             v["server"]["completed"], 20_000,
