@@ -40,15 +40,28 @@ cargo build --release --locked --quiet
   cargo bench --locked --bench lifecycle 2>/dev/null | grep -E '^lifecycle|thrpt|time:' || true
   echo '```'
   echo
-  echo "## A demo run (real clock)"
+  echo "## An in-memory run (real clock)"
   echo
-  echo "Command: \`scripts/demo.sh\` (= \`synfin run --io mem --connections 200k --close client --request-bytes 64 --response-bytes 256\`)."
+  echo "Command: \`synfin run --io mem --connections 200k --close client --request-bytes 64 --response-bytes 256\`."
   echo "Both workers share one core and one loop here, so latencies include the other side's batch: they"
   echo "measure the engine's queueing, not a network."
   echo
   echo '```'
-  scripts/demo.sh 2>/dev/null
+  target/release/synfin run --io mem --connections 200k --close client --request-bytes 64 --response-bytes 256
   echo '```'
+  if [ "$(id -u)" = 0 ]; then
+    echo
+    echo "## The demo: the Linux kernel's TCP stack over AF_XDP on a veth test bed"
+    echo
+    echo "Command: \`synfin demo --duration 10s\` (what \`scripts/demo.sh\` runs as root): a test bed of two"
+    echo "namespaces, the kernel server (\`serve --io socket\`, one thread) in the DUT namespace on CPU 1, synfin's"
+    echo "AF_XDP client in the generator namespace on CPU 0, 256 connections open at once, client close."
+    echo "On veth the kernel, not the tester, sets the ceiling (FACTS.md)."
+    echo
+    echo '```'
+    target/release/synfin demo --duration 10s 2>&1
+    echo '```'
+  fi
 } >"$tmp/engine.md"
 mkdir -p results
 mv "$tmp/engine.md" "$out"
