@@ -23,7 +23,7 @@
 //! | `packets.{retransmitted,tx_dropped,rx_invalid,rx_no_conn}` | integer | see [`Counters`] |
 //! | `packets.{rst_sent,rst_received,challenge_acks,paws_rejected}` | integer | see [`Counters`] |
 //! | `time_wait.{entered,peak,current,hazard_reuses,reused,overflow,fin_reacked}` | integer | the `tw_*` [`Counters`]; `peak` is the sum of per-worker peaks |
-//! | `server` | object or null | the built-in server's [`Counters`] (their field names, `failed` keyed by cause) |
+//! | `server` | object or null | the server's own [`Counters`] (the built-in server, or the kernel-socket DUT of a demo) (their field names, `failed` keyed by cause) |
 //! | `notes` | array of strings | remarks about the run |
 //!
 //! Phases are `connect`, `ttfb`, `close`, `lifecycle`. Percentiles are
@@ -88,7 +88,7 @@ pub struct Report {
     pub duration: Duration,
     /// The options the run was made with, as the caller wants them reported.
     pub config: Value,
-    /// The built-in server's counters, when it ran.
+    /// The server's own counters, when synfin ran it (built-in or kernel-socket DUT).
     pub server: Option<Counters>,
     /// Remarks shown at the end of the report (warnings, DUT settings read, …).
     pub notes: Vec<String>,
@@ -217,7 +217,7 @@ impl Report {
         text_time_wait(&mut out, c, "");
         if let Some(s) = &self.server {
             out.push('\n');
-            line(&mut out, "server (built-in)");
+            line(&mut out, "server (its own counters)");
             text_connections(&mut out, s, "  ");
             text_packets(&mut out, s, "  ");
             text_time_wait(&mut out, s, "  ");
