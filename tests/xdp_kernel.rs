@@ -5,27 +5,9 @@
 
 use std::process::Command;
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-fn namespaces() -> String {
-    String::from_utf8_lossy(
-        &Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .into_owned()
-}
+#[path = "common/root.rs"]
+mod root;
+use root::{assert_test_bed_gone, is_root};
 
 fn demo(close: &str) -> serde_json::Value {
     let child = Command::new(env!("CARGO_BIN_EXE_synfin"))
@@ -54,11 +36,7 @@ fn demo(close: &str) -> serde_json::Value {
         .nth(1)
         .expect("the demo names its test bed")
         .to_string();
-    assert!(
-        !namespaces().contains(&format!("{name}-")),
-        "test bed {name} left behind: {}",
-        namespaces()
-    );
+    assert_test_bed_gone(&name);
     serde_json::from_slice(&child.stdout).expect("JSON report")
 }
 

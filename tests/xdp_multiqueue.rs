@@ -17,16 +17,9 @@ use synfin::io::xdp::XdpConfig;
 use synfin::tcp::{CloseMode, TcpConfig};
 use synfin::testbed::{Testbed, TestbedConfig, TestbedGuard, netns};
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
+#[path = "common/root.rs"]
+mod root;
+use root::{assert_test_bed_gone, is_root};
 
 #[test]
 fn two_workers_hand_frames_to_their_owner_and_complete_everything() {
@@ -111,16 +104,5 @@ fn two_workers_hand_frames_to_their_owner_and_complete_everything() {
     );
     assert_eq!(served.completed(), 20_000);
     drop(guard);
-    let left = String::from_utf8_lossy(
-        &std::process::Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .into_owned();
-    assert!(
-        !left.contains(&format!("{name}-")),
-        "test bed left behind: {left}"
-    );
+    assert_test_bed_gone(&name);
 }

@@ -408,7 +408,9 @@ fn text_columns_line_up_and_server_is_shown() {
     }
     assert!(text.contains("12.3us"));
     assert!(text.contains("7.00s"));
-    let server_at = text.find("server (its own counters)").expect("server section");
+    let server_at = text
+        .find("server (its own counters)")
+        .expect("server section");
     assert!(text[server_at..].contains("fin_timeout"));
 }
 
