@@ -49,6 +49,29 @@ fn bad_values_exit_2_with_a_message_and_no_panic() {
         &["run", "--request-bytes", "1g"],
         &["run", "--no-such-option"],
         &["fly"],
+        &["run", "--io", "socket", "--loss", "1%"],
+        &["run", "--io", "mem", "--interface", "eth0"],
+        &[
+            "run",
+            "--io",
+            "xdp",
+            "--src",
+            "198.18.1.0",
+            "--cores",
+            "0,9999",
+        ],
+        &["run", "--io", "socket", "--netns", "no-such-namespace-here"],
+        &[
+            "serve",
+            "--io",
+            "xdp",
+            "--netns",
+            "no-such-namespace-here",
+            "--interface",
+            "x",
+        ],
+        &["testbed", "up", "--name", "bad name!"],
+        &["testbed", "up", "--queues", "0"],
     ];
     for args in cases {
         let out = synfin(args);

@@ -411,6 +411,24 @@ pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, CliError> {
 }
 
 fn run(a: &RunArgs) -> Result<Report, CliError> {
+    if a.io != IoKind::Mem
+        && (a.loss > 0.0
+            || a.duplicate > 0.0
+            || a.reorder > 0.0
+            || !a.delay.is_zero()
+            || a.virtual_time)
+    {
+        return Err(CliError::Usage(
+            "--loss, --duplicate, --reorder, --delay and --virtual-time shape the in-memory wire: they need --io mem \
+             (on a real wire, impair the link itself, e.g. with tc netem)"
+                .into(),
+        ));
+    }
+    if a.io != IoKind::Xdp && (a.interface.is_some() || a.cores.is_some() || a.dst_mac.is_some()) {
+        return Err(CliError::Usage(
+            "--interface, --cores and --dst-mac are for --io xdp".into(),
+        ));
+    }
     match a.io {
         IoKind::Mem => run_mem_io(a),
         IoKind::Socket => run_socket_io(a),
