@@ -402,9 +402,16 @@ impl<K: Copy + Default> Core<K> {
         if d == Instant::NEVER {
             return;
         }
-        let want = ceil_ms(d);
         let armed = &mut self.conn_armed[i as usize];
-        if want < *armed && self.wheel.insert(want, i as u64).is_ok() {
+        // ceil_ms(d) < armed, without the rounding division in the usual case of a
+        // deadline at or after the armed one: ceil(d / 10⁶) < a ⟺ d ≤ (a − 1)·10⁶
+        // (saturating: beyond u64 the bound holds for every d).
+        if *armed == 0 || d.as_nanos() > (*armed - 1).saturating_mul(1_000_000) {
+            return;
+        }
+        let want = ceil_ms(d);
+        debug_assert!(want < *armed);
+        if self.wheel.insert(want, i as u64).is_ok() {
             *armed = want;
         }
     }
