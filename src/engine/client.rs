@@ -216,7 +216,7 @@ impl ClientWorker {
                 port,
                 now,
                 templates: &mut self.core.templates,
-                payload: &[],
+                payload: &super::core::NO_PAYLOAD,
                 rec: &mut self.core.rec,
             };
             crate::tcp::Sink::send(&mut tx, f.dst_ip, f.src_ip, &rst, 0);

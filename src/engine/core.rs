@@ -19,6 +19,7 @@ use crate::tcp::conn::ms;
 use crate::tcp::isn::IsnGenerator;
 use crate::tcp::{Conn, Event, FailCause, Phase, Sink, Step, TcpConfig, TimeWaitRecord, TwVerdict};
 use crate::time::Instant;
+use crate::wire::checksum::PrefixSums;
 use crate::wire::ethernet::EthernetAddress;
 use crate::wire::frame::{FrameHeader, TcpFrameTemplate, parse_tcp_frame};
 use crate::wire::tcp::TcpRepr;
@@ -186,6 +187,37 @@ impl Templates {
     }
 }
 
+/// The bytes a side sends (its request or its response), with the sums of their
+/// prefixes ([`PrefixSums`]): the same bytes go out on every connection, so a
+/// segment's checksum takes the sum of its slice of them from the prefix sums (a
+/// subtraction) instead of reading the slice a second time after copying it into
+/// the frame.
+#[derive(Debug)]
+pub struct Payload {
+    bytes: Vec<u8>,
+    sums: PrefixSums,
+}
+
+/// The payload of segments that carry none (resets, TIME-WAIT acknowledgments).
+pub static NO_PAYLOAD: Payload = Payload {
+    bytes: Vec::new(),
+    sums: PrefixSums::EMPTY,
+};
+
+impl Payload {
+    /// `bytes`, with their prefix sums.
+    pub fn new(bytes: Vec<u8>) -> Payload {
+        let sums = PrefixSums::new(&bytes);
+        Payload { bytes, sums }
+    }
+
+    /// The bytes.
+    #[inline]
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
 /// The transmit side of a worker as the TCP core sees it ([`Sink`]).
 pub struct Tx<'a, P: Port> {
     /// Where frames go.
@@ -195,7 +227,7 @@ pub struct Tx<'a, P: Port> {
     /// Prepared headers.
     pub templates: &'a mut Templates,
     /// The payload source (request or response bytes).
-    pub payload: &'a [u8],
+    pub payload: &'a Payload,
     /// Histograms and counters.
     pub rec: &'a mut Recorder,
 }
@@ -203,9 +235,11 @@ pub struct Tx<'a, P: Port> {
 impl<P: Port> Sink for Tx<'_, P> {
     #[inline(always)]
     fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32) {
-        let start = (payload_offset as usize).min(self.payload.len());
-        let end = (start + seg.payload_len as usize).min(self.payload.len());
-        let payload = &self.payload[start..end];
+        let bytes = self.payload.bytes();
+        let start = (payload_offset as usize).min(bytes.len());
+        let end = (start + seg.payload_len as usize).min(bytes.len());
+        let payload = &bytes[start..end];
+        let payload_sum = self.payload.sums.slice_sum(bytes, start, end);
         // A segment asking for more than the payload source holds carries what there
         // is (never the case for the engine's own connections).
         let clamped;
@@ -225,7 +259,9 @@ impl<P: Port> Sink for Tx<'_, P> {
             self.now,
             #[inline(always)]
             |buf| {
-                len = tmpl.emit(buf, seg, payload).unwrap_or(0);
+                len = tmpl
+                    .emit_with_payload_sum(buf, seg, payload, payload_sum)
+                    .unwrap_or(0);
                 len
             },
         );
@@ -291,7 +327,7 @@ pub struct Core<K: Copy + Default> {
     /// Histograms and counters.
     pub rec: Recorder,
     /// The payload this side sends.
-    pub payload: Vec<u8>,
+    pub payload: Payload,
     /// Prepared frame headers.
     pub templates: Templates,
     /// ISN and timestamp-offset generator.
@@ -319,7 +355,7 @@ impl<K: Copy + Default> Core<K> {
             tw_armed: vec![NOT_ARMED; max_tw],
             wheel: TimerWheel::new(max_conns + max_tw, 0),
             rec: Recorder::new(),
-            payload,
+            payload: Payload::new(payload),
             templates: Templates::new(macs),
             isn: IsnGenerator::new(secret),
             tw_len_ms,
@@ -366,9 +402,16 @@ impl<K: Copy + Default> Core<K> {
         if d == Instant::NEVER {
             return;
         }
-        let want = ceil_ms(d);
         let armed = &mut self.conn_armed[i as usize];
-        if want < *armed && self.wheel.insert(want, i as u64).is_ok() {
+        // ceil_ms(d) < armed, without the rounding division in the usual case of a
+        // deadline at or after the armed one: ceil(d / 10⁶) < a ⟺ d ≤ (a − 1)·10⁶
+        // (saturating: beyond u64 the bound holds for every d).
+        if *armed == 0 || d.as_nanos() > (*armed - 1).saturating_mul(1_000_000) {
+            return;
+        }
+        let want = ceil_ms(d);
+        debug_assert!(want < *armed);
+        if self.wheel.insert(want, i as u64).is_ok() {
             *armed = want;
         }
     }
@@ -495,7 +538,7 @@ impl<K: Copy + Default> Core<K> {
                     port,
                     now,
                     templates: &mut self.templates,
-                    payload: &[],
+                    payload: &NO_PAYLOAD,
                     rec: &mut self.rec,
                 };
                 tx.send(lip, rip, &ack, 0);

@@ -149,7 +149,7 @@ impl ServerWorker {
                     port,
                     now,
                     templates: &mut self.core.templates,
-                    payload: &[],
+                    payload: &super::core::NO_PAYLOAD,
                     rec: &mut self.core.rec,
                 };
                 tx.send(key.local_ip, key.remote_ip, &rst, 0);

@@ -869,9 +869,10 @@ impl Conn {
         // already; what is new is its ACK, which moves us to ESTABLISHED. Without
         // this the SYN-ACK failed the sequence test (SEG.SEQ+SEG.LEN-1 < RCV.NXT)
         // and only drew an ACK, costing a round trip. Linux passes it the same way
-        // (tcp_validate_incoming). Processed as the ACK one past its SYN.
-        let ack_of_syn_ack;
-        let seg = if self.state == State::SynReceived
+        // (tcp_validate_incoming). Processed as the ACK one past its SYN (out of
+        // line: it is rare, and the copy of the segment it needs would otherwise
+        // cost every segment).
+        if self.state == State::SynReceived
             && self.role == Role::Client
             && seg.flags.syn()
             && seg.flags.ack()
@@ -879,15 +880,39 @@ impl Conn {
             && seg.seq == self.irs
             && seg.payload_len == 0
         {
-            ack_of_syn_ack = TcpRepr {
-                seq: seg.seq + 1,
-                flags: TcpFlags(seg.flags.0 & !TcpFlags::SYN.0),
-                ..*seg
-            };
-            &ack_of_syn_ack
-        } else {
-            seg
+            return self.on_simultaneous_syn_ack(cfg, now, seg, sink);
+        }
+        self.synchronized(cfg, now, seg, sink)
+    }
+
+    /// The SYN-ACK that completes a simultaneous open, processed as the ACK one past
+    /// its SYN (see [`on_synchronized`](Self::on_synchronized)).
+    #[cold]
+    #[inline(never)]
+    fn on_simultaneous_syn_ack(
+        &mut self,
+        cfg: &TcpConfig,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        let ack_of_syn_ack = TcpRepr {
+            seq: seg.seq + 1,
+            flags: TcpFlags(seg.flags.0 & !TcpFlags::SYN.0),
+            ..*seg
         };
+        self.synchronized(cfg, now, &ack_of_syn_ack, sink)
+    }
+
+    /// The body of [`on_synchronized`](Self::on_synchronized).
+    #[inline(always)]
+    fn synchronized(
+        &mut self,
+        cfg: &TcpConfig,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
         let f = seg.flags;
         // PAWS (RFC 7323 §5.3): a segment whose TSval is older than TS.Recent is an
         // old duplicate. Drop it, acknowledging unless it is a RST.
@@ -1221,5 +1246,11 @@ impl Conn {
 /// A duration in whole milliseconds, saturating.
 #[inline]
 pub(crate) fn ms(d: std::time::Duration) -> u32 {
-    d.as_millis().min(u32::MAX as u128) as u32
+    // `d.as_millis().min(u32::MAX)`, in 64 bits (RTO bounds are read on every RTT
+    // sample): a product that overflows u64 is far above u32::MAX anyway.
+    let ms = d
+        .as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(d.subsec_millis()));
+    ms.min(u64::from(u32::MAX)) as u32
 }

@@ -354,6 +354,37 @@ impl TcpFrameTemplate {
     /// unspecified.
     #[inline(always)]
     pub fn emit(&self, buf: &mut [u8], tcp: &TcpRepr, payload: &[u8]) -> Result<usize> {
+        self.emit_summed(buf, tcp, payload, None)
+    }
+
+    /// [`emit`](Self::emit) of a payload whose sum is known: `payload_sum` is its
+    /// folded native-space sum (as [`checksum::PrefixSums::slice_sum`] gives it for a
+    /// slice of a buffer prepared once), so that the payload is copied but not read
+    /// again to be summed. The bytes written are those of `emit`.
+    #[inline(always)]
+    pub fn emit_with_payload_sum(
+        &self,
+        buf: &mut [u8],
+        tcp: &TcpRepr,
+        payload: &[u8],
+        payload_sum: u16,
+    ) -> Result<usize> {
+        debug_assert_eq!(
+            checksum::fold(checksum::sum_native(payload)) % 0xffff,
+            payload_sum % 0xffff,
+            "payload sum does not match the payload"
+        );
+        self.emit_summed(buf, tcp, payload, Some(payload_sum))
+    }
+
+    #[inline(always)]
+    fn emit_summed(
+        &self,
+        buf: &mut [u8],
+        tcp: &TcpRepr,
+        payload: &[u8],
+        payload_sum: Option<u16>,
+    ) -> Result<usize> {
         let Some((head, seg)) = buf.split_first_chunk_mut::<HEAD_LEN>() else {
             // Not even room for the headers: report the error emit_tcp_frame reports,
             // which may be a length error found first.
@@ -367,7 +398,9 @@ impl TcpFrameTemplate {
             header_sum,
             u64::from(self.pseudo_sum) + u64::from((seg_len as u16).to_be()),
         );
-        if !payload.is_empty() {
+        if let Some(sum) = payload_sum {
+            acc = checksum::add_carry(acc, u64::from(sum));
+        } else if !payload.is_empty() {
             acc = checksum::add_carry(acc, checksum::sum_native(payload));
         }
         let tcp_check = !checksum::fold(acc);
@@ -483,6 +516,32 @@ mod tests {
         assert_eq!(t.emit(&mut buf, &ack(), &[]), Ok(66));
         assert_eq!(buf[..66], frame_bytes());
         assert_eq!(t.header(), &header());
+    }
+
+    #[test]
+    fn emit_with_a_prefix_sum_writes_the_bytes_emit_writes() {
+        // Every slice of a payload, at even and odd offsets, including all-zero ones.
+        let mut data: Vec<u8> = (0..300u32).map(|i| (i * 31 + 7) as u8).collect();
+        data[100..140].fill(0);
+        let sums = checksum::PrefixSums::new(&data);
+        let t = TcpFrameTemplate::new(&header());
+        for a in (0..data.len()).step_by(7).chain([99, 100, 101, 139, 140]) {
+            for b in (a..=data.len()).step_by(5).chain([a, a + 1, 140.max(a)]) {
+                let b = b.min(data.len());
+                let tcp = TcpRepr {
+                    payload_len: (b - a) as u16,
+                    flags: TcpFlags::PSH | TcpFlags::ACK,
+                    ..ack()
+                };
+                let (mut x, mut y) = ([0u8; 600], [0u8; 600]);
+                let n = t.emit(&mut x, &tcp, &data[a..b]).unwrap();
+                let m = t
+                    .emit_with_payload_sum(&mut y, &tcp, &data[a..b], sums.slice_sum(&data, a, b))
+                    .unwrap();
+                assert_eq!((n, &x[..n]), (m, &y[..m]), "{a}..{b}");
+                assert!(parse_tcp_frame(&y[..m], true).is_ok());
+            }
+        }
     }
 
     #[test]
