@@ -82,6 +82,13 @@ impl ServerWorker {
         }
     }
 
+    /// Send to `mac` from now on (a server that learns its peer's address after
+    /// its tables were built: on a veth pair there is one peer).
+    pub fn set_peer_mac(&mut self, mac: crate::wire::ethernet::EthernetAddress) {
+        let local = self.core.templates.macs().local;
+        self.core.templates = super::core::Templates::new(Macs { local, remote: mac });
+    }
+
     /// The recorder (counters; the server records no latency).
     pub fn recorder(&self) -> &Recorder {
         &self.core.rec

@@ -83,6 +83,23 @@ pub fn serve_xdp(
             let mut port = ArpResponder::new(port, mac, *cfg.listen.ip(), 1);
             let mut clock = MonotonicClock::new();
             let end = cfg.duration.map(|d| Instant::ZERO + d);
+            // The tables first (they can be large), so that no SYN waits on them.
+            let mut server = ServerWorker::new(
+                cfg.tcp.clone(),
+                ServerConfig {
+                    ip: u32::from(*cfg.listen.ip()),
+                    port: cfg.listen.port(),
+                    max_conns: cfg.max_conns,
+                    tw_cap: cfg.tw_cap,
+                    verify_checksums: true,
+                    secret: std::process::id() as u64 ^ 0x5e12_7e12,
+                },
+                Macs {
+                    local: mac,
+                    remote: EthernetAddress([0xff; 6]),
+                },
+                payload(cfg.tcp.response_bytes, false),
+            );
             // Learn the peer: the first ARP request for us (or the first frame).
             let mut peer = None;
             while peer.is_none() {
@@ -103,22 +120,9 @@ pub fn serve_xdp(
                     std::thread::sleep(Duration::from_micros(200));
                 }
             }
-            let mut server = ServerWorker::new(
-                cfg.tcp.clone(),
-                ServerConfig {
-                    ip: u32::from(*cfg.listen.ip()),
-                    port: cfg.listen.port(),
-                    max_conns: cfg.max_conns,
-                    tw_cap: cfg.tw_cap,
-                    verify_checksums: true,
-                    secret: std::process::id() as u64 ^ 0x5e12_7e12,
-                },
-                Macs {
-                    local: mac,
-                    remote: peer.unwrap_or(EthernetAddress([0xff; 6])),
-                },
-                payload(cfg.tcp.response_bytes, false),
-            );
+            if let Some(peer) = peer {
+                server.set_peer_mac(peer);
+            }
             let mut now = clock.now();
             while peer.is_some() && !stop.load(Ordering::Relaxed) && end.is_none_or(|e| now < e) {
                 now = clock.now();
