@@ -21,7 +21,9 @@ use crate::tcp::{Conn, Event, FailCause, Phase, Sink, Step, TcpConfig, TimeWaitR
 use crate::time::Instant;
 use crate::wire::checksum::PrefixSums;
 use crate::wire::ethernet::EthernetAddress;
-use crate::wire::frame::{FrameHeader, TcpFrameTemplate, parse_tcp_frame};
+use crate::wire::frame::{
+    FrameHeader, TcpFrame, TcpFrameTemplate, parse_tcp_frame, parse_usual_tcp_frame,
+};
 use crate::wire::tcp::TcpRepr;
 
 /// Tag bit of a table value or wheel item that refers to a TIME-WAIT record.
@@ -88,26 +90,49 @@ pub fn receive_burst<P: Port>(
     port.rx_burst(now, super::BURST, |frame| {
         c.rx_packets += 1;
         c.rx_bytes += frame.len() as u64;
-        match parse_tcp_frame(frame, verify) {
-            Ok(f) => {
-                let seg = RxSeg {
-                    src_ip: f.src_ip.to_bits(),
-                    dst_ip: f.dst_ip.to_bits(),
-                    tcp: f.tcp,
-                };
-                // Within the capacity reserved for a burst (always: a burst is at
-                // most BURST frames). Said explicitly so that the usual push has no
-                // growing path, whose call would make the parsed fields go through
-                // the stack.
-                if rx.len() < rx.capacity() {
-                    rx.push(seg);
-                } else {
-                    push_grow(rx, seg);
-                }
-            }
-            Err(_) => c.rx_invalid += 1,
+        // The usual frame is parsed inline and pushed where it is parsed; anything
+        // else goes the general way out of line. (Joining the two into one result
+        // first made every frame's fields go through a copy on the stack.)
+        if let Some(f) = parse_usual_tcp_frame(frame, verify) {
+            push(rx, f);
+        } else {
+            receive_unusual(frame, verify, rx, c);
         }
     })
+}
+
+/// Keep a parsed frame of a burst.
+#[inline(always)]
+fn push(rx: &mut Vec<RxSeg>, f: TcpFrame) {
+    let seg = RxSeg {
+        src_ip: f.src_ip.to_bits(),
+        dst_ip: f.dst_ip.to_bits(),
+        tcp: f.tcp,
+    };
+    // Within the capacity reserved for a burst (always: a burst is at most BURST
+    // frames). Said explicitly so that the usual push has no growing path, whose
+    // call would make the parsed fields go through the stack.
+    if rx.len() < rx.capacity() {
+        rx.push(seg);
+    } else {
+        push_grow(rx, seg);
+    }
+}
+
+/// [`receive_burst`] of a frame its inline parser did not take: parsed by layers,
+/// kept or counted as invalid.
+#[cold]
+#[inline(never)]
+fn receive_unusual(
+    frame: &[u8],
+    verify: bool,
+    rx: &mut Vec<RxSeg>,
+    c: &mut crate::stats::Counters,
+) {
+    match parse_tcp_frame(frame, verify) {
+        Ok(f) => push(rx, f),
+        Err(_) => c.rx_invalid += 1,
+    }
 }
 
 /// The push of [`receive_burst`] beyond the reserved capacity (never taken).

@@ -203,6 +203,56 @@ struct Slot {
     len: u32,
 }
 
+/// Distance between the starts of two pool buffers: a buffer and one cache line.
+/// With buffers exactly [`MAX_FRAME`] (2 KiB) apart, the headers of every frame in
+/// flight would fall in the same few sets of a set-associative cache and evict each
+/// other; one more line per buffer staggers them.
+const STRIDE: usize = MAX_FRAME + 64;
+
+/// The frame buffers, each [`MAX_FRAME`] bytes, [`STRIDE`] bytes apart.
+#[derive(Debug)]
+struct Pool {
+    bytes: Vec<u8>,
+}
+
+impl Pool {
+    fn new(frames: usize) -> Pool {
+        let bytes = frames
+            .checked_mul(STRIDE)
+            .expect("MemWire: frame pool size overflows");
+        Pool {
+            bytes: vec![0; bytes],
+        }
+    }
+
+    /// The bytes the buffers lend: `frames × MAX_FRAME`.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.bytes.len() / STRIDE * MAX_FRAME
+    }
+
+    /// Buffer `buf`, all [`MAX_FRAME`] bytes of it, to build a frame in.
+    #[inline(always)]
+    fn buffer(&mut self, buf: u32) -> &mut [u8] {
+        let start = buf as usize * STRIDE;
+        &mut self.bytes[start..start + MAX_FRAME]
+    }
+
+    /// The frame of `len` bytes in buffer `buf`.
+    #[inline(always)]
+    fn frame(&self, buf: u32, len: usize) -> &[u8] {
+        let start = buf as usize * STRIDE;
+        &self.bytes[start..start + len]
+    }
+
+    /// Copy the frame of `len` bytes in buffer `from` into buffer `to`.
+    fn copy(&mut self, from: u32, to: u32, len: usize) {
+        let start = from as usize * STRIDE;
+        self.bytes
+            .copy_within(start..start + len, to as usize * STRIDE);
+    }
+}
+
 /// A FIFO of [`Slot`]s in a ring of fixed power-of-two size. It never grows: a
 /// direction cannot queue more frames than the pool has buffers, and the ring is made
 /// at least that big. (A `VecDeque` does the same with a capacity check and a
@@ -391,8 +441,8 @@ fn duration_nanos(d: Duration) -> u64 {
 /// thread. See the [module documentation](self).
 #[derive(Debug)]
 pub struct MemWire {
-    /// `frames * MAX_FRAME` bytes; buffer `i` is `pool[i * MAX_FRAME..][..MAX_FRAME]`.
-    pool: Vec<u8>,
+    /// The frame buffers.
+    pool: Pool,
     /// Indices of free buffers (a stack: the most recently freed is reused first).
     free: Vec<u32>,
     /// Indexed by [`Dir::index`].
@@ -411,9 +461,6 @@ impl MemWire {
             u32::try_from(frames).is_ok(),
             "MemWire: {frames} frames is too many"
         );
-        let bytes = frames
-            .checked_mul(MAX_FRAME)
-            .expect("MemWire: frame pool size overflows");
         let imp = cfg.impairments();
         let rng_ab = Xoshiro256PlusPlus::seed_from_u64(cfg.seed);
         // The reverse direction draws from the same sequence 2^192 steps on, so the
@@ -421,7 +468,7 @@ impl MemWire {
         let mut rng_ba = rng_ab.clone();
         rng_ba.long_jump();
         MemWire {
-            pool: vec![0; bytes],
+            pool: Pool::new(frames),
             // Reversed so that buffers are handed out from index 0 up.
             free: (0..frames as u32).rev().collect(),
             lanes: [
@@ -537,8 +584,7 @@ impl MemWire {
         let lane = &mut lanes[dir.index()];
         let before = lane.queue.len();
         lane.queue.retain(|s| {
-            let start = s.buf as usize * MAX_FRAME;
-            if pred(&pool[start..start + s.len as usize]) {
+            if pred(pool.frame(s.buf, s.len as usize)) {
                 free.push(s.buf);
                 false
             } else {
@@ -564,8 +610,7 @@ impl MemWire {
             lane.stats.pool_exhausted += 1;
             return false;
         };
-        let start = buf as usize * MAX_FRAME;
-        let len = build(&mut self.pool[start..start + MAX_FRAME]);
+        let len = build(self.pool.buffer(buf));
         debug_assert!(len <= MAX_FRAME, "frame of {len} bytes exceeds MAX_FRAME");
         let len = len.min(MAX_FRAME);
         if len == 0 {
@@ -593,7 +638,6 @@ impl MemWire {
     #[inline(never)]
     fn impaired(&mut self, dir: Dir, now: Instant, buf: u32, len: u32) {
         let lane = &mut self.lanes[dir.index()];
-        let start = buf as usize * MAX_FRAME;
         if lane.loss.hit(&mut lane.rng) {
             self.free.push(buf);
             lane.stats.lost += 1;
@@ -615,8 +659,7 @@ impl MemWire {
         }
         if lane.duplicate.hit(&mut lane.rng) {
             if let Some(copy) = self.free.pop() {
-                self.pool
-                    .copy_within(start..start + len as usize, copy as usize * MAX_FRAME);
+                self.pool.copy(buf, copy, len as usize);
                 lane.queue.push_back(Slot {
                     due,
                     buf: copy,
@@ -643,8 +686,7 @@ impl MemWire {
                 break;
             }
             lane.queue.pop_front();
-            let start = slot.buf as usize * MAX_FRAME;
-            f(&self.pool[start..start + slot.len as usize]);
+            f(self.pool.frame(slot.buf, slot.len as usize));
             self.free.push(slot.buf);
             n += 1;
         }

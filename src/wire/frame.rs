@@ -134,12 +134,14 @@ pub fn parse_tcp_frame(frame: &[u8], verify_checksums: bool) -> Result<TcpFrame>
 }
 
 /// The fast path of [`parse_tcp_frame`]: a valid frame with an IPv4 header without
-/// options, read at fixed offsets. Anything else (any error, IPv4 options) is `None`,
-/// and goes the way of the layered parsers, which give the same result for every
-/// frame this accepts (a property test holds them to it) and find the error of every
-/// frame it does not.
+/// options, read at fixed offsets. Anything else (an error, IPv4 options, options
+/// this does not read at once) is `None`, and goes the way of the layered parsers,
+/// which give the same result for every frame this accepts (tested) and find the
+/// error of every frame it does not. Receive loops call it themselves, so that
+/// what it parses is used where it is parsed (not joined with the result of the
+/// general parser first); on `None` they must call [`parse_tcp_frame`].
 #[inline(always)]
-fn parse_usual_tcp_frame(frame: &[u8], verify_checksums: bool) -> Option<TcpFrame> {
+pub fn parse_usual_tcp_frame(frame: &[u8], verify_checksums: bool) -> Option<TcpFrame> {
     const IP: usize = ethernet::HEADER_LEN;
     const TCP: usize = IP + ipv4::HEADER_LEN;
     let h = frame.first_chunk::<{ TCP + tcp::HEADER_LEN }>()?;
