@@ -298,7 +298,7 @@ impl<P: Port> Sink for Tx<'_, P> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn record(&mut self, phase: Phase, nanos: u64) {
         self.rec.record(phase, nanos);
     }

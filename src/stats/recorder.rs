@@ -166,7 +166,7 @@ impl Recorder {
 
     /// Records one latency sample of `phase`, in nanoseconds. Values outside
     /// 1 ns ..= 1 h are clamped into it. Never allocates, never fails.
-    #[inline]
+    #[inline(always)]
     pub fn record(&mut self, phase: Phase, nanos: u64) {
         let v = nanos.clamp(Self::LOWEST_NANOS, Self::HIGHEST_NANOS);
         let i = phase.index();

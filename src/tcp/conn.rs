@@ -481,9 +481,32 @@ impl Conn {
     }
 
     /// Send a challenge ACK (RFC 5961 §3.2, §4.2, §5.2).
+    #[cold]
+    #[inline(never)]
     fn challenge_ack(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) {
         self.send_ack(cfg, now, sink);
         sink.event(Event::ChallengeAck);
+    }
+
+    /// Answer `seg` with the RST a CLOSED port would send (RFC 9293 §3.10.7.1), as
+    /// SYN-SENT and SYN-RECEIVED do for an unacceptable ACK. Rare, so out of line
+    /// (the transmit path is inlined into each send site; here it would weigh on
+    /// the segment path that contains it).
+    #[cold]
+    #[inline(never)]
+    fn reply_reset(&mut self, seg: &TcpRepr, sink: &mut impl Sink) {
+        let rst = super::listen::reset_for(seg);
+        sink.send(self.local_ip, self.remote_ip, &rst, 0);
+        sink.event(Event::RstSent);
+    }
+
+    /// Send our SYN-ACK (again, or for a simultaneous open) from SYN-RECEIVED. Rare,
+    /// so out of line (see [`reply_reset`](Self::reply_reset)).
+    #[cold]
+    #[inline(never)]
+    fn send_syn_ack(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) {
+        let s = self.segment(cfg, now, TcpFlags::SYN | TcpFlags::ACK, self.iss, 0);
+        self.emit(&s, 0, sink);
     }
 
     /// Send `<SEQ=SND.NXT><CTL=RST,ACK>` (an abort, like SO_LINGER 0).
@@ -744,9 +767,7 @@ impl Conn {
             // An old duplicate SYN-ACK (or garbage): answer <SEQ=SEG.ACK><CTL=RST>
             // unless it is itself a RST.
             if !f.rst() {
-                let rst = super::listen::reset_for(seg);
-                sink.send(self.local_ip, self.remote_ip, &rst, 0);
-                sink.event(Event::RstSent);
+                self.reply_reset(seg, sink);
             }
             return Step::Continue;
         }
@@ -770,8 +791,7 @@ impl Conn {
             // Simultaneous open: SYN without ACK → SYN-RECEIVED, send SYN-ACK.
             self.role = Role::Client;
             self.set_state(State::SynReceived);
-            let s = self.segment(cfg, now, TcpFlags::SYN | TcpFlags::ACK, self.iss, 0);
-            self.emit(&s, 0, sink);
+            self.send_syn_ack(cfg, now, sink);
             return Step::Continue;
         }
         self.snd_una = seg.ack;
@@ -932,8 +952,7 @@ impl Conn {
             }
             if self.state == State::SynReceived && f.syn() && !f.ack() && seg.seq == self.irs {
                 // The peer's SYN again: our SYN-ACK was lost; send it again.
-                let s = self.segment(cfg, now, TcpFlags::SYN | TcpFlags::ACK, self.iss, 0);
-                self.emit(&s, 0, sink);
+                self.send_syn_ack(cfg, now, sink);
                 return Step::Continue;
             }
             if seg.seq > self.rcv_nxt {
@@ -981,9 +1000,7 @@ impl Conn {
             // §5.2 check below, which is for synchronized states: before, an ACK
             // beyond SND.NXT got a challenge ACK here instead of the RST.
             if seg.ack <= self.snd_una || seg.ack > self.snd_nxt {
-                let rst = super::listen::reset_for(seg);
-                sink.send(self.local_ip, self.remote_ip, &rst, 0);
-                sink.event(Event::RstSent);
+                self.reply_reset(seg, sink);
                 return Step::Continue;
             }
             self.handshake_rtt(cfg, now);
@@ -1211,6 +1228,7 @@ impl Conn {
     }
 
     /// An acceptable RST arrived (RFC 9293 §3.10.7.4, "second, check the RST bit").
+    #[inline(never)]
     fn on_reset(&mut self, now: Instant, seg: &TcpRepr, sink: &mut impl Sink) -> Step {
         // Whether the client has the whole response. The client's abort (RST close
         // mode) goes out as RST|ACK on the last response byte, with no ACK before
