@@ -8,7 +8,7 @@ set -eu
 cd "$(dirname "$0")/.."
 close="${1:-client}"
 cargo build --release --quiet
-bin=target/release/synfin
+bin="${CARGO_TARGET_DIR:-target}/release/synfin"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 common="run --io mem --virtual-time --rate max --concurrency 256 --close $close \

@@ -8,6 +8,7 @@ out=results/engine.md
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cargo build --release --locked --quiet
+bin="${CARGO_TARGET_DIR:-target}/release/synfin"
 {
   echo "# Engine results"
   echo
@@ -28,7 +29,7 @@ cargo build --release --locked --quiet
     line=$(scripts/callgrind-lifecycle.sh "$m" | tail -1)
     per=$(echo "$line" | sed 's/.*per-lifecycle=//')
     # Segments per lifecycle, counted by both sides in a small run of the same mode.
-    segs=$(target/release/synfin run --io mem --virtual-time -n 1000 --close "$m" --request-bytes 64 \
+    segs=$("$bin" run --io mem --virtual-time -n 1000 --close "$m" --request-bytes 64 \
       --response-bytes 256 --format json | python3 -c 'import json,sys; v=json.load(sys.stdin); print(round((v["packets"]["tx"]+v["server"]["tx_packets"])/v["connections"]["completed"], 2))')
     echo "| $m | $segs | $per |"
   done
@@ -49,7 +50,7 @@ cargo build --release --locked --quiet
   echo "measure the engine's queueing, not a network."
   echo
   echo '```'
-  target/release/synfin run --io mem --connections 200k --close client --request-bytes 64 --response-bytes 256
+  "$bin" run --io mem --connections 200k --close client --request-bytes 64 --response-bytes 256
   echo '```'
   if [ "$(id -u)" = 0 ]; then
     echo
@@ -61,7 +62,7 @@ cargo build --release --locked --quiet
     echo "On veth the kernel, not the tester, sets the ceiling (FACTS.md)."
     echo
     echo '```'
-    target/release/synfin demo --duration 10s 2>&1
+    "$bin" demo --duration 10s 2>&1
     echo '```'
   fi
 } >"$tmp/engine.md"
