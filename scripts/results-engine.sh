@@ -40,7 +40,7 @@ bin="${CARGO_TARGET_DIR:-target}/release/synfin"
   echo "client and server workers on one thread, virtual clock. Target: at least 3 M/s (client close)."
   echo
   echo '```'
-  cargo bench --locked --bench lifecycle 2>/dev/null | grep -E '^lifecycle|thrpt|time:' || true
+  cargo bench --locked --bench lifecycle 2>/dev/null | grep -E '^lifecycle|thrpt:|time:' | grep -v '%' || true
   echo '```'
   echo
   echo "## An in-memory run (real clock)"
