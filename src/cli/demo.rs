@@ -70,6 +70,33 @@ pub(crate) const DUT_COUNTERS: &[&str] = &[
     "TcpExtTCPChallengeACK",
 ];
 
+/// How much each of [`DUT_COUNTERS`] grew between two `nstat` readings.
+pub(crate) fn dut_counter_delta(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    DUT_COUNTERS
+        .iter()
+        .map(|k| {
+            let d = after
+                .get(*k)
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(before.get(*k).copied().unwrap_or(0));
+            ((*k).to_string(), d)
+        })
+        .collect()
+}
+
+/// The counters as one `Name=value` line, in [`DUT_COUNTERS`] order.
+pub(crate) fn dut_counter_line(delta: &BTreeMap<String, u64>) -> String {
+    DUT_COUNTERS
+        .iter()
+        .map(|k| format!("{k}={}", delta.get(*k).copied().unwrap_or(0)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// TIME-WAIT sockets in a namespace now (`/proc/net/sockstat`, "tw").
 pub(crate) fn time_wait_count(ns: &str) -> Option<u64> {
     let text = netns::run_in(ns, || {
@@ -211,15 +238,8 @@ fn demo_on(a: &DemoArgs, tb: &Testbed, stop: &Arc<AtomicBool>) -> Result<Report,
         .map_err(|_| CliError::Runtime("the DUT server panicked".into()))?;
     let run = run.map_err(|e| CliError::Runtime(e.to_string()))?;
     let mut report = Report::new(run.client, "xdp", run.duration);
-    let mut dut: BTreeMap<String, u64> = BTreeMap::new();
-    for k in DUT_COUNTERS {
-        let d = after
-            .get(*k)
-            .copied()
-            .unwrap_or(0)
-            .saturating_sub(before.get(*k).copied().unwrap_or(0));
-        dut.insert((*k).to_string(), d);
-    }
+    let dut = dut_counter_delta(&before, &after);
+    let dut_line = dut_counter_line(&dut);
     report.config = json!({
         "io": "xdp",
         "demo": true,
@@ -257,14 +277,9 @@ fn demo_on(a: &DemoArgs, tb: &Testbed, stop: &Arc<AtomicBool>) -> Result<Report,
         }
         Err(e) => report.notes.push(format!("DUT server error: {e}")),
     }
-    let line: Vec<String> = DUT_COUNTERS
-        .iter()
-        .map(|k| format!("{}={}", k, report.config["dut"]["counters"][k]))
-        .collect();
-    report.notes.push(format!(
-        "DUT kernel counters during the run: {}",
-        line.join(" ")
-    ));
+    report
+        .notes
+        .push(format!("DUT kernel counters during the run: {dut_line}"));
     if let Some(tw) = tw_dut {
         report
             .notes

@@ -535,22 +535,12 @@ pub fn run_xdp_io(
     });
     if let (Some(ns), Some(before)) = (&dut_ns, before) {
         let after = crate::testbed::netns::nstat(ns).unwrap_or_default();
-        let mut dut = serde_json::Map::new();
-        let mut line = Vec::new();
-        for k in demo::DUT_COUNTERS {
-            let d = after
-                .get(*k)
-                .copied()
-                .unwrap_or(0)
-                .saturating_sub(before.get(*k).copied().unwrap_or(0));
-            dut.insert((*k).to_string(), json!(d));
-            line.push(format!("{k}={d}"));
-        }
+        let dut = demo::dut_counter_delta(&before, &after);
         let tw = demo::time_wait_count(ns);
         config["dut"] = json!({ "netns": ns, "counters": dut, "time_wait_at_end": tw });
         report.notes.push(format!(
             "DUT ({ns}) kernel counters during the run: {}",
-            line.join(" ")
+            demo::dut_counter_line(&dut)
         ));
         if let Some(tw) = tw {
             report
