@@ -11,7 +11,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[cfg(target_os = "linux")]
 mod demo;
+pub mod outputs;
 mod parse;
+mod report;
 #[cfg(target_os = "linux")]
 mod serve;
 #[cfg(target_os = "linux")]
@@ -21,7 +23,7 @@ use serde_json::json;
 
 use crate::engine::TwPolicy;
 use crate::engine::client::ClientConfig;
-use crate::engine::mem_run::{MemRunConfig, run_mem};
+use crate::engine::mem_run::MemRunConfig;
 use crate::engine::pacer::PacerMode;
 use crate::engine::server::ServerConfig;
 use crate::io::mem::MemWireConfig;
@@ -51,6 +53,9 @@ pub enum Command {
     /// Build, inspect or remove the veth test bed (root).
     #[cfg(target_os = "linux")]
     Testbed(testbed::TestbedArgs),
+    /// Re-render saved runs (JSON reports or HdrHistogram logs), merging several
+    /// (e.g. one per generator host) into one report.
+    Report(report::ReportArgs),
 }
 
 /// Where the packets go.
@@ -240,6 +245,10 @@ pub struct RunArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    // Outputs (issue 5): live progress, --csv, --hlog, --plot, --spectrum.
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub outputs: outputs::OutputArgs,
 }
 
 /// Why a command failed.
@@ -429,11 +438,20 @@ fn run(a: &RunArgs) -> Result<Report, CliError> {
             "--interface, --cores and --dst-mac are for --io xdp".into(),
         ));
     }
-    match a.io {
-        IoKind::Mem => run_mem_io(a),
-        IoKind::Socket => run_socket_io(a),
-        IoKind::Xdp => run_xdp_io(a, &install_stop_flag()?),
-    }
+    // Outputs (issue 5): the per-second collection feeding progress, CSV, hlog, plots.
+    let workers = match (&a.io, &a.cores) {
+        (IoKind::Xdp, Some(c)) => c.0.len().max(1) as u32,
+        _ => 1,
+    };
+    let mut session = outputs::Session::start(&a.outputs, workers, a.io != IoKind::Socket)?;
+    let taps = session.take_taps();
+    let mut report = match a.io {
+        IoKind::Mem => run_mem_io(a, taps),
+        IoKind::Socket => run_socket_io(a, taps),
+        IoKind::Xdp => run_xdp_io(a, &install_stop_flag()?, taps),
+    }?;
+    session.finish(&mut report);
+    Ok(report)
 }
 
 /// A flag set by the first SIGINT or SIGTERM (a run then stops opening, drains and
@@ -454,8 +472,9 @@ pub fn install_stop_flag() -> Result<std::sync::Arc<std::sync::atomic::AtomicBoo
 pub fn run_xdp_io(
     a: &RunArgs,
     stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    taps: Vec<crate::stats::interval::IntervalTap>,
 ) -> Result<Report, CliError> {
-    use crate::engine::xdp_run::{XdpRunConfig, run_xdp};
+    use crate::engine::xdp_run::{XdpRunConfig, run_xdp_with};
     use crate::io::xdp::{XdpConfig, XdpMode};
     require_root("synfin run --io xdp")?;
     let Some(interface) = a.interface.clone() else {
@@ -511,7 +530,7 @@ pub fn run_xdp_io(
     let before = dut_ns
         .as_deref()
         .and_then(|ns| crate::testbed::netns::nstat(ns).ok());
-    let res = run_xdp(&cfg, stop).map_err(|e| match e {
+    let res = run_xdp_with(&cfg, stop, taps).map_err(|e| match e {
         crate::engine::xdp_run::XdpRunError::Xdp(crate::io::xdp::XdpError::NoInterface {
             ..
         }) => CliError::Usage(e.to_string()),
@@ -592,6 +611,7 @@ pub fn run_xdp_io(
 fn run_xdp_io(
     _a: &RunArgs,
     _stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _taps: Vec<crate::stats::interval::IntervalTap>,
 ) -> Result<Report, CliError> {
     Err(CliError::Usage("--io xdp needs Linux".into()))
 }
@@ -603,8 +623,13 @@ fn parse_mac_arg(s: &str) -> Result<crate::wire::ethernet::EthernetAddress, Stri
 
 /// `run --io socket`: the same workload through kernel sockets.
 #[cfg(target_os = "linux")]
-fn run_socket_io(a: &RunArgs) -> Result<Report, CliError> {
-    use crate::io::socket::{SocketClientConfig, run_client};
+fn run_socket_io(
+    a: &RunArgs,
+    mut taps: Vec<crate::stats::interval::IntervalTap>,
+) -> Result<Report, CliError> {
+    use crate::io::socket::SocketClientConfig;
+    use crate::io::socket::client::run_client_with;
+    let tap = taps.pop();
     let mut cfg = SocketClientConfig::new(a.dst, a.connections);
     cfg.src = a.src;
     cfg.mode = match a.rate {
@@ -622,10 +647,10 @@ fn run_socket_io(a: &RunArgs) -> Result<Report, CliError> {
     let result = match &a.netns {
         Some(ns) => {
             check_netns(ns)?;
-            crate::testbed::netns::run_in(ns, || run_client(&cfg))
+            crate::testbed::netns::run_in(ns, || run_client_with(&cfg, tap))
                 .map_err(|e| CliError::Runtime(e.to_string()))?
         }
-        None => run_client(&cfg),
+        None => run_client_with(&cfg, tap),
     };
     let run =
         result.map_err(|e| CliError::Runtime(format!("the socket client could not start: {e}")))?;
@@ -660,7 +685,10 @@ fn run_socket_io(a: &RunArgs) -> Result<Report, CliError> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn run_socket_io(_a: &RunArgs) -> Result<Report, CliError> {
+fn run_socket_io(
+    _a: &RunArgs,
+    _taps: Vec<crate::stats::interval::IntervalTap>,
+) -> Result<Report, CliError> {
     Err(CliError::Usage("--io socket needs Linux".into()))
 }
 
@@ -689,14 +717,21 @@ fn run_config_json(a: &RunArgs, cfg: &MemRunConfig) -> serde_json::Value {
 }
 
 /// `run --io mem`: client and built-in server over the in-memory wire.
-fn run_mem_io(a: &RunArgs) -> Result<Report, CliError> {
+fn run_mem_io(
+    a: &RunArgs,
+    mut taps: Vec<crate::stats::interval::IntervalTap>,
+) -> Result<Report, CliError> {
     if a.netns.is_some() {
         return Err(CliError::Usage(
             "--netns is for --io socket and --io xdp".into(),
         ));
     }
     let cfg = mem_config(a)?;
-    let res = run_mem(&cfg);
+    let mut mem_run = crate::engine::mem_run::MemRun::new(&cfg);
+    if let Some(tap) = taps.pop() {
+        mem_run.set_intervals(tap);
+    }
+    let res = mem_run.run();
     let mut report = Report::new(res.client, "mem", res.duration);
     report.server = Some(res.server.counters.clone());
     report.config = run_config_json(a, &cfg);
@@ -736,12 +771,8 @@ fn write_stdout(s: &str) -> ExitCode {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Run(a) => run(a).map(|report| match a.format {
-            Format::Text => report.to_text(),
-            Format::Json => {
-                serde_json::to_string_pretty(&report.to_json()).unwrap_or_default() + "\n"
-            }
-        }),
+        Command::Run(a) => run(a).map(|r| outputs::render(&r, a.format, a.outputs.spectrum)),
+        Command::Report(a) => report::run(a),
         #[cfg(target_os = "linux")]
         Command::Demo(a) => demo::run(a),
         #[cfg(target_os = "linux")]

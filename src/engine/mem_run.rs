@@ -9,6 +9,7 @@ use super::pacer::{Pacer, PacerMode};
 use super::server::{ServerConfig, ServerWorker};
 use crate::io::mem::{Dir, MemWire, MemWireConfig, MemWireStats};
 use crate::stats::Recorder;
+use crate::stats::interval::IntervalTap;
 use crate::tcp::TcpConfig;
 use crate::time::{Clock, Instant, MonotonicClock};
 use crate::wire::ethernet::EthernetAddress;
@@ -84,6 +85,8 @@ pub struct MemRun {
     wire: MemWire,
     client: ClientWorker,
     server: ServerWorker,
+    /// Per-second snapshots of the client's recorder, when asked for.
+    tap: Option<IntervalTap>,
 }
 
 impl MemRun {
@@ -122,7 +125,15 @@ impl MemRun {
             wire,
             client,
             server,
+            tap: None,
         }
+    }
+
+    /// Ship per-period snapshots of the client's measurements through `tap`
+    /// (see [`crate::stats::interval`]); on a virtual clock the run also stops at
+    /// each period's end, so that every period gets its own row.
+    pub fn set_intervals(&mut self, tap: IntervalTap) {
+        self.tap = Some(tap);
     }
 
     /// Run to the end: every connection opened and finished, or the duration limit
@@ -130,6 +141,7 @@ impl MemRun {
     pub fn run(&mut self) -> MemRunResult {
         let cfg = &self.cfg;
         let (wire, client, server) = (&mut self.wire, &mut self.client, &mut self.server);
+        let tap = &mut self.tap;
         let start = Instant::ZERO;
         let mut real = MonotonicClock::new();
         let mut now = start;
@@ -142,6 +154,9 @@ impl MemRun {
             }
             let mut work = client.step(&mut wire.port_a(), now);
             work += server.step(&mut wire.port_b(), now);
+            if let Some(t) = tap {
+                t.tick(now, client.recorder());
+            }
             // The run ends when the client has nothing left and the server has
             // finished the connections the client's last segments end (a LAST-ACK
             // waiting for the final ACK still on the wire, say).
@@ -170,6 +185,7 @@ impl MemRun {
                     wire.next_delivery(),
                     drain_end,
                     (!client.stopping).then_some(stop_opening),
+                    tap.as_ref().map(IntervalTap::next_due),
                 ]
                 .into_iter()
                 .flatten()
@@ -177,6 +193,9 @@ impl MemRun {
                 .min()
                 .unwrap_or(now + Duration::from_millis(1));
             }
+        }
+        if let Some(t) = tap.take() {
+            t.finish(now, client.recorder());
         }
         MemRunResult {
             client: client.recorder().clone(),

@@ -19,6 +19,7 @@ use super::pacer::{Pacer, PacerMode};
 use crate::io::Port;
 use crate::io::xdp::{PortMode, XdpConfig, XdpError, XdpPort, XdpProgram, XdpStats};
 use crate::stats::Recorder;
+use crate::stats::interval::IntervalTap;
 use crate::tcp::TcpConfig;
 use crate::time::{Clock, Instant, MonotonicClock};
 use crate::wire::arp::{ArpOperation, ArpRepr};
@@ -266,6 +267,17 @@ struct WorkerOutcome {
 /// entry of `cfg.cores` (one unpinned worker when it is empty), each on its own
 /// queue, owning its own slice of the source ports.
 pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResult, XdpRunError> {
+    run_xdp_with(cfg, stop, Vec::new())
+}
+
+/// [`run_xdp`], with worker `i` shipping per-period snapshots through `taps[i]`
+/// (when there is one; see [`crate::stats::interval`]).
+pub fn run_xdp_with(
+    cfg: &XdpRunConfig,
+    stop: &Arc<AtomicBool>,
+    taps: Vec<IntervalTap>,
+) -> Result<XdpRunResult, XdpRunError> {
+    let mut taps = taps.into_iter();
     let n = cfg.cores.len().max(1) as u32;
     let owners = PortOwners::new(cfg.client.port_lo, cfg.client.port_hi, n)
         .ok_or_else(|| XdpRunError::Setup(format!("fewer source ports than the {n} workers")))?;
@@ -293,6 +305,7 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
         let stop = Arc::clone(stop);
         let finished = Arc::clone(&finished);
         let inboxes = inboxes.clone();
+        let mut tap = taps.next();
         let handle = std::thread::Builder::new()
             .name(format!("synfin-worker-{w}"))
             .spawn(move || {
@@ -343,6 +356,9 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                 loop {
                     now = clock.now();
                     let work = client.step(&mut port, now);
+                    if let Some(t) = &mut tap {
+                        t.tick(now, client.recorder());
+                    }
                     if client.done() && !counted_done {
                         counted_done = true;
                         finished.fetch_add(1, Ordering::AcqRel);
@@ -376,6 +392,9 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                     if work == 0 {
                         std::hint::spin_loop();
                     }
+                }
+                if let Some(t) = tap {
+                    t.finish(now, client.recorder());
                 }
                 WorkerOutcome {
                     client: client.recorder().clone(),
