@@ -43,7 +43,7 @@ pub fn line(iv: &Interval, failed_before: u64, time_wait: bool) -> String {
     };
     let end = (iv.start + iv.duration).as_secs_f64();
     let mut l = format!(
-        "[{end:>6.0}s] cps {:.0} | in flight {} | failed {} (+{}) | connect p99 {p99}",
+        "[{end:>7.1}s] cps {:.0} | in flight {} | failed {} (+{}) | connect p99 {p99}",
         iv.cps(),
         iv.total.in_flight(),
         failed_before + d.failed_total(),
