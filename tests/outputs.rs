@@ -364,3 +364,67 @@ fn an_unwritable_output_is_a_usage_error() {
         assert_eq!(err.lines().count(), 1, "{opt}: {err}");
     }
 }
+
+/// The per-second rows come out of the kernel-socket datapath too: a binary run
+/// against a loopback server of the library, rows adding up to the report.
+#[cfg(target_os = "linux")]
+#[test]
+fn socket_runs_have_rows_that_add_up() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use synfin::io::socket::{SocketServer, SocketServerConfig};
+    let (server, addr) = SocketServer::bind(SocketServerConfig {
+        threads: 1,
+        duration: Some(std::time::Duration::from_secs(30)),
+        ..SocketServerConfig::default()
+    })
+    .expect("bind a loopback server");
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let thread = std::thread::spawn(move || server.run(&flag));
+    let dir = scratch("socket");
+    let csv = dir.join("run.csv");
+    let dst = addr.to_string();
+    let out = synfin(&[
+        "run",
+        "--io",
+        "socket",
+        "--dst",
+        &dst,
+        "-n",
+        "3000",
+        "--rate",
+        "2k",
+        "--concurrency",
+        "50",
+        "--format",
+        "json",
+        "--progress",
+        "on",
+        "--csv",
+        s(&csv),
+    ]);
+    stop.store(true, Ordering::Relaxed);
+    let _ = thread.join();
+    let j: Value = serde_json::from_str(&ok(&out)).unwrap();
+    valid(&j, "the report of a socket run");
+    let rows = j["intervals"]["rows"].as_array().unwrap();
+    assert!(rows.len() >= 2, "1.5 s give two periods: {rows:?}");
+    let completed: u64 = rows.iter().map(|r| r["completed"].as_u64().unwrap()).sum();
+    assert_eq!(completed, j["connections"]["completed"].as_u64().unwrap());
+    let connects: u64 = rows
+        .iter()
+        .map(|r| r["latency_us"]["connect"]["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        connects,
+        j["latency_us"]["connect"]["count"].as_u64().unwrap()
+    );
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(csv.lines().count(), rows.len() + 1);
+    // Kernel sockets: the kernel holds TIME-WAIT, the progress line leaves it out.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.lines().any(|l| l.contains("cps")), "{err}");
+    assert!(!err.contains("time-wait"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
