@@ -297,6 +297,17 @@ fn report_of_two_runs_equals_the_histograms_merged_by_hand() {
     for p in PHASES {
         assert_eq!(ml["latency_us"][p], m["latency_us"][p], "{p} from the logs");
     }
+    // The merged per-second rows as CSV.
+    let mcsv = dir.join("merged.csv");
+    ok(&synfin(&["report", s(&a), s(&b), "--csv", s(&mcsv)]));
+    let text = std::fs::read_to_string(&mcsv).unwrap();
+    assert_eq!(text.lines().count(), rm.len() + 1);
+    let completed: u64 = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(completed, m["connections"]["completed"].as_u64().unwrap());
     // One report re-rendered as text gives the text of the run.
     let text = ok(&synfin(&["report", s(&a), "--spectrum"]));
     assert!(text.contains("connections"), "{text}");

@@ -31,6 +31,10 @@ pub struct ReportArgs {
     /// Add the detailed percentile spectrum of every phase to the text report.
     #[arg(long)]
     pub spectrum: bool,
+    /// Write the (merged) runs' per-second rows to FILE as CSV (the columns of
+    /// `run --csv`).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
 }
 
 /// What a file turned out to be.
@@ -82,6 +86,13 @@ pub fn run(a: &ReportArgs) -> Result<String, CliError> {
         ));
     }
     let report = saved::merge(runs).map_err(CliError::Usage)?;
+    if let Some(path) = &a.csv {
+        use std::io::Write as _;
+        let mut f = super::outputs::create(path, "CSV file")?;
+        f.write_all(crate::stats::csv::table(&report.intervals).as_bytes())
+            .and_then(|()| f.flush())
+            .map_err(|e| CliError::Runtime(format!("cannot write {}: {e}", path.display())))?;
+    }
     if let Some(d) = &a.plot {
         crate::plot::write_all(&report, d)
             .map_err(|e| CliError::Runtime(format!("cannot write the plots: {e}")))?;

@@ -11,8 +11,8 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::interval::{Interval, IntervalSink, PhaseLatency};
-use super::{FailCause, LatencySummary, Phase};
+use super::interval::{Interval, IntervalRow, IntervalSink};
+use super::{FailCause, Phase};
 
 /// The header line (without its newline).
 pub fn header() -> String {
@@ -33,36 +33,56 @@ pub fn header() -> String {
 
 /// One interval's row (without its newline).
 pub fn row(iv: &Interval) -> String {
-    let d = &iv.delta;
-    let mut r = format!(
+    row_of(&iv.row())
+}
+
+/// The row of a saved period (without its newline): what `synfin report --csv`
+/// writes for saved or merged runs.
+pub fn row_of(r: &IntervalRow) -> String {
+    let mut out = format!(
         "{:.3},{:.3},{},{},{},{},{},{:.1},{},{},{}",
-        iv.start.as_secs_f64(),
-        iv.duration.as_secs_f64(),
-        d.attempted,
-        d.completed,
-        d.failed_total(),
-        iv.total.in_flight(),
-        iv.total.tw_current,
-        iv.cps(),
-        d.tx_packets,
-        d.rx_packets,
-        d.retransmitted
+        r.t_s,
+        r.duration_s,
+        r.attempted,
+        r.completed,
+        r.failed,
+        r.in_flight,
+        r.time_wait,
+        r.cps,
+        r.tx_packets,
+        r.rx_packets,
+        r.retransmitted
     );
     for c in FailCause::ALL {
-        let _ = write!(r, ",{}", d.failed_by(c));
+        let _ = write!(
+            out,
+            ",{}",
+            r.failed_by.get(c.as_str()).copied().unwrap_or(0)
+        );
     }
     for p in Phase::ALL {
-        let l = PhaseLatency::of(&LatencySummary::of(&iv.histograms[p.index()]));
-        let _ = write!(r, ",{}", l.count);
+        let l = r.latency_us.get(p.as_str()).copied().unwrap_or_default();
+        let _ = write!(out, ",{}", l.count);
         for v in [l.p50, l.p90, l.p99, l.p999, l.max, l.mean] {
             if l.count == 0 {
-                r.push(',');
+                out.push(',');
             } else {
-                let _ = write!(r, ",{v:.3}");
+                let _ = write!(out, ",{v:.3}");
             }
         }
     }
-    r
+    out
+}
+
+/// The whole CSV of saved periods, header first.
+pub fn table(rows: &[IntervalRow]) -> String {
+    let mut out = header();
+    out.push('\n');
+    for r in rows {
+        out.push_str(&row_of(r));
+        out.push('\n');
+    }
+    out
 }
 
 /// Writes the CSV to any writer (a file, usually), header first.
