@@ -316,9 +316,9 @@ pub fn counter_delta(cur: &Counters, prev: &Counters) -> Counters {
     d
 }
 
-/// Makes the taps of `workers` workers and starts the collector thread that
-/// feeds `sinks`. `started` is the wall-clock time of the run's start (for the
-/// HdrHistogram log). Allocates every snapshot buffer now.
+/// Makes the taps of `workers` workers (worker `i` takes `taps[i]`) and starts
+/// the collector thread that feeds `sinks` a period of `period` at a time (at
+/// least 1 ms). Allocates every snapshot buffer now.
 pub fn start(
     workers: u32,
     period: Duration,
