@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::json;
 
-use super::{CliError, CloseArg, Format, parse_bytes, parse_concurrency, parse_duration};
+use super::{CliError, CloseArg, Format, parse_bytes, parse_concurrency};
 use crate::engine::TwPolicy;
 use crate::engine::client::ClientConfig;
 use crate::engine::pacer::PacerMode;
@@ -27,7 +27,7 @@ use crate::testbed::{Testbed, TestbedConfig, TestbedGuard, netns};
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// How long to open connections.
-    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    #[arg(long, value_parser = super::parse_nonzero_duration, default_value = "10s")]
     pub duration: Duration,
     /// Stop after this many connections (default: as many as the duration allows).
     #[arg(long, short = 'n', value_parser = super::parse_count)]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod checks;
 #[cfg(target_os = "linux")]
 mod demo;
 mod parse;
@@ -120,6 +121,7 @@ pub enum TwPolicyArg {
 
 /// Options of `synfin run`.
 #[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
 pub struct RunArgs {
     /// Datapath.
     #[arg(long, value_enum, default_value_t = IoKind::Mem)]
@@ -148,10 +150,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_rx_checksum: bool,
     /// Longest wait for a handshake (`--io socket`).
-    #[arg(long, value_parser = parse_duration, default_value = "3s")]
+    #[arg(long, value_parser = parse_nonzero_duration, default_value = "3s")]
     pub connect_timeout: Duration,
     /// Longest wait for the response, and again for the close (`--io socket`).
-    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    #[arg(long, value_parser = parse_nonzero_duration, default_value = "5s")]
     pub io_timeout: Duration,
     /// Connections to open in all (accepts 10k, 2m).
     #[arg(long, short = 'n', value_parser = parse_count, default_value = "100k")]
@@ -172,7 +174,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_bytes, default_value = "256")]
     pub response_bytes: u32,
     /// TIME-WAIT length, 2·MSL (e.g. 60s, 500ms).
-    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    #[arg(long, value_parser = parse_nonzero_duration, default_value = "60s")]
     pub time_wait: Duration,
     /// Client TIME-WAIT policy.
     #[arg(long, value_enum, default_value_t = TwPolicyArg::Strict)]
@@ -210,7 +212,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Stop opening connections after this long.
-    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    #[arg(long, value_parser = parse_nonzero_duration, default_value = "60s")]
     pub duration: Duration,
     /// After the last connection is opened, wait this long for open ones to end.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
@@ -411,6 +413,7 @@ pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, CliError> {
 }
 
 fn run(a: &RunArgs) -> Result<Report, CliError> {
+    checks::check_run_args(a)?;
     if a.io != IoKind::Mem
         && (a.loss > 0.0
             || a.duplicate > 0.0
@@ -468,12 +471,6 @@ pub fn run_xdp_io(
         check_netns(ns)?;
     }
     let cores = a.cores.clone().map(|c| c.0).unwrap_or_default();
-    let available = core_affinity::get_core_ids().map(|v| v.len()).unwrap_or(1);
-    if let Some(c) = cores.iter().find(|c| **c >= available) {
-        return Err(CliError::Usage(format!(
-            "core {c} does not exist (this machine has {available})"
-        )));
-    }
     let mut m = mem_config(a)?;
     m.client.verify_checksums = !a.no_rx_checksum;
     let xdp = XdpConfig {
@@ -734,7 +731,10 @@ fn write_stdout(s: &str) -> ExitCode {
 
 /// Entry point of the binary; returns the exit status.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return checks::usage_error(e),
+    };
     let result = match &cli.command {
         Command::Run(a) => run(a).map(|report| match a.format {
             Format::Text => report.to_text(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::{CliError, CloseArg, CoreList, parse_bytes, parse_cores, parse_duration};
+use super::{CliError, CloseArg, CoreList, parse_bytes, parse_cores};
 use crate::io::socket::{SocketServer, SocketServerConfig};
 
 /// Which server.
@@ -51,7 +51,7 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value_t = CloseArg::Client)]
     pub close: CloseArg,
     /// Stop after this long (default: until SIGINT or SIGTERM).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = super::parse_nonzero_duration)]
     pub duration: Option<Duration>,
     /// Interface to attach to (`--io xdp`).
     #[arg(long)]
@@ -63,6 +63,12 @@ pub struct ServeArgs {
 
 /// Serve until stopped; the text to print at the end.
 pub fn run(a: &ServeArgs) -> Result<String, CliError> {
+    if a.io != ServeIo::Xdp && a.interface.is_some() {
+        return Err(CliError::Usage("--interface is for --io xdp".into()));
+    }
+    if let Some(c) = &a.cores {
+        super::checks::check_cores(&c.0)?;
+    }
     if a.io == ServeIo::Xdp {
         return run_xdp(a);
     }
