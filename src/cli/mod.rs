@@ -17,6 +17,9 @@ mod parse;
 mod serve;
 #[cfg(target_os = "linux")]
 mod testbed;
+#[cfg(target_os = "linux")]
+pub use checks::default_route_interfaces;
+pub use checks::default_route_interfaces_in;
 pub use parse::*;
 use serde_json::json;
 
@@ -242,6 +245,10 @@ pub struct RunArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    // -- Safety (issue 6) --
+    /// Attach even to an interface that carries a default route (`--io xdp`).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Why a command failed.
@@ -470,6 +477,7 @@ pub fn run_xdp_io(
     if let Some(ns) = &a.netns {
         check_netns(ns)?;
     }
+    checks::check_not_default_route(a.netns.as_deref(), &interface, a.force)?;
     let cores = a.cores.clone().map(|c| c.0).unwrap_or_default();
     let mut m = mem_config(a)?;
     m.client.verify_checksums = !a.no_rx_checksum;
@@ -544,6 +552,10 @@ pub fn run_xdp_io(
                 .notes
                 .push(format!("DUT TIME-WAIT sockets at the end: {tw}"));
         }
+    }
+    config["tx_blocked"] = json!(res.tx_blocked);
+    if res.tx_blocked > 0 {
+        report.notes.push(format!("the transmit guard cancelled {} frames not from the source range to the destination (a bug: please report it)", res.tx_blocked));
     }
     config["handoff"] = json!({
         "workers": res.workers,

@@ -59,12 +59,17 @@ pub struct ServeArgs {
     /// Print `listening on ADDR` on stdout once bound (for scripts).
     #[arg(long)]
     pub announce: bool,
+    /// Attach even to an interface that carries a default route (`--io xdp`).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Serve until stopped; the text to print at the end.
 pub fn run(a: &ServeArgs) -> Result<String, CliError> {
-    if a.io != ServeIo::Xdp && a.interface.is_some() {
-        return Err(CliError::Usage("--interface is for --io xdp".into()));
+    if a.io != ServeIo::Xdp && (a.interface.is_some() || a.force) {
+        return Err(CliError::Usage(
+            "--interface and --force are for --io xdp".into(),
+        ));
     }
     if let Some(c) = &a.cores {
         super::checks::check_cores(&c.0)?;
@@ -135,6 +140,7 @@ fn run_xdp(a: &ServeArgs) -> Result<String, CliError> {
     if let Some(ns) = &a.netns {
         super::check_netns(ns)?;
     }
+    super::checks::check_not_default_route(a.netns.as_deref(), &interface, a.force)?;
     let core = match &a.cores {
         Some(CoreList(c)) if c.len() > 1 => {
             return Err(CliError::Usage(

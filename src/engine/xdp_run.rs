@@ -16,6 +16,7 @@ use super::core::Macs;
 use super::handoff::{HandoffPort, HandoffStats, Inbox, PortOwners};
 use super::mem_run::payload;
 use super::pacer::{Pacer, PacerMode};
+use super::tx_guard::{TxGuard, TxPolicy};
 use crate::io::Port;
 use crate::io::xdp::{PortMode, XdpConfig, XdpError, XdpPort, XdpProgram, XdpStats};
 use crate::stats::Recorder;
@@ -84,6 +85,9 @@ pub struct XdpRunResult {
     pub workers: u32,
     /// Frames handed between workers.
     pub handoff: HandoffStats,
+    /// Frames the transmit guard cancelled (not from the source range to the
+    /// destination); always 0 unless something is wrong.
+    pub tx_blocked: u64,
 }
 
 /// Why a run over AF_XDP could not be made.
@@ -259,6 +263,7 @@ struct WorkerOutcome {
     interrupted: bool,
     arp_answered: u64,
     handoff: HandoffStats,
+    tx_blocked: u64,
 }
 
 /// Run the client over AF_XDP until every connection has ended, the duration and
@@ -319,11 +324,20 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                     w,
                     n,
                 );
-                let mut port = ArpResponder::new(
-                    HandoffPort::new(port, w, owners, inboxes),
-                    src_mac,
-                    src_ip,
-                    cfg.client.src_count,
+                // Outermost, so that it sees exactly what the engine sends.
+                let mut port = TxGuard::new(
+                    ArpResponder::new(
+                        HandoffPort::new(port, w, owners, inboxes),
+                        src_mac,
+                        src_ip,
+                        cfg.client.src_count,
+                    ),
+                    TxPolicy {
+                        src_first: cfg.client.src_first,
+                        src_count: cfg.client.src_count,
+                        dst_ip: cfg.client.dst_ip,
+                        dst_port: cfg.client.dst_port,
+                    },
                 );
                 let mut client = ClientWorker::new(
                     cfg.tcp.clone(),
@@ -380,12 +394,13 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                 WorkerOutcome {
                     client: client.recorder().clone(),
                     duration: now - Instant::ZERO,
-                    stats: port.inner().inner().stats().ok(),
+                    stats: port.inner().inner().inner().stats().ok(),
                     tuple_waits: client.tuple_waits,
                     aborted,
                     interrupted,
-                    arp_answered: port.answered,
-                    handoff: port.inner().stats,
+                    arp_answered: port.inner().answered,
+                    handoff: port.inner().inner().stats,
+                    tx_blocked: port.blocked,
                 }
             })
             .map_err(|e| XdpRunError::Setup(format!("cannot start a worker thread: {e}")))?;
@@ -412,6 +427,7 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
         arp_answered: 0,
         workers: n,
         handoff: HandoffStats::default(),
+        tx_blocked: 0,
     };
     for o in &outcomes {
         client.merge(&o.client);
@@ -420,6 +436,7 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
         res.aborted += o.aborted;
         res.interrupted |= o.interrupted;
         res.arp_answered += o.arp_answered;
+        res.tx_blocked += o.tx_blocked;
         res.handoff.handed_out += o.handoff.handed_out;
         res.handoff.handed_in += o.handoff.handed_in;
         res.handoff.dropped += o.handoff.dropped;
