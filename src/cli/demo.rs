@@ -124,6 +124,15 @@ pub fn run(a: &DemoArgs) -> Result<String, CliError> {
         ..TestbedConfig::named(name.clone())
     };
     let guard = TestbedGuard::new(&name);
+    // A second Ctrl-C exits at once, without unwinding: remove the test bed then
+    // too (unless it is to be kept).
+    let _on_abort = (!a.keep).then(|| {
+        let name = name.clone();
+        super::signals::on_abort(move || {
+            let _ = Testbed::down(&name);
+            eprintln!("demo: test bed {name} removed");
+        })
+    });
     let tb = Testbed::up(&tb_cfg)
         .map_err(|e| CliError::Runtime(format!("building the test bed: {e}")))?;
     eprintln!(

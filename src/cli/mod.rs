@@ -15,6 +15,7 @@ mod demo;
 mod parse;
 #[cfg(target_os = "linux")]
 mod serve;
+pub mod signals;
 #[cfg(target_os = "linux")]
 mod testbed;
 #[cfg(target_os = "linux")]
@@ -447,16 +448,10 @@ fn run(a: &RunArgs) -> Result<Report, CliError> {
 }
 
 /// A flag set by the first SIGINT or SIGTERM (a run then stops opening, drains and
-/// reports); a second one ends the process at once.
+/// reports); a second one runs the registered clean-ups and exits with 130
+/// (see [`signals`]).
 pub fn install_stop_flag() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>, CliError> {
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // The second signal, when the flag is already set, exits with 130.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, std::sync::Arc::clone(&stop))
-            .and_then(|_| signal_hook::flag::register(sig, std::sync::Arc::clone(&stop)))
-            .map_err(|e| CliError::Runtime(format!("cannot install signal handlers: {e}")))?;
-    }
-    Ok(stop)
+    signals::install()
 }
 
 /// `run --io xdp`: the engine's client over an AF_XDP socket.

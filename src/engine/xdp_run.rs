@@ -253,6 +253,24 @@ fn open_ports(
     }
 }
 
+/// Sets its flag when dropped by a panicking thread.
+struct PanicMark(Arc<AtomicBool>);
+
+impl Drop for PanicMark {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Whether the environment asks for fault `what` (`SYNFIN_FAULT=what`): the
+/// robustness tests make a worker panic this way, to check that everything is
+/// cleaned up. Read once per run, never on the hot path.
+pub fn fault_injected(what: &str) -> bool {
+    std::env::var("SYNFIN_FAULT").is_ok_and(|v| v.split(',').any(|f| f == what))
+}
+
 /// What one worker brings back.
 struct WorkerOutcome {
     client: Recorder,
@@ -291,16 +309,23 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
         .map(|_| Inbox::new(if n > 1 { 4096 } else { 1 }))
         .collect();
     let finished = Arc::new(AtomicUsize::new(0));
+    // Set when a worker panics: the others abort what they have open and end, so
+    // the run returns (and the ports close, detaching the XDP program) instead of
+    // waiting for a worker that will never finish.
+    let panicked = Arc::new(AtomicBool::new(false));
+    let inject_panic = fault_injected("worker-panic");
     let mut handles = Vec::new();
     for (w, port) in ports.into_iter().enumerate() {
         let w = w as u32;
         let cfg = cfg.clone();
         let stop = Arc::clone(stop);
         let finished = Arc::clone(&finished);
+        let panicked = Arc::clone(&panicked);
         let inboxes = inboxes.clone();
         let handle = std::thread::Builder::new()
             .name(format!("synfin-worker-{w}"))
             .spawn(move || {
+                let _mark = PanicMark(Arc::clone(&panicked));
                 if let Some(&core) = cfg.cores.get(w as usize) {
                     core_affinity::set_for_current(core_affinity::CoreId { id: core });
                 }
@@ -356,6 +381,15 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                 let mut now;
                 loop {
                     now = clock.now();
+                    if inject_panic && w + 1 == n && client.core.rec.counters.completed > 0 {
+                        panic!("fault injected (SYNFIN_FAULT=worker-panic): worker {w} panics");
+                    }
+                    if panicked.load(Ordering::Relaxed) {
+                        if !counted_done {
+                            aborted = client.abort_open(&mut port, now);
+                        }
+                        break;
+                    }
                     let work = client.step(&mut port, now);
                     if client.done() && !counted_done {
                         counted_done = true;
@@ -406,12 +440,11 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
             .map_err(|e| XdpRunError::Setup(format!("cannot start a worker thread: {e}")))?;
         handles.push(handle);
     }
+    // Join every worker before judging, so that none is left running.
+    let joined: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
     let mut outcomes = Vec::new();
-    for h in handles {
-        outcomes.push(
-            h.join()
-                .map_err(|_| XdpRunError::Setup("a worker thread panicked".into()))?,
-        );
+    for j in joined {
+        outcomes.push(j.map_err(|_| XdpRunError::Setup("a worker thread panicked".into()))?);
     }
     let mut client = Recorder::new();
     let mut res = XdpRunResult {
