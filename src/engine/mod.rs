@@ -6,7 +6,9 @@
 //! - [`wheel`]: the hierarchical timer wheel; [`slab`], [`flow_table`],
 //!   [`tuple_index`]: preallocated tables;
 //! - [`pacer`]: the open-loop schedule;
-//! - [`mem_run`]: a client and a server worker joined by the in-memory wire.
+//! - [`mem_run`]: a client and a server worker joined by the in-memory wire;
+//! - [`tx_guard`]: a port wrapper that lets a client's frames out only from its
+//!   source range to its destination.
 
 pub mod arp;
 pub mod client;
@@ -18,6 +20,7 @@ pub mod pacer;
 pub mod server;
 pub mod slab;
 pub mod tuple_index;
+pub mod tx_guard;
 pub mod wheel;
 #[cfg(target_os = "linux")]
 pub mod xdp_run;
