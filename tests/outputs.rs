@@ -439,3 +439,17 @@ fn socket_runs_have_rows_that_add_up() {
     assert!(!err.contains("time-wait"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A saved report re-rendered by `synfin report` is the report: the JSON comes
+/// back identical, histograms, per-second rows and all.
+#[test]
+fn report_of_one_saved_run_is_that_run() {
+    let dir = scratch("rerender");
+    let j = run_json("9", &[]);
+    let f = dir.join("run.json");
+    std::fs::write(&f, serde_json::to_string_pretty(&j).unwrap()).unwrap();
+    let again: Value =
+        serde_json::from_str(&ok(&synfin(&["report", s(&f), "--format", "json"]))).unwrap();
+    assert_eq!(again, j);
+    let _ = std::fs::remove_dir_all(&dir);
+}
