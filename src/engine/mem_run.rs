@@ -131,8 +131,12 @@ impl MemRun {
 
     /// Ship per-period snapshots of the client's measurements through `tap`
     /// (see [`crate::stats::interval`]); on a virtual clock the run also stops at
-    /// each period's end, so that every period gets its own row.
-    pub fn set_intervals(&mut self, tap: IntervalTap) {
+    /// each period's end and waits for the collector, so that every period gets
+    /// its own row.
+    pub fn set_intervals(&mut self, mut tap: IntervalTap) {
+        if self.cfg.virtual_time {
+            tap.wait_for_buffers();
+        }
         self.tap = Some(tap);
     }
 

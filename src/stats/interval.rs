@@ -83,6 +83,9 @@ pub struct IntervalTap {
     /// Periods whose end found the pool empty (the next interval holds them too).
     pub deferred: u64,
     waiting: bool,
+    /// Wait for a buffer rather than defer (virtual clocks: there is no real time
+    /// to keep up with, and every period should get its own row).
+    wait: bool,
 }
 
 impl IntervalTap {
@@ -94,6 +97,13 @@ impl IntervalTap {
         }
     }
 
+    /// Wait for the collector to hand a buffer back when a period ends and the
+    /// pool is empty, instead of deferring the snapshot to a later loop. For runs on
+    /// a virtual clock, which may outrun the collector by far.
+    pub fn wait_for_buffers(&mut self) {
+        self.wait = true;
+    }
+
     /// When the next snapshot is due (for a loop that sleeps or jumps in time).
     pub fn next_due(&self) -> Instant {
         self.next
@@ -102,7 +112,12 @@ impl IntervalTap {
     #[cold]
     #[inline(never)]
     fn ship(&mut self, now: Instant, rec: &Recorder) {
-        match self.free.try_recv() {
+        let got = if self.wait {
+            self.poll_buffer(Duration::from_secs(5))
+        } else {
+            self.free.try_recv()
+        };
+        match got {
             Ok(mut s) => {
                 s.fill(now, rec, false);
                 // The channel holds every buffer there is, so it has room.
@@ -124,20 +139,25 @@ impl IntervalTap {
     /// Sends the worker's final snapshot (waiting up to a few seconds for a buffer
     /// the collector is handing back).
     pub fn finish(self, now: Instant, rec: &Recorder) {
-        // Polled rather than a blocking receive, which would allocate its waiter
-        // on first use (the no-allocation tests count this thread's allocations).
-        let give_up = std::time::Instant::now() + Duration::from_secs(5);
-        let mut s = loop {
+        if let Ok(mut s) = self.poll_buffer(Duration::from_secs(5)) {
+            s.fill(now, rec, true);
+            let _ = self.full.try_send(s);
+        }
+    }
+
+    /// A buffer from the pool, waiting up to `limit` for one. Polled rather than a
+    /// blocking receive, which would allocate its waiter on first use (the
+    /// no-allocation tests count this thread's allocations).
+    fn poll_buffer(&self, limit: Duration) -> Result<Box<Snapshot>, TryRecvError> {
+        let give_up = std::time::Instant::now() + limit;
+        loop {
             match self.free.try_recv() {
-                Ok(s) => break s,
                 Err(TryRecvError::Empty) if std::time::Instant::now() < give_up => {
-                    std::thread::sleep(Duration::from_micros(100));
+                    std::thread::sleep(Duration::from_micros(50));
                 }
-                Err(_) => return,
+                other => return other,
             }
-        };
-        s.fill(now, rec, true);
-        let _ = self.full.try_send(s);
+        }
     }
 }
 
@@ -347,6 +367,7 @@ pub fn start(
             full: full_tx.clone(),
             deferred: 0,
             waiting: false,
+            wait: false,
         });
     }
     drop(full_tx);
