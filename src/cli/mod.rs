@@ -454,7 +454,14 @@ fn run(a: &RunArgs) -> Result<Report, CliError> {
         (IoKind::Xdp, Some(c)) => c.0.len().max(1) as u32,
         _ => 1,
     };
-    let mut session = outputs::Session::start(&a.outputs, workers, a.io != IoKind::Socket)?;
+    #[cfg(target_os = "linux")]
+    let time_wait = match a.io {
+        IoKind::Socket => outputs::kernel_time_wait(a.netns.clone()),
+        _ => crate::stats::progress::TimeWaitSource::Own,
+    };
+    #[cfg(not(target_os = "linux"))]
+    let time_wait = crate::stats::progress::TimeWaitSource::Own;
+    let mut session = outputs::Session::start(&a.outputs, workers, time_wait)?;
     let taps = session.take_taps();
     let mut report = match a.io {
         IoKind::Mem => run_mem_io(a, taps),

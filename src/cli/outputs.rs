@@ -15,7 +15,7 @@ use crate::stats::Report;
 use crate::stats::csv::CsvSink;
 use crate::stats::hlog::HlogSink;
 use crate::stats::interval::{self, Collector, IntervalSink, IntervalTap};
-use crate::stats::progress::ProgressSink;
+use crate::stats::progress::{ProgressSink, TimeWaitSource};
 
 /// When to print live progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -79,9 +79,13 @@ pub struct Session {
 
 impl Session {
     /// Opens the files asked for (before the run, so that a bad path costs no run)
-    /// and starts the collection for `workers` workers. `time_wait`: whether the
-    /// TIME-WAIT count is synfin's own (not with kernel sockets).
-    pub fn start(o: &OutputArgs, workers: u32, time_wait: bool) -> Result<Session, CliError> {
+    /// and starts the collection for `workers` workers. `time_wait`: where the
+    /// progress line's TIME-WAIT count comes from.
+    pub fn start(
+        o: &OutputArgs,
+        workers: u32,
+        time_wait: TimeWaitSource,
+    ) -> Result<Session, CliError> {
         let started = SystemTime::now();
         let mut sinks: Vec<Box<dyn IntervalSink>> = Vec::new();
         let progress = match o.progress {
@@ -139,6 +143,22 @@ impl Session {
             report.notes.push(format!("output error: {e}"));
         }
     }
+}
+
+/// The kernel's TIME-WAIT sockets in namespace `ns` (the current one when `None`),
+/// from its /proc/net/sockstat.
+#[cfg(target_os = "linux")]
+pub fn kernel_time_wait(ns: Option<String>) -> TimeWaitSource {
+    TimeWaitSource::Kernel(Box::new(move || match &ns {
+        Some(ns) => super::demo::time_wait_count(ns),
+        None => {
+            let text = std::fs::read_to_string("/proc/net/sockstat").ok()?;
+            let tcp = text.lines().find(|l| l.starts_with("TCP:"))?;
+            let mut words = tcp.split_whitespace();
+            words.find(|w| *w == "tw")?;
+            words.next()?.parse().ok()
+        }
+    }))
 }
 
 /// The report as the chosen format, plus the spectrum when asked for.

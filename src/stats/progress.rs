@@ -3,8 +3,9 @@
 //! `[   3s] cps 12345 | in flight 1024 | failed 0 (+0) | connect p99 1.23ms | time-wait 45678`:
 //! completed connections per second over the period, connections open at its end,
 //! failures so far (and in the period), the period's connect p99, and the
-//! TIME-WAIT records held (synfin's own; with kernel sockets the kernel holds
-//! them, and the field is left out).
+//! TIME-WAIT count: synfin's own records, or — with kernel sockets, where the
+//! kernel holds them — the kernel's TIME-WAIT sockets of the client's namespace
+//! (`kernel time-wait`, read from /proc/net/sockstat once a second).
 
 use std::io::{self, Write};
 
@@ -12,17 +13,26 @@ use super::interval::{Interval, IntervalSink};
 use super::report::human_nanos;
 use super::{Counters, Phase};
 
+/// Where the progress line's TIME-WAIT count comes from.
+pub enum TimeWaitSource {
+    /// synfin's own TIME-WAIT records (its own TCP: `--io mem`, `--io xdp`).
+    Own,
+    /// The kernel's, read when each line is printed (`--io socket`).
+    Kernel(Box<dyn FnMut() -> Option<u64> + Send>),
+    /// None: the field is left out.
+    None,
+}
+
 /// Writes one progress line per interval.
 pub struct ProgressSink<W: Write + Send> {
     out: W,
-    /// Whether the TIME-WAIT count means something (synfin's own TCP).
-    time_wait: bool,
+    time_wait: TimeWaitSource,
     failed: u64,
 }
 
 impl<W: Write + Send> ProgressSink<W> {
     /// A sink writing to `out` (stderr, usually).
-    pub fn new(out: W, time_wait: bool) -> Self {
+    pub fn new(out: W, time_wait: TimeWaitSource) -> Self {
         ProgressSink {
             out,
             time_wait,
@@ -33,7 +43,7 @@ impl<W: Write + Send> ProgressSink<W> {
 
 /// The progress line of `iv` (without its newline); `failed_before` is the
 /// failures of the run before it.
-pub fn line(iv: &Interval, failed_before: u64, time_wait: bool) -> String {
+pub fn line(iv: &Interval, failed_before: u64, time_wait: &mut TimeWaitSource) -> String {
     let d: &Counters = &iv.delta;
     let h = &iv.histograms[Phase::Connect.index()];
     let p99 = if h.is_empty() {
@@ -49,15 +59,20 @@ pub fn line(iv: &Interval, failed_before: u64, time_wait: bool) -> String {
         failed_before + d.failed_total(),
         d.failed_total(),
     );
-    if time_wait {
-        l.push_str(&format!(" | time-wait {}", iv.total.tw_current));
+    match time_wait {
+        TimeWaitSource::Own => l.push_str(&format!(" | time-wait {}", iv.total.tw_current)),
+        TimeWaitSource::Kernel(read) => match read() {
+            Some(n) => l.push_str(&format!(" | kernel time-wait {n}")),
+            None => l.push_str(" | kernel time-wait ?"),
+        },
+        TimeWaitSource::None => {}
     }
     l
 }
 
 impl<W: Write + Send> IntervalSink for ProgressSink<W> {
     fn interval(&mut self, iv: &Interval) -> io::Result<()> {
-        let l = line(iv, self.failed, self.time_wait);
+        let l = line(iv, self.failed, &mut self.time_wait);
         self.failed += iv.delta.failed_total();
         writeln!(self.out, "{l}")
     }
