@@ -107,7 +107,10 @@ impl<W: Write + Send> IntervalSink for CsvSink<W> {
             self.started = true;
             writeln!(self.out, "{}", header())?;
         }
-        writeln!(self.out, "{}", row(iv))
+        writeln!(self.out, "{}", row(iv))?;
+        // A row a second: flushing keeps the file whole if the run is killed, and
+        // lets `tail -f` follow it.
+        self.out.flush()
     }
 
     fn finish(&mut self) -> io::Result<()> {

@@ -73,7 +73,8 @@ impl<W: Write + Send> IntervalSink for HlogSink<W> {
             )
             .map_err(|e| io::Error::other(e.to_string()))?;
         }
-        Ok(())
+        // Whole intervals only, even if the run is killed.
+        self.out.flush()
     }
 
     fn finish(&mut self) -> io::Result<()> {
