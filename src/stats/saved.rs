@@ -335,3 +335,78 @@ fn source(name: &str, r: &Report) -> Value {
         "config": r.config,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(completed: u64, latency_ns: u64, rows: usize) -> Report {
+        let mut rec = Recorder::new();
+        rec.counters.attempted = completed;
+        rec.counters.completed = completed;
+        for _ in 0..completed {
+            rec.record(Phase::Connect, latency_ns);
+        }
+        let mut r = Report::new(rec, "mem", Duration::from_secs(rows as u64));
+        let mut h = Recorder::empty_histogram();
+        h.record_n(latency_ns, completed / rows as u64).unwrap();
+        r.intervals = (0..rows)
+            .map(|i| {
+                let mut row = IntervalRow {
+                    t_s: i as f64,
+                    duration_s: 1.0,
+                    completed: completed / rows as u64,
+                    ..IntervalRow::default()
+                };
+                set_latency(&mut row, Phase::Connect, &h);
+                row
+            })
+            .collect();
+        r
+    }
+
+    #[test]
+    fn merged_rows_add_and_take_the_merged_percentiles() {
+        let m = merge(vec![
+            ("a".into(), run(100, 1_000_000, 2)),
+            ("b".into(), run(300, 9_000_000, 3)),
+        ])
+        .unwrap();
+        assert_eq!(m.counters().completed, 400);
+        assert_eq!(m.duration, Duration::from_secs(3));
+        let c: Vec<u64> = m.intervals.iter().map(|r| r.completed).collect();
+        assert_eq!(c, vec![150, 150, 100]);
+        // Second 0: 50 samples at 1 ms and 100 at 9 ms: the median is 9 ms.
+        let l = m.intervals[0].latency_us["connect"];
+        assert_eq!(l.count, 150);
+        assert!((l.p50 - 9_000.0).abs() < 10.0, "{l:?}");
+        assert_eq!(m.intervals[0].cps, 150.0);
+        assert_eq!(m.config["merged_from"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn runs_of_different_periods_do_not_merge() {
+        let mut b = run(10, 1_000, 1);
+        b.interval = Duration::from_secs(10);
+        assert!(merge(vec![("a".into(), run(10, 1_000, 1)), ("b".into(), b)]).is_err());
+    }
+
+    #[test]
+    fn a_report_without_histograms_is_refused() {
+        let mut v = Report::new(Recorder::new(), "mem", Duration::from_secs(1)).to_json();
+        v.as_object_mut().unwrap().remove("histograms");
+        assert!(report_from_json(&v).unwrap_err().contains("histograms"));
+    }
+
+    #[test]
+    fn plots_of_an_empty_run_are_written() {
+        let dir = std::env::temp_dir().join(format!("synfin-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let r = Report::new(Recorder::new(), "mem", Duration::ZERO);
+        crate::plot::write_all(&r, &dir).unwrap();
+        for f in crate::plot::FILES {
+            assert!(dir.join(f).exists(), "{f}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
