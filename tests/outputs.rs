@@ -299,6 +299,22 @@ fn report_of_two_runs_equals_the_histograms_merged_by_hand() {
     ])))
     .unwrap();
     valid(&ml, "the report of two logs");
+    // The merged log written by `report --hlog` holds the same latencies again.
+    let merged_log = dir.join("merged.hlog");
+    ok(&synfin(&["report", s(&a), s(&b), "--hlog", s(&merged_log)]));
+    let mm: Value = serde_json::from_str(&ok(&synfin(&[
+        "report",
+        s(&merged_log),
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    for p in PHASES {
+        assert_eq!(
+            mm["latency_us"][p], m["latency_us"][p],
+            "{p} from the merged log"
+        );
+    }
     for p in PHASES {
         assert_eq!(ml["latency_us"][p], m["latency_us"][p], "{p} from the logs");
     }

@@ -35,6 +35,10 @@ pub struct ReportArgs {
     /// `run --csv`).
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
+    /// Write the (merged) runs' per-second histograms to FILE as an HdrHistogram
+    /// interval log (as `run --hlog` does).
+    #[arg(long, value_name = "FILE")]
+    pub hlog: Option<PathBuf>,
 }
 
 /// What a file turned out to be.
@@ -91,6 +95,12 @@ pub fn run(a: &ReportArgs) -> Result<String, CliError> {
         let mut f = super::outputs::create(path, "CSV file")?;
         f.write_all(crate::stats::csv::table(&report.intervals).as_bytes())
             .and_then(|()| f.flush())
+            .map_err(|e| CliError::Runtime(format!("cannot write {}: {e}", path.display())))?;
+    }
+    if let Some(path) = &a.hlog {
+        let f = super::outputs::create(path, "HdrHistogram log")?;
+        let started = report.started.unwrap_or(std::time::UNIX_EPOCH);
+        hlog::write_rows(f, started, &report.intervals)
             .map_err(|e| CliError::Runtime(format!("cannot write {}: {e}", path.display())))?;
     }
     if let Some(d) = &a.plot {

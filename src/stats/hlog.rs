@@ -83,6 +83,32 @@ impl<W: Write + Send> IntervalSink for HlogSink<W> {
     }
 }
 
+/// Writes saved periods (e.g. merged runs') as an interval log: for each row, one
+/// histogram per phase (an empty one where the row has none).
+pub fn write_rows<W: Write + Send>(
+    out: W,
+    started: SystemTime,
+    rows: &[super::interval::IntervalRow],
+) -> io::Result<()> {
+    let mut sink = HlogSink::new(out, started);
+    sink.header()?;
+    for r in rows {
+        let start = Duration::from_secs_f64(r.t_s.max(0.0));
+        let duration = Duration::from_secs_f64(r.duration_s.max(0.0));
+        let mut log =
+            IntervalLogWriterBuilder::new().begin_log_with(&mut sink.out, &mut sink.serializer)?;
+        for p in Phase::ALL {
+            let h = match r.histograms.get(p.as_str()) {
+                Some(text) => super::encode::decode(text).map_err(io::Error::other)?,
+                None => super::Recorder::empty_histogram(),
+            };
+            log.write_histogram(&h, start, duration, Tag::new(p.as_str()))
+                .map_err(|e| io::Error::other(e.to_string()))?;
+        }
+    }
+    sink.out.flush()
+}
+
 /// One interval histogram read back from a log.
 #[derive(Debug)]
 pub struct HlogInterval {
