@@ -311,6 +311,7 @@ impl ClientWorker {
             }
             opened += 1;
         }
+        self.core.rec.counters.deferred_by_cap = self.pacer.deferred_by_cap();
         opened
     }
 

@@ -84,6 +84,9 @@ pub struct MemRun {
     wire: MemWire,
     client: ClientWorker,
     server: ServerWorker,
+    /// A stall to inject: from `.1` (run time) the direction `.0` delivers nothing
+    /// until `.2`. See [`MemRun::stall`].
+    stall: Option<(Dir, Instant, Instant)>,
 }
 
 impl MemRun {
@@ -122,7 +125,17 @@ impl MemRun {
             wire,
             client,
             server,
+            stall: None,
         }
+    }
+
+    /// Make one direction of the wire stall during the run: from `from` (time since
+    /// the run's start) it delivers nothing for `length`, then everything queued
+    /// meanwhile. [`Dir::BtoA`] is a server that stops answering for a moment;
+    /// [`Dir::AtoB`] one that stops reading. For tests of what the latencies show.
+    pub fn stall(&mut self, dir: Dir, from: Duration, length: Duration) {
+        let from = Instant::ZERO + from;
+        self.stall = Some((dir, from, from + length));
     }
 
     /// Run to the end: every connection opened and finished, or the duration limit
@@ -139,6 +152,12 @@ impl MemRun {
         loop {
             if !cfg.virtual_time {
                 now = real.now();
+            }
+            if let Some((dir, from, until)) = self.stall
+                && now >= from
+            {
+                wire.pause_until(dir, until);
+                self.stall = None;
             }
             let mut work = client.step(&mut wire.port_a(), now);
             work += server.step(&mut wire.port_b(), now);
@@ -170,6 +189,7 @@ impl MemRun {
                     wire.next_delivery(),
                     drain_end,
                     (!client.stopping).then_some(stop_opening),
+                    self.stall.map(|s| s.1),
                 ]
                 .into_iter()
                 .flatten()

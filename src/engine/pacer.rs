@@ -77,8 +77,9 @@ pub struct Pacer {
     /// Scheduled time of the next connection (`Rate` mode; cached at each start).
     next_at: Instant,
     deferred_by_cap: u64,
-    /// The next connection has already been counted in `deferred_by_cap`.
-    next_deferred: bool,
+    /// The last instant a due connection found the cap full (`Rate` mode): a
+    /// connection scheduled at or before it waited for the cap.
+    cap_full_at: Option<Instant>,
 }
 
 impl Pacer {
@@ -146,7 +147,7 @@ impl Pacer {
             started: 0,
             next_at: start,
             deferred_by_cap: 0,
-            next_deferred: false,
+            cap_full_at: None,
         };
         pacer.next_at = pacer.scheduled(0);
         pacer
@@ -174,7 +175,8 @@ impl Pacer {
     /// caller that cannot start it (no free port, say) simply asks again later.
     ///
     /// Nothing is due before `start`, after the limit, or while `open` is at the
-    /// cap. In `Rate` mode a due connection held back by the cap is counted once in
+    /// cap. In `Rate` mode every connection that was due while the cap held it back
+    /// is counted once, when it starts, in
     /// [`deferred_by_cap`](Self::deferred_by_cap).
     #[inline]
     pub fn next_due(&mut self, now: Instant, open: u32) -> Option<Instant> {
@@ -188,9 +190,8 @@ impl Pacer {
             PacerMode::Max => now,
         };
         if open >= self.concurrency {
-            if matches!(self.mode, PacerMode::Rate { .. }) && !self.next_deferred {
-                self.next_deferred = true;
-                self.deferred_by_cap += 1;
+            if matches!(self.mode, PacerMode::Rate { .. }) {
+                self.cap_full_at = Some(now);
             }
             return None;
         }
@@ -203,8 +204,12 @@ impl Pacer {
     pub fn started(&mut self) {
         debug_assert!(!self.is_done(), "Pacer::started beyond the limit");
         self.started += 1;
-        self.next_deferred = false;
         if self.rate_micro != 0 {
+            // Due at `next_at`, and the cap was full at some instant after that:
+            // this connection (and every one behind it in the backlog) waited.
+            if self.cap_full_at.is_some_and(|t| self.next_at <= t) {
+                self.deferred_by_cap += 1;
+            }
             self.next_at = self.scheduled(self.started);
         }
     }
@@ -257,8 +262,9 @@ impl Pacer {
         self.started
     }
 
-    /// Due connections (`Rate` mode) that had to wait because the concurrency cap
-    /// was reached, each counted once however long it waited.
+    /// Connections started (`Rate` mode) that had been due while the concurrency
+    /// cap was reached, so started late because of it; each counted once however
+    /// long it waited.
     pub fn deferred_by_cap(&self) -> u64 {
         self.deferred_by_cap
     }
@@ -385,7 +391,8 @@ mod tests {
         // Two open: connection 2 is due at 2 ms but waits.
         assert_eq!(p.next_due(ms(2), 2), None);
         assert_eq!(p.next_due(ms(3), 2), None);
-        assert_eq!(p.deferred_by_cap(), 1);
+        // Counted when it starts.
+        assert_eq!(p.deferred_by_cap(), 0);
         assert_eq!(p.next_wakeup(2), None);
         // Not due yet: not deferred by the cap.
         let mut q = p.clone();
@@ -395,11 +402,37 @@ mod tests {
         // One closes: it starts, late, with its scheduled time.
         assert_eq!(p.next_due(ms(4), 1), Some(ms(2)));
         p.started();
+        assert_eq!(p.deferred_by_cap(), 1);
         assert_eq!(p.next_due(ms(4), 2), None);
-        assert_eq!(p.deferred_by_cap(), 2);
         assert_eq!(p.next_due(ms(4), 1), Some(ms(3)));
         p.started();
         assert_eq!(p.deferred_by_cap(), 2);
+        // Connection 5 falls due at 5 ms with room under the cap: not counted.
+        assert_eq!(p.next_due(ms(5), 1), Some(ms(4)));
+        p.started();
+        assert_eq!(p.next_due(ms(5), 1), Some(ms(5)));
+        p.started();
+        assert_eq!(p.deferred_by_cap(), 3);
+    }
+
+    #[test]
+    fn every_connection_of_a_backlog_held_by_the_cap_is_counted() {
+        let mut p = Pacer::new(PacerMode::Rate { cps: 1000.0 }, Instant::ZERO, None, 1);
+        assert_eq!(p.next_due(ms(0), 0), Some(ms(0)));
+        p.started();
+        // The one open connection lasts 10 ms: connections 1..=10 fall due behind
+        // the cap, which is seen full only by the first of them.
+        for t in 1..10 {
+            assert_eq!(p.next_due(ms(t), 1), None);
+        }
+        let mut open = 0;
+        while let Some(_t) = p.next_due(ms(10), open) {
+            p.started();
+            open = 0;
+        }
+        assert_eq!(p.started_count(), 11);
+        // Connection 10 was due at 10 ms, after the cap was last seen full (9 ms).
+        assert_eq!(p.deferred_by_cap(), 9);
     }
 
     #[test]

@@ -302,6 +302,7 @@ impl<'a> Client<'a> {
                 self.on_event(bits, data);
             }
         };
+        self.rec.counters.deferred_by_cap = pacer.deferred_by_cap();
         Ok(ClientRun {
             recorder: self.rec,
             duration: end - start,
