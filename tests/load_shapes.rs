@@ -111,3 +111,140 @@ fn without_a_stall_open_and_closed_loop_agree() {
         assert_eq!(r.counters().deferred_by_cap, 0, "{rate}");
     }
 }
+
+fn synfin(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_synfin"))
+        .args(args)
+        .output()
+        .expect("synfin runs")
+}
+
+#[test]
+fn a_sweep_finds_the_last_rate_that_meets_the_slo() {
+    // 64 connections open at most, each living 600 µs of virtual time: the DUT
+    // (here the cap) carries about 100 k connections per second. 200 k falls behind
+    // its schedule, so its latencies (from the schedule) break the bound.
+    let out = synfin(&[
+        "run",
+        "--io",
+        "mem",
+        "--virtual-time",
+        "--steps",
+        "20k,50k,200k,400k",
+        "--step-duration",
+        "500ms",
+        "--concurrency",
+        "64",
+        "--delay",
+        "100us",
+        "--slo",
+        "connect.p99<1ms",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let sweep = &j["sweep"];
+    assert_eq!(sweep["capacity_cps"], 50_000.0);
+    assert_eq!(sweep["slo"]["phase"], "connect");
+    assert_eq!(sweep["slo"]["bound_us"], 1000.0);
+    let steps = sweep["steps"].as_array().unwrap();
+    // The sweep stops after the first failing step.
+    assert_eq!(steps.len(), 3);
+    for (s, (rate, pass)) in steps
+        .iter()
+        .zip([(20e3, true), (50e3, true), (200e3, false)])
+    {
+        assert_eq!(s["rate"], rate);
+        assert_eq!(s["pass"], pass, "{s}");
+        let r = &s["report"];
+        // Each step's own report adds up.
+        let c = &r["connections"];
+        let failed: u64 = c["failed"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            c["attempted"].as_u64().unwrap(),
+            c["completed"].as_u64().unwrap() + failed + c["in_flight"].as_u64().unwrap()
+        );
+        assert_eq!(r["config"]["rate"], rate);
+    }
+    assert_eq!(steps[0]["scheduled"], 10_000);
+    assert!(steps[2]["slo_value_us"].as_f64().unwrap() > 1000.0);
+    assert!(steps[2]["why"].as_str().unwrap().contains("connect p99"));
+
+    // The text form: the table and the headline.
+    let out = synfin(&[
+        "run",
+        "--io",
+        "mem",
+        "--virtual-time",
+        "--steps",
+        "20k,50k,200k",
+        "--step-duration",
+        "500ms",
+        "--concurrency",
+        "64",
+        "--delay",
+        "100us",
+        "--slo",
+        "p99<1ms",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("capacity: 50000 connections/s"), "{text}");
+    assert_eq!(text.matches("pass").count(), 2, "{text}");
+    assert!(text.contains("FAIL ("), "{text}");
+}
+
+#[test]
+fn a_ramp_opens_what_it_schedules() {
+    let out = synfin(&[
+        "run",
+        "--io",
+        "mem",
+        "--virtual-time",
+        "--ramp",
+        "0..10k/2s",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    // (0 + 10,000) / 2 × 2 s.
+    assert_eq!(j["connections"]["attempted"], 10_000);
+    assert_eq!(j["connections"]["completed"], 10_000);
+    assert_eq!(j["config"]["ramp"]["to"], 10_000.0);
+    // The last connection starts just before the ramp ends, at 10 k/s.
+    let d = j["duration_s"].as_f64().unwrap();
+    assert!((1.99..2.1).contains(&d), "{d}");
+}
+
+#[test]
+fn bad_load_shapes_are_usage_errors() {
+    for args in [
+        &["run", "--ramp", "10k..5k"][..],
+        &["run", "--ramp", "1k..2k/1s", "--rate", "5k"],
+        &["run", "--steps", "2k,1k"],
+        &["run", "--steps", "1k", "--rate", "5k"],
+        &["run", "--steps", "1k", "--slo", "p99"],
+        &["run", "--slo", "p99<1ms"],
+        &["run", "--step-duration", "1s"],
+    ] {
+        let out = synfin(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("error"), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}

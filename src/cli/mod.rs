@@ -14,6 +14,7 @@ mod demo;
 mod parse;
 #[cfg(target_os = "linux")]
 mod serve;
+pub mod sweep;
 #[cfg(target_os = "linux")]
 mod testbed;
 pub use parse::*;
@@ -22,7 +23,6 @@ use serde_json::json;
 use crate::engine::TwPolicy;
 use crate::engine::client::ClientConfig;
 use crate::engine::mem_run::{MemRunConfig, run_mem};
-use crate::engine::pacer::PacerMode;
 use crate::engine::server::ServerConfig;
 use crate::io::mem::MemWireConfig;
 use crate::stats::Report;
@@ -119,7 +119,7 @@ pub enum TwPolicyArg {
 }
 
 /// Options of `synfin run`.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct RunArgs {
     /// Datapath.
     #[arg(long, value_enum, default_value_t = IoKind::Mem)]
@@ -240,6 +240,22 @@ pub struct RunArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    // --- Load shapes: ramp, step sweeps, stop (the "load" feature; src/cli/sweep.rs) ---
+    /// Open loop whose rate goes linearly FROM..TO/DURATION (e.g. 10k..200k/30s);
+    /// the run lasts DURATION and opens what the ramp schedules.
+    #[arg(long, value_parser = sweep::parse_ramp, conflicts_with_all = ["rate", "duration", "connections", "steps"])]
+    pub ramp: Option<sweep::RampArg>,
+    /// A capacity sweep: one open-loop step per rate (e.g. 50k,100k,200k), each
+    /// --step-duration long; reports the highest rate that meets --slo.
+    #[arg(long, value_parser = sweep::parse_steps, conflicts_with_all = ["rate", "duration", "connections"])]
+    pub steps: Option<sweep::StepsArg>,
+    /// Length of each step of a sweep.
+    #[arg(long, value_parser = parse_duration, default_value = "10s", requires = "steps")]
+    pub step_duration: Duration,
+    /// A sweep step's latency bound: [PHASE.]pNN<DURATION, PHASE one of connect
+    /// (the default), ttfb, close, lifecycle.
+    #[arg(long, value_parser = sweep::parse_slo, default_value = "connect.p99<5ms", requires = "steps")]
+    pub slo: sweep::Slo,
 }
 
 /// Why a command failed.
@@ -349,10 +365,7 @@ pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, CliError> {
     let tw_default = a.connections.min(tuples).min(16 << 20);
     let tw_cap = a.tw_cap.unwrap_or(tw_default).min(1 << 30) as usize;
     let concurrency = a.concurrency.min(tuples.min(u32::MAX as u64) as u32);
-    let mode = match a.rate {
-        Rate::Max => PacerMode::Max,
-        Rate::PerSecond(cps) => PacerMode::Rate { cps },
-    };
+    let mode = sweep::pacer_mode(a);
     let tw_policy = match a.tw_policy {
         TwPolicyArg::Strict => TwPolicy::Strict,
         TwPolicyArg::Reuse => TwPolicy::Reuse {
@@ -411,6 +424,20 @@ pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, CliError> {
 }
 
 fn run(a: &RunArgs) -> Result<Report, CliError> {
+    let stop = install_stop_flag()?;
+    let mut report = run_once(&sweep::shaped(a), &stop)?;
+    if let Some(r) = &a.ramp {
+        report.config["ramp"] = sweep::ramp_json(r);
+    }
+    Ok(report)
+}
+
+/// One run with the given options (a sweep makes one per step); `stop` is set by
+/// the first SIGINT or SIGTERM.
+fn run_once(
+    a: &RunArgs,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Report, CliError> {
     if a.io != IoKind::Mem
         && (a.loss > 0.0
             || a.duplicate > 0.0
@@ -432,7 +459,7 @@ fn run(a: &RunArgs) -> Result<Report, CliError> {
     match a.io {
         IoKind::Mem => run_mem_io(a),
         IoKind::Socket => run_socket_io(a),
-        IoKind::Xdp => run_xdp_io(a, &install_stop_flag()?),
+        IoKind::Xdp => run_xdp_io(a, stop),
     }
 }
 
@@ -607,10 +634,7 @@ fn run_socket_io(a: &RunArgs) -> Result<Report, CliError> {
     use crate::io::socket::{SocketClientConfig, run_client};
     let mut cfg = SocketClientConfig::new(a.dst, a.connections);
     cfg.src = a.src;
-    cfg.mode = match a.rate {
-        Rate::Max => PacerMode::Max,
-        Rate::PerSecond(cps) => PacerMode::Rate { cps },
-    };
+    cfg.mode = sweep::pacer_mode(a);
     cfg.concurrency = a.concurrency;
     cfg.request_bytes = a.request_bytes;
     cfg.response_bytes = a.response_bytes;
@@ -736,6 +760,7 @@ fn write_stdout(s: &str) -> ExitCode {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Run(a) if a.steps.is_some() => sweep::run_sweep(a),
         Command::Run(a) => run(a).map(|report| match a.format {
             Format::Text => report.to_text(),
             Format::Json => {
