@@ -248,3 +248,68 @@ fn bad_load_shapes_are_usage_errors() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+/// 1,000 connections at 10 k/s; the server's answers are held from 95 ms for
+/// `stall`, so the run's end (100 ms) finds connections open.
+fn stopped_during_a_stall(stall: Duration, drain: &str, close_timeout: &str) -> MemRunResult {
+    let cfg = config(&[
+        "-n",
+        "1000",
+        "--rate",
+        "10k",
+        "--delay",
+        "100us",
+        "--drain",
+        drain,
+        "--close-timeout",
+        close_timeout,
+    ]);
+    let mut run = MemRun::new(&cfg);
+    run.stall(Dir::BtoA, Duration::from_millis(95), stall);
+    run.run()
+}
+
+#[track_caller]
+fn assert_adds_up(c: &Counters) {
+    assert_eq!(
+        c.attempted,
+        c.completed + c.failed_total() + c.in_flight(),
+        "{c:?}"
+    );
+}
+
+#[test]
+fn a_stop_closes_what_is_open_with_fin_after_the_drain() {
+    let r = stopped_during_a_stall(Duration::from_millis(50), "10ms", "2s");
+    let c = &r.client.counters;
+    assert_adds_up(c);
+    assert_eq!(c.attempted, 1000);
+    // Open when the drain ran out: closed with FIN, counted in flight.
+    assert!(r.closed_at_stop > 0, "{r:?}");
+    assert_eq!(c.in_flight(), r.closed_at_stop);
+    assert_eq!(c.failed_total(), 0);
+    // Every close handshake finished within the close time: no RST from us, and
+    // the server saw none and ended every connection it had.
+    assert_eq!(r.aborted, 0);
+    assert_eq!(c.rst_sent, 0, "{c:?}");
+    let s = &r.server.counters;
+    assert_eq!(s.rst_received, 0, "{s:?}");
+    assert_eq!(s.failed_total(), 0, "{s:?}");
+    assert_eq!(s.in_flight(), 0, "{s:?}");
+    assert!(!r.interrupted);
+}
+
+#[test]
+fn a_stop_resets_only_what_the_close_time_could_not_end() {
+    // The server stays silent far beyond the close time: what is open then is reset.
+    let r = stopped_during_a_stall(Duration::from_secs(30), "10ms", "100ms");
+    let c = &r.client.counters;
+    assert_adds_up(c);
+    assert!(r.closed_at_stop > 0);
+    assert_eq!(
+        r.aborted, r.closed_at_stop,
+        "nothing could close during the stall"
+    );
+    assert_eq!(c.in_flight(), r.closed_at_stop);
+    assert!(c.rst_sent >= r.aborted, "{c:?}");
+}

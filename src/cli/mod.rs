@@ -22,7 +22,7 @@ use serde_json::json;
 
 use crate::engine::TwPolicy;
 use crate::engine::client::ClientConfig;
-use crate::engine::mem_run::{MemRunConfig, run_mem};
+use crate::engine::mem_run::MemRunConfig;
 use crate::engine::server::ServerConfig;
 use crate::io::mem::MemWireConfig;
 use crate::stats::Report;
@@ -256,6 +256,11 @@ pub struct RunArgs {
     /// (the default), ttfb, close, lifecycle.
     #[arg(long, value_parser = sweep::parse_slo, default_value = "connect.p99<5ms", requires = "steps")]
     pub slo: sweep::Slo,
+    /// When the run stops (its end, or the first Ctrl-C) and --drain has passed,
+    /// connections still open are closed with FIN; those not closed after this
+    /// long are reset.
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    pub close_timeout: Duration,
 }
 
 /// Why a command failed.
@@ -420,6 +425,7 @@ pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, CliError> {
         virtual_time: a.virtual_time,
         duration_limit: a.duration,
         drain: a.drain,
+        close_timeout: a.close_timeout,
     })
 }
 
@@ -457,8 +463,8 @@ fn run_once(
         ));
     }
     match a.io {
-        IoKind::Mem => run_mem_io(a),
-        IoKind::Socket => run_socket_io(a),
+        IoKind::Mem => run_mem_io(a, stop),
+        IoKind::Socket => run_socket_io(a, stop),
         IoKind::Xdp => run_xdp_io(a, stop),
     }
 }
@@ -525,6 +531,7 @@ pub fn run_xdp_io(
         client: m.client.clone(),
         duration_limit: a.duration,
         drain: a.drain,
+        close_timeout: a.close_timeout,
     };
     // The DUT's counters, when it lives in a namespace we can read.
     let dut_ns = a.dut_netns.clone().or_else(|| {
@@ -598,19 +605,16 @@ pub fn run_xdp_io(
             s.rx_dropped, s.rx_ring_full, s.rx_fill_ring_empty_descs, s.rx_invalid_descs, s.tx_invalid_descs, s.tx_no_buffer
         ));
     }
-    if res.interrupted {
-        report
-            .notes
-            .push("stopped by a signal: opening stopped, open connections were drained".into());
-    }
+    report.notes.extend(sweep::stop_notes(
+        res.interrupted,
+        res.closed_at_stop,
+        res.aborted,
+    ));
     if res.tuple_waits > 0 {
         report.notes.push(format!(
             "the client waited {} times for a free source tuple",
             res.tuple_waits
         ));
-    }
-    if res.aborted > 0 {
-        report.notes.push(format!("{} connections were still open when the drain time ran out; they were reset and are counted in flight", res.aborted));
     }
     Ok(report)
 }
@@ -630,7 +634,10 @@ fn parse_mac_arg(s: &str) -> Result<crate::wire::ethernet::EthernetAddress, Stri
 
 /// `run --io socket`: the same workload through kernel sockets.
 #[cfg(target_os = "linux")]
-fn run_socket_io(a: &RunArgs) -> Result<Report, CliError> {
+fn run_socket_io(
+    a: &RunArgs,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Report, CliError> {
     use crate::io::socket::{SocketClientConfig, run_client};
     let mut cfg = SocketClientConfig::new(a.dst, a.connections);
     cfg.src = a.src;
@@ -641,6 +648,7 @@ fn run_socket_io(a: &RunArgs) -> Result<Report, CliError> {
     cfg.close = a.close.mode();
     cfg.duration = a.duration;
     cfg.drain = a.drain;
+    cfg.stop = Some(std::sync::Arc::clone(stop));
     cfg.connect_timeout = a.connect_timeout;
     cfg.io_timeout = a.io_timeout;
     let result = match &a.netns {
@@ -671,6 +679,9 @@ fn run_socket_io(a: &RunArgs) -> Result<Report, CliError> {
     for (errno, n) in &run.errors_by_errno {
         report.notes.push(format!("{n} × {errno}"));
     }
+    report
+        .notes
+        .extend(sweep::stop_notes(run.interrupted, run.closed_at_stop, 0));
     if run.deferred_by_cap > 0 {
         report.notes.push(format!(
             "{} scheduled connections waited for the concurrency cap",
@@ -684,7 +695,10 @@ fn run_socket_io(a: &RunArgs) -> Result<Report, CliError> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn run_socket_io(_a: &RunArgs) -> Result<Report, CliError> {
+fn run_socket_io(
+    _a: &RunArgs,
+    _stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Report, CliError> {
     Err(CliError::Usage("--io socket needs Linux".into()))
 }
 
@@ -713,14 +727,19 @@ fn run_config_json(a: &RunArgs, cfg: &MemRunConfig) -> serde_json::Value {
 }
 
 /// `run --io mem`: client and built-in server over the in-memory wire.
-fn run_mem_io(a: &RunArgs) -> Result<Report, CliError> {
+fn run_mem_io(
+    a: &RunArgs,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Report, CliError> {
     if a.netns.is_some() {
         return Err(CliError::Usage(
             "--netns is for --io socket and --io xdp".into(),
         ));
     }
     let cfg = mem_config(a)?;
-    let res = run_mem(&cfg);
+    let mut mem = crate::engine::mem_run::MemRun::new(&cfg);
+    mem.stop_on(std::sync::Arc::clone(stop));
+    let res = mem.run();
     let mut report = Report::new(res.client, "mem", res.duration);
     report.server = Some(res.server.counters.clone());
     report.config = run_config_json(a, &cfg);
@@ -730,9 +749,11 @@ fn run_mem_io(a: &RunArgs) -> Result<Report, CliError> {
             res.tuple_waits
         ));
     }
-    if res.aborted > 0 {
-        report.notes.push(format!("{} connections were still open when the drain time ran out; they were reset and are counted in flight", res.aborted));
-    }
+    report.notes.extend(sweep::stop_notes(
+        res.interrupted,
+        res.closed_at_stop,
+        res.aborted,
+    ));
     if res.listen_overflows > 0 {
         report.notes.push(format!(
             "the server dropped {} SYNs with a full table",

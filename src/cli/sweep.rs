@@ -193,6 +193,25 @@ pub fn ramp_json(r: &RampArg) -> Value {
     json!({ "from": r.from, "to": r.to, "over_s": r.over.as_secs_f64() })
 }
 
+/// What a report says about how the run stopped.
+pub fn stop_notes(interrupted: bool, closed_with_fin: u64, reset: u64) -> Vec<String> {
+    let mut notes = Vec::new();
+    if interrupted {
+        notes.push("stopped by a signal: opening stopped, open connections were drained".into());
+    }
+    if closed_with_fin > 0 {
+        notes.push(format!(
+            "{closed_with_fin} connections were still open when the drain time ran out: they were closed with FIN and are counted in flight{}",
+            if reset > 0 {
+                format!("; {reset} of them were still open after --close-timeout and were reset")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    notes
+}
+
 /// One step of a sweep, run.
 struct StepResult {
     rate: f64,

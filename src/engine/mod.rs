@@ -5,7 +5,8 @@
 //! - [`client`] and [`server`]: the two workers;
 //! - [`wheel`]: the hierarchical timer wheel; [`slab`], [`flow_table`],
 //!   [`tuple_index`]: preallocated tables;
-//! - [`pacer`]: the open-loop schedule;
+//! - [`pacer`]: the open-loop schedule; [`stop`]: the graceful stop (drain, FIN,
+//!   then RST);
 //! - [`mem_run`]: a client and a server worker joined by the in-memory wire.
 
 pub mod arp;
@@ -17,6 +18,7 @@ pub mod mem_run;
 pub mod pacer;
 pub mod server;
 pub mod slab;
+pub mod stop;
 pub mod tuple_index;
 pub mod wheel;
 #[cfg(target_os = "linux")]
