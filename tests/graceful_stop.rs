@@ -4,19 +4,17 @@
 //! connections are open at the stop), reports, and leaves the DUT no connection
 //! in ESTABLISHED, SYN-RECV, CLOSE-WAIT or LAST-ACK — and sends no RST.
 
-use std::net::SocketAddrV4;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use synfin::io::socket::{SocketServer, SocketServerConfig};
-use synfin::tcp::CloseMode;
-use synfin::testbed::{Testbed, TestbedConfig, TestbedGuard, netns};
+use synfin::testbed::netns;
 
 #[path = "common/root.rs"]
 mod root;
 use root::{assert_test_bed_gone, is_root};
+#[path = "common/kernel_dut.rs"]
+mod kernel_dut;
+use kernel_dut::KernelDut;
 
 /// Connections of the DUT's port 80 by state, from `/proc/net/tcp` in its
 /// namespace (listening sockets left out).
@@ -70,47 +68,11 @@ fn sigint_in_the_middle_leaves_the_dut_nothing_half_open() {
         return;
     }
     let name = format!("sfs{}", std::process::id() % 100_000);
-    let guard = TestbedGuard::new(&name);
-    let tb = Testbed::up(&TestbedConfig {
-        sources: 16,
-        ..TestbedConfig::named(name.clone())
-    })
-    .expect("test bed");
-    let c = tb.config().clone();
-    let srv = SocketServerConfig {
-        addr: SocketAddrV4::new(c.dut_addr, 80),
-        threads: 1,
-        request_bytes: 64,
-        response_bytes: 256,
-        close: CloseMode::Client,
-        ..SocketServerConfig::default()
-    };
-    let (server, _) = netns::run_in(&tb.dut_ns(), || SocketServer::bind(srv))
-        .unwrap()
-        .expect("listen");
-    let stop_server = Arc::new(AtomicBool::new(false));
-    let server = {
-        let stop = Arc::clone(&stop_server);
-        std::thread::spawn(move || server.run(&stop))
-    };
-    let (first, last) = c.src_range();
+    let mut dut = KernelDut::up(&name);
+    let dut_ns = dut.tb.dut_ns();
     // Bounded by itself (60 s, 600 k connections) should the signal be lost.
     let child = Command::new(env!("CARGO_BIN_EXE_synfin"))
-        .args([
-            "run",
-            "--io",
-            "xdp",
-            "--netns",
-            &tb.gen_ns(),
-            "--interface",
-            &tb.gen_if(),
-        ])
-        .args([
-            "--src",
-            &format!("{first}-{last}"),
-            "--dst",
-            &format!("{}:80", c.dut_addr),
-        ])
+        .args(dut.xdp_args())
         .args([
             "--rate",
             "10k",
@@ -136,7 +98,7 @@ fn sigint_in_the_middle_leaves_the_dut_nothing_half_open() {
     // Wait until the DUT is busy with our connections, then stop the run.
     let t0 = Instant::now();
     loop {
-        let open = dut_states(&tb.dut_ns()).len();
+        let open = dut_states(&dut_ns).len();
         if open > 0 {
             break;
         }
@@ -196,7 +158,7 @@ fn sigint_in_the_middle_leaves_the_dut_nothing_half_open() {
     // final ACK still on the wire).
     let t2 = Instant::now();
     loop {
-        let states = dut_states(&tb.dut_ns());
+        let states = dut_states(&dut_ns);
         let half: Vec<_> = states.iter().filter(|s| HALF_OPEN.contains(s)).collect();
         if half.is_empty() {
             break;
@@ -207,13 +169,12 @@ fn sigint_in_the_middle_leaves_the_dut_nothing_half_open() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    stop_server.store(true, Ordering::Relaxed);
-    let served = server.join().unwrap().expect("server");
+    let served = dut.stop_server();
     // The kernel server saw every connection end, with our FIN: none was reset,
     // none failed, none was still open when it stopped.
     assert_eq!(served.reset_by_peer(), 0, "{served:?}");
     assert_eq!(served.failed(), 0, "{served:?}");
     assert_eq!(served.open_at_stop, 0, "{served:?}");
-    drop(guard);
+    drop(dut);
     assert_test_bed_gone(&name);
 }
