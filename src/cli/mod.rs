@@ -18,6 +18,7 @@ mod report;
 #[cfg(target_os = "linux")]
 mod serve;
 pub mod signals;
+pub mod sweep;
 #[cfg(target_os = "linux")]
 mod testbed;
 #[cfg(target_os = "linux")]
@@ -29,7 +30,6 @@ use serde_json::json;
 use crate::engine::TwPolicy;
 use crate::engine::client::ClientConfig;
 use crate::engine::mem_run::MemRunConfig;
-use crate::engine::pacer::PacerMode;
 use crate::engine::server::ServerConfig;
 use crate::io::mem::MemWireConfig;
 use crate::stats::Report;
@@ -129,7 +129,7 @@ pub enum TwPolicyArg {
 }
 
 /// Options of `synfin run`.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 #[command(allow_negative_numbers = true)]
 pub struct RunArgs {
     /// Datapath.
@@ -259,6 +259,27 @@ pub struct RunArgs {
     /// Attach even to an interface that carries a default route (`--io xdp`).
     #[arg(long)]
     pub force: bool,
+    // --- Load shapes: ramp, step sweeps, stop (the "load" feature; src/cli/sweep.rs) ---
+    /// Open loop whose rate goes linearly FROM..TO/DURATION (e.g. 10k..200k/30s);
+    /// the run lasts DURATION and opens what the ramp schedules.
+    #[arg(long, value_parser = sweep::parse_ramp, conflicts_with_all = ["rate", "duration", "connections", "steps"])]
+    pub ramp: Option<sweep::RampArg>,
+    /// A capacity sweep: one open-loop step per rate (e.g. 50k,100k,200k), each
+    /// --step-duration long; reports the highest rate that meets --slo.
+    #[arg(long, value_parser = sweep::parse_steps, conflicts_with_all = ["rate", "duration", "connections"])]
+    pub steps: Option<sweep::StepsArg>,
+    /// Length of each step of a sweep.
+    #[arg(long, value_parser = parse_duration, default_value = "10s", requires = "steps")]
+    pub step_duration: Duration,
+    /// A sweep step's latency bound: [PHASE.]pNN<DURATION, PHASE one of connect
+    /// (the default), ttfb, close, lifecycle.
+    #[arg(long, value_parser = sweep::parse_slo, default_value = "connect.p99<5ms", requires = "steps")]
+    pub slo: sweep::Slo,
+    /// When the run stops (its end, or the first Ctrl-C) and --drain has passed,
+    /// connections still open are closed with FIN; those not closed after this
+    /// long are reset.
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    pub close_timeout: Duration,
 }
 
 /// Why a command failed.
@@ -368,10 +389,7 @@ pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, CliError> {
     let tw_default = a.connections.min(tuples).min(16 << 20);
     let tw_cap = a.tw_cap.unwrap_or(tw_default).min(1 << 30) as usize;
     let concurrency = a.concurrency.min(tuples.min(u32::MAX as u64) as u32);
-    let mode = match a.rate {
-        Rate::Max => PacerMode::Max,
-        Rate::PerSecond(cps) => PacerMode::Rate { cps },
-    };
+    let mode = sweep::pacer_mode(a);
     let tw_policy = match a.tw_policy {
         TwPolicyArg::Strict => TwPolicy::Strict,
         TwPolicyArg::Reuse => TwPolicy::Reuse {
@@ -426,10 +444,25 @@ pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, CliError> {
         virtual_time: a.virtual_time,
         duration_limit: a.duration,
         drain: a.drain,
+        close_timeout: a.close_timeout,
     })
 }
 
 fn run(a: &RunArgs) -> Result<Report, CliError> {
+    let stop = install_stop_flag()?;
+    let mut report = run_once(&sweep::shaped(a), &stop)?;
+    if let Some(r) = &a.ramp {
+        report.config["ramp"] = sweep::ramp_json(r);
+    }
+    Ok(report)
+}
+
+/// One run with the given options (a sweep makes one per step); `stop` is set by
+/// the first SIGINT or SIGTERM.
+fn run_once(
+    a: &RunArgs,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Report, CliError> {
     checks::check_run_args(a)?;
     if a.io != IoKind::Mem
         && (a.loss > 0.0
@@ -464,9 +497,9 @@ fn run(a: &RunArgs) -> Result<Report, CliError> {
     let mut session = outputs::Session::start(&a.outputs, workers, time_wait)?;
     let taps = session.take_taps();
     let mut report = match a.io {
-        IoKind::Mem => run_mem_io(a, taps),
-        IoKind::Socket => run_socket_io(a, taps),
-        IoKind::Xdp => run_xdp_io(a, &install_stop_flag()?, taps),
+        IoKind::Mem => run_mem_io(a, stop, taps),
+        IoKind::Socket => run_socket_io(a, stop, taps),
+        IoKind::Xdp => run_xdp_io(a, stop, taps),
     }?;
     session.finish(&mut report);
     Ok(report)
@@ -524,6 +557,7 @@ pub fn run_xdp_io(
         client: m.client.clone(),
         duration_limit: a.duration,
         drain: a.drain,
+        close_timeout: a.close_timeout,
     };
     // The DUT's counters, when it lives in a namespace we can read.
     let dut_ns = a.dut_netns.clone().or_else(|| {
@@ -601,19 +635,16 @@ pub fn run_xdp_io(
             s.rx_dropped, s.rx_ring_full, s.rx_fill_ring_empty_descs, s.rx_invalid_descs, s.tx_invalid_descs, s.tx_no_buffer
         ));
     }
-    if res.interrupted {
-        report
-            .notes
-            .push("stopped by a signal: opening stopped, open connections were drained".into());
-    }
+    report.notes.extend(sweep::stop_notes(
+        res.interrupted,
+        res.closed_at_stop,
+        res.aborted,
+    ));
     if res.tuple_waits > 0 {
         report.notes.push(format!(
             "the client waited {} times for a free source tuple",
             res.tuple_waits
         ));
-    }
-    if res.aborted > 0 {
-        report.notes.push(format!("{} connections were still open when the drain time ran out; they were reset and are counted in flight", res.aborted));
     }
     Ok(report)
 }
@@ -636,6 +667,7 @@ fn parse_mac_arg(s: &str) -> Result<crate::wire::ethernet::EthernetAddress, Stri
 #[cfg(target_os = "linux")]
 fn run_socket_io(
     a: &RunArgs,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
     mut taps: Vec<crate::stats::interval::IntervalTap>,
 ) -> Result<Report, CliError> {
     use crate::io::socket::SocketClientConfig;
@@ -643,16 +675,14 @@ fn run_socket_io(
     let tap = taps.pop();
     let mut cfg = SocketClientConfig::new(a.dst, a.connections);
     cfg.src = a.src;
-    cfg.mode = match a.rate {
-        Rate::Max => PacerMode::Max,
-        Rate::PerSecond(cps) => PacerMode::Rate { cps },
-    };
+    cfg.mode = sweep::pacer_mode(a);
     cfg.concurrency = a.concurrency;
     cfg.request_bytes = a.request_bytes;
     cfg.response_bytes = a.response_bytes;
     cfg.close = a.close.mode();
     cfg.duration = a.duration;
     cfg.drain = a.drain;
+    cfg.stop = Some(std::sync::Arc::clone(stop));
     cfg.connect_timeout = a.connect_timeout;
     cfg.io_timeout = a.io_timeout;
     let result = match &a.netns {
@@ -683,6 +713,9 @@ fn run_socket_io(
     for (errno, n) in &run.errors_by_errno {
         report.notes.push(format!("{n} × {errno}"));
     }
+    report
+        .notes
+        .extend(sweep::stop_notes(run.interrupted, run.closed_at_stop, 0));
     if run.deferred_by_cap > 0 {
         report.notes.push(format!(
             "{} scheduled connections waited for the concurrency cap",
@@ -698,6 +731,7 @@ fn run_socket_io(
 #[cfg(not(target_os = "linux"))]
 fn run_socket_io(
     _a: &RunArgs,
+    _stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
     _taps: Vec<crate::stats::interval::IntervalTap>,
 ) -> Result<Report, CliError> {
     Err(CliError::Usage("--io socket needs Linux".into()))
@@ -730,6 +764,7 @@ fn run_config_json(a: &RunArgs, cfg: &MemRunConfig) -> serde_json::Value {
 /// `run --io mem`: client and built-in server over the in-memory wire.
 fn run_mem_io(
     a: &RunArgs,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
     mut taps: Vec<crate::stats::interval::IntervalTap>,
 ) -> Result<Report, CliError> {
     if a.netns.is_some() {
@@ -739,6 +774,7 @@ fn run_mem_io(
     }
     let cfg = mem_config(a)?;
     let mut mem_run = crate::engine::mem_run::MemRun::new(&cfg);
+    mem_run.stop_on(std::sync::Arc::clone(stop));
     if let Some(tap) = taps.pop() {
         mem_run.set_intervals(tap);
     }
@@ -752,9 +788,11 @@ fn run_mem_io(
             res.tuple_waits
         ));
     }
-    if res.aborted > 0 {
-        report.notes.push(format!("{} connections were still open when the drain time ran out; they were reset and are counted in flight", res.aborted));
-    }
+    report.notes.extend(sweep::stop_notes(
+        res.interrupted,
+        res.closed_at_stop,
+        res.aborted,
+    ));
     if res.listen_overflows > 0 {
         report.notes.push(format!(
             "the server dropped {} SYNs with a full table",
@@ -785,6 +823,7 @@ pub fn main() -> ExitCode {
         Err(e) => return checks::usage_error(e),
     };
     let result = match &cli.command {
+        Command::Run(a) if a.steps.is_some() => sweep::run_sweep(a),
         Command::Run(a) => run(a).map(|r| outputs::render(&r, a.format, a.outputs.spectrum)),
         Command::Report(a) => report::run(a),
         #[cfg(target_os = "linux")]

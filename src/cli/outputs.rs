@@ -29,7 +29,7 @@ pub enum ProgressArg {
 }
 
 /// Output options of `synfin run` (live progress, CSV, hlog, plots, spectrum).
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct OutputArgs {
     /// Live progress, one line a second on stderr: `auto` prints it when stderr is
     /// a terminal.

@@ -16,6 +16,7 @@ use super::core::Macs;
 use super::handoff::{HandoffPort, HandoffStats, Inbox, PortOwners};
 use super::mem_run::payload;
 use super::pacer::{Pacer, PacerMode};
+use super::stop::GracefulStop;
 use super::tx_guard::{TxGuard, TxPolicy};
 use crate::io::Port;
 use crate::io::xdp::{PortMode, XdpConfig, XdpError, XdpPort, XdpProgram, XdpStats};
@@ -55,8 +56,10 @@ pub struct XdpRunConfig {
     pub client: ClientConfig,
     /// Stop opening connections after this long.
     pub duration_limit: Duration,
-    /// Then wait this long for open connections.
+    /// Then wait this long for open connections; close what is left with FIN.
     pub drain: Duration,
+    /// Then wait this long for the FIN closes; reset what is left.
+    pub close_timeout: Duration,
 }
 
 /// What a run over AF_XDP produced.
@@ -76,8 +79,10 @@ pub struct XdpRunResult {
     pub src_mac: EthernetAddress,
     /// Times the client waited for a usable source tuple.
     pub tuple_waits: u64,
-    /// Connections aborted when the drain time ran out.
+    /// Connections reset when the drain and the close time ran out.
     pub aborted: u64,
+    /// Connections closed with FIN when the drain time ran out.
+    pub closed_at_stop: u64,
     /// The run was stopped by the stop flag.
     pub interrupted: bool,
     /// ARP requests for our source addresses that we answered.
@@ -279,6 +284,7 @@ struct WorkerOutcome {
     stats: Option<XdpStats>,
     tuple_waits: u64,
     aborted: u64,
+    closed_at_stop: u64,
     interrupted: bool,
     arp_answered: u64,
     handoff: HandoffStats,
@@ -389,8 +395,8 @@ pub fn run_xdp_with(
                 );
                 let mut clock = MonotonicClock::new();
                 let stop_opening = Instant::ZERO + cfg.duration_limit;
-                let mut drain_end: Option<Instant> = None;
-                let (mut aborted, mut interrupted, mut counted_done) = (0, false, false);
+                let mut graceful = GracefulStop::new(cfg.drain, cfg.close_timeout);
+                let (mut interrupted, mut counted_done) = (false, false);
                 let mut now;
                 loop {
                     now = clock.now();
@@ -399,7 +405,7 @@ pub fn run_xdp_with(
                     }
                     if panicked.load(Ordering::Relaxed) {
                         if !counted_done {
-                            aborted = client.abort_open(&mut port, now);
+                            graceful.reset += client.abort_open(&mut port, now);
                         }
                         break;
                     }
@@ -407,7 +413,10 @@ pub fn run_xdp_with(
                     if let Some(t) = &mut tap {
                         t.tick(now, client.recorder());
                     }
-                    if client.done() && !counted_done {
+                    let asked = stop.load(Ordering::Relaxed);
+                    interrupted |= asked && !graceful.stopping();
+                    let end_opening = asked || now >= stop_opening || client.pacer.is_done();
+                    if graceful.poll(&mut client, &mut port, now, end_opening) && !counted_done {
                         counted_done = true;
                         finished.fetch_add(1, Ordering::AcqRel);
                     }
@@ -415,27 +424,6 @@ pub fn run_xdp_with(
                     // for the others still arrive on its queue and must be handed on.
                     if counted_done && finished.load(Ordering::Acquire) == n as usize {
                         break;
-                    }
-                    if !client.stopping {
-                        if stop.load(Ordering::Relaxed) {
-                            interrupted = true;
-                            client.stopping = true;
-                        } else if now >= stop_opening || client.pacer.is_done() {
-                            client.stopping = true;
-                        }
-                    }
-                    if client.stopping {
-                        let end = *drain_end.get_or_insert(now + cfg.drain);
-                        if now >= end {
-                            if !counted_done {
-                                aborted = client.abort_open(&mut port, now);
-                                counted_done = true;
-                                finished.fetch_add(1, Ordering::AcqRel);
-                            }
-                            if finished.load(Ordering::Acquire) == n as usize {
-                                break;
-                            }
-                        }
                     }
                     if work == 0 {
                         std::hint::spin_loop();
@@ -449,7 +437,8 @@ pub fn run_xdp_with(
                     duration: now - Instant::ZERO,
                     stats: port.inner().inner().inner().stats().ok(),
                     tuple_waits: client.tuple_waits,
-                    aborted,
+                    aborted: graceful.reset,
+                    closed_at_stop: graceful.closed_with_fin,
                     interrupted,
                     arp_answered: port.inner().answered,
                     handoff: port.inner().inner().stats,
@@ -475,6 +464,7 @@ pub fn run_xdp_with(
         src_mac,
         tuple_waits: 0,
         aborted: 0,
+        closed_at_stop: 0,
         interrupted: false,
         arp_answered: 0,
         workers: n,
@@ -486,6 +476,7 @@ pub fn run_xdp_with(
         res.duration = res.duration.max(o.duration);
         res.tuple_waits += o.tuple_waits;
         res.aborted += o.aborted;
+        res.closed_at_stop += o.closed_at_stop;
         res.interrupted |= o.interrupted;
         res.arp_answered += o.arp_answered;
         res.tx_blocked += o.tx_blocked;
