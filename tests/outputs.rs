@@ -473,7 +473,10 @@ fn socket_runs_have_rows_that_add_up() {
 #[test]
 fn report_of_one_saved_run_is_that_run() {
     let dir = scratch("rerender");
-    let j = run_json("9", &[]);
+    // A small cap, so that the counters include waits for it.
+    let j = run_json("9", &["--concurrency", "8"]);
+    assert!(j["connections"]["deferred_by_cap"].as_u64().unwrap() > 0);
+    valid(&j, "a report with waits for the cap");
     let f = dir.join("run.json");
     std::fs::write(&f, serde_json::to_string_pretty(&j).unwrap()).unwrap();
     let again: Value =

@@ -51,6 +51,28 @@ pub struct OutputArgs {
     pub spectrum: bool,
 }
 
+/// The outputs of one step of a sweep (`label`, e.g. `step-50000`): each file
+/// gets the label before its extension (`run.csv` → `run.step-50000.csv`) and the
+/// plots go into a subdirectory of that name, so that steps do not overwrite
+/// each other.
+pub fn for_step(o: &OutputArgs, label: &str) -> OutputArgs {
+    let file = |p: &PathBuf| {
+        let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned());
+        let name = match (stem, p.extension()) {
+            (Some(stem), Some(ext)) => format!("{stem}.{label}.{}", ext.to_string_lossy()),
+            (Some(stem), None) => format!("{stem}.{label}"),
+            (None, _) => label.to_owned(),
+        };
+        p.with_file_name(name)
+    };
+    OutputArgs {
+        csv: o.csv.as_ref().map(file),
+        hlog: o.hlog.as_ref().map(file),
+        plot: o.plot.as_ref().map(|d| d.join(label)),
+        ..o.clone()
+    }
+}
+
 /// Creates `path` for writing, or a usage error naming it.
 pub(crate) fn create(path: &PathBuf, what: &str) -> Result<BufWriter<File>, CliError> {
     File::create(path)
@@ -172,5 +194,26 @@ pub fn render(report: &Report, format: Format, spectrum: bool) -> String {
             t
         }
         Format::Json => serde_json::to_string_pretty(&report.to_json()).unwrap_or_default() + "\n",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_step_of_a_sweep_gets_its_own_files() {
+        let o = OutputArgs {
+            progress: ProgressArg::Off,
+            csv: Some("out/run.csv".into()),
+            hlog: Some("run".into()),
+            plot: Some("plots".into()),
+            spectrum: true,
+        };
+        let s = for_step(&o, "step-50000");
+        assert_eq!(s.csv, Some("out/run.step-50000.csv".into()));
+        assert_eq!(s.hlog, Some("run.step-50000".into()));
+        assert_eq!(s.plot, Some("plots/step-50000".into()));
+        assert!(s.spectrum);
     }
 }

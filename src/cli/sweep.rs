@@ -247,6 +247,7 @@ pub fn run_sweep(a: &RunArgs) -> Result<String, CliError> {
         // that fell behind still starts what it owes, and its lateness shows in the
         // latencies (each measured from its scheduled start).
         s.duration = a.step_duration + a.step_duration / 2;
+        s.outputs = super::outputs::for_step(&a.outputs, &format!("step-{rate:.0}"));
         let report = super::run_once(&s, &stop)?;
         let r = judge(rate, scheduled, report, &a.slo);
         let failed = r.failure.is_some();

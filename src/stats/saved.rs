@@ -50,6 +50,7 @@ fn counters_from_report(v: &Value) -> Result<Counters, String> {
         tw_reused: opt(&["time_wait", "reused"]),
         tw_overflow: opt(&["time_wait", "overflow"]),
         tw_fin_reacked: opt(&["time_wait", "fin_reacked"]),
+        deferred_by_cap: opt(&["connections", "deferred_by_cap"]),
         ..Counters::default()
     };
     for cause in FailCause::ALL {
@@ -83,6 +84,7 @@ fn counters_from_fields(v: &Value) -> Counters {
         tw_reused: f("tw_reused"),
         tw_overflow: f("tw_overflow"),
         tw_fin_reacked: f("tw_fin_reacked"),
+        deferred_by_cap: f("deferred_by_cap"),
         ..Counters::default()
     };
     for cause in FailCause::ALL {
