@@ -9,13 +9,15 @@ out=results/outputs
 mkdir -p "$out"
 cargo build --profile ci --locked --quiet
 bin="${CARGO_TARGET_DIR:-target}/ci/synfin"
+# The commit, read before the run rewrites results/outputs/ (which is not code).
+rev="$(git rev-parse --short HEAD)$(git diff --quiet -- . ":(exclude)$out" || echo '+dirty')"
 cmd="synfin run --io mem -n 400k --rate 80k --loss 0.05% --drain 2s --format json --csv $out/run.csv --hlog $out/run.hlog --plot $out --progress off"
 # shellcheck disable=SC2086
 "$bin" ${cmd#synfin } > "$out/run.json"
 {
   echo "# Outputs of one run"
   echo
-  echo "Produced by \`scripts/results-outputs.sh\` on $(date -u +%Y-%m-%d) at commit $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty'),"
+  echo "Produced by \`scripts/results-outputs.sh\` on $(date -u +%Y-%m-%d) at commit $rev,"
   echo "kernel $(uname -r), $(nproc) cores, binary built with \`--profile ci\` (release without LTO). Command:"
   echo
   echo '```'
