@@ -336,9 +336,26 @@ fn report_of_two_runs_equals_the_histograms_merged_by_hand() {
     // Logs and reports are not mixed; nonsense is a usage error.
     let junk = dir.join("junk.txt");
     std::fs::write(&junk, "hello\n").unwrap();
+    // A log of another tool, untagged: nothing to say which phase it measured.
+    let untagged = dir.join("untagged.hlog");
+    let text = std::fs::read_to_string(&ha).unwrap();
+    std::fs::write(&untagged, text.replace("Tag=connect,", "")).unwrap();
+    let only_untagged: String = text
+        .lines()
+        .filter(|l| l.starts_with("Tag=connect,"))
+        .map(|l| format!("{}\n", l.trim_start_matches("Tag=connect,")))
+        .collect();
+    let other = dir.join("other.hlog");
+    std::fs::write(&other, only_untagged).unwrap();
+    // Untagged intervals beside tagged ones are left out; the rest is reported.
+    let partial = ok(&synfin(&["report", s(&untagged), "--format", "json"]));
+    let partial: Value = serde_json::from_str(&partial).unwrap();
+    assert_eq!(partial["latency_us"]["connect"]["count"], 0);
+    assert_eq!(partial["latency_us"]["ttfb"], ml_ttfb(&ha));
     for args in [
         vec!["report", s(&a), s(&ha)],
         vec!["report", s(&junk)],
+        vec!["report", s(&other)],
         vec!["report", "/nonexistent/synfin.json"],
         vec!["report"],
     ] {
@@ -483,4 +500,11 @@ fn report_of_one_saved_run_is_that_run() {
         serde_json::from_str(&ok(&synfin(&["report", s(&f), "--format", "json"]))).unwrap();
     assert_eq!(again, j);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The ttfb summary of a log on its own, as `synfin report` gives it.
+fn ml_ttfb(log: &Path) -> Value {
+    let v: Value =
+        serde_json::from_str(&ok(&synfin(&["report", s(log), "--format", "json"]))).unwrap();
+    v["latency_us"]["ttfb"].clone()
 }

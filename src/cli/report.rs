@@ -65,6 +65,24 @@ fn load(path: &PathBuf) -> Result<(Kind, Report), CliError> {
                 "{name} is neither a JSON report nor an HdrHistogram log with intervals"
             )));
         }
+        let phase_tag = |t: &Option<String>| {
+            crate::stats::Phase::ALL
+                .iter()
+                .any(|p| t.as_deref() == Some(p.as_str()))
+        };
+        if !log.intervals.iter().any(|iv| phase_tag(&iv.tag)) {
+            let mut tags: Vec<String> = log
+                .intervals
+                .iter()
+                .map(|iv| iv.tag.clone().unwrap_or_else(|| "(none)".into()))
+                .collect();
+            tags.sort();
+            tags.dedup();
+            return Err(CliError::Usage(format!(
+                "{name}: no interval is tagged connect, ttfb, close or lifecycle (tags: {})",
+                tags.join(", ")
+            )));
+        }
         Ok((Kind::Hlog, saved::report_from_hlog(&log)))
     }
 }
