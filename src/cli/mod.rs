@@ -16,6 +16,9 @@ mod parse;
 mod serve;
 #[cfg(target_os = "linux")]
 mod testbed;
+// TIME-WAIT (issue 4): the settings matrix and the hazard reproductions.
+#[cfg(target_os = "linux")]
+mod tw_matrix;
 pub use parse::*;
 use serde_json::json;
 
@@ -51,6 +54,9 @@ pub enum Command {
     /// Build, inspect or remove the veth test bed (root).
     #[cfg(target_os = "linux")]
     Testbed(testbed::TestbedArgs),
+    /// Compare TIME-WAIT avoidance settings side by side on the test bed (root).
+    #[cfg(target_os = "linux")]
+    TwMatrix(tw_matrix::TwMatrixArgs),
 }
 
 /// Where the packets go.
@@ -748,6 +754,8 @@ pub fn main() -> ExitCode {
         Command::Serve(a) => serve::run(a),
         #[cfg(target_os = "linux")]
         Command::Testbed(a) => testbed::run(a),
+        #[cfg(target_os = "linux")]
+        Command::TwMatrix(a) => tw_matrix::run(a),
     };
     match result {
         Ok(out) => write_stdout(&out),

@@ -14,6 +14,7 @@ use super::arp::ArpResponder;
 use super::client::{ClientConfig, ClientWorker};
 use super::core::Macs;
 use super::handoff::{HandoffPort, HandoffStats, Inbox, PortOwners};
+use super::live::LiveCounters;
 use super::mem_run::payload;
 use super::pacer::{Pacer, PacerMode};
 use crate::io::Port;
@@ -266,6 +267,16 @@ struct WorkerOutcome {
 /// entry of `cfg.cores` (one unpinned worker when it is empty), each on its own
 /// queue, owning its own slice of the source ports.
 pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResult, XdpRunError> {
+    run_xdp_observed(cfg, stop, None)
+}
+
+/// [`run_xdp`], each worker also publishing its running totals into `live` (slot =
+/// worker index) about every 10 ms, for an observer that samples a run over time.
+pub fn run_xdp_observed(
+    cfg: &XdpRunConfig,
+    stop: &Arc<AtomicBool>,
+    live: Option<Arc<LiveCounters>>,
+) -> Result<XdpRunResult, XdpRunError> {
     let n = cfg.cores.len().max(1) as u32;
     let owners = PortOwners::new(cfg.client.port_lo, cfg.client.port_hi, n)
         .ok_or_else(|| XdpRunError::Setup(format!("fewer source ports than the {n} workers")))?;
@@ -293,6 +304,7 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
         let stop = Arc::clone(stop);
         let finished = Arc::clone(&finished);
         let inboxes = inboxes.clone();
+        let live = live.clone();
         let handle = std::thread::Builder::new()
             .name(format!("synfin-worker-{w}"))
             .spawn(move || {
@@ -340,9 +352,16 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                 let mut drain_end: Option<Instant> = None;
                 let (mut aborted, mut interrupted, mut counted_done) = (0, false, false);
                 let mut now;
+                let mut next_publish = Instant::ZERO;
                 loop {
                     now = clock.now();
                     let work = client.step(&mut port, now);
+                    if let Some(live) = &live
+                        && now >= next_publish
+                    {
+                        live.publish(w as usize, &client.recorder().counters);
+                        next_publish = now + Duration::from_millis(10);
+                    }
                     if client.done() && !counted_done {
                         counted_done = true;
                         finished.fetch_add(1, Ordering::AcqRel);
@@ -376,6 +395,9 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                     if work == 0 {
                         std::hint::spin_loop();
                     }
+                }
+                if let Some(live) = &live {
+                    live.publish(w as usize, &client.recorder().counters);
                 }
                 WorkerOutcome {
                     client: client.recorder().clone(),

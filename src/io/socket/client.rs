@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use super::sys::{self, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, Epoll, Events};
 use super::{ErrnoCounts, Stage, cause_of, ensure_slot, epoll_token, errno_of, token_parts};
+use crate::engine::live::LiveCounters;
 use crate::engine::mem_run::payload;
 use crate::engine::pacer::{Pacer, PacerMode};
 use crate::stats::{FailCause, Phase, Recorder};
@@ -114,10 +115,21 @@ pub struct ClientRun {
 /// duration and then the drain time spent. Raises the soft limit of open files
 /// to the hard limit. Errors only when the run cannot start or epoll fails.
 pub fn run_client(cfg: &SocketClientConfig) -> io::Result<ClientRun> {
+    run_client_observed(cfg, None)
+}
+
+/// [`run_client`], also publishing the running totals into slot 0 of `live` on
+/// every pass of the loop, for an observer that samples the run over time.
+pub fn run_client_observed(
+    cfg: &SocketClientConfig,
+    live: Option<&LiveCounters>,
+) -> io::Result<ClientRun> {
     validate(cfg)?;
     // Best effort: the default soft limit may be enough.
     let _ = sys::raise_nofile_limit();
-    Client::new(cfg)?.run()
+    let mut client = Client::new(cfg)?;
+    client.live = live;
+    client.run()
 }
 
 fn validate(cfg: &SocketClientConfig) -> io::Result<()> {
@@ -219,6 +231,8 @@ struct Client<'a> {
     connect_timers: VecDeque<Timer>,
     io_timers: VecDeque<Timer>,
     next_timer: u64,
+    /// Where running totals are published, if anyone watches.
+    live: Option<&'a LiveCounters>,
 }
 
 impl<'a> Client<'a> {
@@ -248,6 +262,7 @@ impl<'a> Client<'a> {
             connect_timers: VecDeque::with_capacity(table),
             io_timers: VecDeque::with_capacity(table),
             next_timer: 0,
+            live: None,
         })
     }
 
@@ -277,6 +292,9 @@ impl<'a> Client<'a> {
                 }
             }
             self.expire(now);
+            if let Some(live) = self.live {
+                live.publish(0, &self.rec.counters);
+            }
             if drain_end.is_some() && self.open == 0 {
                 break now;
             }
@@ -302,6 +320,9 @@ impl<'a> Client<'a> {
                 self.on_event(bits, data);
             }
         };
+        if let Some(live) = self.live {
+            live.publish(0, &self.rec.counters);
+        }
         Ok(ClientRun {
             recorder: self.rec,
             duration: end - start,
