@@ -18,6 +18,8 @@ mod serve;
 mod testbed;
 // TIME-WAIT (issue 4): the settings matrix and the hazard reproductions.
 #[cfg(target_os = "linux")]
+mod hazard;
+#[cfg(target_os = "linux")]
 mod tw_matrix;
 pub use parse::*;
 use serde_json::json;
@@ -57,6 +59,9 @@ pub enum Command {
     /// Compare TIME-WAIT avoidance settings side by side on the test bed (root).
     #[cfg(target_os = "linux")]
     TwMatrix(tw_matrix::TwMatrixArgs),
+    /// Reproduce a TIME-WAIT hazard against the kernel on the test bed (root).
+    #[cfg(target_os = "linux")]
+    Hazard(hazard::HazardArgs),
 }
 
 /// Where the packets go.
@@ -756,6 +761,8 @@ pub fn main() -> ExitCode {
         Command::Testbed(a) => testbed::run(a),
         #[cfg(target_os = "linux")]
         Command::TwMatrix(a) => tw_matrix::run(a),
+        #[cfg(target_os = "linux")]
+        Command::Hazard(a) => hazard::run(a),
     };
     match result {
         Ok(out) => write_stdout(&out),

@@ -3,6 +3,7 @@
 //! reproduced against the kernel ([`hazard`], `synfin hazard`), the sysctls set for
 //! them and put back ([`sysctl`]), and the charts of the report ([`svg`]).
 
+pub mod hazard;
 pub mod matrix;
 pub mod svg;
 pub mod sysctl;
