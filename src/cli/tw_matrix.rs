@@ -15,7 +15,9 @@ pub struct TwMatrixArgs {
     /// The reduced grid (7 cells of 4 s: well under two minutes).
     #[arg(long)]
     pub quick: bool,
-    /// How long each cell opens connections (default 4s with --quick, 5s otherwise).
+    /// How long each cell opens connections (default 4s with --quick, 15s otherwise:
+    /// long enough for one address to run through its 28,232 default ports on a slow
+    /// machine).
     #[arg(long, value_parser = parse_duration)]
     pub cell_duration: Option<Duration>,
     /// Then how long open connections get to finish.
@@ -55,7 +57,7 @@ pub fn run(a: &TwMatrixArgs) -> Result<String, CliError> {
     } else {
         (matrix::full_grid(), "full")
     };
-    let default_duration = Duration::from_secs(if a.quick { 4 } else { 5 });
+    let default_duration = Duration::from_secs(if a.quick { 4 } else { 15 });
     let cfg = MatrixConfig {
         cells,
         cell_duration: a.cell_duration.unwrap_or(default_duration),
