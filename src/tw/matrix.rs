@@ -309,10 +309,11 @@ pub struct MatrixConfig {
 }
 
 impl MatrixConfig {
-    /// The longest a grid can take: each cell's duration, its drain, and a bound of
-    /// 3 s for building and removing its test bed and sampling.
+    /// The longest a grid can take: each cell's duration, its drain, 1 s for the
+    /// AF_XDP client's closes after the drain, and 3 s for building and removing its
+    /// test bed and sampling.
     pub fn bound(&self) -> Duration {
-        (self.cell_duration + self.drain + Duration::from_secs(3)) * self.cells.len() as u32
+        (self.cell_duration + self.drain + Duration::from_secs(4)) * self.cells.len() as u32
     }
 }
 
@@ -676,6 +677,7 @@ fn cell_on(
                 drain: cfg.drain,
                 connect_timeout: Duration::from_secs(3),
                 io_timeout: Duration::from_secs(3),
+                stop: Some(Arc::clone(stop)),
             };
             let live2 = Arc::clone(&live);
             netns::run_in(&gen_ns, move || {
@@ -731,6 +733,7 @@ fn cell_on(
                 },
                 duration_limit: cfg.cell_duration,
                 drain: cfg.drain,
+                close_timeout: Duration::from_secs(1),
             };
             run_xdp_observed(&xcfg, stop, Some(Arc::clone(&live)))
                 .map_err(|e| e.to_string())
