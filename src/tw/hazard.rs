@@ -494,6 +494,12 @@ fn dut_state(dut_ns: &str, sport: u16) -> Option<&'static str> {
     })
     .ok()?
     .ok()?;
+    state_in_proc_net_tcp(&text, sport)
+}
+
+/// The state of the first socket in a `/proc/net/tcp` text whose remote port is
+/// `sport`.
+fn state_in_proc_net_tcp(text: &str, sport: u16) -> Option<&'static str> {
     for line in text.lines().skip(1) {
         let cols: Vec<&str> = line.split_whitespace().collect();
         let (Some(rem), Some(st)) = (cols.get(2), cols.get(3)) else {
@@ -1044,4 +1050,50 @@ pub fn lost_last_ack(
     drop(peer);
     drop(guard);
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_net_tcp_states_by_remote_port() {
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue\n\
+           0: 010013C6:1F90 000112C6:A410 09 00000000:00000000\n\
+           1: 010013C6:1F90 000112C6:A421 06 00000000:00000000\n";
+        assert_eq!(state_in_proc_net_tcp(text, 0xA410), Some("LAST-ACK"));
+        assert_eq!(state_in_proc_net_tcp(text, 0xA421), Some("TIME-WAIT"));
+        assert_eq!(state_in_proc_net_tcp(text, 80), None);
+    }
+
+    #[test]
+    fn segments_are_named_by_their_flags() {
+        let seg = |flags, payload_len| TcpRepr {
+            flags,
+            payload_len,
+            ..TcpRepr::default()
+        };
+        assert_eq!(describe(&seg(TcpFlags::SYN | TcpFlags::ACK, 0)), "SYN-ACK");
+        assert_eq!(describe(&seg(TcpFlags::RST | TcpFlags::ACK, 0)), "RST");
+        assert_eq!(describe(&seg(TcpFlags::FIN | TcpFlags::ACK, 0)), "FIN-ACK");
+        assert_eq!(describe(&seg(TcpFlags::ACK, 10)), "data");
+        assert_eq!(describe(&seg(TcpFlags::ACK, 0)), "ACK");
+    }
+
+    #[test]
+    fn variants_cover_the_issue() {
+        let od = old_duplicate_variants();
+        assert_eq!(od.len(), 9);
+        for dut in [true, false] {
+            for client in [true, false] {
+                assert!(
+                    od.iter()
+                        .any(|v| v.dut_timestamps == dut && v.client_timestamps == client)
+                );
+            }
+        }
+        let la = last_ack_variants();
+        assert!(la.iter().any(|v| v.dut_state == "last_ack"));
+        assert!(la.iter().any(|v| v.dut_state == "time_wait" && v.rfc1337));
+    }
 }

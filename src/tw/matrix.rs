@@ -955,3 +955,106 @@ pub fn charts(m: &MatrixResult) -> Vec<(String, String)> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grids_have_the_documented_cells() {
+        let quick = quick_grid();
+        assert_eq!(quick.len(), 7);
+        assert!(
+            quick
+                .iter()
+                .all(|c| c.sources == 1 && c.ports == Ports::Narrow)
+        );
+        let full = full_grid();
+        assert_eq!(full.len(), 62);
+        for sources in [1, 64] {
+            let n = |k| {
+                full.iter()
+                    .filter(|c| c.sources == sources && c.client == k)
+                    .count()
+            };
+            assert_eq!(n(ClientKind::Socket), 21);
+            assert_eq!(n(ClientKind::Xdp), 10);
+        }
+        // The AF_XDP client always has a policy; the kernel client never.
+        assert!(
+            full.iter()
+                .all(|c| c.policy.is_some() == (c.client == ClientKind::Xdp))
+        );
+    }
+
+    #[test]
+    fn client_namespace_sysctls_are_not_set_for_the_xdp_client() {
+        let cell = |client, close, setting, ports| Cell {
+            client,
+            close,
+            setting,
+            ports,
+            policy: None,
+            sources: 1,
+        };
+        let s = cell(
+            ClientKind::Socket,
+            CloseMode::Client,
+            Setting::TwReuseNoTs,
+            Ports::Wide,
+        )
+        .sysctls();
+        assert_eq!(s.len(), 3);
+        assert!(
+            s.iter()
+                .all(|(side, k, _)| *side == Side::Gen && k.starts_with("net."))
+        );
+        let x = cell(
+            ClientKind::Xdp,
+            CloseMode::Client,
+            Setting::TwReuse,
+            Ports::Wide,
+        )
+        .sysctls();
+        assert!(x.is_empty());
+        // A small bucket table goes on the closing side.
+        let srv = cell(
+            ClientKind::Xdp,
+            CloseMode::Server,
+            Setting::SmallTwBuckets,
+            Ports::Default,
+        )
+        .sysctls();
+        assert_eq!(
+            srv,
+            vec![(Side::Dut, "net.ipv4.tcp_max_tw_buckets", "1024".to_owned())]
+        );
+        let cli = cell(
+            ClientKind::Socket,
+            CloseMode::Client,
+            Setting::SmallTwBuckets,
+            Ports::Default,
+        )
+        .sysctls();
+        assert_eq!(cli[0].0, Side::Gen);
+    }
+
+    #[test]
+    fn rate_per_second_is_the_difference_of_samples() {
+        let mut row = Row::empty(&quick_grid()[0]);
+        row.series = [0, 1024, 1024, 1500]
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| Sample {
+                t_s: i as f64,
+                completed: c,
+                ..Sample::default()
+            })
+            .collect();
+        assert_eq!(row.rate_per_second(), vec![1024, 0, 476]);
+        assert_eq!(row.failure_summary(), "-");
+        row.failed.insert("no_tuple", 3);
+        row.errno.insert("EADDRNOTAVAIL".into(), 3);
+        assert_eq!(row.failure_summary(), "no_tuple=3 EADDRNOTAVAIL=3");
+    }
+}
