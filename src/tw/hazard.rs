@@ -245,8 +245,15 @@ struct Peer {
 
 impl Peer {
     fn open(tb: &Testbed, src_ip: Ipv4Addr) -> Result<Peer, String> {
-        let (port, mac) = open_port_in(Some(&tb.gen_ns()), &tb.gen_if(), &XdpConfig::default())
-            .map_err(|e| e.to_string())?;
+        // Twice the default receive room, so that a descheduled peer does not drop
+        // the DUT's segments.
+        let xdp = XdpConfig {
+            frames: 8192,
+            rx_frames: 4096,
+            ..XdpConfig::default()
+        };
+        let (port, mac) =
+            open_port_in(Some(&tb.gen_ns()), &tb.gen_if(), &xdp).map_err(|e| e.to_string())?;
         let ts_base = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u32)
@@ -393,6 +400,8 @@ impl Script {
                 self.absorb(&seg);
                 got += usize::from(seg.payload_len);
             }
+            // One ACK per segment keeps the DUT's bursts small (ACK-clocked), so the
+            // receive ring never overflows.
             self.send_flags(peer, TcpFlags::NONE);
         }
         got
