@@ -7,6 +7,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "results-time-wait.sh needs root (it builds test beds)" >&2; exit 2; }
+# What the runs are made from: the commit, and whether the tree differed from it.
+rev="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo '+dirty')"
 cargo build --profile ci --locked --quiet
 bin="${CARGO_TARGET_DIR:-target}/ci/synfin"
 dir=results/time-wait
@@ -25,7 +27,7 @@ trap 'rm -f "$tmp"' EXIT
 {
   echo "# TIME-WAIT results"
   echo
-  echo "Produced by \`scripts/results-time-wait.sh\` on $(date -u +%Y-%m-%d) at commit $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty'),"
+  echo "Produced by \`scripts/results-time-wait.sh\` on $(date -u +%Y-%m-%d) at commit $rev,"
   echo "kernel \`$(uname -r)\`, $(nproc) cores, synfin built with \`cargo build --profile ci\`."
   echo "The machine is a shared, noisy 2-core VM (other builds and tests ran beside these runs): rates"
   echo "are indicative and differ from run to run; the TIME-WAIT counts and the hazard outcomes are what"
