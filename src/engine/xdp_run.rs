@@ -22,6 +22,7 @@ use super::tx_guard::{TxGuard, TxPolicy};
 use crate::io::Port;
 use crate::io::xdp::{PortMode, XdpConfig, XdpError, XdpPort, XdpProgram, XdpStats};
 use crate::stats::Recorder;
+use crate::stats::interval::IntervalTap;
 use crate::tcp::TcpConfig;
 use crate::time::{Clock, Instant, MonotonicClock};
 use crate::wire::arp::{ArpOperation, ArpRepr};
@@ -296,7 +297,17 @@ struct WorkerOutcome {
 /// entry of `cfg.cores` (one unpinned worker when it is empty), each on its own
 /// queue, owning its own slice of the source ports.
 pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResult, XdpRunError> {
-    run_xdp_observed(cfg, stop, None)
+    run_xdp_with(cfg, stop, Vec::new())
+}
+
+/// [`run_xdp`], with worker `i` shipping per-period snapshots through `taps[i]`
+/// (when there is one; see [`crate::stats::interval`]).
+pub fn run_xdp_with(
+    cfg: &XdpRunConfig,
+    stop: &Arc<AtomicBool>,
+    taps: Vec<IntervalTap>,
+) -> Result<XdpRunResult, XdpRunError> {
+    run_xdp_inner(cfg, stop, taps, None)
 }
 
 /// [`run_xdp`], each worker also publishing its running totals into `live` (slot =
@@ -306,6 +317,16 @@ pub fn run_xdp_observed(
     stop: &Arc<AtomicBool>,
     live: Option<Arc<LiveCounters>>,
 ) -> Result<XdpRunResult, XdpRunError> {
+    run_xdp_inner(cfg, stop, Vec::new(), live)
+}
+
+fn run_xdp_inner(
+    cfg: &XdpRunConfig,
+    stop: &Arc<AtomicBool>,
+    taps: Vec<IntervalTap>,
+    live: Option<Arc<LiveCounters>>,
+) -> Result<XdpRunResult, XdpRunError> {
+    let mut taps = taps.into_iter();
     let n = cfg.cores.len().max(1) as u32;
     let owners = PortOwners::new(cfg.client.port_lo, cfg.client.port_hi, n)
         .ok_or_else(|| XdpRunError::Setup(format!("fewer source ports than the {n} workers")))?;
@@ -340,6 +361,7 @@ pub fn run_xdp_observed(
         let panicked = Arc::clone(&panicked);
         let inboxes = inboxes.clone();
         let live = live.clone();
+        let mut tap = taps.next();
         let handle = std::thread::Builder::new()
             .name(format!("synfin-worker-{w}"))
             .spawn(move || {
@@ -416,6 +438,9 @@ pub fn run_xdp_observed(
                         live.publish(w as usize, &client.recorder().counters);
                         next_publish = now + Duration::from_millis(10);
                     }
+                    if let Some(t) = &mut tap {
+                        t.tick(now, client.recorder());
+                    }
                     let asked = stop.load(Ordering::Relaxed);
                     interrupted |= asked && !graceful.stopping();
                     let end_opening = asked || now >= stop_opening || client.pacer.is_done();
@@ -434,6 +459,9 @@ pub fn run_xdp_observed(
                 }
                 if let Some(live) = &live {
                     live.publish(w as usize, &client.recorder().counters);
+                }
+                if let Some(t) = tap {
+                    t.finish(now, client.recorder());
                 }
                 WorkerOutcome {
                     client: client.recorder().clone(),

@@ -34,6 +34,7 @@ use super::{ErrnoCounts, Stage, cause_of, ensure_slot, epoll_token, errno_of, to
 use crate::engine::live::LiveCounters;
 use crate::engine::mem_run::payload;
 use crate::engine::pacer::{Pacer, PacerMode};
+use crate::stats::interval::IntervalTap;
 use crate::stats::{FailCause, Phase, Recorder};
 use crate::tcp::CloseMode;
 use crate::time::{Clock, Instant, MonotonicClock};
@@ -123,7 +124,16 @@ pub struct ClientRun {
 /// duration and then the drain time spent. Raises the soft limit of open files
 /// to the hard limit. Errors only when the run cannot start or epoll fails.
 pub fn run_client(cfg: &SocketClientConfig) -> io::Result<ClientRun> {
-    run_client_observed(cfg, None)
+    run_client_with(cfg, None)
+}
+
+/// [`run_client`], shipping per-period snapshots through `tap` (see
+/// [`crate::stats::interval`]).
+pub fn run_client_with(
+    cfg: &SocketClientConfig,
+    tap: Option<IntervalTap>,
+) -> io::Result<ClientRun> {
+    run_client_inner(cfg, tap, None)
 }
 
 /// [`run_client`], also publishing the running totals into slot 0 of `live` on
@@ -132,11 +142,20 @@ pub fn run_client_observed(
     cfg: &SocketClientConfig,
     live: Option<&LiveCounters>,
 ) -> io::Result<ClientRun> {
+    run_client_inner(cfg, None, live)
+}
+
+fn run_client_inner(
+    cfg: &SocketClientConfig,
+    tap: Option<IntervalTap>,
+    live: Option<&LiveCounters>,
+) -> io::Result<ClientRun> {
     validate(cfg)?;
     // Best effort: the default soft limit may be enough.
     let _ = sys::raise_nofile_limit();
     let mut client = Client::new(cfg)?;
     client.live = live;
+    client.tap = tap;
     client.run()
 }
 
@@ -241,6 +260,7 @@ struct Client<'a> {
     next_timer: u64,
     /// Where running totals are published, if anyone watches.
     live: Option<&'a LiveCounters>,
+    tap: Option<IntervalTap>,
 }
 
 impl<'a> Client<'a> {
@@ -271,6 +291,7 @@ impl<'a> Client<'a> {
             io_timers: VecDeque::with_capacity(table),
             next_timer: 0,
             live: None,
+            tap: None,
         })
     }
 
@@ -313,6 +334,9 @@ impl<'a> Client<'a> {
             if let Some(live) = self.live {
                 live.publish(0, &self.rec.counters);
             }
+            if let Some(t) = &mut self.tap {
+                t.tick(now, &self.rec);
+            }
             if drain_end.is_some() && self.open == 0 {
                 break now;
             }
@@ -327,6 +351,7 @@ impl<'a> Client<'a> {
                 drain_end,
                 opening.then(|| pacer.next_wakeup(self.open)).flatten(),
                 opening.then_some(stop_opening),
+                self.tap.as_ref().map(IntervalTap::next_due),
             ]
             .into_iter()
             .flatten()
@@ -342,6 +367,9 @@ impl<'a> Client<'a> {
             live.publish(0, &self.rec.counters);
         }
         self.rec.counters.deferred_by_cap = pacer.deferred_by_cap();
+        if let Some(t) = self.tap.take() {
+            t.finish(end, &self.rec);
+        }
         Ok(ClientRun {
             recorder: self.rec,
             duration: end - start,
