@@ -320,11 +320,20 @@ pub fn merge(runs: Vec<(String, Report)>) -> Result<Report, String> {
         out.intervals = by_index.into_values().collect();
     }
     let n = sources.len();
+    let mut head = vec![format!(
+        "the merge of {n} runs: counts and histograms added, duration the longest"
+    )];
+    head.extend(sources.iter().map(|s| {
+        format!(
+            "[{}] io {}, {:.3} s, {} completed",
+            s["file"].as_str().unwrap_or("?"),
+            s["io"].as_str().unwrap_or("?"),
+            s["duration_s"].as_f64().unwrap_or(0.0),
+            s["completed"]
+        )
+    }));
+    out.notes.splice(0..0, head);
     out.config = json!({ "merged_from": sources });
-    out.notes.insert(
-        0,
-        format!("the merge of {n} runs: counts and histograms added, duration the longest"),
-    );
     Ok(out)
 }
 
