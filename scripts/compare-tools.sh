@@ -149,11 +149,14 @@ run_one() {
 }
 
 TOOLS=(wrk h2load ab synfin-socket synfin-xdp)
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq "$ROUNDS"); do
     for tool in "${TOOLS[@]}"; do
         run_one "$tool" "$round"
     done
 done
+
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- the table ------------------------------------------------------------------
 median() {
@@ -176,7 +179,8 @@ describe() {
     echo "# synfin and the usual load tools, side by side"
     echo
     echo "Produced by \`scripts/compare-tools.sh\` (DURATION=$DURATION ROUNDS=$ROUNDS CONCURRENCY=$CONC) on"
-    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), Linux $(uname -r), $(nproc) CPUs. Every number below is from that run."
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), Linux $(uname -r), $(nproc) CPUs (load average $LOAD_BEFORE before the runs,"
+    echo "$LOAD_AFTER after: other work shared the machine). Every number below is from that run."
     echo
     echo "The DUT is the Linux kernel's TCP stack behind \`synfin serve --io socket --http --close server\`"
     echo "(one thread, CPU 1) in a test bed's DUT namespace; each generator runs in the generator namespace"
