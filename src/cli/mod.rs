@@ -9,14 +9,19 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod checks;
 #[cfg(target_os = "linux")]
 mod demo;
 mod parse;
 #[cfg(target_os = "linux")]
 mod serve;
+pub mod signals;
 pub mod sweep;
 #[cfg(target_os = "linux")]
 mod testbed;
+#[cfg(target_os = "linux")]
+pub use checks::default_route_interfaces;
+pub use checks::default_route_interfaces_in;
 pub use parse::*;
 use serde_json::json;
 
@@ -120,6 +125,7 @@ pub enum TwPolicyArg {
 
 /// Options of `synfin run`.
 #[derive(Clone, Debug, Args)]
+#[command(allow_negative_numbers = true)]
 pub struct RunArgs {
     /// Datapath.
     #[arg(long, value_enum, default_value_t = IoKind::Mem)]
@@ -148,10 +154,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_rx_checksum: bool,
     /// Longest wait for a handshake (`--io socket`).
-    #[arg(long, value_parser = parse_duration, default_value = "3s")]
+    #[arg(long, value_parser = parse_nonzero_duration, default_value = "3s")]
     pub connect_timeout: Duration,
     /// Longest wait for the response, and again for the close (`--io socket`).
-    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    #[arg(long, value_parser = parse_nonzero_duration, default_value = "5s")]
     pub io_timeout: Duration,
     /// Connections to open in all (accepts 10k, 2m).
     #[arg(long, short = 'n', value_parser = parse_count, default_value = "100k")]
@@ -172,7 +178,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_bytes, default_value = "256")]
     pub response_bytes: u32,
     /// TIME-WAIT length, 2·MSL (e.g. 60s, 500ms).
-    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    #[arg(long, value_parser = parse_nonzero_duration, default_value = "60s")]
     pub time_wait: Duration,
     /// Client TIME-WAIT policy.
     #[arg(long, value_enum, default_value_t = TwPolicyArg::Strict)]
@@ -210,7 +216,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Stop opening connections after this long.
-    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    #[arg(long, value_parser = parse_nonzero_duration, default_value = "60s")]
     pub duration: Duration,
     /// After the last connection is opened, wait this long for open ones to end.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
@@ -240,6 +246,10 @@ pub struct RunArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    // -- Safety (issue 6) --
+    /// Attach even to an interface that carries a default route (`--io xdp`).
+    #[arg(long)]
+    pub force: bool,
     // --- Load shapes: ramp, step sweeps, stop (the "load" feature; src/cli/sweep.rs) ---
     /// Open loop whose rate goes linearly FROM..TO/DURATION (e.g. 10k..200k/30s);
     /// the run lasts DURATION and opens what the ramp schedules.
@@ -444,6 +454,7 @@ fn run_once(
     a: &RunArgs,
     stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<Report, CliError> {
+    checks::check_run_args(a)?;
     if a.io != IoKind::Mem
         && (a.loss > 0.0
             || a.duplicate > 0.0
@@ -470,16 +481,10 @@ fn run_once(
 }
 
 /// A flag set by the first SIGINT or SIGTERM (a run then stops opening, drains and
-/// reports); a second one ends the process at once.
+/// reports); a second one runs the registered clean-ups and exits with 130
+/// (see [`signals`]).
 pub fn install_stop_flag() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>, CliError> {
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // The second signal, when the flag is already set, exits with 130.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, std::sync::Arc::clone(&stop))
-            .and_then(|_| signal_hook::flag::register(sig, std::sync::Arc::clone(&stop)))
-            .map_err(|e| CliError::Runtime(format!("cannot install signal handlers: {e}")))?;
-    }
-    Ok(stop)
+    signals::install()
 }
 
 /// `run --io xdp`: the engine's client over an AF_XDP socket.
@@ -500,13 +505,8 @@ pub fn run_xdp_io(
     if let Some(ns) = &a.netns {
         check_netns(ns)?;
     }
+    checks::check_not_default_route(a.netns.as_deref(), &interface, a.force)?;
     let cores = a.cores.clone().map(|c| c.0).unwrap_or_default();
-    let available = core_affinity::get_core_ids().map(|v| v.len()).unwrap_or(1);
-    if let Some(c) = cores.iter().find(|c| **c >= available) {
-        return Err(CliError::Usage(format!(
-            "core {c} does not exist (this machine has {available})"
-        )));
-    }
     let mut m = mem_config(a)?;
     m.client.verify_checksums = !a.no_rx_checksum;
     let xdp = XdpConfig {
@@ -581,6 +581,10 @@ pub fn run_xdp_io(
                 .notes
                 .push(format!("DUT TIME-WAIT sockets at the end: {tw}"));
         }
+    }
+    config["tx_blocked"] = json!(res.tx_blocked);
+    if res.tx_blocked > 0 {
+        report.notes.push(format!("the transmit guard cancelled {} frames not from the source range to the destination (a bug: please report it)", res.tx_blocked));
     }
     config["handoff"] = json!({
         "workers": res.workers,
@@ -779,7 +783,10 @@ fn write_stdout(s: &str) -> ExitCode {
 
 /// Entry point of the binary; returns the exit status.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return checks::usage_error(e),
+    };
     let result = match &cli.command {
         Command::Run(a) if a.steps.is_some() => sweep::run_sweep(a),
         Command::Run(a) => run(a).map(|report| match a.format {

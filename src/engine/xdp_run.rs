@@ -17,6 +17,7 @@ use super::handoff::{HandoffPort, HandoffStats, Inbox, PortOwners};
 use super::mem_run::payload;
 use super::pacer::{Pacer, PacerMode};
 use super::stop::GracefulStop;
+use super::tx_guard::{TxGuard, TxPolicy};
 use crate::io::Port;
 use crate::io::xdp::{PortMode, XdpConfig, XdpError, XdpPort, XdpProgram, XdpStats};
 use crate::stats::Recorder;
@@ -89,6 +90,9 @@ pub struct XdpRunResult {
     pub workers: u32,
     /// Frames handed between workers.
     pub handoff: HandoffStats,
+    /// Frames the transmit guard cancelled (not from the source range to the
+    /// destination); always 0 unless something is wrong.
+    pub tx_blocked: u64,
 }
 
 /// Why a run over AF_XDP could not be made.
@@ -254,6 +258,24 @@ fn open_ports(
     }
 }
 
+/// Sets its flag when dropped by a panicking thread.
+struct PanicMark(Arc<AtomicBool>);
+
+impl Drop for PanicMark {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Whether the environment asks for fault `what` (`SYNFIN_FAULT=what`): the
+/// robustness tests make a worker panic this way, to check that everything is
+/// cleaned up. Read once per run, never on the hot path.
+pub fn fault_injected(what: &str) -> bool {
+    std::env::var("SYNFIN_FAULT").is_ok_and(|v| v.split(',').any(|f| f == what))
+}
+
 /// What one worker brings back.
 struct WorkerOutcome {
     client: Recorder,
@@ -265,6 +287,7 @@ struct WorkerOutcome {
     interrupted: bool,
     arp_answered: u64,
     handoff: HandoffStats,
+    tx_blocked: u64,
 }
 
 /// Run the client over AF_XDP until every connection has ended, the duration and
@@ -292,16 +315,23 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
         .map(|_| Inbox::new(if n > 1 { 4096 } else { 1 }))
         .collect();
     let finished = Arc::new(AtomicUsize::new(0));
+    // Set when a worker panics: the others abort what they have open and end, so
+    // the run returns (and the ports close, detaching the XDP program) instead of
+    // waiting for a worker that will never finish.
+    let panicked = Arc::new(AtomicBool::new(false));
+    let inject_panic = fault_injected("worker-panic");
     let mut handles = Vec::new();
     for (w, port) in ports.into_iter().enumerate() {
         let w = w as u32;
         let cfg = cfg.clone();
         let stop = Arc::clone(stop);
         let finished = Arc::clone(&finished);
+        let panicked = Arc::clone(&panicked);
         let inboxes = inboxes.clone();
         let handle = std::thread::Builder::new()
             .name(format!("synfin-worker-{w}"))
             .spawn(move || {
+                let _mark = PanicMark(Arc::clone(&panicked));
                 if let Some(&core) = cfg.cores.get(w as usize) {
                     core_affinity::set_for_current(core_affinity::CoreId { id: core });
                 }
@@ -325,11 +355,20 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                     w,
                     n,
                 );
-                let mut port = ArpResponder::new(
-                    HandoffPort::new(port, w, owners, inboxes),
-                    src_mac,
-                    src_ip,
-                    cfg.client.src_count,
+                // Outermost, so that it sees exactly what the engine sends.
+                let mut port = TxGuard::new(
+                    ArpResponder::new(
+                        HandoffPort::new(port, w, owners, inboxes),
+                        src_mac,
+                        src_ip,
+                        cfg.client.src_count,
+                    ),
+                    TxPolicy {
+                        src_first: cfg.client.src_first,
+                        src_count: cfg.client.src_count,
+                        dst_ip: cfg.client.dst_ip,
+                        dst_port: cfg.client.dst_port,
+                    },
                 );
                 let mut client = ClientWorker::new(
                     cfg.tcp.clone(),
@@ -348,6 +387,15 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                 let mut now;
                 loop {
                     now = clock.now();
+                    if inject_panic && w + 1 == n && client.core.rec.counters.completed > 0 {
+                        panic!("fault injected (SYNFIN_FAULT=worker-panic): worker {w} panics");
+                    }
+                    if panicked.load(Ordering::Relaxed) {
+                        if !counted_done {
+                            graceful.reset += client.abort_open(&mut port, now);
+                        }
+                        break;
+                    }
                     let work = client.step(&mut port, now);
                     let asked = stop.load(Ordering::Relaxed);
                     interrupted |= asked && !graceful.stopping();
@@ -368,24 +416,24 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                 WorkerOutcome {
                     client: client.recorder().clone(),
                     duration: now - Instant::ZERO,
-                    stats: port.inner().inner().stats().ok(),
+                    stats: port.inner().inner().inner().stats().ok(),
                     tuple_waits: client.tuple_waits,
                     aborted: graceful.reset,
                     closed_at_stop: graceful.closed_with_fin,
                     interrupted,
-                    arp_answered: port.answered,
-                    handoff: port.inner().stats,
+                    arp_answered: port.inner().answered,
+                    handoff: port.inner().inner().stats,
+                    tx_blocked: port.blocked,
                 }
             })
             .map_err(|e| XdpRunError::Setup(format!("cannot start a worker thread: {e}")))?;
         handles.push(handle);
     }
+    // Join every worker before judging, so that none is left running.
+    let joined: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
     let mut outcomes = Vec::new();
-    for h in handles {
-        outcomes.push(
-            h.join()
-                .map_err(|_| XdpRunError::Setup("a worker thread panicked".into()))?,
-        );
+    for j in joined {
+        outcomes.push(j.map_err(|_| XdpRunError::Setup("a worker thread panicked".into()))?);
     }
     let mut client = Recorder::new();
     let mut res = XdpRunResult {
@@ -402,6 +450,7 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
         arp_answered: 0,
         workers: n,
         handoff: HandoffStats::default(),
+        tx_blocked: 0,
     };
     for o in &outcomes {
         client.merge(&o.client);
@@ -411,6 +460,7 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
         res.closed_at_stop += o.closed_at_stop;
         res.interrupted |= o.interrupted;
         res.arp_answered += o.arp_answered;
+        res.tx_blocked += o.tx_blocked;
         res.handoff.handed_out += o.handoff.handed_out;
         res.handoff.handed_in += o.handoff.handed_in;
         res.handoff.dropped += o.handoff.dropped;
