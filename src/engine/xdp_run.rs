@@ -410,7 +410,7 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                         break;
                     }
                     if work == 0 {
-                        std::hint::spin_loop();
+                        std::thread::yield_now();
                     }
                 }
                 WorkerOutcome {
