@@ -454,7 +454,7 @@ fn run_xdp_inner(
                         break;
                     }
                     if work == 0 {
-                        std::hint::spin_loop();
+                        std::thread::yield_now();
                     }
                 }
                 if let Some(live) = &live {
