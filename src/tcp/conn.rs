@@ -763,27 +763,24 @@ impl Conn {
     #[inline(always)]
     fn predicted(&self, cfg: &TcpConfig, seg: &TcpRepr) -> bool {
         const CTL: u8 = TcpFlags::SYN.0 | TcpFlags::RST.0 | TcpFlags::ACK.0 | TcpFlags::URG.0;
-        let synchronized = matches!(
-            self.state,
-            State::SynReceived
-                | State::Established
-                | State::FinWait1
-                | State::FinWait2
-                | State::CloseWait
-                | State::Closing
-                | State::LastAck
-        );
-        let paws_ok = !self.ts_ok
-            || matches!(seg.options.timestamps,
-                Some(ts) if (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0);
-        let ack_from = if self.state == State::SynReceived {
-            self.snd_una + 1
-        } else {
-            self.snd_una
-        };
+        // The synchronized states but TIME-WAIT, as a set of discriminants.
+        const SYNCHRONIZED: u16 = 1 << State::SynReceived as u8
+            | 1 << State::Established as u8
+            | 1 << State::FinWait1 as u8
+            | 1 << State::FinWait2 as u8
+            | 1 << State::CloseWait as u8
+            | 1 << State::Closing as u8
+            | 1 << State::LastAck as u8;
+        let state = self.state as u8;
+        let paws_ok = match seg.options.timestamps {
+            Some(ts) => (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0,
+            None => !self.ts_ok,
+        } | !self.ts_ok;
+        // In SYN-RECEIVED the ACK must be beyond SND.UNA (it acknowledges our SYN).
+        let ack_from = self.snd_una + u32::from(state == State::SynReceived as u8);
         seg.flags.0 & CTL == TcpFlags::ACK.0
             && seg.seq == self.rcv_nxt
-            && synchronized
+            && SYNCHRONIZED >> state & 1 != 0
             && paws_ok
             && seg.ack.diff(ack_from) >= 0
             && seg.ack <= self.snd_nxt
