@@ -72,6 +72,71 @@ fn bad_values_exit_2_with_a_message_and_no_panic() {
         ],
         &["testbed", "up", "--name", "bad name!"],
         &["testbed", "up", "--queues", "0"],
+        // Zero durations and timeouts.
+        &["run", "--duration", "0s"],
+        &["run", "--time-wait", "0s"],
+        &["run", "--io", "socket", "--connect-timeout", "0s"],
+        &["run", "--io", "socket", "--io-timeout", "0ms"],
+        &["demo", "--duration", "0s"],
+        &["serve", "--duration", "0s"],
+        // Negative and impossible numbers.
+        &["run", "--syn-retries", "300"],
+        &["run", "--retries", "-1"],
+        &["run", "--request-bytes", "-1"],
+        &["run", "--response-bytes", "100m"],
+        &["run", "--concurrency", "100m"],
+        &["run", "--tw-cap", "0"],
+        &["run", "--rate", "nan"],
+        &["run", "--loss", "NaN"],
+        &["run", "--loss", "100.5%"],
+        &["demo", "--concurrency", "0"],
+        &["demo", "-n", "0"],
+        &["serve", "--threads", "0"],
+        &["serve", "--backlog", "-1"],
+        &["testbed", "up", "--sources", "0"],
+        &["testbed", "up", "--sources", "100000000"],
+        &["testbed", "up", "--queues", "1000"],
+        &["testbed", "up", "--name", "abcdefghijklmnop"],
+        &["testbed", "down", "--name", ""],
+        // Addresses and ports that cannot be used.
+        &["run", "--dst", "198.19.0.1:0"],
+        &["run", "--dst", "0.0.0.0:80"],
+        &["run", "--dst", "255.255.255.255:80"],
+        &["run", "--dst", "224.0.0.1:80"],
+        &["run", "--src", "0.0.0.0"],
+        &["run", "--src", "223.255.255.250-224.0.0.3"],
+        &["run", "--src", "240.0.0.1"],
+        &["run", "--src-ports", "65536-65536"],
+        &["serve", "--listen", "198.19.0.1:70000"],
+        // Options of another datapath.
+        &["run", "--io", "mem", "--dut-netns", "x"],
+        &["run", "--io", "mem", "--no-rx-checksum"],
+        &["run", "--io", "socket", "--xdp-mode", "native"],
+        &["serve", "--io", "socket", "--interface", "lo"],
+        // Cores, interfaces and MACs that do not exist.
+        &["serve", "--cores", "9999", "--duration", "1s"],
+        &["run", "--io", "mem", "--cores", "0"],
+        &[
+            "run",
+            "--io",
+            "xdp",
+            "--interface",
+            "nosuchif0",
+            "--src",
+            "198.18.1.0",
+        ],
+        &[
+            "run",
+            "--io",
+            "xdp",
+            "--interface",
+            "lo",
+            "--src",
+            "198.18.1.0",
+            "--dst-mac",
+            "zz",
+        ],
+        &["serve", "--io", "xdp", "--interface", "nosuchif0"],
     ];
     for args in cases {
         let out = synfin(args);
@@ -83,9 +148,69 @@ fn bad_values_exit_2_with_a_message_and_no_panic() {
         );
         assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
         assert!(
-            stderr.contains("error"),
+            stderr.starts_with("synfin: error: "),
             "{args:?} gave no error message: {stderr}"
         );
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{args:?} should give one line: {stderr}"
+        );
+    }
+}
+
+/// Commands that need root, run without it (as `nobody`, through `setpriv`, when
+/// the test runs as root; directly otherwise): one line that says so, status 2.
+#[test]
+fn a_missing_privilege_exits_2_with_a_message() {
+    let cases: &[&[&str]] = &[
+        &["demo"],
+        &["testbed", "up", "--name", "sfnopriv"],
+        &["testbed", "down", "--name", "sfnopriv"],
+        &["testbed", "status"],
+        &[
+            "run",
+            "--io",
+            "xdp",
+            "--interface",
+            "lo",
+            "--src",
+            "198.18.1.0",
+        ],
+        &["serve", "--io", "xdp", "--interface", "lo"],
+    ];
+    let root = std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false);
+    for args in cases {
+        let out = if root {
+            match Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                .arg(env!("CARGO_BIN_EXE_synfin"))
+                .args(*args)
+                .env_remove("RUST_BACKTRACE")
+                .output()
+            {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("skipped: setpriv is not available ({e})");
+                    return;
+                }
+            }
+        } else {
+            synfin(args)
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?} should exit 2; stderr: {stderr}"
+        );
+        assert!(stderr.contains("needs root"), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::Args;
 use serde_json::json;
 
-use super::{CliError, CloseArg, Format, parse_bytes, parse_concurrency, parse_duration};
+use super::{CliError, CloseArg, Format, parse_bytes, parse_concurrency};
 use crate::engine::TwPolicy;
 use crate::engine::client::ClientConfig;
 use crate::engine::pacer::PacerMode;
@@ -27,7 +27,7 @@ use crate::testbed::{Testbed, TestbedConfig, TestbedGuard, netns};
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// How long to open connections.
-    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    #[arg(long, value_parser = super::parse_nonzero_duration, default_value = "10s")]
     pub duration: Duration,
     /// Stop after this many connections (default: as many as the duration allows).
     #[arg(long, short = 'n', value_parser = super::parse_count)]
@@ -124,6 +124,15 @@ pub fn run(a: &DemoArgs) -> Result<String, CliError> {
         ..TestbedConfig::named(name.clone())
     };
     let guard = TestbedGuard::new(&name);
+    // A second Ctrl-C exits at once, without unwinding: remove the test bed then
+    // too (unless it is to be kept).
+    let _on_abort = (!a.keep).then(|| {
+        let name = name.clone();
+        super::signals::on_abort(move || {
+            let _ = Testbed::down(&name);
+            eprintln!("demo: test bed {name} removed");
+        })
+    });
     let tb = Testbed::up(&tb_cfg)
         .map_err(|e| CliError::Runtime(format!("building the test bed: {e}")))?;
     eprintln!(
@@ -226,6 +235,7 @@ fn demo_on(a: &DemoArgs, tb: &Testbed, stop: &Arc<AtomicBool>) -> Result<Report,
         client,
         duration_limit: a.duration,
         drain: Duration::from_secs(3),
+        close_timeout: Duration::from_secs(2),
     };
     let run = run_xdp(&cfg, stop);
     // Give the server a moment to finish what the last segments end, then stop it.

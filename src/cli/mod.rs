@@ -9,20 +9,25 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod checks;
 #[cfg(target_os = "linux")]
 mod demo;
 mod parse;
 #[cfg(target_os = "linux")]
 mod serve;
+pub mod signals;
+pub mod sweep;
 #[cfg(target_os = "linux")]
 mod testbed;
+#[cfg(target_os = "linux")]
+pub use checks::default_route_interfaces;
+pub use checks::default_route_interfaces_in;
 pub use parse::*;
 use serde_json::json;
 
 use crate::engine::TwPolicy;
 use crate::engine::client::ClientConfig;
-use crate::engine::mem_run::{MemRunConfig, run_mem};
-use crate::engine::pacer::PacerMode;
+use crate::engine::mem_run::MemRunConfig;
 use crate::engine::server::ServerConfig;
 use crate::io::mem::MemWireConfig;
 use crate::stats::Report;
@@ -119,7 +124,8 @@ pub enum TwPolicyArg {
 }
 
 /// Options of `synfin run`.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
+#[command(allow_negative_numbers = true)]
 pub struct RunArgs {
     /// Datapath.
     #[arg(long, value_enum, default_value_t = IoKind::Mem)]
@@ -148,10 +154,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_rx_checksum: bool,
     /// Longest wait for a handshake (`--io socket`).
-    #[arg(long, value_parser = parse_duration, default_value = "3s")]
+    #[arg(long, value_parser = parse_nonzero_duration, default_value = "3s")]
     pub connect_timeout: Duration,
     /// Longest wait for the response, and again for the close (`--io socket`).
-    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    #[arg(long, value_parser = parse_nonzero_duration, default_value = "5s")]
     pub io_timeout: Duration,
     /// Connections to open in all (accepts 10k, 2m).
     #[arg(long, short = 'n', value_parser = parse_count, default_value = "100k")]
@@ -172,7 +178,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_bytes, default_value = "256")]
     pub response_bytes: u32,
     /// TIME-WAIT length, 2·MSL (e.g. 60s, 500ms).
-    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    #[arg(long, value_parser = parse_nonzero_duration, default_value = "60s")]
     pub time_wait: Duration,
     /// Client TIME-WAIT policy.
     #[arg(long, value_enum, default_value_t = TwPolicyArg::Strict)]
@@ -210,7 +216,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Stop opening connections after this long.
-    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    #[arg(long, value_parser = parse_nonzero_duration, default_value = "60s")]
     pub duration: Duration,
     /// After the last connection is opened, wait this long for open ones to end.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
@@ -240,6 +246,31 @@ pub struct RunArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    // -- Safety (issue 6) --
+    /// Attach even to an interface that carries a default route (`--io xdp`).
+    #[arg(long)]
+    pub force: bool,
+    // --- Load shapes: ramp, step sweeps, stop (the "load" feature; src/cli/sweep.rs) ---
+    /// Open loop whose rate goes linearly FROM..TO/DURATION (e.g. 10k..200k/30s);
+    /// the run lasts DURATION and opens what the ramp schedules.
+    #[arg(long, value_parser = sweep::parse_ramp, conflicts_with_all = ["rate", "duration", "connections", "steps"])]
+    pub ramp: Option<sweep::RampArg>,
+    /// A capacity sweep: one open-loop step per rate (e.g. 50k,100k,200k), each
+    /// --step-duration long; reports the highest rate that meets --slo.
+    #[arg(long, value_parser = sweep::parse_steps, conflicts_with_all = ["rate", "duration", "connections"])]
+    pub steps: Option<sweep::StepsArg>,
+    /// Length of each step of a sweep.
+    #[arg(long, value_parser = parse_duration, default_value = "10s", requires = "steps")]
+    pub step_duration: Duration,
+    /// A sweep step's latency bound: [PHASE.]pNN<DURATION, PHASE one of connect
+    /// (the default), ttfb, close, lifecycle.
+    #[arg(long, value_parser = sweep::parse_slo, default_value = "connect.p99<5ms", requires = "steps")]
+    pub slo: sweep::Slo,
+    /// When the run stops (its end, or the first Ctrl-C) and --drain has passed,
+    /// connections still open are closed with FIN; those not closed after this
+    /// long are reset.
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    pub close_timeout: Duration,
 }
 
 /// Why a command failed.
@@ -349,10 +380,7 @@ pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, CliError> {
     let tw_default = a.connections.min(tuples).min(16 << 20);
     let tw_cap = a.tw_cap.unwrap_or(tw_default).min(1 << 30) as usize;
     let concurrency = a.concurrency.min(tuples.min(u32::MAX as u64) as u32);
-    let mode = match a.rate {
-        Rate::Max => PacerMode::Max,
-        Rate::PerSecond(cps) => PacerMode::Rate { cps },
-    };
+    let mode = sweep::pacer_mode(a);
     let tw_policy = match a.tw_policy {
         TwPolicyArg::Strict => TwPolicy::Strict,
         TwPolicyArg::Reuse => TwPolicy::Reuse {
@@ -407,10 +435,26 @@ pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, CliError> {
         virtual_time: a.virtual_time,
         duration_limit: a.duration,
         drain: a.drain,
+        close_timeout: a.close_timeout,
     })
 }
 
 fn run(a: &RunArgs) -> Result<Report, CliError> {
+    let stop = install_stop_flag()?;
+    let mut report = run_once(&sweep::shaped(a), &stop)?;
+    if let Some(r) = &a.ramp {
+        report.config["ramp"] = sweep::ramp_json(r);
+    }
+    Ok(report)
+}
+
+/// One run with the given options (a sweep makes one per step); `stop` is set by
+/// the first SIGINT or SIGTERM.
+fn run_once(
+    a: &RunArgs,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Report, CliError> {
+    checks::check_run_args(a)?;
     if a.io != IoKind::Mem
         && (a.loss > 0.0
             || a.duplicate > 0.0
@@ -430,23 +474,17 @@ fn run(a: &RunArgs) -> Result<Report, CliError> {
         ));
     }
     match a.io {
-        IoKind::Mem => run_mem_io(a),
-        IoKind::Socket => run_socket_io(a),
-        IoKind::Xdp => run_xdp_io(a, &install_stop_flag()?),
+        IoKind::Mem => run_mem_io(a, stop),
+        IoKind::Socket => run_socket_io(a, stop),
+        IoKind::Xdp => run_xdp_io(a, stop),
     }
 }
 
 /// A flag set by the first SIGINT or SIGTERM (a run then stops opening, drains and
-/// reports); a second one ends the process at once.
+/// reports); a second one runs the registered clean-ups and exits with 130
+/// (see [`signals`]).
 pub fn install_stop_flag() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>, CliError> {
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // The second signal, when the flag is already set, exits with 130.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, std::sync::Arc::clone(&stop))
-            .and_then(|_| signal_hook::flag::register(sig, std::sync::Arc::clone(&stop)))
-            .map_err(|e| CliError::Runtime(format!("cannot install signal handlers: {e}")))?;
-    }
-    Ok(stop)
+    signals::install()
 }
 
 /// `run --io xdp`: the engine's client over an AF_XDP socket.
@@ -467,13 +505,8 @@ pub fn run_xdp_io(
     if let Some(ns) = &a.netns {
         check_netns(ns)?;
     }
+    checks::check_not_default_route(a.netns.as_deref(), &interface, a.force)?;
     let cores = a.cores.clone().map(|c| c.0).unwrap_or_default();
-    let available = core_affinity::get_core_ids().map(|v| v.len()).unwrap_or(1);
-    if let Some(c) = cores.iter().find(|c| **c >= available) {
-        return Err(CliError::Usage(format!(
-            "core {c} does not exist (this machine has {available})"
-        )));
-    }
     let mut m = mem_config(a)?;
     m.client.verify_checksums = !a.no_rx_checksum;
     let xdp = XdpConfig {
@@ -498,6 +531,7 @@ pub fn run_xdp_io(
         client: m.client.clone(),
         duration_limit: a.duration,
         drain: a.drain,
+        close_timeout: a.close_timeout,
     };
     // The DUT's counters, when it lives in a namespace we can read.
     let dut_ns = a.dut_netns.clone().or_else(|| {
@@ -548,6 +582,10 @@ pub fn run_xdp_io(
                 .push(format!("DUT TIME-WAIT sockets at the end: {tw}"));
         }
     }
+    config["tx_blocked"] = json!(res.tx_blocked);
+    if res.tx_blocked > 0 {
+        report.notes.push(format!("the transmit guard cancelled {} frames not from the source range to the destination (a bug: please report it)", res.tx_blocked));
+    }
     config["handoff"] = json!({
         "workers": res.workers,
         "handed_out": res.handoff.handed_out,
@@ -571,19 +609,16 @@ pub fn run_xdp_io(
             s.rx_dropped, s.rx_ring_full, s.rx_fill_ring_empty_descs, s.rx_invalid_descs, s.tx_invalid_descs, s.tx_no_buffer
         ));
     }
-    if res.interrupted {
-        report
-            .notes
-            .push("stopped by a signal: opening stopped, open connections were drained".into());
-    }
+    report.notes.extend(sweep::stop_notes(
+        res.interrupted,
+        res.closed_at_stop,
+        res.aborted,
+    ));
     if res.tuple_waits > 0 {
         report.notes.push(format!(
             "the client waited {} times for a free source tuple",
             res.tuple_waits
         ));
-    }
-    if res.aborted > 0 {
-        report.notes.push(format!("{} connections were still open when the drain time ran out; they were reset and are counted in flight", res.aborted));
     }
     Ok(report)
 }
@@ -603,20 +638,21 @@ fn parse_mac_arg(s: &str) -> Result<crate::wire::ethernet::EthernetAddress, Stri
 
 /// `run --io socket`: the same workload through kernel sockets.
 #[cfg(target_os = "linux")]
-fn run_socket_io(a: &RunArgs) -> Result<Report, CliError> {
+fn run_socket_io(
+    a: &RunArgs,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Report, CliError> {
     use crate::io::socket::{SocketClientConfig, run_client};
     let mut cfg = SocketClientConfig::new(a.dst, a.connections);
     cfg.src = a.src;
-    cfg.mode = match a.rate {
-        Rate::Max => PacerMode::Max,
-        Rate::PerSecond(cps) => PacerMode::Rate { cps },
-    };
+    cfg.mode = sweep::pacer_mode(a);
     cfg.concurrency = a.concurrency;
     cfg.request_bytes = a.request_bytes;
     cfg.response_bytes = a.response_bytes;
     cfg.close = a.close.mode();
     cfg.duration = a.duration;
     cfg.drain = a.drain;
+    cfg.stop = Some(std::sync::Arc::clone(stop));
     cfg.connect_timeout = a.connect_timeout;
     cfg.io_timeout = a.io_timeout;
     let result = match &a.netns {
@@ -647,6 +683,9 @@ fn run_socket_io(a: &RunArgs) -> Result<Report, CliError> {
     for (errno, n) in &run.errors_by_errno {
         report.notes.push(format!("{n} × {errno}"));
     }
+    report
+        .notes
+        .extend(sweep::stop_notes(run.interrupted, run.closed_at_stop, 0));
     if run.deferred_by_cap > 0 {
         report.notes.push(format!(
             "{} scheduled connections waited for the concurrency cap",
@@ -660,7 +699,10 @@ fn run_socket_io(a: &RunArgs) -> Result<Report, CliError> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn run_socket_io(_a: &RunArgs) -> Result<Report, CliError> {
+fn run_socket_io(
+    _a: &RunArgs,
+    _stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Report, CliError> {
     Err(CliError::Usage("--io socket needs Linux".into()))
 }
 
@@ -689,14 +731,19 @@ fn run_config_json(a: &RunArgs, cfg: &MemRunConfig) -> serde_json::Value {
 }
 
 /// `run --io mem`: client and built-in server over the in-memory wire.
-fn run_mem_io(a: &RunArgs) -> Result<Report, CliError> {
+fn run_mem_io(
+    a: &RunArgs,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Report, CliError> {
     if a.netns.is_some() {
         return Err(CliError::Usage(
             "--netns is for --io socket and --io xdp".into(),
         ));
     }
     let cfg = mem_config(a)?;
-    let res = run_mem(&cfg);
+    let mut mem = crate::engine::mem_run::MemRun::new(&cfg);
+    mem.stop_on(std::sync::Arc::clone(stop));
+    let res = mem.run();
     let mut report = Report::new(res.client, "mem", res.duration);
     report.server = Some(res.server.counters.clone());
     report.config = run_config_json(a, &cfg);
@@ -706,9 +753,11 @@ fn run_mem_io(a: &RunArgs) -> Result<Report, CliError> {
             res.tuple_waits
         ));
     }
-    if res.aborted > 0 {
-        report.notes.push(format!("{} connections were still open when the drain time ran out; they were reset and are counted in flight", res.aborted));
-    }
+    report.notes.extend(sweep::stop_notes(
+        res.interrupted,
+        res.closed_at_stop,
+        res.aborted,
+    ));
     if res.listen_overflows > 0 {
         report.notes.push(format!(
             "the server dropped {} SYNs with a full table",
@@ -734,8 +783,12 @@ fn write_stdout(s: &str) -> ExitCode {
 
 /// Entry point of the binary; returns the exit status.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return checks::usage_error(e),
+    };
     let result = match &cli.command {
+        Command::Run(a) if a.steps.is_some() => sweep::run_sweep(a),
         Command::Run(a) => run(a).map(|report| match a.format {
             Format::Text => report.to_text(),
             Format::Json => {

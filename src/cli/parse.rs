@@ -126,6 +126,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("'{s}' is not a duration ({e}; examples: 60s, 500ms)"))
 }
 
+/// A duration above zero (a run length, a timeout, 2·MSL).
+pub fn parse_nonzero_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!("'{s}' must be longer than zero"));
+    }
+    Ok(d)
+}
+
 /// A probability: a fraction in [0, 1] or a percentage in [0%, 100%].
 pub fn parse_probability(s: &str) -> Result<f64, String> {
     let t = s.trim();
@@ -160,10 +169,24 @@ pub fn parse_src_range(s: &str) -> Result<(Ipv4Addr, Ipv4Addr), String> {
             "source range '{s}' is empty (last address before first)"
         ));
     }
+    // 0.0.0.0/8 lies below every usable address and 224/3 above: a range holds
+    // one of them iff one of its ends does.
+    if let Some(bad) = [first, last].into_iter().find(|a| !is_unicast_source(*a)) {
+        return Err(format!(
+            "source range '{s}' contains {bad}, which cannot be a source address (0.0.0.0/8, multicast, reserved or broadcast)"
+        ));
+    }
     if u32::from(last) - u32::from(first) >= 1 << 20 {
         return Err(format!("source range '{s}' has more than 2^20 addresses"));
     }
     Ok((first, last))
+}
+
+/// Whether `a` can be the source of a unicast TCP segment: not 0.0.0.0/8, not
+/// multicast (224/4), not reserved (240/4, which holds the broadcast address).
+pub fn is_unicast_source(a: Ipv4Addr) -> bool {
+    let o = a.octets()[0];
+    o != 0 && o < 224
 }
 
 /// A port range `LO-HI` within 1..=65535.

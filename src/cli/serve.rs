@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use super::{CliError, CloseArg, CoreList, parse_bytes, parse_cores, parse_duration};
+use super::{CliError, CloseArg, CoreList, parse_bytes, parse_cores};
 use crate::io::socket::{SocketServer, SocketServerConfig};
 
 /// Which server.
@@ -51,7 +51,7 @@ pub struct ServeArgs {
     #[arg(long, value_enum, default_value_t = CloseArg::Client)]
     pub close: CloseArg,
     /// Stop after this long (default: until SIGINT or SIGTERM).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = super::parse_nonzero_duration)]
     pub duration: Option<Duration>,
     /// Interface to attach to (`--io xdp`).
     #[arg(long)]
@@ -59,10 +59,21 @@ pub struct ServeArgs {
     /// Print `listening on ADDR` on stdout once bound (for scripts).
     #[arg(long)]
     pub announce: bool,
+    /// Attach even to an interface that carries a default route (`--io xdp`).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Serve until stopped; the text to print at the end.
 pub fn run(a: &ServeArgs) -> Result<String, CliError> {
+    if a.io != ServeIo::Xdp && (a.interface.is_some() || a.force) {
+        return Err(CliError::Usage(
+            "--interface and --force are for --io xdp".into(),
+        ));
+    }
+    if let Some(c) = &a.cores {
+        super::checks::check_cores(&c.0)?;
+    }
     if a.io == ServeIo::Xdp {
         return run_xdp(a);
     }
@@ -129,6 +140,7 @@ fn run_xdp(a: &ServeArgs) -> Result<String, CliError> {
     if let Some(ns) = &a.netns {
         super::check_netns(ns)?;
     }
+    super::checks::check_not_default_route(a.netns.as_deref(), &interface, a.force)?;
     let core = match &a.cores {
         Some(CoreList(c)) if c.len() > 1 => {
             return Err(CliError::Usage(

@@ -57,7 +57,7 @@ pub fn run(a: &TestbedArgs) -> Result<String, CliError> {
                 ..TestbedConfig::named(name.clone())
             };
             cfg.validate().map_err(|e| CliError::Usage(e.to_string()))?;
-            let tb = Testbed::up(&cfg).map_err(|e| CliError::Runtime(e.to_string()))?;
+            let tb = Testbed::up(&cfg).map_err(refusal_or_runtime)?;
             let c = tb.config();
             Ok(format!(
                 "testbed {} is up\n  generator: namespace {} interface {} ({}), sources {}\n  DUT:       namespace {} interface {} ({})\n  run: synfin run --io xdp --netns {} --interface {} --src {} --dst {}:80\n",
@@ -77,7 +77,7 @@ pub fn run(a: &TestbedArgs) -> Result<String, CliError> {
         }
         TestbedAction::Down { name } => {
             crate::testbed::validate_name(name).map_err(|e| CliError::Usage(e.to_string()))?;
-            Testbed::down(name).map_err(|e| CliError::Runtime(e.to_string()))?;
+            Testbed::down(name).map_err(refusal_or_runtime)?;
             Ok(format!("testbed {name} is down\n"))
         }
         TestbedAction::Status { name } => {
@@ -85,5 +85,17 @@ pub fn run(a: &TestbedArgs) -> Result<String, CliError> {
             let st = Testbed::status(name).map_err(|e| CliError::Runtime(e.to_string()))?;
             Ok(format!("{st}\n"))
         }
+    }
+}
+
+/// A test bed refused because its names belong to someone else, or exist with
+/// another configuration, is a usage error (status 2); anything else is a failure.
+fn refusal_or_runtime(e: crate::testbed::TestbedError) -> CliError {
+    use crate::testbed::TestbedError;
+    match e {
+        TestbedError::NotOurs { .. } | TestbedError::ConfigMismatch { .. } => {
+            CliError::Usage(e.to_string())
+        }
+        e => CliError::Runtime(e.to_string()),
     }
 }

@@ -45,6 +45,7 @@ pub struct ClientConfig {
 pub struct ClientIndex {
     tuples: TupleIndex,
     src_first: u32,
+    src_count: u32,
     port_lo: u16,
     n_ports: u32,
     dst_ip: u32,
@@ -112,6 +113,7 @@ impl ClientWorker {
         let index = ClientIndex {
             tuples,
             src_first: cfg.src_first,
+            src_count: cfg.src_count,
             port_lo: cfg.port_lo,
             n_ports: (cfg.port_hi - cfg.port_lo) as u32 + 1,
             dst_ip: cfg.dst_ip,
@@ -209,8 +211,16 @@ impl ClientWorker {
                 return;
             }
         }
-        // CLOSED (RFC 9293 §3.10.7.1): answer with RST.
+        // CLOSED (RFC 9293 §3.10.7.1): answer with RST — but only a segment from
+        // our destination to one of our source addresses: synfin sends to nobody
+        // else, whatever arrives (a forged source must not make it a reflector).
         self.core.rec.counters.rx_no_conn += 1;
+        if f.src_ip != self.index.dst_ip
+            || f.tcp.src_port != self.index.dst_port
+            || f.dst_ip.wrapping_sub(self.index.src_first) >= self.index.src_count
+        {
+            return;
+        }
         if let listen::NoConnReply::Rst(rst) = listen::closed(seg) {
             let mut tx = super::core::Tx {
                 port,
@@ -311,7 +321,19 @@ impl ClientWorker {
             }
             opened += 1;
         }
+        self.core.rec.counters.deferred_by_cap = self.pacer.deferred_by_cap();
         opened
+    }
+
+    /// Stop opening; close what is open with FIN (see [`Core::close_all`]).
+    /// Returns how many connections were open.
+    ///
+    /// [`Core::close_all`]: super::core::Core::close_all
+    pub fn close_open<P: Port>(&mut self, port: &mut P, now: Instant) -> u64 {
+        self.stopping = true;
+        let n = self.core.close_all(&mut self.index, port, now);
+        port.flush(now);
+        n
     }
 
     /// Stop opening; abort what is still open and count it as in flight.

@@ -5,8 +5,11 @@
 //! - [`client`] and [`server`]: the two workers;
 //! - [`wheel`]: the hierarchical timer wheel; [`slab`], [`flow_table`],
 //!   [`tuple_index`]: preallocated tables;
-//! - [`pacer`]: the open-loop schedule;
-//! - [`mem_run`]: a client and a server worker joined by the in-memory wire.
+//! - [`pacer`]: the open-loop schedule; [`stop`]: the graceful stop (drain, FIN,
+//!   then RST);
+//! - [`mem_run`]: a client and a server worker joined by the in-memory wire;
+//! - [`tx_guard`]: a port wrapper that lets a client's frames out only from its
+//!   source range to its destination.
 
 pub mod arp;
 pub mod client;
@@ -17,7 +20,9 @@ pub mod mem_run;
 pub mod pacer;
 pub mod server;
 pub mod slab;
+pub mod stop;
 pub mod tuple_index;
+pub mod tx_guard;
 pub mod wheel;
 #[cfg(target_os = "linux")]
 pub mod xdp_run;

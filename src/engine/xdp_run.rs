@@ -16,6 +16,8 @@ use super::core::Macs;
 use super::handoff::{HandoffPort, HandoffStats, Inbox, PortOwners};
 use super::mem_run::payload;
 use super::pacer::{Pacer, PacerMode};
+use super::stop::GracefulStop;
+use super::tx_guard::{TxGuard, TxPolicy};
 use crate::io::Port;
 use crate::io::xdp::{PortMode, XdpConfig, XdpError, XdpPort, XdpProgram, XdpStats};
 use crate::stats::Recorder;
@@ -53,8 +55,10 @@ pub struct XdpRunConfig {
     pub client: ClientConfig,
     /// Stop opening connections after this long.
     pub duration_limit: Duration,
-    /// Then wait this long for open connections.
+    /// Then wait this long for open connections; close what is left with FIN.
     pub drain: Duration,
+    /// Then wait this long for the FIN closes; reset what is left.
+    pub close_timeout: Duration,
 }
 
 /// What a run over AF_XDP produced.
@@ -74,8 +78,10 @@ pub struct XdpRunResult {
     pub src_mac: EthernetAddress,
     /// Times the client waited for a usable source tuple.
     pub tuple_waits: u64,
-    /// Connections aborted when the drain time ran out.
+    /// Connections reset when the drain and the close time ran out.
     pub aborted: u64,
+    /// Connections closed with FIN when the drain time ran out.
+    pub closed_at_stop: u64,
     /// The run was stopped by the stop flag.
     pub interrupted: bool,
     /// ARP requests for our source addresses that we answered.
@@ -84,6 +90,9 @@ pub struct XdpRunResult {
     pub workers: u32,
     /// Frames handed between workers.
     pub handoff: HandoffStats,
+    /// Frames the transmit guard cancelled (not from the source range to the
+    /// destination); always 0 unless something is wrong.
+    pub tx_blocked: u64,
 }
 
 /// Why a run over AF_XDP could not be made.
@@ -249,6 +258,24 @@ fn open_ports(
     }
 }
 
+/// Sets its flag when dropped by a panicking thread.
+struct PanicMark(Arc<AtomicBool>);
+
+impl Drop for PanicMark {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Whether the environment asks for fault `what` (`SYNFIN_FAULT=what`): the
+/// robustness tests make a worker panic this way, to check that everything is
+/// cleaned up. Read once per run, never on the hot path.
+pub fn fault_injected(what: &str) -> bool {
+    std::env::var("SYNFIN_FAULT").is_ok_and(|v| v.split(',').any(|f| f == what))
+}
+
 /// What one worker brings back.
 struct WorkerOutcome {
     client: Recorder,
@@ -256,9 +283,11 @@ struct WorkerOutcome {
     stats: Option<XdpStats>,
     tuple_waits: u64,
     aborted: u64,
+    closed_at_stop: u64,
     interrupted: bool,
     arp_answered: u64,
     handoff: HandoffStats,
+    tx_blocked: u64,
 }
 
 /// Run the client over AF_XDP until every connection has ended, the duration and
@@ -286,16 +315,23 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
         .map(|_| Inbox::new(if n > 1 { 4096 } else { 1 }))
         .collect();
     let finished = Arc::new(AtomicUsize::new(0));
+    // Set when a worker panics: the others abort what they have open and end, so
+    // the run returns (and the ports close, detaching the XDP program) instead of
+    // waiting for a worker that will never finish.
+    let panicked = Arc::new(AtomicBool::new(false));
+    let inject_panic = fault_injected("worker-panic");
     let mut handles = Vec::new();
     for (w, port) in ports.into_iter().enumerate() {
         let w = w as u32;
         let cfg = cfg.clone();
         let stop = Arc::clone(stop);
         let finished = Arc::clone(&finished);
+        let panicked = Arc::clone(&panicked);
         let inboxes = inboxes.clone();
         let handle = std::thread::Builder::new()
             .name(format!("synfin-worker-{w}"))
             .spawn(move || {
+                let _mark = PanicMark(Arc::clone(&panicked));
                 if let Some(&core) = cfg.cores.get(w as usize) {
                     core_affinity::set_for_current(core_affinity::CoreId { id: core });
                 }
@@ -319,11 +355,20 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                     w,
                     n,
                 );
-                let mut port = ArpResponder::new(
-                    HandoffPort::new(port, w, owners, inboxes),
-                    src_mac,
-                    src_ip,
-                    cfg.client.src_count,
+                // Outermost, so that it sees exactly what the engine sends.
+                let mut port = TxGuard::new(
+                    ArpResponder::new(
+                        HandoffPort::new(port, w, owners, inboxes),
+                        src_mac,
+                        src_ip,
+                        cfg.client.src_count,
+                    ),
+                    TxPolicy {
+                        src_first: cfg.client.src_first,
+                        src_count: cfg.client.src_count,
+                        dst_ip: cfg.client.dst_ip,
+                        dst_port: cfg.client.dst_port,
+                    },
                 );
                 let mut client = ClientWorker::new(
                     cfg.tcp.clone(),
@@ -337,13 +382,25 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                 );
                 let mut clock = MonotonicClock::new();
                 let stop_opening = Instant::ZERO + cfg.duration_limit;
-                let mut drain_end: Option<Instant> = None;
-                let (mut aborted, mut interrupted, mut counted_done) = (0, false, false);
+                let mut graceful = GracefulStop::new(cfg.drain, cfg.close_timeout);
+                let (mut interrupted, mut counted_done) = (false, false);
                 let mut now;
                 loop {
                     now = clock.now();
+                    if inject_panic && w + 1 == n && client.core.rec.counters.completed > 0 {
+                        panic!("fault injected (SYNFIN_FAULT=worker-panic): worker {w} panics");
+                    }
+                    if panicked.load(Ordering::Relaxed) {
+                        if !counted_done {
+                            graceful.reset += client.abort_open(&mut port, now);
+                        }
+                        break;
+                    }
                     let work = client.step(&mut port, now);
-                    if client.done() && !counted_done {
+                    let asked = stop.load(Ordering::Relaxed);
+                    interrupted |= asked && !graceful.stopping();
+                    let end_opening = asked || now >= stop_opening || client.pacer.is_done();
+                    if graceful.poll(&mut client, &mut port, now, end_opening) && !counted_done {
                         counted_done = true;
                         finished.fetch_add(1, Ordering::AcqRel);
                     }
@@ -352,27 +409,6 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                     if counted_done && finished.load(Ordering::Acquire) == n as usize {
                         break;
                     }
-                    if !client.stopping {
-                        if stop.load(Ordering::Relaxed) {
-                            interrupted = true;
-                            client.stopping = true;
-                        } else if now >= stop_opening || client.pacer.is_done() {
-                            client.stopping = true;
-                        }
-                    }
-                    if client.stopping {
-                        let end = *drain_end.get_or_insert(now + cfg.drain);
-                        if now >= end {
-                            if !counted_done {
-                                aborted = client.abort_open(&mut port, now);
-                                counted_done = true;
-                                finished.fetch_add(1, Ordering::AcqRel);
-                            }
-                            if finished.load(Ordering::Acquire) == n as usize {
-                                break;
-                            }
-                        }
-                    }
                     if work == 0 {
                         std::hint::spin_loop();
                     }
@@ -380,23 +416,24 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                 WorkerOutcome {
                     client: client.recorder().clone(),
                     duration: now - Instant::ZERO,
-                    stats: port.inner().inner().stats().ok(),
+                    stats: port.inner().inner().inner().stats().ok(),
                     tuple_waits: client.tuple_waits,
-                    aborted,
+                    aborted: graceful.reset,
+                    closed_at_stop: graceful.closed_with_fin,
                     interrupted,
-                    arp_answered: port.answered,
-                    handoff: port.inner().stats,
+                    arp_answered: port.inner().answered,
+                    handoff: port.inner().inner().stats,
+                    tx_blocked: port.blocked,
                 }
             })
             .map_err(|e| XdpRunError::Setup(format!("cannot start a worker thread: {e}")))?;
         handles.push(handle);
     }
+    // Join every worker before judging, so that none is left running.
+    let joined: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
     let mut outcomes = Vec::new();
-    for h in handles {
-        outcomes.push(
-            h.join()
-                .map_err(|_| XdpRunError::Setup("a worker thread panicked".into()))?,
-        );
+    for j in joined {
+        outcomes.push(j.map_err(|_| XdpRunError::Setup("a worker thread panicked".into()))?);
     }
     let mut client = Recorder::new();
     let mut res = XdpRunResult {
@@ -408,18 +445,22 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
         src_mac,
         tuple_waits: 0,
         aborted: 0,
+        closed_at_stop: 0,
         interrupted: false,
         arp_answered: 0,
         workers: n,
         handoff: HandoffStats::default(),
+        tx_blocked: 0,
     };
     for o in &outcomes {
         client.merge(&o.client);
         res.duration = res.duration.max(o.duration);
         res.tuple_waits += o.tuple_waits;
         res.aborted += o.aborted;
+        res.closed_at_stop += o.closed_at_stop;
         res.interrupted |= o.interrupted;
         res.arp_answered += o.arp_answered;
+        res.tx_blocked += o.tx_blocked;
         res.handoff.handed_out += o.handoff.handed_out;
         res.handoff.handed_in += o.handoff.handed_in;
         res.handoff.dropped += o.handoff.dropped;

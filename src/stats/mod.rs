@@ -17,4 +17,5 @@ mod tests;
 pub use counters::Counters;
 pub use kinds::{FailCause, Phase};
 pub use recorder::Recorder;
+pub(crate) use report::human_nanos;
 pub use report::{LatencySummary, Report};

@@ -16,6 +16,7 @@
 //! | `connections.completed` | integer | attempts that finished their lifecycle |
 //! | `connections.failed.<cause>` | integer | failures per [`FailCause`] name; every cause present |
 //! | `connections.in_flight` | integer | attempted − completed − failed (saturating) |
+//! | `connections.deferred_by_cap` | integer | open loop: scheduled connections that waited for the concurrency cap (started late; not an outcome) |
 //! | `cps` | number | completed / duration_s (0 when the duration is 0) |
 //! | `latency_us.<phase>.count` | integer | samples of the [`Phase`] |
 //! | `latency_us.<phase>.{p50,p90,p99,p999,max,mean}` | number | µs; all 0 when count is 0 |
@@ -162,6 +163,7 @@ impl Report {
                 "completed": c.completed,
                 "failed": failed_object(c),
                 "in_flight": c.in_flight(),
+                "deferred_by_cap": c.deferred_by_cap,
             },
             "cps": self.cps(),
             "latency_us": latency,
@@ -299,6 +301,10 @@ fn text_connections(out: &mut String, c: &Counters, indent: &str) {
         }
     }
     row(out, "in flight", c.in_flight(), true);
+    if c.deferred_by_cap > 0 {
+        // Not an outcome: these started late, once the cap let them.
+        row(out, "waited for cap", c.deferred_by_cap, true);
+    }
 }
 
 fn text_latency(out: &mut String, rec: &Recorder) {

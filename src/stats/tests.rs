@@ -79,6 +79,7 @@ const REQUIRED_KEYS: &[&str] = &[
     "connections.completed",
     "connections.failed",
     "connections.in_flight",
+    "connections.deferred_by_cap",
     "cps",
     "latency_us.connect.count",
     "latency_us.connect.p50",
