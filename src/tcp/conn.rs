@@ -559,7 +559,10 @@ impl Conn {
         }
         let rto_us = self.srtt_us as u64 + (4 * self.rttvar_us as u64).max(1000);
         let rto_ms = rto_us.div_ceil(1000);
-        self.rto_ms = rto_ms.clamp(ms(cfg.rto_min) as u64, ms(cfg.rto_max) as u64) as u32;
+        // (Bounded as clamp() would, without its check that the bounds are ordered.)
+        self.rto_ms = rto_ms
+            .max(ms(cfg.rto_min) as u64)
+            .min(ms(cfg.rto_max) as u64) as u32;
     }
 
     /// The handshake completed: take its RTT sample, unless the SYN (or SYN-ACK)
@@ -1146,27 +1149,31 @@ impl Conn {
             // whose peer was alive but not reading (DataTimeout).
             self.retries = 0;
         }
-        let fin_acked = self.fin_queued && self.snd_una == self.data_end() + 1;
-        match self.state {
-            // FIN-WAIT-1: our FIN acknowledged → FIN-WAIT-2.
-            State::FinWait1 if fin_acked => self.set_state(State::FinWait2),
-            // CLOSING: our FIN acknowledged → TIME-WAIT.
-            State::Closing if fin_acked => return self.enter_time_wait(cfg, now, sink),
-            // LAST-ACK: our FIN acknowledged → CLOSED.
-            State::LastAck if fin_acked => {
-                if self.role == Role::Client {
-                    sink.record(Phase::Close, now.nanos_since(self.t_fin));
+        // Our FIN acknowledged.
+        if self.fin_queued && self.snd_una == self.data_end() + 1 {
+            match self.state {
+                // FIN-WAIT-1: our FIN acknowledged → FIN-WAIT-2.
+                State::FinWait1 => self.set_state(State::FinWait2),
+                // CLOSING: our FIN acknowledged → TIME-WAIT.
+                State::Closing => return self.enter_time_wait(cfg, now, sink),
+                // LAST-ACK: our FIN acknowledged → CLOSED.
+                State::LastAck => {
+                    if self.role == Role::Client {
+                        sink.record(Phase::Close, now.nanos_since(self.t_fin));
+                    }
+                    return self.finish(now, None, sink);
                 }
-                return self.finish(now, None, sink);
+                _ => {}
             }
-            _ => {}
         }
-        if new_ack && self.recovering && self.snd_una < self.snd_nxt {
-            // A partial ACK during recovery: resend the next segment.
-            let at = self.snd_una;
-            self.send_at(cfg, now, at, u32::MAX, sink);
-        } else if self.snd_una == self.snd_nxt {
-            self.recovering = false;
+        if self.recovering {
+            if new_ack && self.snd_una < self.snd_nxt {
+                // A partial ACK during recovery: resend the next segment.
+                let at = self.snd_una;
+                self.send_at(cfg, now, at, u32::MAX, sink);
+            } else if self.snd_una == self.snd_nxt {
+                self.recovering = false;
+            }
         }
         // Sixth (URG) is ignored. Seventh, the segment text.
         let mut must_ack = false;
