@@ -785,8 +785,9 @@ impl Conn {
             && seg.seq == self.rcv_nxt
             && SYNCHRONIZED >> state & 1 != 0
             && paws_ok
-            && seg.ack.diff(ack_from) >= 0
-            && seg.ack <= self.snd_nxt
+            // SEG.ACK in [ack_from, SND.NXT]: one unsigned comparison of distances
+            // (SND.NXT is never more than 2^31 beyond SND.UNA).
+            && seg.ack.0.wrapping_sub(ack_from.0) <= self.snd_nxt.0.wrapping_sub(ack_from.0)
             && cfg.window >> self.rcv_wscale != 0
     }
 
