@@ -12,7 +12,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod checks;
 #[cfg(target_os = "linux")]
 mod demo;
+pub mod outputs;
 mod parse;
+mod report;
 #[cfg(target_os = "linux")]
 mod serve;
 pub mod signals;
@@ -56,6 +58,9 @@ pub enum Command {
     /// Build, inspect or remove the veth test bed (root).
     #[cfg(target_os = "linux")]
     Testbed(testbed::TestbedArgs),
+    /// Re-render saved runs (JSON reports or HdrHistogram logs), merging several
+    /// (e.g. one per generator host) into one report.
+    Report(report::ReportArgs),
 }
 
 /// Where the packets go.
@@ -246,6 +251,10 @@ pub struct RunArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    // Outputs (issue 5): live progress, --csv, --hlog, --plot, --spectrum.
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub outputs: outputs::OutputArgs,
     // -- Safety (issue 6) --
     /// Attach even to an interface that carries a default route (`--io xdp`).
     #[arg(long)]
@@ -473,11 +482,20 @@ fn run_once(
             "--interface, --cores and --dst-mac are for --io xdp".into(),
         ));
     }
-    match a.io {
-        IoKind::Mem => run_mem_io(a, stop),
-        IoKind::Socket => run_socket_io(a, stop),
-        IoKind::Xdp => run_xdp_io(a, stop),
-    }
+    // Outputs (issue 5): the per-second collection feeding progress, CSV, hlog, plots.
+    let workers = match (&a.io, &a.cores) {
+        (IoKind::Xdp, Some(c)) => c.0.len().max(1) as u32,
+        _ => 1,
+    };
+    let mut session = outputs::Session::start(&a.outputs, workers, a.io != IoKind::Socket)?;
+    let taps = session.take_taps();
+    let mut report = match a.io {
+        IoKind::Mem => run_mem_io(a, stop, taps),
+        IoKind::Socket => run_socket_io(a, stop, taps),
+        IoKind::Xdp => run_xdp_io(a, stop, taps),
+    }?;
+    session.finish(&mut report);
+    Ok(report)
 }
 
 /// A flag set by the first SIGINT or SIGTERM (a run then stops opening, drains and
@@ -492,8 +510,9 @@ pub fn install_stop_flag() -> Result<std::sync::Arc<std::sync::atomic::AtomicBoo
 pub fn run_xdp_io(
     a: &RunArgs,
     stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    taps: Vec<crate::stats::interval::IntervalTap>,
 ) -> Result<Report, CliError> {
-    use crate::engine::xdp_run::{XdpRunConfig, run_xdp};
+    use crate::engine::xdp_run::{XdpRunConfig, run_xdp_with};
     use crate::io::xdp::{XdpConfig, XdpMode};
     require_root("synfin run --io xdp")?;
     let Some(interface) = a.interface.clone() else {
@@ -545,7 +564,7 @@ pub fn run_xdp_io(
     let before = dut_ns
         .as_deref()
         .and_then(|ns| crate::testbed::netns::nstat(ns).ok());
-    let res = run_xdp(&cfg, stop).map_err(|e| match e {
+    let res = run_xdp_with(&cfg, stop, taps).map_err(|e| match e {
         crate::engine::xdp_run::XdpRunError::Xdp(crate::io::xdp::XdpError::NoInterface {
             ..
         }) => CliError::Usage(e.to_string()),
@@ -627,6 +646,7 @@ pub fn run_xdp_io(
 fn run_xdp_io(
     _a: &RunArgs,
     _stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _taps: Vec<crate::stats::interval::IntervalTap>,
 ) -> Result<Report, CliError> {
     Err(CliError::Usage("--io xdp needs Linux".into()))
 }
@@ -641,8 +661,11 @@ fn parse_mac_arg(s: &str) -> Result<crate::wire::ethernet::EthernetAddress, Stri
 fn run_socket_io(
     a: &RunArgs,
     stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    mut taps: Vec<crate::stats::interval::IntervalTap>,
 ) -> Result<Report, CliError> {
-    use crate::io::socket::{SocketClientConfig, run_client};
+    use crate::io::socket::SocketClientConfig;
+    use crate::io::socket::client::run_client_with;
+    let tap = taps.pop();
     let mut cfg = SocketClientConfig::new(a.dst, a.connections);
     cfg.src = a.src;
     cfg.mode = sweep::pacer_mode(a);
@@ -658,10 +681,10 @@ fn run_socket_io(
     let result = match &a.netns {
         Some(ns) => {
             check_netns(ns)?;
-            crate::testbed::netns::run_in(ns, || run_client(&cfg))
+            crate::testbed::netns::run_in(ns, || run_client_with(&cfg, tap))
                 .map_err(|e| CliError::Runtime(e.to_string()))?
         }
-        None => run_client(&cfg),
+        None => run_client_with(&cfg, tap),
     };
     let run =
         result.map_err(|e| CliError::Runtime(format!("the socket client could not start: {e}")))?;
@@ -702,6 +725,7 @@ fn run_socket_io(
 fn run_socket_io(
     _a: &RunArgs,
     _stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _taps: Vec<crate::stats::interval::IntervalTap>,
 ) -> Result<Report, CliError> {
     Err(CliError::Usage("--io socket needs Linux".into()))
 }
@@ -734,6 +758,7 @@ fn run_config_json(a: &RunArgs, cfg: &MemRunConfig) -> serde_json::Value {
 fn run_mem_io(
     a: &RunArgs,
     stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    mut taps: Vec<crate::stats::interval::IntervalTap>,
 ) -> Result<Report, CliError> {
     if a.netns.is_some() {
         return Err(CliError::Usage(
@@ -741,9 +766,12 @@ fn run_mem_io(
         ));
     }
     let cfg = mem_config(a)?;
-    let mut mem = crate::engine::mem_run::MemRun::new(&cfg);
-    mem.stop_on(std::sync::Arc::clone(stop));
-    let res = mem.run();
+    let mut mem_run = crate::engine::mem_run::MemRun::new(&cfg);
+    mem_run.stop_on(std::sync::Arc::clone(stop));
+    if let Some(tap) = taps.pop() {
+        mem_run.set_intervals(tap);
+    }
+    let res = mem_run.run();
     let mut report = Report::new(res.client, "mem", res.duration);
     report.server = Some(res.server.counters.clone());
     report.config = run_config_json(a, &cfg);
@@ -789,12 +817,8 @@ pub fn main() -> ExitCode {
     };
     let result = match &cli.command {
         Command::Run(a) if a.steps.is_some() => sweep::run_sweep(a),
-        Command::Run(a) => run(a).map(|report| match a.format {
-            Format::Text => report.to_text(),
-            Format::Json => {
-                serde_json::to_string_pretty(&report.to_json()).unwrap_or_default() + "\n"
-            }
-        }),
+        Command::Run(a) => run(a).map(|r| outputs::render(&r, a.format, a.outputs.spectrum)),
+        Command::Report(a) => report::run(a),
         #[cfg(target_os = "linux")]
         Command::Demo(a) => demo::run(a),
         #[cfg(target_os = "linux")]

@@ -10,6 +10,7 @@ use super::server::{ServerConfig, ServerWorker};
 use super::stop::GracefulStop;
 use crate::io::mem::{Dir, MemWire, MemWireConfig, MemWireStats};
 use crate::stats::Recorder;
+use crate::stats::interval::IntervalTap;
 use crate::tcp::TcpConfig;
 use crate::time::{Clock, Instant, MonotonicClock};
 use crate::wire::ethernet::EthernetAddress;
@@ -97,6 +98,8 @@ pub struct MemRun {
     stall: Option<(Dir, Instant, Instant)>,
     /// Set from outside (a signal) to stop opening and drain.
     stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Per-second snapshots of the client's recorder, when asked for.
+    tap: Option<IntervalTap>,
 }
 
 impl MemRun {
@@ -144,6 +147,7 @@ impl MemRun {
             server,
             stall: None,
             stop: None,
+            tap: None,
         }
     }
 
@@ -161,11 +165,19 @@ impl MemRun {
         self.stall = Some((dir, from, from + length));
     }
 
+    /// Ship per-period snapshots of the client's measurements through `tap`
+    /// (see [`crate::stats::interval`]); on a virtual clock the run also stops at
+    /// each period's end, so that every period gets its own row.
+    pub fn set_intervals(&mut self, tap: IntervalTap) {
+        self.tap = Some(tap);
+    }
+
     /// Run to the end: every connection opened and finished, or the duration limit
     /// and the drain time spent.
     pub fn run(&mut self) -> MemRunResult {
         let cfg = &self.cfg;
         let (wire, client, server) = (&mut self.wire, &mut self.client, &mut self.server);
+        let tap = &mut self.tap;
         let start = Instant::ZERO;
         let mut real = MonotonicClock::new();
         let mut now = start;
@@ -184,6 +196,9 @@ impl MemRun {
             }
             let mut work = client.step(&mut wire.port_a(), now);
             work += server.step(&mut wire.port_b(), now);
+            if let Some(t) = tap {
+                t.tick(now, client.recorder());
+            }
             let asked = self
                 .stop
                 .as_ref()
@@ -210,6 +225,7 @@ impl MemRun {
                     graceful.deadline(),
                     (!client.stopping).then_some(stop_opening),
                     self.stall.map(|s| s.1),
+                    tap.as_ref().map(IntervalTap::next_due),
                 ]
                 .into_iter()
                 .flatten()
@@ -217,6 +233,9 @@ impl MemRun {
                 .min()
                 .unwrap_or(now + Duration::from_millis(1));
             }
+        }
+        if let Some(t) = tap.take() {
+            t.finish(now, client.recorder());
         }
         MemRunResult {
             client: client.recorder().clone(),

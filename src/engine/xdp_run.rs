@@ -21,6 +21,7 @@ use super::tx_guard::{TxGuard, TxPolicy};
 use crate::io::Port;
 use crate::io::xdp::{PortMode, XdpConfig, XdpError, XdpPort, XdpProgram, XdpStats};
 use crate::stats::Recorder;
+use crate::stats::interval::IntervalTap;
 use crate::tcp::TcpConfig;
 use crate::time::{Clock, Instant, MonotonicClock};
 use crate::wire::arp::{ArpOperation, ArpRepr};
@@ -295,6 +296,17 @@ struct WorkerOutcome {
 /// entry of `cfg.cores` (one unpinned worker when it is empty), each on its own
 /// queue, owning its own slice of the source ports.
 pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResult, XdpRunError> {
+    run_xdp_with(cfg, stop, Vec::new())
+}
+
+/// [`run_xdp`], with worker `i` shipping per-period snapshots through `taps[i]`
+/// (when there is one; see [`crate::stats::interval`]).
+pub fn run_xdp_with(
+    cfg: &XdpRunConfig,
+    stop: &Arc<AtomicBool>,
+    taps: Vec<IntervalTap>,
+) -> Result<XdpRunResult, XdpRunError> {
+    let mut taps = taps.into_iter();
     let n = cfg.cores.len().max(1) as u32;
     let owners = PortOwners::new(cfg.client.port_lo, cfg.client.port_hi, n)
         .ok_or_else(|| XdpRunError::Setup(format!("fewer source ports than the {n} workers")))?;
@@ -328,6 +340,7 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
         let finished = Arc::clone(&finished);
         let panicked = Arc::clone(&panicked);
         let inboxes = inboxes.clone();
+        let mut tap = taps.next();
         let handle = std::thread::Builder::new()
             .name(format!("synfin-worker-{w}"))
             .spawn(move || {
@@ -397,6 +410,9 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                         break;
                     }
                     let work = client.step(&mut port, now);
+                    if let Some(t) = &mut tap {
+                        t.tick(now, client.recorder());
+                    }
                     let asked = stop.load(Ordering::Relaxed);
                     interrupted |= asked && !graceful.stopping();
                     let end_opening = asked || now >= stop_opening || client.pacer.is_done();
@@ -412,6 +428,9 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                     if work == 0 {
                         std::hint::spin_loop();
                     }
+                }
+                if let Some(t) = tap {
+                    t.finish(now, client.recorder());
                 }
                 WorkerOutcome {
                     client: client.recorder().clone(),

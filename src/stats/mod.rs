@@ -8,9 +8,16 @@
 //! a [`Report`], which renders as JSON (a stable schema) or as text.
 
 mod counters;
+pub mod csv;
+pub mod encode;
+pub mod hlog;
+pub mod interval;
 mod kinds;
+pub mod progress;
 mod recorder;
 mod report;
+pub mod saved;
+pub mod spectrum;
 #[cfg(test)]
 mod tests;
 

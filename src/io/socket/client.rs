@@ -33,6 +33,7 @@ use super::sys::{self, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, Epoll, Ev
 use super::{ErrnoCounts, Stage, cause_of, ensure_slot, epoll_token, errno_of, token_parts};
 use crate::engine::mem_run::payload;
 use crate::engine::pacer::{Pacer, PacerMode};
+use crate::stats::interval::IntervalTap;
 use crate::stats::{FailCause, Phase, Recorder};
 use crate::tcp::CloseMode;
 use crate::time::{Clock, Instant, MonotonicClock};
@@ -122,10 +123,21 @@ pub struct ClientRun {
 /// duration and then the drain time spent. Raises the soft limit of open files
 /// to the hard limit. Errors only when the run cannot start or epoll fails.
 pub fn run_client(cfg: &SocketClientConfig) -> io::Result<ClientRun> {
+    run_client_with(cfg, None)
+}
+
+/// [`run_client`], shipping per-period snapshots through `tap` (see
+/// [`crate::stats::interval`]).
+pub fn run_client_with(
+    cfg: &SocketClientConfig,
+    tap: Option<IntervalTap>,
+) -> io::Result<ClientRun> {
     validate(cfg)?;
     // Best effort: the default soft limit may be enough.
     let _ = sys::raise_nofile_limit();
-    Client::new(cfg)?.run()
+    let mut client = Client::new(cfg)?;
+    client.tap = tap;
+    client.run()
 }
 
 fn validate(cfg: &SocketClientConfig) -> io::Result<()> {
@@ -227,6 +239,7 @@ struct Client<'a> {
     connect_timers: VecDeque<Timer>,
     io_timers: VecDeque<Timer>,
     next_timer: u64,
+    tap: Option<IntervalTap>,
 }
 
 impl<'a> Client<'a> {
@@ -256,6 +269,7 @@ impl<'a> Client<'a> {
             connect_timers: VecDeque::with_capacity(table),
             io_timers: VecDeque::with_capacity(table),
             next_timer: 0,
+            tap: None,
         })
     }
 
@@ -295,6 +309,9 @@ impl<'a> Client<'a> {
                 }
             }
             self.expire(now);
+            if let Some(t) = &mut self.tap {
+                t.tick(now, &self.rec);
+            }
             if drain_end.is_some() && self.open == 0 {
                 break now;
             }
@@ -309,6 +326,7 @@ impl<'a> Client<'a> {
                 drain_end,
                 opening.then(|| pacer.next_wakeup(self.open)).flatten(),
                 opening.then_some(stop_opening),
+                self.tap.as_ref().map(IntervalTap::next_due),
             ]
             .into_iter()
             .flatten()
@@ -321,6 +339,9 @@ impl<'a> Client<'a> {
             }
         };
         self.rec.counters.deferred_by_cap = pacer.deferred_by_cap();
+        if let Some(t) = self.tap.take() {
+            t.finish(end, &self.rec);
+        }
         Ok(ClientRun {
             recorder: self.rec,
             duration: end - start,
