@@ -16,6 +16,7 @@ pub mod client;
 pub mod core;
 pub mod flow_table;
 pub mod handoff;
+pub mod live;
 pub mod mem_run;
 pub mod pacer;
 pub mod server;
