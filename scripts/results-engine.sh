@@ -38,6 +38,7 @@ bin="${CARGO_TARGET_DIR:-target}/release/synfin"
   echo
   echo "Command: \`cargo bench --bench lifecycle\` — 20,000 lifecycles per iteration over the in-memory wire,"
   echo "client and server workers on one thread, virtual clock. Target: at least 3 M/s (client close)."
+  echo "Load average when the bench started (other jobs share these cores): $(cut -d' ' -f1-3 /proc/loadavg)."
   echo
   echo '```'
   cargo bench --locked --bench lifecycle 2>/dev/null | grep -E '^lifecycle|thrpt:|time:' | grep -v '%' || true

@@ -260,11 +260,18 @@ pub struct Tx<'a, P: Port> {
 impl<P: Port> Sink for Tx<'_, P> {
     #[inline(always)]
     fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32) {
-        let bytes = self.payload.bytes();
-        let start = (payload_offset as usize).min(bytes.len());
-        let end = (start + seg.payload_len as usize).min(bytes.len());
-        let payload = &bytes[start..end];
-        let payload_sum = self.payload.sums.slice_sum(bytes, start, end);
+        let (payload, payload_sum): (&[u8], u16) = if seg.payload_len == 0 {
+            // Most segments (SYN, ACK, FIN) carry nothing.
+            (&[], 0)
+        } else {
+            let bytes = self.payload.bytes();
+            let start = (payload_offset as usize).min(bytes.len());
+            let end = (start + seg.payload_len as usize).min(bytes.len());
+            (
+                &bytes[start..end],
+                self.payload.sums.slice_sum(bytes, start, end),
+            )
+        };
         // A segment asking for more than the payload source holds carries what there
         // is (never the case for the engine's own connections).
         let clamped;
@@ -422,6 +429,12 @@ impl<K: Copy + Default> Core<K> {
         if self.conns.key_of(i).is_none() {
             return;
         }
+        self.arm_live_conn(i);
+    }
+
+    /// [`arm_conn`](Self::arm_conn) of a slot known to be in use.
+    #[inline(always)]
+    fn arm_live_conn(&mut self, i: u32) {
         let slot = self.conns.get_by_index(i);
         let d = slot.conn.deadline();
         if d == Instant::NEVER {
@@ -455,15 +468,19 @@ impl<K: Copy + Default> Core<K> {
     pub fn after_step<I: FlowIndex<Key = K>>(&mut self, index: &mut I, i: u32, step: Step) {
         match step {
             Step::Continue => self.arm_conn(i),
+            // The slot is read in place and freed without being reset (a closed
+            // connection's block is not copied out).
+            // (A discarded entry keeps its value until the slot is reused.)
             Step::Closed => {
-                if let Some(slot) = remove_at(&mut self.conns, i) {
-                    index.clear(slot.key);
+                if self.conns.discard(i) {
+                    index.clear(self.conns.get_by_index(i).key);
                 }
             }
             Step::TimeWait => {
-                if let Some(slot) = remove_at(&mut self.conns, i) {
-                    let rec = slot.conn.time_wait_record();
-                    self.enter_time_wait(index, slot.key, rec);
+                if self.conns.discard(i) {
+                    let slot = self.conns.get_by_index(i);
+                    let (key, rec) = (slot.key, slot.conn.time_wait_record());
+                    self.enter_time_wait(index, key, rec);
                 }
             }
         }
@@ -495,8 +512,8 @@ impl<K: Copy + Default> Core<K> {
 
     /// Remove TIME-WAIT record `i` (expired, reset, or its tuple reused).
     pub fn drop_time_wait<I: FlowIndex<Key = K>>(&mut self, index: &mut I, i: u32) {
-        if let Some(tw) = remove_at(&mut self.tws, i) {
-            index.clear(tw.key);
+        if self.tws.discard(i) {
+            index.clear(self.tws.get_by_index(i).key);
             self.rec.counters.tw_current -= 1;
         }
     }
@@ -523,7 +540,11 @@ impl<K: Copy + Default> Core<K> {
             rec: &mut self.rec,
         };
         let step = slot.conn.on_segment(&self.tcp, now, seg, &mut tx);
-        self.after_step(index, i, step);
+        match step {
+            // The slot was found in use above and is still.
+            Step::Continue => self.arm_live_conn(i),
+            _ => self.after_step(index, i, step),
+        }
     }
 
     /// A segment for TIME-WAIT record `i`. Returns true when it is a SYN that may

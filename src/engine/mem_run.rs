@@ -145,7 +145,7 @@ impl MemRun {
             },
             payload(cfg.client_tcp.request_bytes, true),
         );
-        let server = ServerWorker::new(
+        let mut server = ServerWorker::new(
             cfg.server_tcp.clone(),
             cfg.server.clone(),
             Macs {
@@ -153,6 +153,13 @@ impl MemRun {
                 remote: client_mac,
             },
             payload(cfg.server_tcp.response_bytes, false),
+        );
+        // The server knows its one client's source range, and indexes it directly.
+        server.index_peers(
+            cfg.client.src_first,
+            cfg.client.src_count,
+            cfg.client.port_lo,
+            cfg.client.port_hi,
         );
         MemRun {
             cfg: cfg.clone(),

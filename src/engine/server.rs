@@ -5,6 +5,7 @@
 use super::BURST;
 use super::core::{Core, FlowIndex, Macs, RxSeg, TW_BIT, receive_burst};
 use super::flow_table::{FlowKey, FlowTable};
+use super::tuple_index::TupleIndex;
 use crate::io::Port;
 use crate::stats::Recorder;
 use crate::tcp::listen::{self, NoConnReply};
@@ -28,9 +29,47 @@ pub struct ServerConfig {
     pub secret: u64,
 }
 
-/// The server's index: a 4-tuple hash table.
+/// The server's index: a 4-tuple hash table, and, when the peers' source range is
+/// known ([`ServerWorker::index_peers`]), a direct index of that range in front of
+/// it, as the client has.
 pub struct ServerIndex {
     table: FlowTable,
+    direct: Option<PeerIndex>,
+}
+
+/// The direct index of a known range of peer tuples, all to one local address and
+/// port.
+struct PeerIndex {
+    tuples: TupleIndex,
+    src_first: u32,
+    local_ip: u32,
+    local_port: u16,
+}
+
+impl PeerIndex {
+    /// The array index of `key`, if it lies in the range.
+    #[inline(always)]
+    fn slot(&self, key: &FlowKey) -> Option<usize> {
+        if key.local_ip != self.local_ip || key.local_port != self.local_port {
+            return None;
+        }
+        self.tuples
+            .index_of(key.remote_ip.wrapping_sub(self.src_first), key.remote_port)
+    }
+}
+
+impl ServerIndex {
+    /// The value filed under `key`.
+    #[inline(always)]
+    fn get(&self, key: &FlowKey) -> Option<u32> {
+        if let Some(d) = &self.direct
+            && let Some(i) = d.slot(key)
+        {
+            let v = d.tuples.get(i);
+            return (v != TupleIndex::EMPTY).then_some(v);
+        }
+        self.table.get(key)
+    }
 }
 
 impl FlowIndex for ServerIndex {
@@ -41,11 +80,23 @@ impl FlowIndex for ServerIndex {
     }
     #[inline]
     fn set(&mut self, key: FlowKey, value: u32) {
+        if let Some(d) = &mut self.direct
+            && let Some(i) = d.slot(&key)
+        {
+            d.tuples.set(i, value);
+            return;
+        }
         // The table is sized for every slot of both tables; it cannot be full.
         let _ = self.table.insert(key, value);
     }
     #[inline]
     fn clear(&mut self, key: FlowKey) {
+        if let Some(d) = &mut self.direct
+            && let Some(i) = d.slot(&key)
+        {
+            d.tuples.set(i, TupleIndex::EMPTY);
+            return;
+        }
         self.table.remove(&key);
     }
 }
@@ -75,11 +126,36 @@ impl ServerWorker {
                 macs,
                 cfg.secret,
             ),
-            index: ServerIndex { table },
+            index: ServerIndex {
+                table,
+                direct: None,
+            },
             cfg,
             rx: Vec::with_capacity(BURST),
             listen_overflows: 0,
         }
+    }
+
+    /// Most tuples [`index_peers`](Self::index_peers) indexes directly (64 MiB).
+    const MAX_DIRECT_TUPLES: u64 = 1 << 24;
+
+    /// Index the tuples of peers in `src_count` addresses from `src_first`, ports
+    /// `port_lo..=port_hi` directly (an array slot per tuple instead of a hash
+    /// probe), as the client indexes its own; other peers still go through the
+    /// hash table. For a server that knows its clients' range (the in-memory run).
+    /// Does nothing for a server listening on any address, or for a range of more
+    /// than 2^24 tuples. Call before the first segment.
+    pub fn index_peers(&mut self, src_first: u32, src_count: u32, port_lo: u16, port_hi: u16) {
+        let tuples = u64::from(src_count) * (u64::from(port_hi.saturating_sub(port_lo)) + 1);
+        if self.cfg.ip == 0 || port_lo > port_hi || tuples > Self::MAX_DIRECT_TUPLES {
+            return;
+        }
+        self.index.direct = Some(PeerIndex {
+            tuples: TupleIndex::new(src_count, port_lo, port_hi),
+            src_first,
+            local_ip: self.cfg.ip,
+            local_port: self.cfg.port,
+        });
     }
 
     /// Send to `mac` from now on (a server that learns its peer's address after
@@ -128,7 +204,7 @@ impl ServerWorker {
             remote_port: seg.src_port,
             local_port: seg.dst_port,
         };
-        if let Some(v) = self.index.table.get(&key) {
+        if let Some(v) = self.index.get(&key) {
             if v & TW_BIT == 0 {
                 self.core.conn_segment(&mut self.index, port, now, v, seg);
                 return;
@@ -195,5 +271,63 @@ impl ServerWorker {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direct_index_and_hash_table_hold_the_same_flows() {
+        let mut idx = ServerIndex {
+            table: FlowTable::with_capacity(64, 1),
+            direct: None,
+        };
+        let mut direct = ServerIndex {
+            table: FlowTable::with_capacity(64, 1),
+            direct: Some(PeerIndex {
+                tuples: TupleIndex::new(2, 1024, 1100),
+                src_first: 0xc612_0001,
+                local_ip: 0xc613_0001,
+                local_port: 80,
+            }),
+        };
+        let key = |rip: u32, rport: u16, lip: u32, lport: u16| FlowKey {
+            remote_ip: rip,
+            local_ip: lip,
+            remote_port: rport,
+            local_port: lport,
+        };
+        // In the range, and out of it by each field in turn.
+        let keys = [
+            key(0xc612_0001, 1024, 0xc613_0001, 80),
+            key(0xc612_0002, 1100, 0xc613_0001, 80),
+            key(0xc612_0003, 1024, 0xc613_0001, 80),
+            key(0xc612_0000, 1024, 0xc613_0001, 80),
+            key(0xc612_0001, 1101, 0xc613_0001, 80),
+            key(0xc612_0001, 1023, 0xc613_0001, 80),
+            key(0xc612_0001, 1024, 0xc613_0002, 80),
+            key(0xc612_0001, 1024, 0xc613_0001, 81),
+        ];
+        for (v, k) in keys.iter().enumerate() {
+            idx.set(*k, v as u32);
+            direct.set(*k, v as u32);
+        }
+        let d = direct.direct.as_ref().unwrap();
+        assert_eq!(keys.iter().filter(|k| d.slot(k).is_some()).count(), 2);
+        for k in &keys {
+            assert_eq!(idx.get(k), direct.get(k));
+            assert!(direct.get(k).is_some());
+        }
+        for k in &keys[..4] {
+            idx.clear(*k);
+            direct.clear(*k);
+        }
+        for k in &keys {
+            assert_eq!(idx.get(k), direct.get(k));
+        }
+        assert_eq!(direct.get(&keys[0]), None);
+        assert_eq!(direct.get(&keys[7]), Some(7));
     }
 }

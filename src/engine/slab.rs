@@ -2,7 +2,8 @@
 //! records) that every other per-worker structure points into by `u32` index.
 //!
 //! All `capacity` values are allocated by [`Slab::new`] (as `T::default()`) and
-//! never grown or freed until the slab is dropped. Free entries are chained in a
+//! never grown or freed until the slab is dropped ([`Slab::discard`] frees an entry
+//! without resetting its value). Free entries are chained in a
 //! free list, reused most-recently-freed first so a reused entry is likely still
 //! in cache.
 //!
@@ -52,7 +53,8 @@ struct Meta {
 /// ```
 #[derive(Debug)]
 pub struct Slab<T> {
-    /// The values, `capacity` of them; free ones hold `T::default()`.
+    /// The values, `capacity` of them; free ones hold `T::default()` or, after
+    /// [`discard`](Slab::discard), a stale value.
     values: Vec<T>,
     /// Bookkeeping, parallel to `values`.
     meta: Vec<Meta>,
@@ -211,6 +213,22 @@ impl<T: Default> Slab<T> {
     #[inline]
     pub fn capacity(&self) -> usize {
         self.values.len()
+    }
+
+    /// Frees entry `index` if it is in use, leaving its value in place (stale: the
+    /// next [`insert`](Self::insert) overwrites it) instead of resetting it as
+    /// [`remove`](Self::remove) and [`free`](Self::free) do. For values read
+    /// before they are freed, so that freeing does not copy them out and a default
+    /// in. Returns whether the entry was in use.
+    #[inline]
+    pub fn discard(&mut self, index: u32) -> bool {
+        match self.meta.get(index as usize) {
+            Some(m) if m.next_free == IN_USE => {
+                self.release(index);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Puts entry `index` (in use) on the free list and moves its generation on.

@@ -559,7 +559,10 @@ impl Conn {
         }
         let rto_us = self.srtt_us as u64 + (4 * self.rttvar_us as u64).max(1000);
         let rto_ms = rto_us.div_ceil(1000);
-        self.rto_ms = rto_ms.clamp(ms(cfg.rto_min) as u64, ms(cfg.rto_max) as u64) as u32;
+        // (Bounded as clamp() would, without its check that the bounds are ordered.)
+        self.rto_ms = rto_ms
+            .max(ms(cfg.rto_min) as u64)
+            .min(ms(cfg.rto_max) as u64) as u32;
     }
 
     /// The handshake completed: take its RTT sample, unless the SYN (or SYN-ACK)
@@ -737,7 +740,83 @@ impl Conn {
     }
 
     /// A segment for this connection arrived (RFC 9293 §3.10.7.3 and §3.10.7.4).
+    #[inline]
     pub fn on_segment(
+        &mut self,
+        cfg: &TcpConfig,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        if self.predicted(cfg, seg) {
+            return self.on_predicted(cfg, now, seg, sink);
+        }
+        self.on_unpredicted(cfg, now, seg, sink)
+    }
+
+    /// Header prediction (after the BSD stack's `tcp_input`): whether `seg` is the
+    /// segment a synchronized connection expects, one that passes every check of
+    /// RFC 9293 §3.10.7.4 before the ACK is processed without acting on any of
+    /// them: ACK set, no SYN, RST or URG, exactly at RCV.NXT (so inside a nonzero
+    /// window), a TSval not older than TS.Recent (PAWS), an ACK within
+    /// `[SND.UNA, SND.NXT]` (in SYN-RECEIVED beyond SND.UNA, as the handshake's ACK
+    /// must be). Such a segment skips those checks ([`on_predicted`]
+    /// (Self::on_predicted)); any other takes the full path, which gives the same
+    /// result for a predicted one.
+    #[inline(always)]
+    fn predicted(&self, cfg: &TcpConfig, seg: &TcpRepr) -> bool {
+        const CTL: u8 = TcpFlags::SYN.0 | TcpFlags::RST.0 | TcpFlags::ACK.0 | TcpFlags::URG.0;
+        // The synchronized states but TIME-WAIT, as a set of discriminants.
+        const SYNCHRONIZED: u16 = 1 << State::SynReceived as u8
+            | 1 << State::Established as u8
+            | 1 << State::FinWait1 as u8
+            | 1 << State::FinWait2 as u8
+            | 1 << State::CloseWait as u8
+            | 1 << State::Closing as u8
+            | 1 << State::LastAck as u8;
+        let state = self.state as u8;
+        let paws_ok = match seg.options.timestamps {
+            Some(ts) => (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0,
+            None => !self.ts_ok,
+        } | !self.ts_ok;
+        // In SYN-RECEIVED the ACK must be beyond SND.UNA (it acknowledges our SYN).
+        let ack_from = self.snd_una + u32::from(state == State::SynReceived as u8);
+        seg.flags.0 & CTL == TcpFlags::ACK.0
+            && seg.seq == self.rcv_nxt
+            && SYNCHRONIZED >> state & 1 != 0
+            && paws_ok
+            // SEG.ACK in [ack_from, SND.NXT]: one unsigned comparison of distances
+            // (SND.NXT is never more than 2^31 beyond SND.UNA).
+            && seg.ack.0.wrapping_sub(ack_from.0) <= self.snd_nxt.0.wrapping_sub(ack_from.0)
+            && cfg.window >> self.rcv_wscale != 0
+    }
+
+    /// A segment [`predicted`](Self::predicted): what the full path does with it
+    /// once its checks have passed.
+    #[inline(always)]
+    fn on_predicted(
+        &mut self,
+        cfg: &TcpConfig,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        // TS.Recent (RFC 7323 §4.3 (2)); the TSval was found not older above.
+        if self.ts_ok
+            && let Some(ts) = seg.options.timestamps
+            && seg.seq <= self.last_ack_sent
+        {
+            self.ts_recent = ts.tsval;
+        }
+        if self.state == State::SynReceived {
+            self.handshake_acked(cfg, now, sink);
+        }
+        self.on_ack(cfg, now, seg, sink)
+    }
+
+    /// [`on_segment`](Self::on_segment) of a segment that was not predicted.
+    #[inline(never)]
+    fn on_unpredicted(
         &mut self,
         cfg: &TcpConfig,
         now: Instant,
@@ -1003,21 +1082,7 @@ impl Conn {
                 self.reply_reset(seg, sink);
                 return Step::Continue;
             }
-            self.handshake_rtt(cfg, now);
-            self.retries = 0;
-            self.set_state(State::Established);
-            if self.role == Role::Client {
-                // A simultaneous open completes here instead of in SYN-SENT: the
-                // client's connect phase ends and its request goes out now, so
-                // record Connect and start the ttfb clock as on_syn_sent() does.
-                sink.record(Phase::Connect, now.nanos_since(self.t_start));
-                self.t_mark = now;
-            }
-            if self.fin_queued {
-                // The application closed during the handshake (RFC 9293 §3.10.4).
-                self.t_fin = now;
-                self.set_state(State::FinWait1);
-            }
+            self.handshake_acked(cfg, now, sink);
         }
         // RFC 5961 §5.2: SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT.
         if seg.ack > self.snd_nxt || seg.ack.diff(self.snd_una) < -(self.snd_wnd.max(65535) as i32)
@@ -1025,6 +1090,41 @@ impl Conn {
             self.challenge_ack(cfg, now, sink);
             return Step::Continue;
         }
+        self.on_ack(cfg, now, seg, sink)
+    }
+
+    /// SYN-RECEIVED: the handshake's acceptable ACK arrived → ESTABLISHED.
+    #[inline(always)]
+    fn handshake_acked(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) {
+        self.handshake_rtt(cfg, now);
+        self.retries = 0;
+        self.set_state(State::Established);
+        if self.role == Role::Client {
+            // A simultaneous open completes here instead of in SYN-SENT: the
+            // client's connect phase ends and its request goes out now, so
+            // record Connect and start the ttfb clock as on_syn_sent() does.
+            sink.record(Phase::Connect, now.nanos_since(self.t_start));
+            self.t_mark = now;
+        }
+        if self.fin_queued {
+            // The application closed during the handshake (RFC 9293 §3.10.4).
+            self.t_fin = now;
+            self.set_state(State::FinWait1);
+        }
+    }
+
+    /// The rest of RFC 9293 §3.10.7.4 for a segment whose checks passed, from its
+    /// (acceptable) ACK on: the ACK, the text, the FIN, and what the application
+    /// does next.
+    #[inline(always)]
+    fn on_ack(
+        &mut self,
+        cfg: &TcpConfig,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        let f = seg.flags;
         let mut new_ack = false;
         if seg.ack > self.snd_una {
             // New data acknowledged.
@@ -1050,27 +1150,31 @@ impl Conn {
             // whose peer was alive but not reading (DataTimeout).
             self.retries = 0;
         }
-        let fin_acked = self.fin_queued && self.snd_una == self.data_end() + 1;
-        match self.state {
-            // FIN-WAIT-1: our FIN acknowledged → FIN-WAIT-2.
-            State::FinWait1 if fin_acked => self.set_state(State::FinWait2),
-            // CLOSING: our FIN acknowledged → TIME-WAIT.
-            State::Closing if fin_acked => return self.enter_time_wait(cfg, now, sink),
-            // LAST-ACK: our FIN acknowledged → CLOSED.
-            State::LastAck if fin_acked => {
-                if self.role == Role::Client {
-                    sink.record(Phase::Close, now.nanos_since(self.t_fin));
+        // Our FIN acknowledged.
+        if self.fin_queued && self.snd_una == self.data_end() + 1 {
+            match self.state {
+                // FIN-WAIT-1: our FIN acknowledged → FIN-WAIT-2.
+                State::FinWait1 => self.set_state(State::FinWait2),
+                // CLOSING: our FIN acknowledged → TIME-WAIT.
+                State::Closing => return self.enter_time_wait(cfg, now, sink),
+                // LAST-ACK: our FIN acknowledged → CLOSED.
+                State::LastAck => {
+                    if self.role == Role::Client {
+                        sink.record(Phase::Close, now.nanos_since(self.t_fin));
+                    }
+                    return self.finish(now, None, sink);
                 }
-                return self.finish(now, None, sink);
+                _ => {}
             }
-            _ => {}
         }
-        if new_ack && self.recovering && self.snd_una < self.snd_nxt {
-            // A partial ACK during recovery: resend the next segment.
-            let at = self.snd_una;
-            self.send_at(cfg, now, at, u32::MAX, sink);
-        } else if self.snd_una == self.snd_nxt {
-            self.recovering = false;
+        if self.recovering {
+            if new_ack && self.snd_una < self.snd_nxt {
+                // A partial ACK during recovery: resend the next segment.
+                let at = self.snd_una;
+                self.send_at(cfg, now, at, u32::MAX, sink);
+            } else if self.snd_una == self.snd_nxt {
+                self.recovering = false;
+            }
         }
         // Sixth (URG) is ignored. Seventh, the segment text.
         let mut must_ack = false;
