@@ -4,11 +4,14 @@
 //! thread. A driver steps both workers alternately, each time borrowing the port
 //! of the side it steps ([`MemWire::port_a`], [`MemWire::port_b`]).
 //!
-//! Everything is allocated in [`MemWire::new`]: a pool of [`MAX_FRAME`]-byte
-//! buffers, a free list and one queue per direction, each able to hold the whole
-//! pool. Transmitting takes a buffer from the pool and queues it with its delivery
-//! time; receiving hands the frames whose delivery time has come to the caller and
-//! returns their buffers to the pool. Nothing allocates after `new`.
+//! Everything is allocated in [`MemWire::new`]: per direction, a ring of
+//! [`MAX_FRAME`]-byte frame buffers able to hold `frames` frames, where each ring
+//! position owns one buffer. Transmitting builds the frame in the buffer at the
+//! ring's back and records its length and delivery time; receiving hands the frames
+//! at the front whose delivery time has come to the caller and moves the front on.
+//! No buffer is taken from or returned to a free list, and nothing allocates after
+//! `new`. At most `frames` frames are in flight in both directions together; a
+//! transmit beyond that is refused (and counted), as from an exhausted pool.
 //!
 //! Each direction may lose, duplicate and reorder frames and delay them by a
 //! constant one-way delay plus a uniform jitter ([`Impairments`]). All randomness
@@ -29,7 +32,7 @@ use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use super::{MAX_FRAME, Port};
 use crate::time::Instant;
 
-/// Frames in the pool when the configuration does not say otherwise.
+/// Frames in flight at most when the configuration does not say otherwise.
 pub const DEFAULT_FRAMES: usize = 65_536;
 
 /// One direction of the wire.
@@ -65,8 +68,9 @@ impl Dir {
 pub struct Impairments {
     /// Probability (0..=1) that a transmitted frame is dropped.
     pub loss: f64,
-    /// Probability (0..=1) that a frame is delivered twice. The copy takes a second
-    /// pool buffer; when none is free the copy is skipped (and counted).
+    /// Probability (0..=1) that a frame is delivered twice. The copy counts as a
+    /// second frame in flight; when `frames` are already in flight the copy is
+    /// skipped (and counted).
     pub duplicate: f64,
     /// Probability (0..=1) that a frame swaps places with the frame queued just
     /// before it in the same direction, if that frame is still in flight: the new
@@ -102,8 +106,9 @@ impl Default for Impairments {
 /// changes one direction afterwards.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MemWireConfig {
-    /// Buffers in the frame pool, shared by both directions: the most frames that
-    /// can be in flight at once. Each takes [`MAX_FRAME`] bytes.
+    /// The most frames that can be in flight at once, both directions together.
+    /// Each direction has this many [`MAX_FRAME`]-byte buffers (rounded up to a
+    /// power of two), in memory that is only touched as far as it is used.
     pub frames: usize,
     /// Probability (0..=1) that a frame is dropped.
     pub loss: f64,
@@ -162,9 +167,9 @@ pub struct MemWireStats {
     pub duplicated: u64,
     /// Frames that swapped places with the frame queued before them.
     pub reordered: u64,
-    /// Transmit attempts refused because the pool had no free buffer.
+    /// Transmit attempts refused because `frames` frames were in flight.
     pub pool_exhausted: u64,
-    /// Duplicates not made because the pool had no free buffer.
+    /// Duplicates not made because `frames` frames were in flight.
     pub duplicate_skipped: u64,
 }
 
@@ -195,168 +200,44 @@ impl Chance {
     }
 }
 
-/// A queued frame: which pool buffer, how long, when it may be delivered.
+/// A queued frame: how long, when it may be delivered. Its bytes are in the lane's
+/// buffer at the same ring position.
 #[derive(Clone, Copy, Debug)]
 struct Slot {
     due: Instant,
-    buf: u32,
     len: u32,
 }
 
-/// Distance between the starts of two pool buffers: a buffer and one cache line.
+/// Distance between the starts of two frame buffers: a buffer and one cache line.
 /// With buffers exactly [`MAX_FRAME`] (2 KiB) apart, the headers of every frame in
 /// flight would fall in the same few sets of a set-associative cache and evict each
 /// other; one more line per buffer staggers them.
 const STRIDE: usize = MAX_FRAME + 64;
 
-/// The frame buffers, each [`MAX_FRAME`] bytes, [`STRIDE`] bytes apart.
+/// One direction: a ring of frames (ordered by `due`), its impairments, random
+/// stream and state.
+///
+/// The ring is a power-of-two number of positions, at least the wire's `frames`, and
+/// position `p` owns frame buffer `p` of `bytes`: transmitting builds the frame in
+/// the buffer at the back position and receiving reads the one at the front, so a
+/// frame needs no buffer of its own to be found, taken or given back. (The wire
+/// still refuses a frame when `frames` are in flight in both directions together.)
+/// When the ring empties both ends go back to position 0, so that a wire that is
+/// drained at every step keeps using the same few, cache-warm buffers.
 #[derive(Debug)]
-struct Pool {
+struct Lane {
+    /// The frame buffers, each [`MAX_FRAME`] bytes, [`STRIDE`] bytes apart.
     bytes: Vec<u8>,
-}
-
-impl Pool {
-    fn new(frames: usize) -> Pool {
-        let bytes = frames
-            .checked_mul(STRIDE)
-            .expect("MemWire: frame pool size overflows");
-        Pool {
-            bytes: vec![0; bytes],
-        }
-    }
-
-    /// The bytes the buffers lend: `frames × MAX_FRAME`.
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.bytes.len() / STRIDE * MAX_FRAME
-    }
-
-    /// Buffer `buf`, all [`MAX_FRAME`] bytes of it, to build a frame in.
-    #[inline(always)]
-    fn buffer(&mut self, buf: u32) -> &mut [u8] {
-        let start = buf as usize * STRIDE;
-        &mut self.bytes[start..start + MAX_FRAME]
-    }
-
-    /// The frame of `len` bytes in buffer `buf`.
-    #[inline(always)]
-    fn frame(&self, buf: u32, len: usize) -> &[u8] {
-        let start = buf as usize * STRIDE;
-        &self.bytes[start..start + len]
-    }
-
-    /// Copy the frame of `len` bytes in buffer `from` into buffer `to`.
-    fn copy(&mut self, from: u32, to: u32, len: usize) {
-        let start = from as usize * STRIDE;
-        self.bytes
-            .copy_within(start..start + len, to as usize * STRIDE);
-    }
-}
-
-/// A FIFO of [`Slot`]s in a ring of fixed power-of-two size. It never grows: a
-/// direction cannot queue more frames than the pool has buffers, and the ring is made
-/// at least that big. (A `VecDeque` does the same with a capacity check and a
-/// wrap-around branch on every push and pop, which the per-frame path can do
-/// without.)
-#[derive(Debug)]
-struct Ring {
     slots: Box<[Slot]>,
     /// `slots.len() - 1`.
     mask: usize,
     /// Position of the front, wrapping (taken `& mask`).
     head: usize,
-    len: usize,
+    /// Position after the back, wrapping.
+    tail: usize,
     /// `due` of the back slot, [`Instant::ZERO`] when empty: kept here so that the
     /// transmit path does not have to find the back slot to read it.
     back_due: Instant,
-}
-
-impl Ring {
-    fn with_capacity(capacity: usize) -> Ring {
-        let size = capacity.max(1).next_power_of_two();
-        let empty = Slot {
-            due: Instant::ZERO,
-            buf: 0,
-            len: 0,
-        };
-        Ring {
-            slots: vec![empty; size].into_boxed_slice(),
-            mask: size - 1,
-            head: 0,
-            len: 0,
-            back_due: Instant::ZERO,
-        }
-    }
-
-    #[inline]
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    #[inline]
-    fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    #[inline]
-    fn front(&self) -> Option<&Slot> {
-        (self.len > 0).then(|| &self.slots[self.head & self.mask])
-    }
-
-    #[inline]
-    fn back(&self) -> Option<&Slot> {
-        (self.len > 0).then(|| &self.slots[(self.head + self.len - 1) & self.mask])
-    }
-
-    #[inline]
-    fn back_mut(&mut self) -> Option<&mut Slot> {
-        (self.len > 0).then(|| &mut self.slots[(self.head + self.len - 1) & self.mask])
-    }
-
-    /// Queue `s` at the back. The ring must not be full (see the type's
-    /// documentation for why it never is).
-    #[inline]
-    fn push_back(&mut self, s: Slot) {
-        debug_assert!(self.len < self.slots.len(), "MemWire ring overflow");
-        self.slots[(self.head + self.len) & self.mask] = s;
-        self.len += 1;
-        self.back_due = s.due;
-    }
-
-    #[inline]
-    fn pop_front(&mut self) {
-        debug_assert!(self.len > 0);
-        self.head = self.head.wrapping_add(1);
-        self.len -= 1;
-        if self.len == 0 {
-            self.back_due = Instant::ZERO;
-        }
-    }
-
-    #[cfg(test)]
-    fn iter(&self) -> impl DoubleEndedIterator<Item = &Slot> {
-        (0..self.len).map(move |i| &self.slots[(self.head + i) & self.mask])
-    }
-
-    /// Keep, in order, the slots for which `keep` returns true.
-    fn retain(&mut self, mut keep: impl FnMut(&Slot) -> bool) {
-        let mut kept = 0;
-        for i in 0..self.len {
-            let s = self.slots[(self.head + i) & self.mask];
-            if keep(&s) {
-                self.slots[(self.head + kept) & self.mask] = s;
-                kept += 1;
-            }
-        }
-        self.len = kept;
-        self.back_due = self.back().map_or(Instant::ZERO, |s| s.due);
-    }
-}
-
-/// One direction: its queue (ordered by `due`), impairments, random stream, state.
-#[derive(Debug)]
-struct Lane {
-    queue: Ring,
     /// No loss, duplication, reordering or jitter: no random number is ever drawn,
     /// and a frame only needs its delivery time.
     clean: bool,
@@ -374,8 +255,21 @@ struct Lane {
 
 impl Lane {
     fn new(capacity: usize, rng: Xoshiro256PlusPlus, imp: Impairments) -> Lane {
+        let size = capacity.max(1).next_power_of_two();
+        let bytes = size
+            .checked_mul(STRIDE)
+            .expect("MemWire: frame buffers size overflows");
+        let empty = Slot {
+            due: Instant::ZERO,
+            len: 0,
+        };
         let mut lane = Lane {
-            queue: Ring::with_capacity(capacity),
+            bytes: vec![0; bytes],
+            slots: vec![empty; size].into_boxed_slice(),
+            mask: size - 1,
+            head: 0,
+            tail: 0,
+            back_due: Instant::ZERO,
             clean: true,
             rng,
             loss: Chance(0),
@@ -413,6 +307,61 @@ impl Lane {
             self.loss.0 == 0 && self.duplicate.0 == 0 && self.reorder.0 == 0 && self.jitter_ns == 0;
     }
 
+    /// Frames queued.
+    #[inline]
+    fn len(&self) -> usize {
+        self.tail.wrapping_sub(self.head)
+    }
+
+    /// The buffer at ring position `pos` (already `& mask`), all [`MAX_FRAME`]
+    /// bytes of it, to build a frame in.
+    #[inline(always)]
+    fn buffer(&mut self, pos: usize) -> &mut [u8] {
+        let start = pos * STRIDE;
+        &mut self.bytes[start..start + MAX_FRAME]
+    }
+
+    /// The frame of `len` bytes at ring position `pos` (already `& mask`).
+    #[inline(always)]
+    fn frame(&self, pos: usize, len: usize) -> &[u8] {
+        let start = pos * STRIDE;
+        &self.bytes[start..start + len]
+    }
+
+    /// Copy the first `len` bytes of the buffer at position `from` to position `to`.
+    fn copy(&mut self, from: usize, to: usize, len: usize) {
+        let start = from * STRIDE;
+        self.bytes.copy_within(start..start + len, to * STRIDE);
+    }
+
+    /// Exchange the first `len` bytes of the buffers at two different positions.
+    fn swap(&mut self, a: usize, b: usize, len: usize) {
+        let (lo, hi) = (a.min(b), a.max(b));
+        let (left, right) = self.bytes.split_at_mut(hi * STRIDE);
+        left[lo * STRIDE..lo * STRIDE + len].swap_with_slice(&mut right[..len]);
+    }
+
+    /// Queue `s` at the back (its bytes are already in the back buffer).
+    #[inline(always)]
+    fn push_back(&mut self, s: Slot) {
+        debug_assert!(self.len() < self.slots.len(), "MemWire ring overflow");
+        self.slots[self.tail & self.mask] = s;
+        self.tail = self.tail.wrapping_add(1);
+        self.back_due = s.due;
+    }
+
+    /// The slot at the back.
+    #[cfg(test)]
+    fn back(&self) -> Option<&Slot> {
+        (self.len() > 0).then(|| &self.slots[self.tail.wrapping_sub(1) & self.mask])
+    }
+
+    /// The slots, front to back.
+    #[cfg(test)]
+    fn iter(&self) -> impl DoubleEndedIterator<Item = &Slot> {
+        (0..self.len()).map(move |i| &self.slots[self.head.wrapping_add(i) & self.mask])
+    }
+
     /// Delivery time of a frame sent at `now`: never before the last queued one.
     #[inline]
     fn due(&mut self, now: Instant) -> Instant {
@@ -424,12 +373,13 @@ impl Lane {
             t = t.saturating_add(extra);
         }
         // Never before the frame queued last.
-        Instant(t).max(self.queue.back_due)
+        Instant(t).max(self.back_due)
     }
 
     #[inline]
     fn next_delivery(&self) -> Option<Instant> {
-        self.queue.front().map(|s| s.due.max(self.paused_until))
+        (self.head != self.tail)
+            .then(|| self.slots[self.head & self.mask].due.max(self.paused_until))
     }
 }
 
@@ -441,10 +391,10 @@ fn duration_nanos(d: Duration) -> u64 {
 /// thread. See the [module documentation](self).
 #[derive(Debug)]
 pub struct MemWire {
-    /// The frame buffers.
-    pool: Pool,
-    /// Indices of free buffers (a stack: the most recently freed is reused first).
-    free: Vec<u32>,
+    /// The most frames in flight at once, both directions together.
+    frames: usize,
+    /// Frames in flight, both directions together.
+    in_flight: usize,
     /// Indexed by [`Dir::index`].
     lanes: [Lane; 2],
 }
@@ -468,9 +418,8 @@ impl MemWire {
         let mut rng_ba = rng_ab.clone();
         rng_ba.long_jump();
         MemWire {
-            pool: Pool::new(frames),
-            // Reversed so that buffers are handed out from index 0 up.
-            free: (0..frames as u32).rev().collect(),
+            frames,
+            in_flight: 0,
             lanes: [
                 Lane::new(frames, rng_ab, imp),
                 Lane::new(frames, rng_ba, imp),
@@ -537,17 +486,17 @@ impl MemWire {
 
     /// Frames queued in both directions and not yet delivered.
     pub fn in_flight_frames(&self) -> usize {
-        self.lanes.iter().map(|l| l.queue.len()).sum()
+        self.in_flight
     }
 
     /// Frames queued in one direction and not yet delivered.
     pub fn in_flight(&self, dir: Dir) -> usize {
-        self.lanes[dir.index()].queue.len()
+        self.lanes[dir.index()].len()
     }
 
-    /// Pool buffers currently free.
+    /// How many more frames can be put in flight (`frames` less those in flight).
     pub fn free_frames(&self) -> usize {
-        self.free.len()
+        self.frames - self.in_flight
     }
 
     /// Frames transmitted in `dir` since its port last called `flush`. The wire does
@@ -580,18 +529,30 @@ impl MemWire {
     /// them as lost; returns how many. For targeted losses in scenario tests ("drop
     /// the client's last ACK"); the others keep their order and delivery times.
     pub fn drop_queued<P: FnMut(&[u8]) -> bool>(&mut self, dir: Dir, mut pred: P) -> usize {
-        let MemWire { pool, free, lanes } = self;
-        let lane = &mut lanes[dir.index()];
-        let before = lane.queue.len();
-        lane.queue.retain(|s| {
-            if pred(pool.frame(s.buf, s.len as usize)) {
-                free.push(s.buf);
-                false
-            } else {
-                true
+        let lane = &mut self.lanes[dir.index()];
+        let before = lane.len();
+        let mut kept = 0;
+        for i in 0..before {
+            let pos = lane.head.wrapping_add(i) & lane.mask;
+            let s = lane.slots[pos];
+            if pred(lane.frame(pos, s.len as usize)) {
+                continue;
             }
-        });
-        let dropped = before - lane.queue.len();
+            let to = lane.head.wrapping_add(kept) & lane.mask;
+            if to != pos {
+                lane.copy(pos, to, s.len as usize);
+                lane.slots[to] = s;
+            }
+            kept += 1;
+        }
+        lane.tail = lane.head.wrapping_add(kept);
+        lane.back_due = if kept == 0 {
+            Instant::ZERO
+        } else {
+            lane.slots[lane.tail.wrapping_sub(1) & lane.mask].due
+        };
+        let dropped = before - kept;
+        self.in_flight -= dropped;
         lane.stats.lost += dropped as u64;
         dropped
     }
@@ -606,15 +567,15 @@ impl MemWire {
         build: F,
     ) -> bool {
         let lane = &mut self.lanes[dir.index()];
-        let Some(buf) = self.free.pop() else {
+        if self.in_flight >= self.frames {
             lane.stats.pool_exhausted += 1;
             return false;
-        };
-        let len = build(self.pool.buffer(buf));
+        }
+        let pos = lane.tail & lane.mask;
+        let len = build(lane.buffer(pos));
         debug_assert!(len <= MAX_FRAME, "frame of {len} bytes exceeds MAX_FRAME");
         let len = len.min(MAX_FRAME);
         if len == 0 {
-            self.free.push(buf);
             return true;
         }
         lane.stats.sent += 1;
@@ -622,49 +583,52 @@ impl MemWire {
         if lane.clean {
             // Nothing to draw: the frame only needs its delivery time.
             let due = lane.due(now);
-            lane.queue.push_back(Slot {
+            lane.push_back(Slot {
                 due,
-                buf,
                 len: len as u32,
             });
+            self.in_flight += 1;
             return true;
         }
-        self.impaired(dir, now, buf, len as u32);
+        self.impaired(dir, now, len as u32);
         true
     }
 
-    /// Queue (or lose, reorder, duplicate) frame `buf` of `len` octets sent at `now`
-    /// on a direction with impairments.
+    /// Queue (or lose, reorder, duplicate) the frame of `len` octets just built in
+    /// the back buffer of `dir`, sent at `now`, on a direction with impairments.
     #[inline(never)]
-    fn impaired(&mut self, dir: Dir, now: Instant, buf: u32, len: u32) {
+    fn impaired(&mut self, dir: Dir, now: Instant, len: u32) {
         let lane = &mut self.lanes[dir.index()];
         if lane.loss.hit(&mut lane.rng) {
-            self.free.push(buf);
+            // Not queued: the back buffer is simply built over by the next frame.
             lane.stats.lost += 1;
             return;
         }
         let due = lane.due(now);
-        let swap = !lane.queue.is_empty() && lane.reorder.hit(&mut lane.rng);
+        let new = lane.tail & lane.mask;
+        let swap = lane.len() > 0 && lane.reorder.hit(&mut lane.rng);
+        // Where the new frame's bytes end up.
+        let mut at = new;
         if swap {
             // The new frame takes the previous frame's place (and earlier delivery
             // time); the previous frame moves behind it, to the new delivery time.
-            let prev = lane.queue.back_mut().expect("checked non-empty");
-            let moved = Slot { due, ..*prev };
-            prev.buf = buf;
-            prev.len = len;
-            lane.queue.push_back(moved);
+            let prev = lane.tail.wrapping_sub(1) & lane.mask;
+            let old = lane.slots[prev];
+            lane.swap(prev, new, (len.max(old.len)) as usize);
+            lane.slots[prev].len = len;
+            lane.push_back(Slot { due, len: old.len });
             lane.stats.reordered += 1;
+            at = prev;
         } else {
-            lane.queue.push_back(Slot { due, buf, len });
+            lane.push_back(Slot { due, len });
         }
+        self.in_flight += 1;
         if lane.duplicate.hit(&mut lane.rng) {
-            if let Some(copy) = self.free.pop() {
-                self.pool.copy(buf, copy, len as usize);
-                lane.queue.push_back(Slot {
-                    due,
-                    buf: copy,
-                    len,
-                });
+            if self.in_flight < self.frames {
+                let copy = lane.tail & lane.mask;
+                lane.copy(at, copy, len as usize);
+                lane.push_back(Slot { due, len });
+                self.in_flight += 1;
                 lane.stats.duplicated += 1;
             } else {
                 lane.stats.duplicate_skipped += 1;
@@ -672,24 +636,30 @@ impl MemWire {
         }
     }
 
+    #[inline(always)]
     fn receive<F: FnMut(&[u8])>(&mut self, dir: Dir, now: Instant, max: usize, mut f: F) -> usize {
         let lane = &mut self.lanes[dir.index()];
         if now < lane.paused_until {
             return 0;
         }
         let mut n = 0;
-        while n < max {
-            let Some(&slot) = lane.queue.front() else {
-                break;
-            };
+        while n < max && lane.head != lane.tail {
+            let pos = lane.head & lane.mask;
+            let slot = lane.slots[pos];
             if slot.due > now {
                 break;
             }
-            lane.queue.pop_front();
-            f(self.pool.frame(slot.buf, slot.len as usize));
-            self.free.push(slot.buf);
+            lane.head = lane.head.wrapping_add(1);
+            f(lane.frame(pos, slot.len as usize));
             n += 1;
         }
+        if lane.head == lane.tail {
+            // Empty: start over at the first buffers, which are warm.
+            lane.head = 0;
+            lane.tail = 0;
+            lane.back_due = Instant::ZERO;
+        }
+        self.in_flight -= n;
         lane.stats.delivered += n as u64;
         n
     }
@@ -711,16 +681,16 @@ impl MemPort<'_> {
 
 impl Port for MemPort<'_> {
     /// Deliver, in order, up to `max` frames of the reverse direction whose delivery
-    /// time is `<= now` (none while that direction is paused), then return their
-    /// buffers to the pool.
+    /// time is `<= now` (none while that direction is paused); their buffers are
+    /// free again once delivered.
     #[inline]
     fn rx_burst<F: FnMut(&[u8])>(&mut self, now: Instant, max: usize, f: F) -> usize {
         self.wire.receive(self.tx_dir.reverse(), now, max, f)
     }
 
-    /// Lend a free pool buffer to `build` and queue the frame with delivery time
+    /// Lend the buffer at the back of this direction's ring to `build` and queue the frame with delivery time
     /// `now + delay (+ jitter)`, applying loss, reordering and duplication. Returns
-    /// false when the pool is empty (counted as `pool_exhausted`). A lost frame still
+    /// false when `frames` frames are in flight (counted as `pool_exhausted`). A lost frame still
     /// returns true: the sender cannot tell.
     #[inline(always)]
     fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, now: Instant, build: F) -> bool {
@@ -777,10 +747,7 @@ mod tests {
                 "{dir:?}"
             );
         }
-        assert_eq!(
-            w.free_frames() + w.in_flight_frames(),
-            w.pool.len() / MAX_FRAME
-        );
+        assert_eq!(w.free_frames() + w.in_flight_frames(), w.frames);
     }
 
     #[test]
@@ -907,12 +874,11 @@ mod tests {
         for i in 0..1000u32 {
             let now = Instant(u64::from(i) * 20_000);
             send(&mut w.port_a(), now, i);
-            let due = w.lanes[0].queue.back().unwrap().due;
+            let due = w.lanes[0].back().unwrap().due;
             assert!(due >= now + delay);
             // Never later than its own bound or the previous frame's delivery time.
             assert!(
-                due <= now + delay + jitter
-                    || due == w.lanes[0].queue.iter().rev().nth(1).unwrap().due
+                due <= now + delay + jitter || due == w.lanes[0].iter().rev().nth(1).unwrap().due
             );
             spread |= due > now + delay;
         }
