@@ -249,7 +249,9 @@ struct Lane {
     jitter_ns: u64,
     impairments: Impairments,
     paused_until: Instant,
-    unflushed: u64,
+    /// `stats.sent` at the last flush: what was sent since is unflushed (one counter
+    /// less to bump per frame).
+    sent_at_flush: u64,
     stats: MemWireStats,
 }
 
@@ -279,7 +281,7 @@ impl Lane {
             jitter_ns: 0,
             impairments: Impairments::NONE,
             paused_until: Instant::ZERO,
-            unflushed: 0,
+            sent_at_flush: 0,
             stats: MemWireStats::default(),
         };
         lane.set(imp);
@@ -503,7 +505,8 @@ impl MemWire {
     /// not need flushes (frames are delivered at their delivery time regardless), but
     /// real ports do; tests can assert that an engine flushed.
     pub fn unflushed(&self, dir: Dir) -> u64 {
-        self.lanes[dir.index()].unflushed
+        let lane = &self.lanes[dir.index()];
+        lane.stats.sent - lane.sent_at_flush
     }
 
     /// Hold back every frame of `dir` until `until`: frames keep queueing (and keep
@@ -579,10 +582,10 @@ impl MemWire {
             return true;
         }
         lane.stats.sent += 1;
-        lane.unflushed += 1;
         if lane.clean {
-            // Nothing to draw: the frame only needs its delivery time.
-            let due = lane.due(now);
+            // Nothing to draw: the frame only needs its delivery time (no jitter on a
+            // clean lane, so none to add).
+            let due = Instant(now.as_nanos().saturating_add(lane.delay_ns)).max(lane.back_due);
             lane.push_back(Slot {
                 due,
                 len: len as u32,
@@ -701,7 +704,8 @@ impl Port for MemPort<'_> {
     /// the count reported by [`MemWire::unflushed`].
     #[inline]
     fn flush(&mut self, _now: Instant) {
-        self.wire.lanes[self.tx_dir.index()].unflushed = 0;
+        let lane = &mut self.wire.lanes[self.tx_dir.index()];
+        lane.sent_at_flush = lane.stats.sent;
     }
 }
 
