@@ -201,7 +201,8 @@ impl Chance {
 }
 
 /// A queued frame: how long, when it may be delivered. Its bytes are in the lane's
-/// buffer at the same ring position.
+/// buffer at the same ring position, and so is this record, in the buffer's padding
+/// ([`META`]).
 #[derive(Clone, Copy, Debug)]
 struct Slot {
     due: Instant,
@@ -213,6 +214,50 @@ struct Slot {
 /// flight would fall in the same few sets of a set-associative cache and evict each
 /// other; one more line per buffer staggers them.
 const STRIDE: usize = MAX_FRAME + 64;
+
+/// Where in a buffer (its padding line, past the frame) the [`Slot`] of the frame it
+/// holds is kept: the delivery time (8 octets) then the length (4), native order.
+/// Kept there rather than in an array of their own so that the frame and its record
+/// are found with one bounds check, on a line the frame's access brings in anyway.
+const META: usize = MAX_FRAME;
+
+/// The buffer at ring position `pos` (already `& mask`) of `bytes`, padding included.
+#[inline(always)]
+fn cell(bytes: &[u8], pos: usize) -> &[u8; STRIDE] {
+    let start = pos * STRIDE;
+    bytes[start..start + STRIDE]
+        .try_into()
+        .expect("a STRIDE-long range")
+}
+
+/// [`cell`], to write.
+#[inline(always)]
+fn cell_mut(bytes: &mut [u8], pos: usize) -> &mut [u8; STRIDE] {
+    let start = pos * STRIDE;
+    (&mut bytes[start..start + STRIDE])
+        .try_into()
+        .expect("a STRIDE-long range")
+}
+
+/// The [`Slot`] kept in a buffer.
+#[inline(always)]
+fn read_slot(c: &[u8; STRIDE]) -> Slot {
+    let due = *c[META..].first_chunk::<8>().expect("padding holds a Slot");
+    let len = *c[META + 8..]
+        .first_chunk::<4>()
+        .expect("padding holds a Slot");
+    Slot {
+        due: Instant(u64::from_ne_bytes(due)),
+        len: u32::from_ne_bytes(len),
+    }
+}
+
+/// Keep `s` in a buffer's padding.
+#[inline(always)]
+fn write_slot(c: &mut [u8; STRIDE], s: Slot) {
+    c[META..META + 8].copy_from_slice(&s.due.as_nanos().to_ne_bytes());
+    c[META + 8..META + 12].copy_from_slice(&s.len.to_ne_bytes());
+}
 
 /// One direction: a ring of frames (ordered by `due`), its impairments, random
 /// stream and state.
@@ -227,9 +272,9 @@ const STRIDE: usize = MAX_FRAME + 64;
 #[derive(Debug)]
 struct Lane {
     /// The frame buffers, each [`MAX_FRAME`] bytes, [`STRIDE`] bytes apart.
+    /// (Each buffer's padding holds the [`Slot`] of its frame.)
     bytes: Vec<u8>,
-    slots: Box<[Slot]>,
-    /// `slots.len() - 1`.
+    /// Ring positions less one (a power of two less one).
     mask: usize,
     /// Position of the front, wrapping (taken `& mask`).
     head: usize,
@@ -261,13 +306,8 @@ impl Lane {
         let bytes = size
             .checked_mul(STRIDE)
             .expect("MemWire: frame buffers size overflows");
-        let empty = Slot {
-            due: Instant::ZERO,
-            len: 0,
-        };
         let mut lane = Lane {
             bytes: vec![0; bytes],
-            slots: vec![empty; size].into_boxed_slice(),
             mask: size - 1,
             head: 0,
             tail: 0,
@@ -315,19 +355,10 @@ impl Lane {
         self.tail.wrapping_sub(self.head)
     }
 
-    /// The buffer at ring position `pos` (already `& mask`), all [`MAX_FRAME`]
-    /// bytes of it, to build a frame in.
-    #[inline(always)]
-    fn buffer(&mut self, pos: usize) -> &mut [u8] {
-        let start = pos * STRIDE;
-        &mut self.bytes[start..start + MAX_FRAME]
-    }
-
     /// The frame of `len` bytes at ring position `pos` (already `& mask`).
     #[inline(always)]
     fn frame(&self, pos: usize, len: usize) -> &[u8] {
-        let start = pos * STRIDE;
-        &self.bytes[start..start + len]
+        &cell(&self.bytes, pos)[..len]
     }
 
     /// Copy the first `len` bytes of the buffer at position `from` to position `to`.
@@ -346,22 +377,34 @@ impl Lane {
     /// Queue `s` at the back (its bytes are already in the back buffer).
     #[inline(always)]
     fn push_back(&mut self, s: Slot) {
-        debug_assert!(self.len() < self.slots.len(), "MemWire ring overflow");
-        self.slots[self.tail & self.mask] = s;
+        debug_assert!(self.len() <= self.mask, "MemWire ring overflow");
+        self.set_slot(self.tail & self.mask, s);
         self.tail = self.tail.wrapping_add(1);
         self.back_due = s.due;
     }
 
+    /// The slot at ring position `pos` (already `& mask`).
+    #[inline(always)]
+    fn slot(&self, pos: usize) -> Slot {
+        read_slot(cell(&self.bytes, pos))
+    }
+
+    /// Set the slot at ring position `pos` (already `& mask`).
+    #[inline(always)]
+    fn set_slot(&mut self, pos: usize, s: Slot) {
+        write_slot(cell_mut(&mut self.bytes, pos), s);
+    }
+
     /// The slot at the back.
     #[cfg(test)]
-    fn back(&self) -> Option<&Slot> {
-        (self.len() > 0).then(|| &self.slots[self.tail.wrapping_sub(1) & self.mask])
+    fn back(&self) -> Option<Slot> {
+        (self.len() > 0).then(|| self.slot(self.tail.wrapping_sub(1) & self.mask))
     }
 
     /// The slots, front to back.
     #[cfg(test)]
-    fn iter(&self) -> impl DoubleEndedIterator<Item = &Slot> {
-        (0..self.len()).map(move |i| &self.slots[self.head.wrapping_add(i) & self.mask])
+    fn iter(&self) -> impl DoubleEndedIterator<Item = Slot> {
+        (0..self.len()).map(move |i| self.slot(self.head.wrapping_add(i) & self.mask))
     }
 
     /// Delivery time of a frame sent at `now`: never before the last queued one.
@@ -381,7 +424,7 @@ impl Lane {
     #[inline]
     fn next_delivery(&self) -> Option<Instant> {
         (self.head != self.tail)
-            .then(|| self.slots[self.head & self.mask].due.max(self.paused_until))
+            .then(|| self.slot(self.head & self.mask).due.max(self.paused_until))
     }
 }
 
@@ -537,14 +580,14 @@ impl MemWire {
         let mut kept = 0;
         for i in 0..before {
             let pos = lane.head.wrapping_add(i) & lane.mask;
-            let s = lane.slots[pos];
+            let s = lane.slot(pos);
             if pred(lane.frame(pos, s.len as usize)) {
                 continue;
             }
             let to = lane.head.wrapping_add(kept) & lane.mask;
             if to != pos {
                 lane.copy(pos, to, s.len as usize);
-                lane.slots[to] = s;
+                lane.set_slot(to, s);
             }
             kept += 1;
         }
@@ -552,7 +595,7 @@ impl MemWire {
         lane.back_due = if kept == 0 {
             Instant::ZERO
         } else {
-            lane.slots[lane.tail.wrapping_sub(1) & lane.mask].due
+            lane.slot(lane.tail.wrapping_sub(1) & lane.mask).due
         };
         let dropped = before - kept;
         self.in_flight -= dropped;
@@ -575,7 +618,9 @@ impl MemWire {
             return false;
         }
         let pos = lane.tail & lane.mask;
-        let len = build(lane.buffer(pos));
+        // The buffer and its padding, found once for the frame and its slot.
+        let c = cell_mut(&mut lane.bytes, pos);
+        let len = build(&mut c[..MAX_FRAME]);
         debug_assert!(len <= MAX_FRAME, "frame of {len} bytes exceeds MAX_FRAME");
         let len = len.min(MAX_FRAME);
         if len == 0 {
@@ -586,10 +631,15 @@ impl MemWire {
             // Nothing to draw: the frame only needs its delivery time (no jitter on a
             // clean lane, so none to add).
             let due = Instant(now.as_nanos().saturating_add(lane.delay_ns)).max(lane.back_due);
-            lane.push_back(Slot {
-                due,
-                len: len as u32,
-            });
+            write_slot(
+                c,
+                Slot {
+                    due,
+                    len: len as u32,
+                },
+            );
+            lane.tail = lane.tail.wrapping_add(1);
+            lane.back_due = due;
             self.in_flight += 1;
             return true;
         }
@@ -616,9 +666,9 @@ impl MemWire {
             // The new frame takes the previous frame's place (and earlier delivery
             // time); the previous frame moves behind it, to the new delivery time.
             let prev = lane.tail.wrapping_sub(1) & lane.mask;
-            let old = lane.slots[prev];
+            let old = lane.slot(prev);
             lane.swap(prev, new, (len.max(old.len)) as usize);
-            lane.slots[prev].len = len;
+            lane.set_slot(prev, Slot { len, ..old });
             lane.push_back(Slot { due, len: old.len });
             lane.stats.reordered += 1;
             at = prev;
@@ -647,13 +697,13 @@ impl MemWire {
         }
         let mut n = 0;
         while n < max && lane.head != lane.tail {
-            let pos = lane.head & lane.mask;
-            let slot = lane.slots[pos];
+            let c = cell(&lane.bytes, lane.head & lane.mask);
+            let slot = read_slot(c);
             if slot.due > now {
                 break;
             }
             lane.head = lane.head.wrapping_add(1);
-            f(lane.frame(pos, slot.len as usize));
+            f(&c[..slot.len as usize]);
             n += 1;
         }
         if lane.head == lane.tail {
