@@ -7,6 +7,7 @@
 //!   [`tuple_index`]: preallocated tables;
 //! - [`pacer`]: the open-loop schedule;
 //! - [`mem_run`]: a client and a server worker joined by the in-memory wire;
+//! - [`memory`]: what the tables of a run take, from its options, and the peak RSS;
 //! - [`tx_guard`]: a port wrapper that lets a client's frames out only from its
 //!   source range to its destination.
 
@@ -16,6 +17,7 @@ pub mod core;
 pub mod flow_table;
 pub mod handoff;
 pub mod mem_run;
+pub mod memory;
 pub mod pacer;
 pub mod server;
 pub mod slab;
