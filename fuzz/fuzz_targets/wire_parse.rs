@@ -7,8 +7,7 @@
 use synfin::wire::arp::{ArpPacket, ArpRepr};
 use synfin::wire::ethernet::{EtherType, EthernetFrame};
 use synfin::wire::frame::{
-    Frame, FrameHeader, TcpFrame, classify, emit_tcp_frame, parse_tcp_frame,
-    parse_usual_tcp_frame,
+    Frame, FrameHeader, TcpFrame, classify, emit_tcp_frame, parse_tcp_frame, parse_usual_tcp_frame,
 };
 use synfin::wire::ipv4::{Ipv4Packet, Ipv4Repr};
 use synfin::wire::tcp::{TcpOptions, TcpPacket, TcpRepr};
@@ -44,7 +43,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         if let Some(u) = usual {
             assert_eq!(Some(u), layers, "fast path and layers disagree");
         }
-        assert_eq!(full.ok(), usual.or(layers), "parse_tcp_frame is one or the other");
+        assert_eq!(
+            full.ok(),
+            usual.or(layers),
+            "parse_tcp_frame is one or the other"
+        );
         match classify(data, verify) {
             Ok(Frame::Tcp(f)) => assert_eq!(Some(f), full.ok(), "classify agrees"),
             Ok(_) | Err(_) => assert!(full.is_err(), "classify missed a TCP frame"),
