@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod engine;
 pub mod io;
+pub mod plot;
 pub mod stats;
 pub mod tcp;
 #[cfg(target_os = "linux")]

@@ -63,6 +63,7 @@ fn base(connections: u64) -> MemRunConfig {
         virtual_time: true,
         duration_limit: Duration::from_secs(3600),
         drain: Duration::from_secs(600),
+        close_timeout: Duration::from_secs(2),
     }
 }
 

@@ -85,6 +85,7 @@ fn two_workers_hand_frames_to_their_owner_and_complete_everything() {
         },
         duration_limit: Duration::from_secs(30),
         drain: Duration::from_secs(5),
+        close_timeout: Duration::from_secs(2),
     };
     let run = run_xdp(&cfg, &Arc::new(AtomicBool::new(false))).expect("run");
     std::thread::sleep(Duration::from_millis(200));

@@ -92,6 +92,7 @@ fn engine_client_against_engine_server_over_af_xdp() {
         },
         duration_limit: Duration::from_secs(30),
         drain: Duration::from_secs(5),
+        close_timeout: Duration::from_secs(2),
     };
     let run = run_xdp(&run_cfg, &Arc::new(AtomicBool::new(false))).expect("client run");
     std::thread::sleep(Duration::from_millis(300));

@@ -140,7 +140,6 @@ pub(crate) fn check_not_default_route(
     Ok(())
 }
 
-
 /// What the tables of an in-memory run take (client, server, wire).
 pub(crate) fn mem_budget(
     m: &crate::engine::mem_run::MemRunConfig,

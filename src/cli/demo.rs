@@ -235,6 +235,7 @@ fn demo_on(a: &DemoArgs, tb: &Testbed, stop: &Arc<AtomicBool>) -> Result<Report,
         client,
         duration_limit: a.duration,
         drain: Duration::from_secs(3),
+        close_timeout: Duration::from_secs(2),
     };
     let run = run_xdp(&cfg, stop);
     // Give the server a moment to finish what the last segments end, then stop it.

@@ -12,10 +12,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod checks;
 #[cfg(target_os = "linux")]
 mod demo;
+pub mod outputs;
 mod parse;
+mod report;
 #[cfg(target_os = "linux")]
 mod serve;
 pub mod signals;
+pub mod sweep;
 #[cfg(target_os = "linux")]
 mod testbed;
 #[cfg(target_os = "linux")]
@@ -26,8 +29,7 @@ use serde_json::json;
 
 use crate::engine::TwPolicy;
 use crate::engine::client::ClientConfig;
-use crate::engine::mem_run::{MemRunConfig, run_mem};
-use crate::engine::pacer::PacerMode;
+use crate::engine::mem_run::MemRunConfig;
 use crate::engine::server::ServerConfig;
 use crate::io::mem::MemWireConfig;
 use crate::stats::Report;
@@ -56,6 +58,9 @@ pub enum Command {
     /// Build, inspect or remove the veth test bed (root).
     #[cfg(target_os = "linux")]
     Testbed(testbed::TestbedArgs),
+    /// Re-render saved runs (JSON reports or HdrHistogram logs), merging several
+    /// (e.g. one per generator host) into one report.
+    Report(report::ReportArgs),
 }
 
 /// Where the packets go.
@@ -124,7 +129,7 @@ pub enum TwPolicyArg {
 }
 
 /// Options of `synfin run`.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 #[command(allow_negative_numbers = true)]
 pub struct RunArgs {
     /// Datapath.
@@ -246,10 +251,35 @@ pub struct RunArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    // Outputs (issue 5): live progress, --csv, --hlog, --plot, --spectrum.
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub outputs: outputs::OutputArgs,
     // -- Safety (issue 6) --
     /// Attach even to an interface that carries a default route (`--io xdp`).
     #[arg(long)]
     pub force: bool,
+    // --- Load shapes: ramp, step sweeps, stop (the "load" feature; src/cli/sweep.rs) ---
+    /// Open loop whose rate goes linearly FROM..TO/DURATION (e.g. 10k..200k/30s);
+    /// the run lasts DURATION and opens what the ramp schedules.
+    #[arg(long, value_parser = sweep::parse_ramp, conflicts_with_all = ["rate", "duration", "connections", "steps"])]
+    pub ramp: Option<sweep::RampArg>,
+    /// A capacity sweep: one open-loop step per rate (e.g. 50k,100k,200k), each
+    /// --step-duration long; reports the highest rate that meets --slo.
+    #[arg(long, value_parser = sweep::parse_steps, conflicts_with_all = ["rate", "duration", "connections"])]
+    pub steps: Option<sweep::StepsArg>,
+    /// Length of each step of a sweep.
+    #[arg(long, value_parser = parse_duration, default_value = "10s", requires = "steps")]
+    pub step_duration: Duration,
+    /// A sweep step's latency bound: [PHASE.]pNN<DURATION, PHASE one of connect
+    /// (the default), ttfb, close, lifecycle.
+    #[arg(long, value_parser = sweep::parse_slo, default_value = "connect.p99<5ms", requires = "steps")]
+    pub slo: sweep::Slo,
+    /// When the run stops (its end, or the first Ctrl-C) and --drain has passed,
+    /// connections still open are closed with FIN; those not closed after this
+    /// long are reset.
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    pub close_timeout: Duration,
 }
 
 /// Why a command failed.
@@ -359,10 +389,7 @@ pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, CliError> {
     let tw_default = a.connections.min(tuples).min(16 << 20);
     let tw_cap = a.tw_cap.unwrap_or(tw_default).min(1 << 30) as usize;
     let concurrency = a.concurrency.min(tuples.min(u32::MAX as u64) as u32);
-    let mode = match a.rate {
-        Rate::Max => PacerMode::Max,
-        Rate::PerSecond(cps) => PacerMode::Rate { cps },
-    };
+    let mode = sweep::pacer_mode(a);
     let tw_policy = match a.tw_policy {
         TwPolicyArg::Strict => TwPolicy::Strict,
         TwPolicyArg::Reuse => TwPolicy::Reuse {
@@ -417,10 +444,25 @@ pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, CliError> {
         virtual_time: a.virtual_time,
         duration_limit: a.duration,
         drain: a.drain,
+        close_timeout: a.close_timeout,
     })
 }
 
 fn run(a: &RunArgs) -> Result<Report, CliError> {
+    let stop = install_stop_flag()?;
+    let mut report = run_once(&sweep::shaped(a), &stop)?;
+    if let Some(r) = &a.ramp {
+        report.config["ramp"] = sweep::ramp_json(r);
+    }
+    Ok(report)
+}
+
+/// One run with the given options (a sweep makes one per step); `stop` is set by
+/// the first SIGINT or SIGTERM.
+fn run_once(
+    a: &RunArgs,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Report, CliError> {
     checks::check_run_args(a)?;
     if a.io != IoKind::Mem
         && (a.loss > 0.0
@@ -440,11 +482,20 @@ fn run(a: &RunArgs) -> Result<Report, CliError> {
             "--interface, --cores and --dst-mac are for --io xdp".into(),
         ));
     }
-    match a.io {
-        IoKind::Mem => run_mem_io(a),
-        IoKind::Socket => run_socket_io(a),
-        IoKind::Xdp => run_xdp_io(a, &install_stop_flag()?),
-    }
+    // Outputs (issue 5): the per-second collection feeding progress, CSV, hlog, plots.
+    let workers = match (&a.io, &a.cores) {
+        (IoKind::Xdp, Some(c)) => c.0.len().max(1) as u32,
+        _ => 1,
+    };
+    let mut session = outputs::Session::start(&a.outputs, workers, a.io != IoKind::Socket)?;
+    let taps = session.take_taps();
+    let mut report = match a.io {
+        IoKind::Mem => run_mem_io(a, stop, taps),
+        IoKind::Socket => run_socket_io(a, stop, taps),
+        IoKind::Xdp => run_xdp_io(a, stop, taps),
+    }?;
+    session.finish(&mut report);
+    Ok(report)
 }
 
 /// A flag set by the first SIGINT or SIGTERM (a run then stops opening, drains and
@@ -459,8 +510,9 @@ pub fn install_stop_flag() -> Result<std::sync::Arc<std::sync::atomic::AtomicBoo
 pub fn run_xdp_io(
     a: &RunArgs,
     stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    taps: Vec<crate::stats::interval::IntervalTap>,
 ) -> Result<Report, CliError> {
-    use crate::engine::xdp_run::{XdpRunConfig, run_xdp};
+    use crate::engine::xdp_run::{XdpRunConfig, run_xdp_with};
     use crate::io::xdp::{XdpConfig, XdpMode};
     require_root("synfin run --io xdp")?;
     let Some(interface) = a.interface.clone() else {
@@ -504,6 +556,7 @@ pub fn run_xdp_io(
         client: m.client.clone(),
         duration_limit: a.duration,
         drain: a.drain,
+        close_timeout: a.close_timeout,
     };
     // The DUT's counters, when it lives in a namespace we can read.
     let dut_ns = a.dut_netns.clone().or_else(|| {
@@ -517,7 +570,7 @@ pub fn run_xdp_io(
     let before = dut_ns
         .as_deref()
         .and_then(|ns| crate::testbed::netns::nstat(ns).ok());
-    let res = run_xdp(&cfg, stop).map_err(|e| match e {
+    let res = run_xdp_with(&cfg, stop, taps).map_err(|e| match e {
         crate::engine::xdp_run::XdpRunError::Xdp(crate::io::xdp::XdpError::NoInterface {
             ..
         }) => CliError::Usage(e.to_string()),
@@ -583,19 +636,16 @@ pub fn run_xdp_io(
             s.rx_dropped, s.rx_ring_full, s.rx_fill_ring_empty_descs, s.rx_invalid_descs, s.tx_invalid_descs, s.tx_no_buffer
         ));
     }
-    if res.interrupted {
-        report
-            .notes
-            .push("stopped by a signal: opening stopped, open connections were drained".into());
-    }
+    report.notes.extend(sweep::stop_notes(
+        res.interrupted,
+        res.closed_at_stop,
+        res.aborted,
+    ));
     if res.tuple_waits > 0 {
         report.notes.push(format!(
             "the client waited {} times for a free source tuple",
             res.tuple_waits
         ));
-    }
-    if res.aborted > 0 {
-        report.notes.push(format!("{} connections were still open when the drain time ran out; they were reset and are counted in flight", res.aborted));
     }
     Ok(report)
 }
@@ -604,6 +654,7 @@ pub fn run_xdp_io(
 fn run_xdp_io(
     _a: &RunArgs,
     _stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _taps: Vec<crate::stats::interval::IntervalTap>,
 ) -> Result<Report, CliError> {
     Err(CliError::Usage("--io xdp needs Linux".into()))
 }
@@ -615,29 +666,33 @@ fn parse_mac_arg(s: &str) -> Result<crate::wire::ethernet::EthernetAddress, Stri
 
 /// `run --io socket`: the same workload through kernel sockets.
 #[cfg(target_os = "linux")]
-fn run_socket_io(a: &RunArgs) -> Result<Report, CliError> {
-    use crate::io::socket::{SocketClientConfig, run_client};
+fn run_socket_io(
+    a: &RunArgs,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    mut taps: Vec<crate::stats::interval::IntervalTap>,
+) -> Result<Report, CliError> {
+    use crate::io::socket::SocketClientConfig;
+    use crate::io::socket::client::run_client_with;
+    let tap = taps.pop();
     let mut cfg = SocketClientConfig::new(a.dst, a.connections);
     cfg.src = a.src;
-    cfg.mode = match a.rate {
-        Rate::Max => PacerMode::Max,
-        Rate::PerSecond(cps) => PacerMode::Rate { cps },
-    };
+    cfg.mode = sweep::pacer_mode(a);
     cfg.concurrency = a.concurrency;
     cfg.request_bytes = a.request_bytes;
     cfg.response_bytes = a.response_bytes;
     cfg.close = a.close.mode();
     cfg.duration = a.duration;
     cfg.drain = a.drain;
+    cfg.stop = Some(std::sync::Arc::clone(stop));
     cfg.connect_timeout = a.connect_timeout;
     cfg.io_timeout = a.io_timeout;
     let result = match &a.netns {
         Some(ns) => {
             check_netns(ns)?;
-            crate::testbed::netns::run_in(ns, || run_client(&cfg))
+            crate::testbed::netns::run_in(ns, || run_client_with(&cfg, tap))
                 .map_err(|e| CliError::Runtime(e.to_string()))?
         }
-        None => run_client(&cfg),
+        None => run_client_with(&cfg, tap),
     };
     let run =
         result.map_err(|e| CliError::Runtime(format!("the socket client could not start: {e}")))?;
@@ -659,6 +714,9 @@ fn run_socket_io(a: &RunArgs) -> Result<Report, CliError> {
     for (errno, n) in &run.errors_by_errno {
         report.notes.push(format!("{n} × {errno}"));
     }
+    report
+        .notes
+        .extend(sweep::stop_notes(run.interrupted, run.closed_at_stop, 0));
     if run.deferred_by_cap > 0 {
         report.notes.push(format!(
             "{} scheduled connections waited for the concurrency cap",
@@ -672,7 +730,11 @@ fn run_socket_io(a: &RunArgs) -> Result<Report, CliError> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn run_socket_io(_a: &RunArgs) -> Result<Report, CliError> {
+fn run_socket_io(
+    _a: &RunArgs,
+    _stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _taps: Vec<crate::stats::interval::IntervalTap>,
+) -> Result<Report, CliError> {
     Err(CliError::Usage("--io socket needs Linux".into()))
 }
 
@@ -701,7 +763,11 @@ fn run_config_json(a: &RunArgs, cfg: &MemRunConfig) -> serde_json::Value {
 }
 
 /// `run --io mem`: client and built-in server over the in-memory wire.
-fn run_mem_io(a: &RunArgs) -> Result<Report, CliError> {
+fn run_mem_io(
+    a: &RunArgs,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    mut taps: Vec<crate::stats::interval::IntervalTap>,
+) -> Result<Report, CliError> {
     if a.netns.is_some() {
         return Err(CliError::Usage(
             "--netns is for --io socket and --io xdp".into(),
@@ -710,7 +776,12 @@ fn run_mem_io(a: &RunArgs) -> Result<Report, CliError> {
     let cfg = mem_config(a)?;
     let budget = checks::mem_budget(&cfg);
     checks::check_memory(&budget)?;
-    let res = run_mem(&cfg);
+    let mut mem_run = crate::engine::mem_run::MemRun::new(&cfg);
+    mem_run.stop_on(std::sync::Arc::clone(stop));
+    if let Some(tap) = taps.pop() {
+        mem_run.set_intervals(tap);
+    }
+    let res = mem_run.run();
     let mut report = Report::new(res.client, "mem", res.duration);
     report.server = Some(res.server.counters.clone());
     report.config = run_config_json(a, &cfg);
@@ -721,9 +792,11 @@ fn run_mem_io(a: &RunArgs) -> Result<Report, CliError> {
             res.tuple_waits
         ));
     }
-    if res.aborted > 0 {
-        report.notes.push(format!("{} connections were still open when the drain time ran out; they were reset and are counted in flight", res.aborted));
-    }
+    report.notes.extend(sweep::stop_notes(
+        res.interrupted,
+        res.closed_at_stop,
+        res.aborted,
+    ));
     if res.listen_overflows > 0 {
         report.notes.push(format!(
             "the server dropped {} SYNs with a full table",
@@ -754,12 +827,9 @@ pub fn main() -> ExitCode {
         Err(e) => return checks::usage_error(e),
     };
     let result = match &cli.command {
-        Command::Run(a) => run(a).map(|report| match a.format {
-            Format::Text => report.to_text(),
-            Format::Json => {
-                serde_json::to_string_pretty(&report.to_json()).unwrap_or_default() + "\n"
-            }
-        }),
+        Command::Run(a) if a.steps.is_some() => sweep::run_sweep(a),
+        Command::Run(a) => run(a).map(|r| outputs::render(&r, a.format, a.outputs.spectrum)),
+        Command::Report(a) => report::run(a),
         #[cfg(target_os = "linux")]
         Command::Demo(a) => demo::run(a),
         #[cfg(target_os = "linux")]

@@ -321,7 +321,19 @@ impl ClientWorker {
             }
             opened += 1;
         }
+        self.core.rec.counters.deferred_by_cap = self.pacer.deferred_by_cap();
         opened
+    }
+
+    /// Stop opening; close what is open with FIN (see [`Core::close_all`]).
+    /// Returns how many connections were open.
+    ///
+    /// [`Core::close_all`]: super::core::Core::close_all
+    pub fn close_open<P: Port>(&mut self, port: &mut P, now: Instant) -> u64 {
+        self.stopping = true;
+        let n = self.core.close_all(&mut self.index, port, now);
+        port.flush(now);
+        n
     }
 
     /// Stop opening; abort what is still open and count it as in flight.

@@ -698,21 +698,68 @@ impl<K: Copy + Default> Core<K> {
                 rec: &mut self.rec,
             };
             let c = &mut slot.conn;
-            if c.state() != crate::tcp::State::SynSent {
-                let rst = TcpRepr {
+            // In SYN-SENT the peer's sequence is unknown: a bare RST at SND.NXT (ISS
+            // + 1), which is RCV.NXT of a peer in SYN-RECEIVED, ends that half-open
+            // state there (RFC 9293 §3.10.7.4), and is ignored by a peer that never
+            // saw the SYN.
+            let rst = if c.state() == crate::tcp::State::SynSent {
+                TcpRepr {
+                    src_port: c.local_port,
+                    dst_port: c.remote_port,
+                    seq: c.snd_nxt(),
+                    flags: crate::wire::tcp::TcpFlags::RST,
+                    ..TcpRepr::default()
+                }
+            } else {
+                TcpRepr {
                     src_port: c.local_port,
                     dst_port: c.remote_port,
                     seq: c.snd_nxt(),
                     ack: c.rcv_nxt(),
                     flags: crate::wire::tcp::TcpFlags::RST | crate::wire::tcp::TcpFlags::ACK,
                     ..TcpRepr::default()
-                };
-                tx.send(c.local_ip, c.remote_ip, &rst, 0);
-            }
+                }
+            };
+            tx.send(c.local_ip, c.remote_ip, &rst, 0);
+            tx.event(Event::RstSent);
             if let Some(slot) = remove_at(&mut self.conns, i) {
                 index.clear(slot.key);
             }
             n += 1;
+        }
+        n
+    }
+
+    /// Close every synchronized connection with FIN, as an application closing its
+    /// sockets would (the graceful stop, once the drain time is over): ESTABLISHED
+    /// goes to FIN-WAIT-1, CLOSE-WAIT to LAST-ACK, FIN already sent is left to
+    /// finish. A connection still in SYN-SENT is left to finish its handshake (a FIN
+    /// needs one). Returns how many connections were open.
+    pub fn close_all<P: Port, I: FlowIndex<Key = K>>(
+        &mut self,
+        index: &mut I,
+        port: &mut P,
+        now: Instant,
+    ) -> u64 {
+        let mut n = 0;
+        for i in 0..self.conns.capacity() as u32 {
+            if self.conns.key_of(i).is_none() {
+                continue;
+            }
+            n += 1;
+            let slot = self.conns.get_by_index_mut(i);
+            if slot.conn.state() == crate::tcp::State::SynSent {
+                continue;
+            }
+            let mut tx = Tx {
+                port,
+                now,
+                templates: &mut self.templates,
+                payload: &self.payload,
+                rec: &mut self.rec,
+            };
+            let step = slot.conn.close(&self.tcp, now, &mut tx);
+            self.after_step(index, i, step);
         }
         n
     }

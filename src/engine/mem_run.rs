@@ -7,8 +7,10 @@ use super::client::{ClientConfig, ClientWorker};
 use super::core::Macs;
 use super::pacer::{Pacer, PacerMode};
 use super::server::{ServerConfig, ServerWorker};
+use super::stop::GracefulStop;
 use crate::io::mem::{Dir, MemWire, MemWireConfig, MemWireStats};
 use crate::stats::Recorder;
+use crate::stats::interval::IntervalTap;
 use crate::tcp::TcpConfig;
 use crate::time::{Clock, Instant, MonotonicClock};
 use crate::wire::ethernet::EthernetAddress;
@@ -37,8 +39,11 @@ pub struct MemRunConfig {
     /// Stop opening connections after this long.
     pub duration_limit: Duration,
     /// After the last connection is opened, wait this long for open ones to end;
-    /// what is still open then is aborted and reported as in flight.
+    /// what is still open then is closed with FIN and reported as in flight.
     pub drain: Duration,
+    /// After the drain, wait this long for the FIN closes; what is still open then
+    /// is reset (see [`super::stop`]).
+    pub close_timeout: Duration,
 }
 
 /// What a run produced.
@@ -56,8 +61,12 @@ pub struct MemRunResult {
     pub wire_b_to_a: MemWireStats,
     /// Times the client waited for a usable source tuple.
     pub tuple_waits: u64,
-    /// Connections aborted when the drain time ran out.
+    /// Connections reset when the drain and the close time ran out.
     pub aborted: u64,
+    /// Connections closed with FIN when the drain time ran out.
+    pub closed_at_stop: u64,
+    /// The run was stopped by its stop flag.
+    pub interrupted: bool,
     /// Connections the server dropped for a full table.
     pub listen_overflows: u64,
 }
@@ -84,6 +93,13 @@ pub struct MemRun {
     wire: MemWire,
     client: ClientWorker,
     server: ServerWorker,
+    /// A stall to inject: from `.1` (run time) the direction `.0` delivers nothing
+    /// until `.2`. See [`MemRun::stall`].
+    stall: Option<(Dir, Instant, Instant)>,
+    /// Set from outside (a signal) to stop opening and drain.
+    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Per-second snapshots of the client's recorder, when asked for.
+    tap: Option<IntervalTap>,
 }
 
 impl MemRun {
@@ -122,7 +138,31 @@ impl MemRun {
             wire,
             client,
             server,
+            stall: None,
+            stop: None,
+            tap: None,
         }
+    }
+
+    /// Stop opening, drain and report once `flag` is set (the first Ctrl-C).
+    pub fn stop_on(&mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        self.stop = Some(flag);
+    }
+
+    /// Make one direction of the wire stall during the run: from `from` (time since
+    /// the run's start) it delivers nothing for `length`, then everything queued
+    /// meanwhile. [`Dir::BtoA`] is a server that stops answering for a moment;
+    /// [`Dir::AtoB`] one that stops reading. For tests of what the latencies show.
+    pub fn stall(&mut self, dir: Dir, from: Duration, length: Duration) {
+        let from = Instant::ZERO + from;
+        self.stall = Some((dir, from, from + length));
+    }
+
+    /// Ship per-period snapshots of the client's measurements through `tap`
+    /// (see [`crate::stats::interval`]); on a virtual clock the run also stops at
+    /// each period's end, so that every period gets its own row.
+    pub fn set_intervals(&mut self, tap: IntervalTap) {
+        self.tap = Some(tap);
     }
 
     /// Run to the end: every connection opened and finished, or the duration limit
@@ -130,46 +170,55 @@ impl MemRun {
     pub fn run(&mut self) -> MemRunResult {
         let cfg = &self.cfg;
         let (wire, client, server) = (&mut self.wire, &mut self.client, &mut self.server);
+        let tap = &mut self.tap;
         let start = Instant::ZERO;
         let mut real = MonotonicClock::new();
         let mut now = start;
         let stop_opening = start + cfg.duration_limit;
-        let mut drain_end: Option<Instant> = None;
-        let mut aborted = 0;
+        let mut graceful = GracefulStop::new(cfg.drain, cfg.close_timeout);
+        let mut interrupted = false;
         loop {
             if !cfg.virtual_time {
                 now = real.now();
             }
+            if let Some((dir, from, until)) = self.stall
+                && now >= from
+            {
+                wire.pause_until(dir, until);
+                self.stall = None;
+            }
             let mut work = client.step(&mut wire.port_a(), now);
             work += server.step(&mut wire.port_b(), now);
+            if let Some(t) = tap {
+                t.tick(now, client.recorder());
+            }
+            let asked = self
+                .stop
+                .as_ref()
+                .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed));
+            interrupted |= asked && !graceful.stopping();
+            let end_opening = asked || now >= stop_opening || client.pacer.is_done();
+            let finished = graceful.poll(client, &mut wire.port_a(), now, end_opening);
+            if finished && graceful.reset > 0 {
+                // Let the server see the resets.
+                server.step(&mut wire.port_b(), now);
+                break;
+            }
             // The run ends when the client has nothing left and the server has
             // finished the connections the client's last segments end (a LAST-ACK
             // waiting for the final ACK still on the wire, say).
-            if client.done() && server.core.open() == 0 && wire.in_flight_frames() == 0 {
+            if finished && server.core.open() == 0 && wire.in_flight_frames() == 0 {
                 break;
-            }
-            if client.done() && !client.stopping {
-                client.stopping = true;
-            }
-            if !client.stopping && (now >= stop_opening || client.pacer.is_done()) {
-                client.stopping = true;
-            }
-            if client.stopping {
-                let end = *drain_end.get_or_insert(now + cfg.drain);
-                if now >= end {
-                    aborted = client.abort_open(&mut wire.port_a(), now);
-                    // Let the server see the aborts.
-                    server.step(&mut wire.port_b(), now);
-                    break;
-                }
             }
             if cfg.virtual_time && work == 0 {
                 now = [
                     client.next_wakeup(),
                     server.next_wakeup(),
                     wire.next_delivery(),
-                    drain_end,
+                    graceful.deadline(),
                     (!client.stopping).then_some(stop_opening),
+                    self.stall.map(|s| s.1),
+                    tap.as_ref().map(IntervalTap::next_due),
                 ]
                 .into_iter()
                 .flatten()
@@ -178,6 +227,9 @@ impl MemRun {
                 .unwrap_or(now + Duration::from_millis(1));
             }
         }
+        if let Some(t) = tap.take() {
+            t.finish(now, client.recorder());
+        }
         MemRunResult {
             client: client.recorder().clone(),
             server: server.recorder().clone(),
@@ -185,7 +237,9 @@ impl MemRun {
             wire_a_to_b: wire.stats(Dir::AtoB),
             wire_b_to_a: wire.stats(Dir::BtoA),
             tuple_waits: client.tuple_waits,
-            aborted,
+            aborted: graceful.reset,
+            closed_at_stop: graceful.closed_with_fin,
+            interrupted,
             listen_overflows: server.listen_overflows,
         }
     }

@@ -5,7 +5,8 @@
 //! - [`client`] and [`server`]: the two workers;
 //! - [`wheel`]: the hierarchical timer wheel; [`slab`], [`flow_table`],
 //!   [`tuple_index`]: preallocated tables;
-//! - [`pacer`]: the open-loop schedule;
+//! - [`pacer`]: the open-loop schedule; [`stop`]: the graceful stop (drain, FIN,
+//!   then RST);
 //! - [`mem_run`]: a client and a server worker joined by the in-memory wire;
 //! - [`memory`]: what the tables of a run take, from its options, and the peak RSS;
 //! - [`tx_guard`]: a port wrapper that lets a client's frames out only from its
@@ -21,6 +22,7 @@ pub mod memory;
 pub mod pacer;
 pub mod server;
 pub mod slab;
+pub mod stop;
 pub mod tuple_index;
 pub mod tx_guard;
 pub mod wheel;

@@ -58,6 +58,49 @@ pub enum PacerMode {
     },
     /// Closed loop: as fast as the concurrency cap allows.
     Max,
+    /// Open loop whose rate ramps linearly from `from` to `to` connections per
+    /// second over `over`, then stays at `to`. Connection `k` is scheduled where the
+    /// integral of the rate reaches `k` (`from·t + (to−from)·t²/(2·over) = k`).
+    Ramp {
+        /// Rate at the start, connections per second (0 allowed).
+        from: f64,
+        /// Rate at the end of the ramp and after it (0 allowed: nothing after).
+        to: f64,
+        /// Length of the ramp.
+        over: std::time::Duration,
+    },
+}
+
+/// A linear ramp's parameters, in seconds and connections per second.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct RampShape {
+    from: f64,
+    /// Rate change per second.
+    slope: f64,
+    to: f64,
+    secs: f64,
+    /// Connections scheduled within the ramp.
+    count: f64,
+}
+
+impl RampShape {
+    /// Seconds from the start at which global connection `k` is scheduled
+    /// (infinite when never).
+    fn time_of(&self, k: u128) -> f64 {
+        if k == 0 {
+            return 0.0;
+        }
+        let k = k as f64;
+        if k < self.count {
+            // from·t + slope·t²/2 = k, in the form that stays exact as slope → 0.
+            let disc = (self.from * self.from + 2.0 * self.slope * k).max(0.0);
+            2.0 * k / (self.from + disc.sqrt())
+        } else if self.to > 0.0 {
+            self.secs + (k - self.count) / self.to
+        } else {
+            f64::INFINITY
+        }
+    }
 }
 
 /// The connection scheduler of one worker. See the [module documentation](self).
@@ -65,8 +108,10 @@ pub enum PacerMode {
 pub struct Pacer {
     mode: PacerMode,
     start: Instant,
-    /// Rate in millionths of a connection per second (0 in `Max` mode).
+    /// Rate in millionths of a connection per second (0 in `Max` and `Ramp` mode).
     rate_micro: u128,
+    /// The ramp (`Ramp` mode).
+    ramp: Option<RampShape>,
     /// Global index of this shard's connection `j` is `j * stride + offset`.
     stride: u64,
     offset: u64,
@@ -77,8 +122,9 @@ pub struct Pacer {
     /// Scheduled time of the next connection (`Rate` mode; cached at each start).
     next_at: Instant,
     deferred_by_cap: u64,
-    /// The next connection has already been counted in `deferred_by_cap`.
-    next_deferred: bool,
+    /// The last instant a due connection found the cap full (`Rate` mode): a
+    /// connection scheduled at or before it waited for the cap.
+    cap_full_at: Option<Instant>,
 }
 
 impl Pacer {
@@ -124,7 +170,25 @@ impl Pacer {
                 );
                 (cps * 1e6).round() as u128
             }
-            PacerMode::Max => 0,
+            PacerMode::Max | PacerMode::Ramp { .. } => 0,
+        };
+        let ramp = match mode {
+            PacerMode::Ramp { from, to, over } => {
+                let ok = |r: f64| (0.0..=1e12).contains(&r);
+                assert!(
+                    ok(from) && ok(to) && from + to > 0.0 && !over.is_zero(),
+                    "Pacer: invalid ramp {from}..{to} cps over {over:?}"
+                );
+                let secs = over.as_secs_f64();
+                Some(RampShape {
+                    from,
+                    slope: (to - from) / secs,
+                    to,
+                    secs,
+                    count: (from + to) / 2.0 * secs,
+                })
+            }
+            _ => None,
         };
         let (stride, offset) = (u64::from(shards), u64::from(shard));
         // Global indices below `l` congruent to `offset` modulo `stride`.
@@ -139,6 +203,7 @@ impl Pacer {
             mode,
             start,
             rate_micro,
+            ramp,
             stride,
             offset,
             limit,
@@ -146,7 +211,7 @@ impl Pacer {
             started: 0,
             next_at: start,
             deferred_by_cap: 0,
-            next_deferred: false,
+            cap_full_at: None,
         };
         pacer.next_at = pacer.scheduled(0);
         pacer
@@ -156,10 +221,15 @@ impl Pacer {
     /// `start + (j * shards + shard) / cps`, rounded down to the nanosecond; in `Max`
     /// mode `start`.
     pub fn scheduled(&self, j: u64) -> Instant {
+        let k = u128::from(j) * u128::from(self.stride) + u128::from(self.offset);
+        if let Some(r) = &self.ramp {
+            let ns = r.time_of(k) * 1e9;
+            // `as` saturates: infinity (never) becomes u64::MAX.
+            return Instant(self.start.as_nanos().saturating_add(ns as u64));
+        }
         if self.rate_micro == 0 {
             return self.start;
         }
-        let k = u128::from(j) * u128::from(self.stride) + u128::from(self.offset);
         // Saturates to "never" far beyond any real run (k above ~2^78).
         let ns = k.checked_mul(SCALE).map_or(u64::MAX, |x| {
             u64::try_from(x / self.rate_micro).unwrap_or(u64::MAX)
@@ -174,7 +244,8 @@ impl Pacer {
     /// caller that cannot start it (no free port, say) simply asks again later.
     ///
     /// Nothing is due before `start`, after the limit, or while `open` is at the
-    /// cap. In `Rate` mode a due connection held back by the cap is counted once in
+    /// cap. In `Rate` mode every connection that was due while the cap held it back
+    /// is counted once, when it starts, in
     /// [`deferred_by_cap`](Self::deferred_by_cap).
     #[inline]
     pub fn next_due(&mut self, now: Instant, open: u32) -> Option<Instant> {
@@ -182,15 +253,14 @@ impl Pacer {
             return None;
         }
         let scheduled = match self.mode {
-            PacerMode::Rate { .. } if self.next_at > now => return None,
-            PacerMode::Rate { .. } => self.next_at,
+            PacerMode::Rate { .. } | PacerMode::Ramp { .. } if self.next_at > now => return None,
+            PacerMode::Rate { .. } | PacerMode::Ramp { .. } => self.next_at,
             PacerMode::Max if self.start > now => return None,
             PacerMode::Max => now,
         };
         if open >= self.concurrency {
-            if matches!(self.mode, PacerMode::Rate { .. }) && !self.next_deferred {
-                self.next_deferred = true;
-                self.deferred_by_cap += 1;
+            if self.mode != PacerMode::Max {
+                self.cap_full_at = Some(now);
             }
             return None;
         }
@@ -203,8 +273,12 @@ impl Pacer {
     pub fn started(&mut self) {
         debug_assert!(!self.is_done(), "Pacer::started beyond the limit");
         self.started += 1;
-        self.next_deferred = false;
-        if self.rate_micro != 0 {
+        if self.mode != PacerMode::Max {
+            // Due at `next_at`, and the cap was full at some instant after that:
+            // this connection (and every one behind it in the backlog) waited.
+            if self.cap_full_at.is_some_and(|t| self.next_at <= t) {
+                self.deferred_by_cap += 1;
+            }
             self.next_at = self.scheduled(self.started);
         }
     }
@@ -218,7 +292,7 @@ impl Pacer {
             return None;
         }
         Some(match self.mode {
-            PacerMode::Rate { .. } => self.next_at,
+            PacerMode::Rate { .. } | PacerMode::Ramp { .. } => self.next_at,
             PacerMode::Max => self.start,
         })
     }
@@ -226,6 +300,9 @@ impl Pacer {
     /// Connections scheduled at or before `now` but not yet started: how far behind
     /// schedule the worker is (`Rate` mode; always 0 in `Max` mode).
     pub fn backlog(&self, now: Instant) -> u64 {
+        if self.ramp.is_some() {
+            return self.due_by_search(now).saturating_sub(self.started);
+        }
         if self.rate_micro == 0 || now < self.start {
             return 0;
         }
@@ -246,6 +323,35 @@ impl Pacer {
             .saturating_sub(self.started)
     }
 
+    /// This shard's connections scheduled at or before `now` (within its limit),
+    /// found by searching the schedule: it is monotonic in `j`.
+    fn due_by_search(&self, now: Instant) -> u64 {
+        let cap = self.limit.unwrap_or(u64::MAX);
+        if cap == 0 || self.scheduled(0) > now {
+            return 0;
+        }
+        // The smallest j with scheduled(j) > now lies in (lo, hi].
+        let (mut lo, mut hi) = (0u64, 1u64);
+        while hi < cap && self.scheduled(hi) <= now {
+            lo = hi;
+            hi = hi.saturating_mul(2);
+        }
+        let hi_cap = hi.min(cap);
+        if hi_cap == cap && self.scheduled(cap - 1) <= now {
+            return cap;
+        }
+        let mut hi = hi_cap;
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if self.scheduled(mid) <= now {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        hi
+    }
+
     /// The limit is reached: no connection will be due again.
     #[inline]
     pub fn is_done(&self) -> bool {
@@ -257,8 +363,9 @@ impl Pacer {
         self.started
     }
 
-    /// Due connections (`Rate` mode) that had to wait because the concurrency cap
-    /// was reached, each counted once however long it waited.
+    /// Connections started (`Rate` mode) that had been due while the concurrency
+    /// cap was reached, so started late because of it; each counted once however
+    /// long it waited.
     pub fn deferred_by_cap(&self) -> u64 {
         self.deferred_by_cap
     }
@@ -385,7 +492,8 @@ mod tests {
         // Two open: connection 2 is due at 2 ms but waits.
         assert_eq!(p.next_due(ms(2), 2), None);
         assert_eq!(p.next_due(ms(3), 2), None);
-        assert_eq!(p.deferred_by_cap(), 1);
+        // Counted when it starts.
+        assert_eq!(p.deferred_by_cap(), 0);
         assert_eq!(p.next_wakeup(2), None);
         // Not due yet: not deferred by the cap.
         let mut q = p.clone();
@@ -395,11 +503,37 @@ mod tests {
         // One closes: it starts, late, with its scheduled time.
         assert_eq!(p.next_due(ms(4), 1), Some(ms(2)));
         p.started();
+        assert_eq!(p.deferred_by_cap(), 1);
         assert_eq!(p.next_due(ms(4), 2), None);
-        assert_eq!(p.deferred_by_cap(), 2);
         assert_eq!(p.next_due(ms(4), 1), Some(ms(3)));
         p.started();
         assert_eq!(p.deferred_by_cap(), 2);
+        // Connection 5 falls due at 5 ms with room under the cap: not counted.
+        assert_eq!(p.next_due(ms(5), 1), Some(ms(4)));
+        p.started();
+        assert_eq!(p.next_due(ms(5), 1), Some(ms(5)));
+        p.started();
+        assert_eq!(p.deferred_by_cap(), 3);
+    }
+
+    #[test]
+    fn every_connection_of_a_backlog_held_by_the_cap_is_counted() {
+        let mut p = Pacer::new(PacerMode::Rate { cps: 1000.0 }, Instant::ZERO, None, 1);
+        assert_eq!(p.next_due(ms(0), 0), Some(ms(0)));
+        p.started();
+        // The one open connection lasts 10 ms: connections 1..=10 fall due behind
+        // the cap, which is seen full only by the first of them.
+        for t in 1..10 {
+            assert_eq!(p.next_due(ms(t), 1), None);
+        }
+        let mut open = 0;
+        while let Some(_t) = p.next_due(ms(10), open) {
+            p.started();
+            open = 0;
+        }
+        assert_eq!(p.started_count(), 11);
+        // Connection 10 was due at 10 ms, after the cap was last seen full (9 ms).
+        assert_eq!(p.deferred_by_cap(), 9);
     }
 
     #[test]
@@ -480,6 +614,73 @@ mod tests {
         let p = Pacer::new(PacerMode::Rate { cps: 1e12 }, Instant::ZERO, None, 1);
         assert_eq!(p.scheduled(1_000_000_000_000), Instant(1_000_000_000));
         assert_eq!(p.backlog(Instant::NEVER), u64::MAX);
+    }
+
+    fn ramp(from: f64, to: f64, secs: u64) -> PacerMode {
+        PacerMode::Ramp {
+            from,
+            to,
+            over: std::time::Duration::from_secs(secs),
+        }
+    }
+
+    #[test]
+    fn a_ramp_schedules_the_integral_of_its_rate() {
+        // 0 → 1000 cps over 10 s: 5,000 connections in the ramp, k at sqrt(k/50) s,
+        // then 1000 cps.
+        let p = Pacer::new(ramp(0.0, 1000.0, 10), Instant::ZERO, None, 1);
+        let s = |j| p.scheduled(j).as_nanos() as f64 / 1e9;
+        assert_eq!(s(0), 0.0);
+        assert!((s(50) - 1.0).abs() < 1e-9);
+        assert!((s(1250) - 5.0).abs() < 1e-9);
+        assert!((s(5000) - 10.0).abs() < 1e-9);
+        assert!((s(6000) - 11.0).abs() < 1e-9);
+        // Connections per second grow linearly: ~100 in the first second's
+        // neighbour, ~1,900 in the tenth.
+        let within = |a: f64, b: f64| (0..6000).filter(|&j| s(j) >= a && s(j) < b).count();
+        assert_eq!(within(0.0, 1.0), 50);
+        assert_eq!(within(9.0, 10.0), 950);
+        assert_eq!(within(10.0, 11.0), 1000);
+        // A flat ramp is a constant rate.
+        let flat = Pacer::new(ramp(1000.0, 1000.0, 5), Instant::ZERO, None, 1);
+        let rate = Pacer::new(PacerMode::Rate { cps: 1000.0 }, Instant::ZERO, None, 1);
+        for j in [0, 1, 999, 4999, 5000, 7777] {
+            let (a, b) = (flat.scheduled(j).as_nanos(), rate.scheduled(j).as_nanos());
+            assert!(a.abs_diff(b) <= 1, "{j}: {a} vs {b}");
+        }
+        // Down to zero: nothing after the ramp's 500 connections.
+        let down = Pacer::new(ramp(100.0, 0.0, 10), Instant::ZERO, None, 1);
+        assert!(down.scheduled(499) < Instant::from_millis(10_000));
+        assert_eq!(down.scheduled(500), Instant::NEVER);
+    }
+
+    #[test]
+    fn a_ramp_is_monotonic_and_its_backlog_matches_it() {
+        for (from, to) in [(0.0, 2000.0), (3000.0, 10.0), (7.0, 7.0)] {
+            let mut p = Pacer::sharded(ramp(from, to, 2), ms(1), Some(3000), 8, 1, 3);
+            let mut prev = Instant::ZERO;
+            for j in 0..1000 {
+                let t = p.scheduled(j);
+                assert!(t >= prev, "{from}..{to}: {j}");
+                prev = t;
+            }
+            let mut t = ms(1);
+            for _ in 0..300 {
+                let want = (0..1000).take_while(|&j| p.scheduled(j) <= t).count() as u64;
+                assert_eq!(p.backlog(t) + p.started_count(), want.min(1000), "{t:?}");
+                if let Some(s) = p.next_due(t, 0) {
+                    assert!(s <= t);
+                    p.started();
+                }
+                t = Instant(t.0 + 7_000_000);
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "invalid ramp")]
+    fn a_ramp_from_zero_to_zero_panics() {
+        Pacer::new(ramp(0.0, 0.0, 1), Instant::ZERO, None, 1);
     }
 
     #[test]

@@ -16,10 +16,12 @@ use super::core::Macs;
 use super::handoff::{HandoffPort, HandoffStats, Inbox, PortOwners};
 use super::mem_run::payload;
 use super::pacer::{Pacer, PacerMode};
+use super::stop::GracefulStop;
 use super::tx_guard::{TxGuard, TxPolicy};
 use crate::io::Port;
 use crate::io::xdp::{PortMode, XdpConfig, XdpError, XdpPort, XdpProgram, XdpStats};
 use crate::stats::Recorder;
+use crate::stats::interval::IntervalTap;
 use crate::tcp::TcpConfig;
 use crate::time::{Clock, Instant, MonotonicClock};
 use crate::wire::arp::{ArpOperation, ArpRepr};
@@ -54,8 +56,10 @@ pub struct XdpRunConfig {
     pub client: ClientConfig,
     /// Stop opening connections after this long.
     pub duration_limit: Duration,
-    /// Then wait this long for open connections.
+    /// Then wait this long for open connections; close what is left with FIN.
     pub drain: Duration,
+    /// Then wait this long for the FIN closes; reset what is left.
+    pub close_timeout: Duration,
 }
 
 /// What a run over AF_XDP produced.
@@ -75,8 +79,10 @@ pub struct XdpRunResult {
     pub src_mac: EthernetAddress,
     /// Times the client waited for a usable source tuple.
     pub tuple_waits: u64,
-    /// Connections aborted when the drain time ran out.
+    /// Connections reset when the drain and the close time ran out.
     pub aborted: u64,
+    /// Connections closed with FIN when the drain time ran out.
+    pub closed_at_stop: u64,
     /// The run was stopped by the stop flag.
     pub interrupted: bool,
     /// ARP requests for our source addresses that we answered.
@@ -284,6 +290,7 @@ struct WorkerOutcome {
     stats: Option<XdpStats>,
     tuple_waits: u64,
     aborted: u64,
+    closed_at_stop: u64,
     interrupted: bool,
     arp_answered: u64,
     handoff: HandoffStats,
@@ -297,6 +304,17 @@ struct WorkerOutcome {
 /// entry of `cfg.cores` (one unpinned worker when it is empty), each on its own
 /// queue, owning its own slice of the source ports.
 pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResult, XdpRunError> {
+    run_xdp_with(cfg, stop, Vec::new())
+}
+
+/// [`run_xdp`], with worker `i` shipping per-period snapshots through `taps[i]`
+/// (when there is one; see [`crate::stats::interval`]).
+pub fn run_xdp_with(
+    cfg: &XdpRunConfig,
+    stop: &Arc<AtomicBool>,
+    taps: Vec<IntervalTap>,
+) -> Result<XdpRunResult, XdpRunError> {
+    let mut taps = taps.into_iter();
     let n = cfg.cores.len().max(1) as u32;
     let owners = PortOwners::new(cfg.client.port_lo, cfg.client.port_hi, n)
         .ok_or_else(|| XdpRunError::Setup(format!("fewer source ports than the {n} workers")))?;
@@ -330,6 +348,7 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
         let finished = Arc::clone(&finished);
         let panicked = Arc::clone(&panicked);
         let inboxes = inboxes.clone();
+        let mut tap = taps.next();
         let handle = std::thread::Builder::new()
             .name(format!("synfin-worker-{w}"))
             .spawn(move || {
@@ -384,8 +403,8 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                 );
                 let mut clock = MonotonicClock::new();
                 let stop_opening = Instant::ZERO + cfg.duration_limit;
-                let mut drain_end: Option<Instant> = None;
-                let (mut aborted, mut interrupted, mut counted_done) = (0, false, false);
+                let mut graceful = GracefulStop::new(cfg.drain, cfg.close_timeout);
+                let (mut interrupted, mut counted_done) = (false, false);
                 let mut now;
                 loop {
                     now = clock.now();
@@ -394,12 +413,18 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                     }
                     if panicked.load(Ordering::Relaxed) {
                         if !counted_done {
-                            aborted = client.abort_open(&mut port, now);
+                            graceful.reset += client.abort_open(&mut port, now);
                         }
                         break;
                     }
                     let work = client.step(&mut port, now);
-                    if client.done() && !counted_done {
+                    if let Some(t) = &mut tap {
+                        t.tick(now, client.recorder());
+                    }
+                    let asked = stop.load(Ordering::Relaxed);
+                    interrupted |= asked && !graceful.stopping();
+                    let end_opening = asked || now >= stop_opening || client.pacer.is_done();
+                    if graceful.poll(&mut client, &mut port, now, end_opening) && !counted_done {
                         counted_done = true;
                         finished.fetch_add(1, Ordering::AcqRel);
                     }
@@ -408,37 +433,20 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
                     if counted_done && finished.load(Ordering::Acquire) == n as usize {
                         break;
                     }
-                    if !client.stopping {
-                        if stop.load(Ordering::Relaxed) {
-                            interrupted = true;
-                            client.stopping = true;
-                        } else if now >= stop_opening || client.pacer.is_done() {
-                            client.stopping = true;
-                        }
-                    }
-                    if client.stopping {
-                        let end = *drain_end.get_or_insert(now + cfg.drain);
-                        if now >= end {
-                            if !counted_done {
-                                aborted = client.abort_open(&mut port, now);
-                                counted_done = true;
-                                finished.fetch_add(1, Ordering::AcqRel);
-                            }
-                            if finished.load(Ordering::Acquire) == n as usize {
-                                break;
-                            }
-                        }
-                    }
                     if work == 0 {
                         std::hint::spin_loop();
                     }
+                }
+                if let Some(t) = tap {
+                    t.finish(now, client.recorder());
                 }
                 WorkerOutcome {
                     client: client.recorder().clone(),
                     duration: now - Instant::ZERO,
                     stats: port.inner().inner().inner().stats().ok(),
                     tuple_waits: client.tuple_waits,
-                    aborted,
+                    aborted: graceful.reset,
+                    closed_at_stop: graceful.closed_with_fin,
                     interrupted,
                     arp_answered: port.inner().answered,
                     handoff: port.inner().inner().stats,
@@ -466,6 +474,7 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
         src_mac,
         tuple_waits: 0,
         aborted: 0,
+        closed_at_stop: 0,
         interrupted: false,
         arp_answered: 0,
         workers: n,
@@ -479,6 +488,7 @@ pub fn run_xdp(cfg: &XdpRunConfig, stop: &Arc<AtomicBool>) -> Result<XdpRunResul
         res.duration = res.duration.max(o.duration);
         res.tuple_waits += o.tuple_waits;
         res.aborted += o.aborted;
+        res.closed_at_stop += o.closed_at_stop;
         res.interrupted |= o.interrupted;
         res.arp_answered += o.arp_answered;
         res.tx_blocked += o.tx_blocked;

@@ -61,6 +61,11 @@ pub struct Counters {
     pub tw_overflow: u64,
     /// Retransmitted FINs answered (re-ACKed) from a TIME-WAIT record.
     pub tw_fin_reacked: u64,
+    /// Open loop: scheduled connections that found the concurrency cap reached and
+    /// waited for a connection to end (each counted once; it then started late, its
+    /// latency still measured from its scheduled start). Not an outcome: these are
+    /// also counted in `attempted` once they start.
+    pub deferred_by_cap: u64,
 }
 
 fn serialize_failed<S: Serializer>(
@@ -131,6 +136,7 @@ impl Counters {
             tw_reused,
             tw_overflow,
             tw_fin_reacked,
+            deferred_by_cap,
         } = other;
         fn add(a: &mut u64, b: u64) {
             *a = a.saturating_add(b);
@@ -159,6 +165,7 @@ impl Counters {
         add(&mut self.tw_reused, *tw_reused);
         add(&mut self.tw_overflow, *tw_overflow);
         add(&mut self.tw_fin_reacked, *tw_fin_reacked);
+        add(&mut self.deferred_by_cap, *deferred_by_cap);
     }
 }
 
@@ -191,6 +198,7 @@ mod tests {
             tw_reused: base + 19,
             tw_overflow: base + 20,
             tw_fin_reacked: base + 21,
+            deferred_by_cap: base + 22,
         };
         for (i, f) in c.failed.iter_mut().enumerate() {
             *f = base + 30 + i as u64;
@@ -229,7 +237,7 @@ mod tests {
             serde_json::to_value(&m).unwrap(),
         );
         let obj = jm.as_object().unwrap();
-        assert_eq!(obj.len(), 22);
+        assert_eq!(obj.len(), 23);
         for (k, v) in obj {
             if k == "failed" {
                 for cause in FailCause::ALL {

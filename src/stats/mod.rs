@@ -8,13 +8,21 @@
 //! a [`Report`], which renders as JSON (a stable schema) or as text.
 
 mod counters;
+pub mod csv;
+pub mod encode;
+pub mod hlog;
+pub mod interval;
 mod kinds;
+pub mod progress;
 mod recorder;
 mod report;
+pub mod saved;
+pub mod spectrum;
 #[cfg(test)]
 mod tests;
 
 pub use counters::Counters;
 pub use kinds::{FailCause, Phase};
 pub use recorder::Recorder;
+pub(crate) use report::human_nanos;
 pub use report::{LatencySummary, Report};

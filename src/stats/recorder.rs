@@ -99,6 +99,16 @@ impl Buckets {
         }
     }
 
+    fn record_n(&mut self, v: u64, n: u64) {
+        let c = &mut self.counts[Self::index(v)];
+        *c = c.saturating_add(n);
+        self.total = self.total.saturating_add(n);
+        self.max = self.max.max(v);
+        if v != 0 {
+            self.min_nz = self.min_nz.min(v);
+        }
+    }
+
     fn merge(&mut self, other: &Buckets) {
         for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
             *mine = mine.saturating_add(*theirs);
@@ -212,6 +222,63 @@ impl Recorder {
             all.merge(r);
         }
         all
+    }
+}
+
+/// Raw bucket access for interval snapshots ([`super::interval`]): a worker copies
+/// its cumulative counts once a period and the collector subtracts consecutive
+/// copies. Kept here because the bucket layout is this module's.
+impl Recorder {
+    /// Buckets per phase: the length of a counts buffer.
+    pub(crate) fn bucket_count() -> usize {
+        Buckets::index(Self::HIGHEST_NANOS) + 1
+    }
+
+    /// Copies the counts of `phase` into `dst` (of [`Recorder::bucket_count`]
+    /// entries) and returns how many leading entries may be nonzero. `dst_used` is
+    /// what the previous copy into `dst` returned: entries past the new length are
+    /// zeroed up to it, so only the used prefix is ever touched. Never allocates.
+    pub(crate) fn copy_counts(&self, phase: Phase, dst: &mut [u64], dst_used: usize) -> usize {
+        let b = &self.buckets[phase.index()];
+        let used = if b.total == 0 {
+            0
+        } else {
+            Buckets::index(b.max) + 1
+        };
+        dst[..used].copy_from_slice(&b.counts[..used]);
+        if dst_used > used {
+            dst[used..dst_used].fill(0);
+        }
+        used
+    }
+
+    /// The lowest value counted in bucket `i` (what the bucket is recorded as).
+    pub(crate) fn bucket_lowest(i: usize) -> u64 {
+        Buckets::lowest_of(i)
+    }
+
+    /// Adds every sample of `h` (nanoseconds; e.g. a histogram decoded from a saved
+    /// report) to `phase`. Exact when `h` has the recorder's precision: each of its
+    /// buckets lands in the same bucket here. Values outside the bounds are clamped.
+    pub fn add_histogram(&mut self, phase: Phase, h: &Histogram<u64>) {
+        let i = phase.index();
+        for v in h.iter_recorded() {
+            let value = h
+                .lowest_equivalent(v.value_iterated_to())
+                .clamp(Self::LOWEST_NANOS, Self::HIGHEST_NANOS);
+            self.buckets[i].record_n(value, v.count_at_value());
+        }
+        if !h.is_empty() {
+            // The extremes as the histogram knows them (within its precision).
+            let b = &mut self.buckets[i];
+            b.max = b.max.max(h.max().min(Self::HIGHEST_NANOS));
+        }
+        self.stale(i);
+    }
+
+    /// An empty histogram with the recorder's bounds (1 ns ..= 1 h, 3 figures).
+    pub fn empty_histogram() -> Histogram<u64> {
+        Self::new_histogram()
     }
 }
 

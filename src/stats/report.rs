@@ -16,6 +16,7 @@
 //! | `connections.completed` | integer | attempts that finished their lifecycle |
 //! | `connections.failed.<cause>` | integer | failures per [`FailCause`] name; every cause present |
 //! | `connections.in_flight` | integer | attempted − completed − failed (saturating) |
+//! | `connections.deferred_by_cap` | integer | open loop: scheduled connections that waited for the concurrency cap (started late; not an outcome) |
 //! | `cps` | number | completed / duration_s (0 when the duration is 0) |
 //! | `latency_us.<phase>.count` | integer | samples of the [`Phase`] |
 //! | `latency_us.<phase>.{p50,p90,p99,p999,max,mean}` | number | µs; all 0 when count is 0 |
@@ -25,6 +26,14 @@
 //! | `time_wait.{entered,peak,current,hazard_reuses,reused,overflow,fin_reacked}` | integer | the `tw_*` [`Counters`]; `peak` is the sum of per-worker peaks |
 //! | `server` | object or null | the server's own [`Counters`] (the built-in server, or the kernel-socket DUT of a demo) (their field names, `failed` keyed by cause) |
 //! | `notes` | array of strings | remarks about the run |
+//! | `packets.{tx_bytes,rx_bytes}` | integer | whole frames' bytes sent / received |
+//! | `histograms.{encoding,unit}` | string | `hdrhistogram-v2-deflate-base64`, `ns` |
+//! | `histograms.phases.<phase>` | string | the phase's whole histogram, encoded (exact merges) |
+//! | `intervals.period_s` | number | length of a period (1 s) |
+//! | `intervals.rows[]` | array | one [`IntervalRow`] per period: counts of the period, gauges at its end, latency summaries and encoded histograms |
+//! | `started_unix_s` | number or null | wall-clock start of the run |
+//!
+//! results/schema.json is the JSON Schema (draft 2020-12) of this object.
 //!
 //! Phases are `connect`, `ttfb`, `close`, `lifecycle`. Percentiles are
 //! HdrHistogram values (the highest value equivalent to the sample at that rank,
@@ -36,7 +45,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde_json::{Map, Value, json};
 
-use super::{Counters, FailCause, Phase, Recorder};
+use super::interval::IntervalRow;
+use super::{Counters, FailCause, Phase, Recorder, encode};
 
 /// Summary of one phase's histogram, in nanoseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -92,6 +102,13 @@ pub struct Report {
     pub server: Option<Counters>,
     /// Remarks shown at the end of the report (warnings, DUT settings read, …).
     pub notes: Vec<String>,
+    /// One row per period of the run (see [`super::interval`]); empty when none
+    /// were collected.
+    pub intervals: Vec<IntervalRow>,
+    /// The length of a period of `intervals`.
+    pub interval: Duration,
+    /// Wall-clock start of the run, when known.
+    pub started: Option<std::time::SystemTime>,
 }
 
 impl Report {
@@ -105,6 +122,9 @@ impl Report {
             config: Value::Object(Map::new()),
             server: None,
             notes: Vec::new(),
+            intervals: Vec::new(),
+            interval: super::interval::DEFAULT_PERIOD,
+            started: None,
         }
     }
 
@@ -162,6 +182,7 @@ impl Report {
                 "completed": c.completed,
                 "failed": failed_object(c),
                 "in_flight": c.in_flight(),
+                "deferred_by_cap": c.deferred_by_cap,
             },
             "cps": self.cps(),
             "latency_us": latency,
@@ -176,6 +197,8 @@ impl Report {
                 "rst_received": c.rst_received,
                 "challenge_acks": c.challenge_acks,
                 "paws_rejected": c.paws_rejected,
+                "tx_bytes": c.tx_bytes,
+                "rx_bytes": c.rx_bytes,
             },
             "time_wait": {
                 "entered": c.tw_entered,
@@ -190,7 +213,27 @@ impl Report {
                 serde_json::to_value(s).expect("Counters serialize to JSON")
             }),
             "notes": self.notes,
+            "histograms": self.histograms_json(),
+            "intervals": {
+                "period_s": self.interval.as_secs_f64(),
+                "rows": self.intervals,
+            },
+            "started_unix_s": self.started.and_then(|t| {
+                t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| round3(d.as_secs_f64()))
+            }),
         })
+    }
+
+    /// The whole histograms, so that saved reports merge exactly (`synfin report`).
+    fn histograms_json(&self) -> Value {
+        let mut phases = Map::new();
+        for phase in Phase::ALL {
+            phases.insert(
+                phase.as_str().to_owned(),
+                encode::encode(self.recorder.histogram(phase)).into(),
+            );
+        }
+        json!({ "encoding": encode::ENCODING, "unit": "ns", "phases": phases })
     }
 
     /// The report for people: aligned sections, latencies in human units.
@@ -299,6 +342,10 @@ fn text_connections(out: &mut String, c: &Counters, indent: &str) {
         }
     }
     row(out, "in flight", c.in_flight(), true);
+    if c.deferred_by_cap > 0 {
+        // Not an outcome: these started late, once the cap let them.
+        row(out, "waited for cap", c.deferred_by_cap, true);
+    }
 }
 
 fn text_latency(out: &mut String, rec: &Recorder) {

@@ -50,5 +50,6 @@ pub fn lifecycle_config(n: u64, close: &str) -> synfin::engine::mem_run::MemRunC
         virtual_time: true,
         duration_limit: Duration::from_secs(3600),
         drain: Duration::from_secs(600),
+        close_timeout: Duration::from_secs(2),
     }
 }

@@ -33,6 +33,7 @@ use super::sys::{self, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, Epoll, Ev
 use super::{ErrnoCounts, Stage, cause_of, ensure_slot, epoll_token, errno_of, token_parts};
 use crate::engine::mem_run::payload;
 use crate::engine::pacer::{Pacer, PacerMode};
+use crate::stats::interval::IntervalTap;
 use crate::stats::{FailCause, Phase, Recorder};
 use crate::tcp::CloseMode;
 use crate::time::{Clock, Instant, MonotonicClock};
@@ -62,8 +63,11 @@ pub struct SocketClientConfig {
     /// Stop opening connections after this long.
     pub duration: Duration,
     /// Then wait this long for open connections to end; those still open are
-    /// aborted (RST) and counted in flight.
+    /// closed (FIN: what they received is read first, so the kernel has no reason
+    /// to reset) and counted in flight.
     pub drain: Duration,
+    /// Set from outside (the first Ctrl-C): stop opening and drain.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Longest wait for the handshake.
     pub connect_timeout: Duration,
     /// Longest wait for the response, and again for the close.
@@ -86,6 +90,7 @@ impl SocketClientConfig {
             close: CloseMode::Client,
             duration: Duration::from_secs(60),
             drain: Duration::from_secs(5),
+            stop: None,
             connect_timeout: Duration::from_secs(3),
             io_timeout: Duration::from_secs(5),
         }
@@ -108,16 +113,31 @@ pub struct ClientRun {
     /// Open loop: due connections that waited for the concurrency cap
     /// ([`Pacer::deferred_by_cap`]).
     pub deferred_by_cap: u64,
+    /// Connections still open when the drain ran out, closed with FIN.
+    pub closed_at_stop: u64,
+    /// The run was stopped by its stop flag.
+    pub interrupted: bool,
 }
 
 /// Runs the client to the end: every connection opened and finished, or the
 /// duration and then the drain time spent. Raises the soft limit of open files
 /// to the hard limit. Errors only when the run cannot start or epoll fails.
 pub fn run_client(cfg: &SocketClientConfig) -> io::Result<ClientRun> {
+    run_client_with(cfg, None)
+}
+
+/// [`run_client`], shipping per-period snapshots through `tap` (see
+/// [`crate::stats::interval`]).
+pub fn run_client_with(
+    cfg: &SocketClientConfig,
+    tap: Option<IntervalTap>,
+) -> io::Result<ClientRun> {
     validate(cfg)?;
     // Best effort: the default soft limit may be enough.
     let _ = sys::raise_nofile_limit();
-    Client::new(cfg)?.run()
+    let mut client = Client::new(cfg)?;
+    client.tap = tap;
+    client.run()
 }
 
 fn validate(cfg: &SocketClientConfig) -> io::Result<()> {
@@ -219,6 +239,7 @@ struct Client<'a> {
     connect_timers: VecDeque<Timer>,
     io_timers: VecDeque<Timer>,
     next_timer: u64,
+    tap: Option<IntervalTap>,
 }
 
 impl<'a> Client<'a> {
@@ -248,6 +269,7 @@ impl<'a> Client<'a> {
             connect_timers: VecDeque::with_capacity(table),
             io_timers: VecDeque::with_capacity(table),
             next_timer: 0,
+            tap: None,
         })
     }
 
@@ -258,8 +280,18 @@ impl<'a> Client<'a> {
         let stop_opening = start + cfg.duration;
         let mut drain_end: Option<Instant> = None;
         let mut events = Events::with_capacity(EVENTS);
+        let (mut closed_at_stop, mut interrupted) = (0, false);
         let end = loop {
             let mut now = self.clock.now();
+            if drain_end.is_none()
+                && cfg
+                    .stop
+                    .as_ref()
+                    .is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+            {
+                interrupted = true;
+                drain_end = Some(now + cfg.drain);
+            }
             if drain_end.is_none() {
                 for _ in 0..OPEN_BURST {
                     if now >= stop_opening {
@@ -277,11 +309,14 @@ impl<'a> Client<'a> {
                 }
             }
             self.expire(now);
+            if let Some(t) = &mut self.tap {
+                t.tick(now, &self.rec);
+            }
             if drain_end.is_some() && self.open == 0 {
                 break now;
             }
             if drain_end.is_some_and(|d| now >= d) {
-                self.abort_open();
+                closed_at_stop = self.close_open();
                 break now;
             }
             let opening = drain_end.is_none();
@@ -291,6 +326,7 @@ impl<'a> Client<'a> {
                 drain_end,
                 opening.then(|| pacer.next_wakeup(self.open)).flatten(),
                 opening.then_some(stop_opening),
+                self.tap.as_ref().map(IntervalTap::next_due),
             ]
             .into_iter()
             .flatten()
@@ -302,11 +338,17 @@ impl<'a> Client<'a> {
                 self.on_event(bits, data);
             }
         };
+        self.rec.counters.deferred_by_cap = pacer.deferred_by_cap();
+        if let Some(t) = self.tap.take() {
+            t.finish(end, &self.rec);
+        }
         Ok(ClientRun {
             recorder: self.rec,
             duration: end - start,
             errors_by_errno: self.errnos.to_map(),
             deferred_by_cap: pacer.deferred_by_cap(),
+            closed_at_stop,
+            interrupted,
         })
     }
 
@@ -572,14 +614,20 @@ impl<'a> Client<'a> {
 
     /// The drain time is over: abort what is still open. These attempts stay
     /// uncounted, hence in flight.
-    fn abort_open(&mut self) {
+    /// The drain ran out: close what is open as an application would, FIN first
+    /// (what arrived is read first: unread data would make the kernel send RST).
+    /// The kernel finishes the close handshakes. Returns how many were open.
+    fn close_open(&mut self) -> u64 {
+        let mut n = 0;
         for c in &mut self.conns {
             c.step = Step::Free;
             if let Some(fd) = c.fd.take() {
-                let _ = sys::set_linger_abort(fd.as_fd());
+                while matches!(sys::read(fd.as_fd(), &mut self.scratch), Ok(k) if k > 0) {}
                 sys::close(fd);
                 self.open -= 1;
+                n += 1;
             }
         }
+        n
     }
 }

@@ -1,0 +1,526 @@
+//! Load shapes beyond a fixed rate: `--ramp` (an open-loop rate that grows or
+//! falls linearly) and step sweeps (`--steps` with `--slo`) that find the highest
+//! rate at which the DUT still completes every connection within a latency bound —
+//! its connection-setup capacity.
+//!
+//! A sweep is a series of ordinary open-loop runs, one per step, each with its own
+//! report, so each step's accounting and histograms stand on their own. A step
+//! passes when every connection it scheduled completed (none failed, none left in
+//! flight, none left unstarted) and the SLO's percentile of the SLO's phase is
+//! within the bound. The sweep stops after the first failing step; the capacity is
+//! the rate of the last step that passed before it.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{CliError, Rate, RunArgs, parse_duration, parse_rate};
+use crate::engine::pacer::PacerMode;
+use crate::stats::human_nanos;
+use crate::stats::{Phase, Report};
+
+/// `--ramp FROM..TO/DURATION`: the open-loop rate goes linearly from FROM to TO
+/// connections per second over DURATION, which is the run's length.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RampArg {
+    /// Rate at the start (may be 0).
+    pub from: f64,
+    /// Rate at the end (may be 0, not both).
+    pub to: f64,
+    /// Length of the ramp, and of the run.
+    pub over: Duration,
+}
+
+impl RampArg {
+    /// Connections the ramp schedules: those before its end.
+    pub fn connections(&self) -> u64 {
+        let n = (self.from + self.to) / 2.0 * self.over.as_secs_f64();
+        (n.ceil() as u64).max(1)
+    }
+}
+
+/// Parse `FROM..TO/DURATION`, e.g. `10k..200k/30s`.
+pub fn parse_ramp(s: &str) -> Result<RampArg, String> {
+    let bad = || format!("'{s}' is not a ramp (FROM..TO/DURATION, e.g. 10k..200k/30s)");
+    let (rates, over) = s.trim().split_once('/').ok_or_else(bad)?;
+    let (from, to) = rates.split_once("..").ok_or_else(bad)?;
+    let rate = |r: &str| -> Result<f64, String> {
+        if r.trim() == "0" {
+            return Ok(0.0);
+        }
+        match parse_rate(r)? {
+            Rate::PerSecond(v) => Ok(v),
+            Rate::Max => Err(format!(
+                "a ramp goes between rates, not to 'max' (in '{s}')"
+            )),
+        }
+    };
+    let (from, to) = (rate(from)?, rate(to)?);
+    if from + to <= 0.0 {
+        return Err(format!("the ramp '{s}' never opens a connection"));
+    }
+    let over = parse_duration(over)?;
+    if over.is_zero() {
+        return Err(format!("the ramp '{s}' lasts no time"));
+    }
+    Ok(RampArg { from, to, over })
+}
+
+/// `--steps 50k,100k,200k`: the open-loop rates of a sweep, increasing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepsArg(pub Vec<f64>);
+
+/// Parse a comma-separated list of increasing rates.
+pub fn parse_steps(s: &str) -> Result<StepsArg, String> {
+    let mut v = Vec::new();
+    for part in s.split(',') {
+        match parse_rate(part)? {
+            Rate::PerSecond(r) => v.push(r),
+            Rate::Max => {
+                return Err(format!(
+                    "the steps '{s}' must be rates (a closed loop has no rate to step)"
+                ));
+            }
+        }
+    }
+    if v.windows(2).any(|w| w[1] <= w[0]) {
+        return Err(format!("the steps '{s}' must increase"));
+    }
+    if v.len() > 1000 {
+        return Err(format!("'{s}' has more than 1000 steps"));
+    }
+    Ok(StepsArg(v))
+}
+
+/// `--slo [PHASE.]pNN<DURATION`: a latency bound on one phase's percentile.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Slo {
+    /// The phase (default `connect`: the connection-setup latency).
+    pub phase: Phase,
+    /// The percentile, 0 < p ≤ 100.
+    pub percentile: f64,
+    /// The bound (inclusive).
+    pub bound: Duration,
+}
+
+impl fmt::Display for Slo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} p{} < {}",
+            self.phase,
+            self.percentile,
+            human_nanos(self.bound.as_nanos() as f64)
+        )
+    }
+}
+
+impl Slo {
+    /// The percentile's value in `report`, ns; `None` without samples.
+    pub fn value(&self, report: &Report) -> Option<u64> {
+        let h = report.recorder.histogram(self.phase);
+        (!h.is_empty()).then(|| h.value_at_quantile(self.percentile / 100.0))
+    }
+}
+
+/// Parse `p99<5ms`, `connect.p99.9<2ms`, `lifecycle.p50<1ms`.
+pub fn parse_slo(s: &str) -> Result<Slo, String> {
+    let bad = || {
+        format!(
+            "'{s}' is not a latency bound ([PHASE.]pNN<DURATION, e.g. p99<5ms or lifecycle.p99.9<20ms)"
+        )
+    };
+    let (left, bound) = s.trim().split_once('<').ok_or_else(bad)?;
+    let left = left.trim();
+    let (phase, pct) = match left.split_once(".p") {
+        Some((name, pct)) => {
+            let phase = Phase::ALL
+                .into_iter()
+                .find(|p| p.as_str() == name)
+                .ok_or_else(|| {
+                    format!("'{name}' is not a phase (connect, ttfb, close, lifecycle)")
+                })?;
+            (phase, pct)
+        }
+        None => (Phase::Connect, left.strip_prefix('p').ok_or_else(bad)?),
+    };
+    let percentile: f64 = pct.parse().map_err(|_| bad())?;
+    if !(percentile > 0.0 && percentile <= 100.0) {
+        return Err(format!(
+            "the percentile in '{s}' must be above 0 and at most 100"
+        ));
+    }
+    let bound = parse_duration(bound)?;
+    if bound.is_zero() {
+        return Err(format!("the bound in '{s}' is zero: nothing can meet it"));
+    }
+    Ok(Slo {
+        phase,
+        percentile,
+        bound,
+    })
+}
+
+/// The pacer mode a run's options ask for: the ramp, the rate, or a closed loop.
+pub fn pacer_mode(a: &RunArgs) -> PacerMode {
+    if let Some(r) = a.ramp {
+        return PacerMode::Ramp {
+            from: r.from,
+            to: r.to,
+            over: r.over,
+        };
+    }
+    match a.rate {
+        Rate::Max => PacerMode::Max,
+        Rate::PerSecond(cps) => PacerMode::Rate { cps },
+    }
+}
+
+/// Options of a run with a ramp: its count and length are the ramp's.
+pub fn shaped(a: &RunArgs) -> RunArgs {
+    let mut a = a.clone();
+    if let Some(r) = a.ramp {
+        a.connections = r.connections();
+        a.duration = r.over;
+    }
+    a
+}
+
+/// The ramp, for the report's config.
+pub fn ramp_json(r: &RampArg) -> Value {
+    json!({ "from": r.from, "to": r.to, "over_s": r.over.as_secs_f64() })
+}
+
+/// What a report says about how the run stopped.
+pub fn stop_notes(interrupted: bool, closed_with_fin: u64, reset: u64) -> Vec<String> {
+    let mut notes = Vec::new();
+    if interrupted {
+        notes.push("stopped by a signal: opening stopped, open connections were drained".into());
+    }
+    if closed_with_fin > 0 {
+        notes.push(format!(
+            "{closed_with_fin} connections were still open when the drain time ran out: they were closed with FIN and are counted in flight{}",
+            if reset > 0 {
+                format!("; {reset} of them were still open after --close-timeout and were reset")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    notes
+}
+
+/// One step of a sweep, run.
+struct StepResult {
+    rate: f64,
+    scheduled: u64,
+    report: Report,
+    slo_value: Option<u64>,
+    /// Why it failed; `None` when it passed.
+    failure: Option<String>,
+}
+
+/// Run a step sweep and render it (text or JSON, as `--format` says).
+pub fn run_sweep(a: &RunArgs) -> Result<String, CliError> {
+    let Some(steps) = a.steps.clone() else {
+        return Err(CliError::Usage("a sweep needs --steps".into()));
+    };
+    if a.step_duration.is_zero() {
+        return Err(CliError::Usage("--step-duration must be above 0".into()));
+    }
+    let stop = super::install_stop_flag()?;
+    let mut results: Vec<StepResult> = Vec::new();
+    let mut notes = Vec::new();
+    for &rate in &steps.0 {
+        if stop.load(Ordering::Relaxed) {
+            notes.push("stopped by a signal: the remaining steps were not run".to_owned());
+            break;
+        }
+        let mut s = a.clone();
+        s.steps = None;
+        s.rate = Rate::PerSecond(rate);
+        let scheduled = ((rate * a.step_duration.as_secs_f64()).ceil() as u64).max(1);
+        s.connections = scheduled;
+        // Opening stops half a step after the last scheduled start: a generator
+        // that fell behind still starts what it owes, and its lateness shows in the
+        // latencies (each measured from its scheduled start).
+        s.duration = a.step_duration + a.step_duration / 2;
+        let report = super::run_once(&s, &stop)?;
+        let r = judge(rate, scheduled, report, &a.slo);
+        let failed = r.failure.is_some();
+        results.push(r);
+        if failed {
+            if results.len() < steps.0.len() {
+                notes.push(format!(
+                    "the sweep stopped at the first failing step; {} higher step(s) were not run",
+                    steps.0.len() - results.len()
+                ));
+            }
+            break;
+        }
+    }
+    let capacity = results
+        .iter()
+        .take_while(|r| r.failure.is_none())
+        .last()
+        .map(|r| r.rate);
+    Ok(match a.format {
+        super::Format::Json => {
+            serde_json::to_string_pretty(&sweep_json(a, &results, capacity, &notes))
+                .unwrap_or_default()
+                + "\n"
+        }
+        super::Format::Text => sweep_text(a, &results, capacity, &notes),
+    })
+}
+
+fn judge(rate: f64, scheduled: u64, report: Report, slo: &Slo) -> StepResult {
+    let c = report.counters();
+    let slo_value = slo.value(&report);
+    let mut why = Vec::new();
+    if c.attempted < scheduled {
+        why.push(format!(
+            "{} of {scheduled} never started",
+            scheduled - c.attempted
+        ));
+    }
+    if c.failed_total() > 0 {
+        why.push(format!("{} failed", c.failed_total()));
+    }
+    if c.in_flight() > 0 {
+        why.push(format!("{} still open at the end", c.in_flight()));
+    }
+    match slo_value {
+        None => why.push(format!("no {} sample", slo.phase)),
+        Some(v) if v > slo.bound.as_nanos() as u64 => why.push(format!(
+            "{} p{} {} > {}",
+            slo.phase,
+            slo.percentile,
+            human_nanos(v as f64),
+            human_nanos(slo.bound.as_nanos() as f64)
+        )),
+        Some(_) => {}
+    }
+    let failure = (!why.is_empty()).then(|| why.join("; "));
+    StepResult {
+        rate,
+        scheduled,
+        report,
+        slo_value,
+        failure,
+    }
+}
+
+fn rate_text(r: f64) -> String {
+    if r.fract() == 0.0 {
+        format!("{r:.0}")
+    } else {
+        format!("{r:.3}")
+    }
+}
+
+fn sweep_text(
+    a: &RunArgs,
+    results: &[StepResult],
+    capacity: Option<f64>,
+    notes: &[String],
+) -> String {
+    use std::fmt::Write as _;
+    let slo = &a.slo;
+    let io = results.first().map_or("?", |r| r.report.io.as_str());
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "synfin {}  |  capacity sweep  |  io: {io}  |  {} per step  |  SLO: {slo}, every connection completed",
+        env!("CARGO_PKG_VERSION"),
+        humantime::format_duration(a.step_duration)
+    );
+    out.push('\n');
+    let pct = format!("p{}", slo.percentile);
+    let _ = writeln!(
+        out,
+        "  {:>10}  {:>10}  {:>10}  {:>8}  {:>9}  {:>11}  {:>10}  {:>10}  {:>13}  result",
+        "rate",
+        "scheduled",
+        "completed",
+        "failed",
+        "in flight",
+        "cps",
+        format!("{} p50", short(slo.phase)),
+        format!("{} {pct}", short(slo.phase)),
+        "lifecycle p99"
+    );
+    for r in results {
+        let c = r.report.counters();
+        let p50 = r.report.latency(slo.phase);
+        let life = r.report.latency(Phase::Lifecycle);
+        let show = |v: u64, n: u64| {
+            if n == 0 {
+                "-".to_owned()
+            } else {
+                human_nanos(v as f64)
+            }
+        };
+        let _ = writeln!(
+            out,
+            "  {:>10}  {:>10}  {:>10}  {:>8}  {:>9}  {:>11.1}  {:>10}  {:>10}  {:>13}  {}",
+            rate_text(r.rate),
+            r.scheduled,
+            c.completed,
+            c.failed_total(),
+            c.in_flight(),
+            r.report.cps(),
+            show(p50.p50, p50.count),
+            r.slo_value
+                .map_or("-".to_owned(), |v| human_nanos(v as f64)),
+            show(life.p99, life.count),
+            match &r.failure {
+                None => "pass".to_owned(),
+                Some(why) => format!("FAIL ({why})"),
+            }
+        );
+    }
+    out.push('\n');
+    match capacity {
+        Some(c) => {
+            let _ = writeln!(
+                out,
+                "capacity: {} connections/s  (the highest step whose every connection completed with {slo})",
+                rate_text(c)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "capacity: below the first step ({} connections/s did not meet the SLO)",
+                results
+                    .first()
+                    .map_or("-".to_owned(), |r| rate_text(r.rate))
+            );
+        }
+    }
+    if !notes.is_empty() {
+        out.push('\n');
+        let _ = writeln!(out, "notes");
+        for n in notes {
+            let _ = writeln!(out, "  - {n}");
+        }
+    }
+    out
+}
+
+/// A phase name short enough for a column head.
+fn short(p: Phase) -> &'static str {
+    match p {
+        Phase::Connect => "connect",
+        Phase::Ttfb => "ttfb",
+        Phase::Close => "close",
+        Phase::Lifecycle => "life",
+    }
+}
+
+fn sweep_json(
+    a: &RunArgs,
+    results: &[StepResult],
+    capacity: Option<f64>,
+    notes: &[String],
+) -> Value {
+    let steps: Vec<Value> = results
+        .iter()
+        .map(|r| {
+            let c = r.report.counters();
+            json!({
+                "rate": r.rate,
+                "scheduled": r.scheduled,
+                "attempted": c.attempted,
+                "completed": c.completed,
+                "failed": c.failed_total(),
+                "in_flight": c.in_flight(),
+                "cps": r.report.cps(),
+                "slo_value_us": r.slo_value.map(|v| v as f64 / 1000.0),
+                "pass": r.failure.is_none(),
+                "why": r.failure,
+                "report": r.report.to_json(),
+            })
+        })
+        .collect();
+    json!({
+        "synfin_version": env!("CARGO_PKG_VERSION"),
+        "io": results.first().map(|r| r.report.io.clone()),
+        "sweep": {
+            "slo": {
+                "phase": a.slo.phase.as_str(),
+                "percentile": a.slo.percentile,
+                "bound_us": a.slo.bound.as_nanos() as f64 / 1000.0,
+            },
+            "step_duration_s": a.step_duration.as_secs_f64(),
+            "steps": steps,
+            "capacity_cps": capacity,
+        },
+        "notes": notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ramps_parse_and_count_their_connections() {
+        let r = parse_ramp("10k..200k/30s").unwrap();
+        assert_eq!((r.from, r.to, r.over), (1e4, 2e5, Duration::from_secs(30)));
+        assert_eq!(r.connections(), 3_150_000);
+        let r = parse_ramp("0..1000/10s").unwrap();
+        assert_eq!(r.connections(), 5000);
+        for bad in [
+            "10k-20k/1s",
+            "10k..20k",
+            "0..0/1s",
+            "1..max/1s",
+            "1..2/0s",
+            "x..2/1s",
+        ] {
+            assert!(parse_ramp(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn steps_must_be_increasing_rates() {
+        assert_eq!(
+            parse_steps("50k,100k,200k").unwrap(),
+            StepsArg(vec![5e4, 1e5, 2e5])
+        );
+        for bad in ["100k,50k", "1k,1k", "1k,max", "", "1k,,2k"] {
+            assert!(parse_steps(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn slos_name_a_phase_and_a_percentile() {
+        let s = parse_slo("p99<5ms").unwrap();
+        assert_eq!(
+            s,
+            Slo {
+                phase: Phase::Connect,
+                percentile: 99.0,
+                bound: Duration::from_millis(5)
+            }
+        );
+        assert_eq!(s.to_string(), "connect p99 < 5.00ms");
+        let s = parse_slo("lifecycle.p99.9<20ms").unwrap();
+        assert_eq!((s.phase, s.percentile), (Phase::Lifecycle, 99.9));
+        for bad in [
+            "p99",
+            "q99<1ms",
+            "p0<1ms",
+            "p101<1ms",
+            "foo.p99<1ms",
+            "p99<0s",
+            "p99<x",
+        ] {
+            assert!(parse_slo(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! Saved runs read back, and runs merged: what `synfin report` works on.
+//!
+//! A JSON report carries its whole histograms (and each period's) in the
+//! HdrHistogram V2 compressed encoding, so a report read back has exactly the
+//! histograms of the run, and the merge of several runs — one per generator
+//! host, say — is exact: counts add, histograms add bucket by bucket, and the
+//! percentiles are those of the merged histograms. An HdrHistogram interval log
+//! carries latencies only (no connection counts).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+use super::hlog::Hlog;
+use super::interval::{IntervalRow, PhaseLatency};
+use super::{Counters, FailCause, LatencySummary, Phase, Recorder, Report, encode};
+
+fn u64_at(v: &Value, path: &[&str]) -> Result<u64, String> {
+    let mut x = v;
+    for k in path {
+        x = x.get(k).ok_or_else(|| format!("no `{}`", path.join(".")))?;
+    }
+    x.as_u64()
+        .ok_or_else(|| format!("`{}` is not a count", path.join(".")))
+}
+
+/// Counters as the report's `connections`, `packets` and `time_wait` objects hold them.
+fn counters_from_report(v: &Value) -> Result<Counters, String> {
+    let opt = |path: &[&str]| u64_at(v, path).unwrap_or(0);
+    let mut c = Counters {
+        attempted: u64_at(v, &["connections", "attempted"])?,
+        completed: u64_at(v, &["connections", "completed"])?,
+        tx_packets: opt(&["packets", "tx"]),
+        rx_packets: opt(&["packets", "rx"]),
+        tx_bytes: opt(&["packets", "tx_bytes"]),
+        rx_bytes: opt(&["packets", "rx_bytes"]),
+        retransmitted: opt(&["packets", "retransmitted"]),
+        tx_dropped: opt(&["packets", "tx_dropped"]),
+        rx_invalid: opt(&["packets", "rx_invalid"]),
+        rx_no_conn: opt(&["packets", "rx_no_conn"]),
+        rst_sent: opt(&["packets", "rst_sent"]),
+        rst_received: opt(&["packets", "rst_received"]),
+        challenge_acks: opt(&["packets", "challenge_acks"]),
+        paws_rejected: opt(&["packets", "paws_rejected"]),
+        tw_entered: opt(&["time_wait", "entered"]),
+        tw_peak: opt(&["time_wait", "peak"]),
+        tw_current: opt(&["time_wait", "current"]),
+        tw_hazard_reuses: opt(&["time_wait", "hazard_reuses"]),
+        tw_reused: opt(&["time_wait", "reused"]),
+        tw_overflow: opt(&["time_wait", "overflow"]),
+        tw_fin_reacked: opt(&["time_wait", "fin_reacked"]),
+        ..Counters::default()
+    };
+    for cause in FailCause::ALL {
+        c.failed[cause.index()] = opt(&["connections", "failed", cause.as_str()]);
+    }
+    Ok(c)
+}
+
+/// Counters as the report's `server` object holds them (the field names).
+fn counters_from_fields(v: &Value) -> Counters {
+    let f = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let mut c = Counters {
+        attempted: f("attempted"),
+        completed: f("completed"),
+        tx_packets: f("tx_packets"),
+        rx_packets: f("rx_packets"),
+        tx_bytes: f("tx_bytes"),
+        rx_bytes: f("rx_bytes"),
+        retransmitted: f("retransmitted"),
+        tx_dropped: f("tx_dropped"),
+        rx_invalid: f("rx_invalid"),
+        rx_no_conn: f("rx_no_conn"),
+        rst_sent: f("rst_sent"),
+        rst_received: f("rst_received"),
+        challenge_acks: f("challenge_acks"),
+        paws_rejected: f("paws_rejected"),
+        tw_entered: f("tw_entered"),
+        tw_peak: f("tw_peak"),
+        tw_current: f("tw_current"),
+        tw_hazard_reuses: f("tw_hazard_reuses"),
+        tw_reused: f("tw_reused"),
+        tw_overflow: f("tw_overflow"),
+        tw_fin_reacked: f("tw_fin_reacked"),
+        ..Counters::default()
+    };
+    for cause in FailCause::ALL {
+        c.failed[cause.index()] = v
+            .get("failed")
+            .and_then(|x| x.get(cause.as_str()))
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+    }
+    c
+}
+
+/// A report read back from its JSON (what `synfin run --format json` printed).
+pub fn report_from_json(v: &Value) -> Result<Report, String> {
+    let hist = v
+        .get("histograms")
+        .ok_or("no `histograms`: the report was made by a synfin without them and cannot be merged exactly")?;
+    if let Some(enc) = hist.get("encoding").and_then(Value::as_str)
+        && enc != encode::ENCODING
+    {
+        return Err(format!("unknown histogram encoding `{enc}`"));
+    }
+    let mut rec = Recorder::new();
+    for p in Phase::ALL {
+        let text = hist
+            .get("phases")
+            .and_then(|x| x.get(p.as_str()))
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("no `histograms.phases.{p}`"))?;
+        let h = encode::decode(text).map_err(|e| format!("histograms.phases.{p}: {e}"))?;
+        rec.add_histogram(p, &h);
+    }
+    rec.counters = counters_from_report(v)?;
+    let duration_s = v
+        .get("duration_s")
+        .and_then(Value::as_f64)
+        .filter(|d| d.is_finite() && *d >= 0.0)
+        .ok_or("no valid `duration_s`")?;
+    let mut r = Report::new(
+        rec,
+        v.get("io").and_then(Value::as_str).unwrap_or("unknown"),
+        Duration::from_secs_f64(duration_s),
+    );
+    r.config = v.get("config").cloned().unwrap_or(Value::Null);
+    r.server = v
+        .get("server")
+        .filter(|s| !s.is_null())
+        .map(counters_from_fields);
+    r.notes = v
+        .get("notes")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(iv) = v.get("intervals") {
+        if let Some(p) = iv.get("period_s").and_then(Value::as_f64)
+            && p.is_finite()
+            && p > 0.0
+        {
+            r.interval = Duration::from_secs_f64(p);
+        }
+        if let Some(rows) = iv.get("rows") {
+            r.intervals =
+                serde_json::from_value(rows.clone()).map_err(|e| format!("intervals.rows: {e}"))?;
+        }
+    }
+    r.started = v
+        .get("started_unix_s")
+        .and_then(Value::as_f64)
+        .filter(|t| t.is_finite() && *t >= 0.0)
+        .map(|t| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(t));
+    Ok(r)
+}
+
+/// A report of an HdrHistogram interval log: the phases' latencies (tags `connect`,
+/// `ttfb`, `close`, `lifecycle`; others are ignored), one row per period, and no
+/// connection counts.
+pub fn report_from_hlog(log: &Hlog) -> Report {
+    let mut rec = Recorder::new();
+    let mut end = Duration::ZERO;
+    let mut rows: BTreeMap<u64, [Option<hdrhistogram::Histogram<u64>>; Phase::COUNT]> =
+        BTreeMap::new();
+    let mut durations: BTreeMap<u64, Duration> = BTreeMap::new();
+    for iv in &log.intervals {
+        let Some(p) = Phase::ALL
+            .into_iter()
+            .find(|p| iv.tag.as_deref() == Some(p.as_str()))
+        else {
+            continue;
+        };
+        rec.add_histogram(p, &iv.histogram);
+        end = end.max(iv.start + iv.duration);
+        let index = (iv.start.as_secs_f64() + 1e-6).floor() as u64;
+        let slot = &mut rows.entry(index).or_default()[p.index()];
+        match slot {
+            Some(h) => encode::add_clamped(h, &iv.histogram),
+            None => *slot = Some(iv.histogram.clone()),
+        }
+        let d = durations.entry(index).or_default();
+        *d = (*d).max(iv.duration);
+    }
+    let mut r = Report::new(rec, "hlog", end);
+    r.intervals = rows
+        .into_iter()
+        .map(|(index, hs)| {
+            let mut row = IntervalRow {
+                t_s: index as f64,
+                duration_s: durations[&index].as_secs_f64(),
+                ..IntervalRow::default()
+            };
+            for p in Phase::ALL {
+                let h = hs[p.index()]
+                    .clone()
+                    .unwrap_or_else(Recorder::empty_histogram);
+                set_latency(&mut row, p, &h);
+            }
+            row
+        })
+        .collect();
+    r.started = log.start_time.map(|t| SystemTime::UNIX_EPOCH + t);
+    r.notes.push(
+        "read from an HdrHistogram interval log: latencies only (the log holds no connection counts)"
+            .into(),
+    );
+    r
+}
+
+fn set_latency(row: &mut IntervalRow, p: Phase, h: &hdrhistogram::Histogram<u64>) {
+    row.latency_us.insert(
+        p.as_str().to_owned(),
+        PhaseLatency::of(&LatencySummary::of(h)),
+    );
+    if h.is_empty() {
+        row.histograms.remove(p.as_str());
+    } else {
+        row.histograms
+            .insert(p.as_str().to_owned(), encode::encode(h));
+    }
+}
+
+/// Adds row `b` (of another run, same period) into `a`.
+fn merge_row(a: &mut IntervalRow, b: &IntervalRow) -> Result<(), String> {
+    a.duration_s = a.duration_s.max(b.duration_s);
+    a.attempted += b.attempted;
+    a.completed += b.completed;
+    a.failed += b.failed;
+    for (k, n) in &b.failed_by {
+        *a.failed_by.entry(k.clone()).or_default() += n;
+    }
+    a.in_flight += b.in_flight;
+    a.time_wait += b.time_wait;
+    a.tx_packets += b.tx_packets;
+    a.rx_packets += b.rx_packets;
+    a.retransmitted += b.retransmitted;
+    a.cps = if a.duration_s > 0.0 {
+        (a.completed as f64 / a.duration_s * 1000.0).round() / 1000.0
+    } else {
+        0.0
+    };
+    for p in Phase::ALL {
+        let mut h = Recorder::empty_histogram();
+        for row in [&*a, b] {
+            if let Some(text) = row.histograms.get(p.as_str()) {
+                let x = encode::decode(text).map_err(|e| format!("an interval's {p}: {e}"))?;
+                encode::add_clamped(&mut h, &x);
+            }
+        }
+        set_latency(a, p, &h);
+    }
+    Ok(())
+}
+
+/// The merge of several runs (`(name, report)`, e.g. one per generator host that
+/// ran at the same time): counters and histograms add, exactly; the duration is
+/// the longest; periods are matched by their position from each run's start.
+pub fn merge(runs: Vec<(String, Report)>) -> Result<Report, String> {
+    if runs.len() == 1 {
+        return Ok(runs.into_iter().next().expect("one run").1);
+    }
+    let mut runs = runs.into_iter();
+    let (first_name, first) = runs.next().ok_or("nothing to merge")?;
+    let mut sources = vec![source(&first_name, &first)];
+    let mut out = first;
+    out.notes = out
+        .notes
+        .iter()
+        .map(|n| format!("[{first_name}] {n}"))
+        .collect();
+    for (name, r) in runs {
+        sources.push(source(&name, &r));
+        if out.interval != r.interval && !r.intervals.is_empty() && !out.intervals.is_empty() {
+            return Err(format!(
+                "{name}: its period ({:?}) is not the others' ({:?})",
+                r.interval, out.interval
+            ));
+        }
+        out.recorder.merge(&r.recorder);
+        out.duration = out.duration.max(r.duration);
+        if out.io != r.io {
+            out.io = format!("{}+{}", out.io, r.io);
+        }
+        out.server = match (out.server.take(), &r.server) {
+            (Some(mut a), Some(b)) => {
+                a.merge(b);
+                Some(a)
+            }
+            (a, b) => a.or_else(|| b.clone()),
+        };
+        out.notes
+            .extend(r.notes.iter().map(|n| format!("[{name}] {n}")));
+        out.started = match (out.started, r.started) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let period = out.interval.as_secs_f64().max(1e-9);
+        let mut by_index: BTreeMap<u64, IntervalRow> = out
+            .intervals
+            .drain(..)
+            .map(|row| ((row.t_s / period).round() as u64, row))
+            .collect();
+        for row in &r.intervals {
+            let i = (row.t_s / period).round() as u64;
+            match by_index.get_mut(&i) {
+                Some(a) => merge_row(a, row)?,
+                None => {
+                    by_index.insert(i, row.clone());
+                }
+            }
+        }
+        out.intervals = by_index.into_values().collect();
+    }
+    let n = sources.len();
+    out.config = json!({ "merged_from": sources });
+    out.notes.insert(
+        0,
+        format!("the merge of {n} runs: counts and histograms added, duration the longest"),
+    );
+    Ok(out)
+}
+
+fn source(name: &str, r: &Report) -> Value {
+    json!({
+        "file": name,
+        "io": r.io,
+        "duration_s": r.duration_s(),
+        "completed": r.counters().completed,
+        "config": r.config,
+    })
+}

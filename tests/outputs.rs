@@ -1,0 +1,455 @@
+//! The outputs of a run and `synfin report`: the JSON validates against
+//! results/schema.json, the HdrHistogram log read back by the hdrhistogram crate's
+//! own log reader matches the report, the CSV has a row per second that adds up,
+//! `synfin report` of two runs equals the histograms merged by hand, plots are
+//! written, progress shows only when asked for (or on a terminal).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use base64::Engine as _;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::Deserializer;
+use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+use serde_json::Value;
+
+const PHASES: [&str; 4] = ["connect", "ttfb", "close", "lifecycle"];
+
+fn synfin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_synfin"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("the binary runs")
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("synfin-out-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "status {:?}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// A reproducible open-loop run over the in-memory wire (a virtual clock: 3.5
+/// simulated seconds at 8k CPS, a little loss so that some connections fail or
+/// retransmit), with every output asked for.
+fn run_json(seed: &str, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "run",
+        "--io",
+        "mem",
+        "-n",
+        "28k",
+        "--rate",
+        "8k",
+        "--virtual-time",
+        "--loss",
+        "0.2%",
+        "--syn-retries",
+        "1",
+        "--retries",
+        "1",
+        "--seed",
+        seed,
+        "--format",
+        "json",
+        "--progress",
+        "off",
+    ];
+    args.extend_from_slice(extra);
+    serde_json::from_str(&ok(&synfin(&args))).expect("the report is JSON")
+}
+
+fn decode(text: &str) -> Histogram<u64> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap();
+    Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .unwrap()
+}
+
+/// The report's rounding: nanoseconds to microseconds with 3 decimals.
+fn us(ns: f64) -> f64 {
+    (ns / 1000.0 * 1000.0).round() / 1000.0
+}
+
+/// Asserts that `lat` (a `latency_us.<phase>` object) summarizes `h`.
+#[track_caller]
+fn same_summary(lat: &Value, h: &Histogram<u64>, what: &str) {
+    assert_eq!(lat["count"].as_u64(), Some(h.len()), "{what} count");
+    if h.is_empty() {
+        return;
+    }
+    for (k, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999)] {
+        assert_eq!(
+            lat[k].as_f64(),
+            Some(us(h.value_at_quantile(q) as f64)),
+            "{what} {k}"
+        );
+    }
+    assert_eq!(lat["max"].as_f64(), Some(us(h.max() as f64)), "{what} max");
+}
+
+fn validator() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/results/schema.json"))
+        .unwrap();
+    let schema: Value = serde_json::from_str(&text).unwrap();
+    jsonschema::draft202012::new(&schema)
+        .expect("results/schema.json is a valid draft 2020-12 schema")
+}
+
+#[track_caller]
+fn valid(v: &Value, what: &str) {
+    let errors: Vec<String> = validator()
+        .iter_errors(v)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} does not match the schema: {errors:#?}"
+    );
+}
+
+#[test]
+fn hlog_read_back_by_the_crate_matches_the_report_and_csv_adds_up() {
+    let dir = scratch("hlog");
+    let (hlog, csv) = (dir.join("run.hlog"), dir.join("run.csv"));
+    let j = run_json("3", &["--hlog", s(&hlog), "--csv", s(&csv)]);
+    valid(&j, "the report of a run");
+
+    // The log, read with the hdrhistogram crate's own interval-log reader.
+    let text = std::fs::read(&hlog).unwrap();
+    let mut sums: Vec<Histogram<u64>> = PHASES
+        .iter()
+        .map(|_| Histogram::new_with_bounds(1, 3_600_000_000_000, 3).unwrap())
+        .collect();
+    let (mut start_time, mut intervals) = (false, 0);
+    let mut starts = Vec::new();
+    for e in IntervalLogIterator::new(&text) {
+        match e.expect("the log parses") {
+            LogEntry::StartTime(_) => start_time = true,
+            LogEntry::BaseTime(_) => {}
+            LogEntry::Interval(iv) => {
+                intervals += 1;
+                let tag = iv.tag().expect("every interval is tagged").as_str();
+                let i = PHASES.iter().position(|p| *p == tag).expect("a phase tag");
+                if i == 0 {
+                    starts.push(iv.start_timestamp().as_secs_f64());
+                }
+                sums[i].add(decode(iv.encoded_histogram())).unwrap();
+            }
+        }
+    }
+    assert!(start_time, "the log says when the run started");
+    let rows = j["intervals"]["rows"].as_array().unwrap();
+    assert!(rows.len() >= 4, "3.5 s give 4 periods: {}", rows.len());
+    assert_eq!(
+        intervals,
+        rows.len() * PHASES.len(),
+        "one histogram per phase per period"
+    );
+    assert_eq!(
+        starts,
+        (0..rows.len()).map(|i| i as f64).collect::<Vec<_>>()
+    );
+    for (i, p) in PHASES.iter().enumerate() {
+        same_summary(&j["latency_us"][p], &sums[i], &format!("hlog {p}"));
+        assert!(!sums[i].is_empty() || *p == "close");
+    }
+
+    // The CSV: a header, one row per period, counts adding up to the report's.
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let body: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(body.len(), rows.len());
+    let sum = |name: &str| -> u64 {
+        body.iter()
+            .map(|r| r[col(name)].parse::<u64>().unwrap())
+            .sum()
+    };
+    let c = &j["connections"];
+    assert_eq!(sum("completed"), c["completed"].as_u64().unwrap());
+    assert_eq!(sum("attempted"), c["attempted"].as_u64().unwrap());
+    let failed: u64 = c["failed"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(sum("failed"), failed);
+    assert!(failed > 0, "the lossy run has failures to count");
+    assert_eq!(
+        sum("connect_count"),
+        j["latency_us"]["connect"]["count"].as_u64().unwrap()
+    );
+    for r in &body {
+        assert_eq!(r.len(), header.len());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn report_of_two_runs_equals_the_histograms_merged_by_hand() {
+    let dir = scratch("merge");
+    let (a, b) = (dir.join("a.json"), dir.join("b.json"));
+    let (ha, hb) = (dir.join("a.hlog"), dir.join("b.hlog"));
+    let ja = run_json("5", &["--hlog", s(&ha)]);
+    let jb = run_json("6", &["--hlog", s(&hb), "--close", "server"]);
+    std::fs::write(&a, ja.to_string()).unwrap();
+    std::fs::write(&b, jb.to_string()).unwrap();
+    let plots = dir.join("plots");
+    let m: Value = serde_json::from_str(&ok(&synfin(&[
+        "report",
+        s(&a),
+        s(&b),
+        "--format",
+        "json",
+        "--plot",
+        s(&plots),
+    ])))
+    .unwrap();
+    valid(&m, "the merged report");
+    // Totals add.
+    for k in ["attempted", "completed", "in_flight"] {
+        assert_eq!(
+            m["connections"][k].as_u64().unwrap(),
+            ja["connections"][k].as_u64().unwrap() + jb["connections"][k].as_u64().unwrap(),
+            "connections.{k}"
+        );
+    }
+    for (cause, n) in m["connections"]["failed"].as_object().unwrap() {
+        let want = ja["connections"]["failed"][cause].as_u64().unwrap()
+            + jb["connections"]["failed"][cause].as_u64().unwrap();
+        assert_eq!(n.as_u64(), Some(want), "failed.{cause}");
+    }
+    for k in ["tx", "rx", "retransmitted"] {
+        assert_eq!(
+            m["packets"][k].as_u64().unwrap(),
+            ja["packets"][k].as_u64().unwrap() + jb["packets"][k].as_u64().unwrap()
+        );
+    }
+    // Percentiles are those of the two runs' histograms merged by hand.
+    for p in PHASES {
+        let mut h = decode(ja["histograms"]["phases"][p].as_str().unwrap());
+        h.add(decode(jb["histograms"]["phases"][p].as_str().unwrap()))
+            .unwrap();
+        same_summary(&m["latency_us"][p], &h, &format!("merged {p}"));
+    }
+    // Periods add, second by second.
+    let rows = |v: &Value| v["intervals"]["rows"].as_array().unwrap().clone();
+    let (ra, rb, rm) = (rows(&ja), rows(&jb), rows(&m));
+    assert_eq!(rm.len(), ra.len().max(rb.len()));
+    for (i, r) in rm.iter().enumerate() {
+        let get = |rs: &[Value], k: &str| rs.get(i).map_or(0, |r| r[k].as_u64().unwrap());
+        assert_eq!(
+            r["completed"].as_u64().unwrap(),
+            get(&ra, "completed") + get(&rb, "completed")
+        );
+    }
+    // The total duration is the longer run's, and the CPS is the sum's over it.
+    let d = ja["duration_s"]
+        .as_f64()
+        .unwrap()
+        .max(jb["duration_s"].as_f64().unwrap());
+    assert_eq!(m["duration_s"].as_f64(), Some(d));
+    // Plots.
+    for f in [
+        "latency-spectrum.svg",
+        "cps.svg",
+        "failures.svg",
+        "latency.svg",
+    ] {
+        let svg = std::fs::read_to_string(plots.join(f)).unwrap();
+        assert!(svg.starts_with("<svg"), "{f}");
+        assert!(
+            svg.contains("<polyline") || svg.contains("<path"),
+            "{f} has lines"
+        );
+    }
+    // The same merge from the two HdrHistogram logs: the same latencies.
+    let ml: Value = serde_json::from_str(&ok(&synfin(&[
+        "report",
+        s(&ha),
+        s(&hb),
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    valid(&ml, "the report of two logs");
+    for p in PHASES {
+        assert_eq!(ml["latency_us"][p], m["latency_us"][p], "{p} from the logs");
+    }
+    // The merged per-second rows as CSV.
+    let mcsv = dir.join("merged.csv");
+    ok(&synfin(&["report", s(&a), s(&b), "--csv", s(&mcsv)]));
+    let text = std::fs::read_to_string(&mcsv).unwrap();
+    assert_eq!(text.lines().count(), rm.len() + 1);
+    let completed: u64 = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(completed, m["connections"]["completed"].as_u64().unwrap());
+    // One report re-rendered as text gives the text of the run.
+    let text = ok(&synfin(&["report", s(&a), "--spectrum"]));
+    assert!(text.contains("connections"), "{text}");
+    assert!(text.contains("1/(1-Percentile)"), "{text}");
+    // Logs and reports are not mixed; nonsense is a usage error.
+    let junk = dir.join("junk.txt");
+    std::fs::write(&junk, "hello\n").unwrap();
+    for args in [
+        vec!["report", s(&a), s(&ha)],
+        vec!["report", s(&junk)],
+        vec!["report", "/nonexistent/synfin.json"],
+        vec!["report"],
+    ] {
+        let out = synfin(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn progress_only_when_asked_or_on_a_terminal() {
+    let args = |p: &'static str| {
+        vec![
+            "run",
+            "--io",
+            "mem",
+            "-n",
+            "3k",
+            "--rate",
+            "1k",
+            "--virtual-time",
+            "--progress",
+            p,
+        ]
+    };
+    let on = synfin(&args("on"));
+    ok(&on);
+    let err = String::from_utf8_lossy(&on.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("cps")).collect();
+    assert!(lines.len() >= 3, "a line per second: {err}");
+    for l in &lines {
+        assert!(l.contains("in flight") && l.contains("failed") && l.contains("connect p99"));
+        assert!(l.contains("time-wait"), "{l}");
+    }
+    // The test's stderr is a pipe, not a terminal: `auto` prints nothing.
+    for p in ["auto", "off"] {
+        let out = synfin(&args(p));
+        ok(&out);
+        assert!(
+            out.stderr.is_empty(),
+            "{p}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn an_unwritable_output_is_a_usage_error() {
+    for opt in ["--csv", "--hlog", "--plot"] {
+        let out = synfin(&["run", "-n", "10", opt, "/dev/null/x"]);
+        assert_eq!(out.status.code(), Some(2), "{opt}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{opt}: {err}");
+    }
+}
+
+/// The per-second rows come out of the kernel-socket datapath too: a binary run
+/// against a loopback server of the library, rows adding up to the report.
+#[cfg(target_os = "linux")]
+#[test]
+fn socket_runs_have_rows_that_add_up() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use synfin::io::socket::{SocketServer, SocketServerConfig};
+    let (server, addr) = SocketServer::bind(SocketServerConfig {
+        threads: 1,
+        duration: Some(std::time::Duration::from_secs(30)),
+        ..SocketServerConfig::default()
+    })
+    .expect("bind a loopback server");
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let thread = std::thread::spawn(move || server.run(&flag));
+    let dir = scratch("socket");
+    let csv = dir.join("run.csv");
+    let dst = addr.to_string();
+    let out = synfin(&[
+        "run",
+        "--io",
+        "socket",
+        "--dst",
+        &dst,
+        "-n",
+        "3000",
+        "--rate",
+        "2k",
+        "--concurrency",
+        "50",
+        "--format",
+        "json",
+        "--progress",
+        "on",
+        "--csv",
+        s(&csv),
+    ]);
+    stop.store(true, Ordering::Relaxed);
+    let _ = thread.join();
+    let j: Value = serde_json::from_str(&ok(&out)).unwrap();
+    valid(&j, "the report of a socket run");
+    let rows = j["intervals"]["rows"].as_array().unwrap();
+    assert!(rows.len() >= 2, "1.5 s give two periods: {rows:?}");
+    let completed: u64 = rows.iter().map(|r| r["completed"].as_u64().unwrap()).sum();
+    assert_eq!(completed, j["connections"]["completed"].as_u64().unwrap());
+    let connects: u64 = rows
+        .iter()
+        .map(|r| r["latency_us"]["connect"]["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        connects,
+        j["latency_us"]["connect"]["count"].as_u64().unwrap()
+    );
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(csv.lines().count(), rows.len() + 1);
+    // Kernel sockets: the kernel holds TIME-WAIT, the progress line leaves it out.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.lines().any(|l| l.contains("cps")), "{err}");
+    assert!(!err.contains("time-wait"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A saved report re-rendered by `synfin report` is the report: the JSON comes
+/// back identical, histograms, per-second rows and all.
+#[test]
+fn report_of_one_saved_run_is_that_run() {
+    let dir = scratch("rerender");
+    let j = run_json("9", &[]);
+    let f = dir.join("run.json");
+    std::fs::write(&f, serde_json::to_string_pretty(&j).unwrap()).unwrap();
+    let again: Value =
+        serde_json::from_str(&ok(&synfin(&["report", s(&f), "--format", "json"]))).unwrap();
+    assert_eq!(again, j);
+    let _ = std::fs::remove_dir_all(&dir);
+}
