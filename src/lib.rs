@@ -16,4 +16,6 @@ pub mod tcp;
 #[cfg(target_os = "linux")]
 pub mod testbed;
 pub mod time;
+#[cfg(target_os = "linux")]
+pub mod tw;
 pub mod wire;

@@ -137,6 +137,15 @@ fn bad_values_exit_2_with_a_message_and_no_panic() {
             "zz",
         ],
         &["serve", "--io", "xdp", "--interface", "nosuchif0"],
+        // TIME-WAIT (issue 4).
+        &["tw-matrix", "--cell-duration", "0s"],
+        &["tw-matrix", "--cell-duration", "soon"],
+        &["tw-matrix", "--concurrency", "0"],
+        &["tw-matrix", "--drain", "5m"],
+        &["hazard", "old-duplicate", "--format", "xml"],
+        &["hazard", "lost-last-ack", "--wait", "0s"],
+        &["hazard", "lost-last-ack", "--wait", "1h"],
+        &["hazard", "no-such-hazard"],
     ];
     for args in cases {
         let out = synfin(args);

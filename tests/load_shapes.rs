@@ -240,6 +240,7 @@ fn bad_load_shapes_are_usage_errors() {
         &["run", "--steps", "1k", "--slo", "p99"],
         &["run", "--slo", "p99<1ms"],
         &["run", "--step-duration", "1s"],
+        &["run", "--steps", "1k,2k", "--csv", "/tmp/x.csv"],
     ] {
         let out = synfin(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -312,4 +313,135 @@ fn a_stop_resets_only_what_the_close_time_could_not_end() {
     );
     assert_eq!(c.in_flight(), r.closed_at_stop);
     assert!(c.rst_sent >= r.aborted, "{c:?}");
+}
+
+/// A kernel server on loopback (port chosen by the kernel) for `--io socket` runs.
+fn loopback_server() -> (
+    std::net::SocketAddrV4,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<()>,
+) {
+    use synfin::io::socket::{SocketServer, SocketServerConfig};
+    let (server, addr) = SocketServer::bind(SocketServerConfig::default()).expect("listen");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = std::sync::Arc::clone(&stop);
+    let h = std::thread::spawn(move || {
+        server.run(&s).expect("server");
+    });
+    (addr, stop, h)
+}
+
+#[test]
+fn a_sweep_over_kernel_sockets() {
+    let (addr, stop, h) = loopback_server();
+    let dst = addr.to_string();
+    let out = synfin(&[
+        "run",
+        "--io",
+        "socket",
+        "--dst",
+        &dst,
+        "--steps",
+        "200,400",
+        "--step-duration",
+        "500ms",
+        "--slo",
+        "lifecycle.p50<2s",
+        "--format",
+        "json",
+    ]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    h.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let steps = j["sweep"]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    for s in steps {
+        assert_eq!(s["pass"], true, "{s}");
+        assert_eq!(s["report"]["io"], "socket");
+    }
+    assert_eq!(steps[1]["scheduled"], 200);
+    assert_eq!(j["sweep"]["capacity_cps"], 400.0);
+}
+
+/// Start `synfin ARGS`, send it SIGINT once it has run for a moment, and return its
+/// output (it must end by itself after the signal).
+fn interrupted(args: &[&str]) -> std::process::Output {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_synfin"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("synfin runs");
+    std::thread::sleep(Duration::from_millis(700));
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_first_ctrl_c_stops_a_run_gracefully_on_every_io() {
+    let (addr, stop, h) = loopback_server();
+    let dst = addr.to_string();
+    for args in [
+        &[
+            "run",
+            "--io",
+            "mem",
+            "--rate",
+            "2k",
+            "-n",
+            "1m",
+            "--duration",
+            "60s",
+        ][..],
+        &[
+            "run",
+            "--io",
+            "socket",
+            "--dst",
+            &dst,
+            "--rate",
+            "500",
+            "-n",
+            "1m",
+            "--duration",
+            "60s",
+        ],
+    ] {
+        let out = interrupted(&[args, &["--format", "json"]].concat());
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let c = &j["connections"];
+        let attempted = c["attempted"].as_u64().unwrap();
+        assert!(attempted > 0 && attempted < 100_000, "{args:?}: {c}");
+        assert!(
+            j["notes"].to_string().contains("stopped by a signal"),
+            "{args:?}: {}",
+            j["notes"]
+        );
+        assert_eq!(
+            j["connections"]["failed"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_u64().unwrap())
+                .sum::<u64>(),
+            0,
+            "{args:?}: {c}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    h.join().unwrap();
 }

@@ -295,16 +295,10 @@ fn demo_on(a: &DemoArgs, tb: &Testbed, stop: &Arc<AtomicBool>) -> Result<Report,
             .notes
             .push(format!("DUT TIME-WAIT sockets at the end: {tw}"));
     }
-    if run.interrupted {
-        report
-            .notes
-            .push("stopped by a signal: opening stopped, open connections were drained".into());
-    }
-    if run.aborted > 0 {
-        report.notes.push(format!(
-            "{} connections were reset at the end of the drain (counted in flight)",
-            run.aborted
-        ));
-    }
+    report.notes.extend(super::sweep::stop_notes(
+        run.interrupted,
+        run.closed_at_stop,
+        run.aborted,
+    ));
     Ok(report)
 }

@@ -24,6 +24,11 @@ mod testbed;
 #[cfg(target_os = "linux")]
 pub use checks::default_route_interfaces;
 pub use checks::default_route_interfaces_in;
+// TIME-WAIT (issue 4): the settings matrix and the hazard reproductions.
+#[cfg(target_os = "linux")]
+mod hazard;
+#[cfg(target_os = "linux")]
+mod tw_matrix;
 pub use parse::*;
 use serde_json::json;
 
@@ -61,6 +66,12 @@ pub enum Command {
     /// Re-render saved runs (JSON reports or HdrHistogram logs), merging several
     /// (e.g. one per generator host) into one report.
     Report(report::ReportArgs),
+    /// Compare TIME-WAIT avoidance settings side by side on the test bed (root).
+    #[cfg(target_os = "linux")]
+    TwMatrix(tw_matrix::TwMatrixArgs),
+    /// Reproduce a TIME-WAIT hazard against the kernel on the test bed (root).
+    #[cfg(target_os = "linux")]
+    Hazard(hazard::HazardArgs),
 }
 
 /// Where the packets go.
@@ -836,6 +847,10 @@ pub fn main() -> ExitCode {
         Command::Serve(a) => serve::run(a),
         #[cfg(target_os = "linux")]
         Command::Testbed(a) => testbed::run(a),
+        #[cfg(target_os = "linux")]
+        Command::TwMatrix(a) => tw_matrix::run(a),
+        #[cfg(target_os = "linux")]
+        Command::Hazard(a) => hazard::run(a),
     };
     match result {
         Ok(out) => write_stdout(&out),
@@ -884,6 +899,23 @@ mod tests {
             ],
             &["synfin", "testbed", "down"],
             &["synfin", "testbed", "status", "--name", "b"],
+            &[
+                "synfin",
+                "tw-matrix",
+                "--quick",
+                "--cell-duration",
+                "2s",
+                "--drain",
+                "1s",
+                "--concurrency",
+                "20",
+                "--format",
+                "json",
+                "--out",
+                "/tmp/x",
+            ],
+            &["synfin", "hazard", "old-duplicate", "--format", "json"],
+            &["synfin", "hazard", "lost-last-ack", "--wait", "2s"],
             &[
                 "synfin",
                 "run",

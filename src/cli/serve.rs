@@ -59,6 +59,11 @@ pub struct ServeArgs {
     /// Print `listening on ADDR` on stdout once bound (for scripts).
     #[arg(long)]
     pub announce: bool,
+    /// A request ends with its HTTP header, whatever its length (for HTTP load
+    /// tools: wrk, ab, h2load); `--io socket`. The response is always HTTP/1.1
+    /// with Content-Length and `Connection: close`.
+    #[arg(long)]
+    pub http: bool,
     /// Attach even to an interface that carries a default route (`--io xdp`).
     #[arg(long)]
     pub force: bool,
@@ -86,6 +91,7 @@ pub fn run(a: &ServeArgs) -> Result<String, CliError> {
         close: a.close.mode(),
         duration: a.duration,
         cores: a.cores.clone().map(|c| c.0).unwrap_or_default(),
+        http: a.http,
         ..SocketServerConfig::default()
     };
     let bound = match &a.netns {
@@ -133,6 +139,11 @@ pub fn run(a: &ServeArgs) -> Result<String, CliError> {
 fn run_xdp(a: &ServeArgs) -> Result<String, CliError> {
     use crate::engine::xdp_serve::{XdpServeConfig, serve_xdp};
     use crate::tcp::TcpConfig;
+    if a.http {
+        return Err(CliError::Usage(
+            "--http is for --io socket (synfin's own server counts request bytes)".into(),
+        ));
+    }
     super::require_root("synfin serve --io xdp")?;
     let Some(interface) = a.interface.clone() else {
         return Err(CliError::Usage("--io xdp needs --interface".into()));

@@ -230,6 +230,13 @@ pub fn run_sweep(a: &RunArgs) -> Result<String, CliError> {
     if a.step_duration.is_zero() {
         return Err(CliError::Usage("--step-duration must be above 0".into()));
     }
+    let o = &a.outputs;
+    if o.csv.is_some() || o.hlog.is_some() || o.plot.is_some() {
+        return Err(CliError::Usage(
+            "--csv, --hlog and --plot write one run; a sweep is several (its --format json carries every step's report)"
+                .into(),
+        ));
+    }
     let stop = super::install_stop_flag()?;
     let mut results: Vec<StepResult> = Vec::new();
     let mut notes = Vec::new();

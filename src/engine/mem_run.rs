@@ -71,20 +71,41 @@ pub struct MemRunResult {
     pub listen_overflows: u64,
 }
 
-/// Make a payload of `n` bytes that reads like an HTTP message.
+/// Make a payload of `n` bytes that is an HTTP/1.1 message, so that HTTP servers
+/// and HTTP load tools can be on the other side. A request is a `GET` padded with
+/// an `X-Pad` header to end, with its empty line, exactly at `n` bytes; a response
+/// is a `200` with `Connection: close` and a `Content-Length` that makes it `n`
+/// bytes in all. Below the smallest such message (57 bytes either way) it is the
+/// message's first bytes.
 pub fn payload(n: u32, request: bool) -> Vec<u8> {
-    let head: &[u8] = if request {
-        b"GET / HTTP/1.1\r\nHost: dut\r\n\r\n"
-    } else {
-        b"HTTP/1.1 200 OK\r\n\r\n"
+    let n = n as usize;
+    if request {
+        let head = b"GET / HTTP/1.1\r\nHost: dut\r\nConnection: close\r\nX-Pad: ";
+        if n >= head.len() + 4 {
+            let mut v = head.to_vec();
+            v.resize(n - 4, b'x');
+            v.extend_from_slice(b"\r\n\r\n");
+            return v;
+        }
+        return head.iter().copied().chain(*b"\r\n\r\n").take(n).collect();
+    }
+    let head = |len: usize, digits: usize| {
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {len:0digits$}\r\nConnection: close\r\n\r\n")
     };
-    let mut v: Vec<u8> = head.iter().copied().cycle().take(n as usize).collect();
-    if n as usize > head.len() {
-        for b in &mut v[head.len()..] {
-            *b = b'x';
+    // The body's length is what the header leaves, and the header's length
+    // depends on the digits of the body's: pad them with zeros where no length
+    // fits exactly (1059 bytes: a 3-digit length leaves 1000, a 4-digit one 999).
+    for digits in 1..=10usize {
+        let fixed = head(0, digits).len();
+        if let Some(body) = n.checked_sub(fixed)
+            && body.to_string().len() <= digits
+        {
+            let mut v = head(body, digits).into_bytes();
+            v.resize(n, b'x');
+            return v;
         }
     }
-    v
+    head(0, 1).into_bytes().into_iter().take(n).collect()
 }
 
 /// A client worker, a server worker and the wire between them, ready to run.
@@ -248,4 +269,37 @@ impl MemRun {
 /// Run a client and a server over one in-memory wire.
 pub fn run_mem(cfg: &MemRunConfig) -> MemRunResult {
     MemRun::new(cfg).run()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::payload;
+
+    #[test]
+    fn payloads_are_http_messages_of_the_exact_size() {
+        for n in [57u32, 64, 100, 1000, 65_536] {
+            let r = payload(n, true);
+            assert_eq!(r.len(), n as usize);
+            assert!(r.starts_with(b"GET / HTTP/1.1\r\n"));
+            assert!(r.ends_with(b"\r\n\r\n"));
+            assert_eq!(r.windows(4).filter(|w| w == b"\r\n\r\n").count(), 1);
+        }
+        for n in [59u32, 60, 68, 69, 256, 1059, 100_000] {
+            let r = payload(n, false);
+            assert_eq!(r.len(), n as usize, "{n}");
+            let text = String::from_utf8(r).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(len, body.len(), "{n}");
+            assert!(head.starts_with("HTTP/1.1 200 OK"));
+        }
+        assert_eq!(payload(0, true), b"");
+        assert_eq!(payload(5, false), b"HTTP/");
+        assert_eq!(payload(10, true), b"GET / HTTP");
+    }
 }

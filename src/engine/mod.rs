@@ -17,6 +17,7 @@ pub mod client;
 pub mod core;
 pub mod flow_table;
 pub mod handoff;
+pub mod live;
 pub mod mem_run;
 pub mod memory;
 pub mod pacer;

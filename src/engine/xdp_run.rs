@@ -14,6 +14,7 @@ use super::arp::ArpResponder;
 use super::client::{ClientConfig, ClientWorker};
 use super::core::Macs;
 use super::handoff::{HandoffPort, HandoffStats, Inbox, PortOwners};
+use super::live::LiveCounters;
 use super::mem_run::payload;
 use super::pacer::{Pacer, PacerMode};
 use super::stop::GracefulStop;
@@ -314,6 +315,25 @@ pub fn run_xdp_with(
     stop: &Arc<AtomicBool>,
     taps: Vec<IntervalTap>,
 ) -> Result<XdpRunResult, XdpRunError> {
+    run_xdp_inner(cfg, stop, taps, None)
+}
+
+/// [`run_xdp`], each worker also publishing its running totals into `live` (slot =
+/// worker index) about every 10 ms, for an observer that samples a run over time.
+pub fn run_xdp_observed(
+    cfg: &XdpRunConfig,
+    stop: &Arc<AtomicBool>,
+    live: Option<Arc<LiveCounters>>,
+) -> Result<XdpRunResult, XdpRunError> {
+    run_xdp_inner(cfg, stop, Vec::new(), live)
+}
+
+fn run_xdp_inner(
+    cfg: &XdpRunConfig,
+    stop: &Arc<AtomicBool>,
+    taps: Vec<IntervalTap>,
+    live: Option<Arc<LiveCounters>>,
+) -> Result<XdpRunResult, XdpRunError> {
     let mut taps = taps.into_iter();
     let n = cfg.cores.len().max(1) as u32;
     let owners = PortOwners::new(cfg.client.port_lo, cfg.client.port_hi, n)
@@ -348,6 +368,7 @@ pub fn run_xdp_with(
         let finished = Arc::clone(&finished);
         let panicked = Arc::clone(&panicked);
         let inboxes = inboxes.clone();
+        let live = live.clone();
         let mut tap = taps.next();
         let handle = std::thread::Builder::new()
             .name(format!("synfin-worker-{w}"))
@@ -406,6 +427,7 @@ pub fn run_xdp_with(
                 let mut graceful = GracefulStop::new(cfg.drain, cfg.close_timeout);
                 let (mut interrupted, mut counted_done) = (false, false);
                 let mut now;
+                let mut next_publish = Instant::ZERO;
                 loop {
                     now = clock.now();
                     if inject_panic && w + 1 == n && client.core.rec.counters.completed > 0 {
@@ -418,6 +440,12 @@ pub fn run_xdp_with(
                         break;
                     }
                     let work = client.step(&mut port, now);
+                    if let Some(live) = &live
+                        && now >= next_publish
+                    {
+                        live.publish(w as usize, &client.recorder().counters);
+                        next_publish = now + Duration::from_millis(10);
+                    }
                     if let Some(t) = &mut tap {
                         t.tick(now, client.recorder());
                     }
@@ -434,8 +462,11 @@ pub fn run_xdp_with(
                         break;
                     }
                     if work == 0 {
-                        std::hint::spin_loop();
+                        std::thread::yield_now();
                     }
+                }
+                if let Some(live) = &live {
+                    live.publish(w as usize, &client.recorder().counters);
                 }
                 if let Some(t) = tap {
                     t.finish(now, client.recorder());

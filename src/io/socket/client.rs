@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use super::sys::{self, EPOLLERR, EPOLLET, EPOLLHUP, EPOLLIN, EPOLLOUT, Epoll, Events};
 use super::{ErrnoCounts, Stage, cause_of, ensure_slot, epoll_token, errno_of, token_parts};
+use crate::engine::live::LiveCounters;
 use crate::engine::mem_run::payload;
 use crate::engine::pacer::{Pacer, PacerMode};
 use crate::stats::interval::IntervalTap;
@@ -132,10 +133,28 @@ pub fn run_client_with(
     cfg: &SocketClientConfig,
     tap: Option<IntervalTap>,
 ) -> io::Result<ClientRun> {
+    run_client_inner(cfg, tap, None)
+}
+
+/// [`run_client`], also publishing the running totals into slot 0 of `live` on
+/// every pass of the loop, for an observer that samples the run over time.
+pub fn run_client_observed(
+    cfg: &SocketClientConfig,
+    live: Option<&LiveCounters>,
+) -> io::Result<ClientRun> {
+    run_client_inner(cfg, None, live)
+}
+
+fn run_client_inner(
+    cfg: &SocketClientConfig,
+    tap: Option<IntervalTap>,
+    live: Option<&LiveCounters>,
+) -> io::Result<ClientRun> {
     validate(cfg)?;
     // Best effort: the default soft limit may be enough.
     let _ = sys::raise_nofile_limit();
     let mut client = Client::new(cfg)?;
+    client.live = live;
     client.tap = tap;
     client.run()
 }
@@ -239,6 +258,8 @@ struct Client<'a> {
     connect_timers: VecDeque<Timer>,
     io_timers: VecDeque<Timer>,
     next_timer: u64,
+    /// Where running totals are published, if anyone watches.
+    live: Option<&'a LiveCounters>,
     tap: Option<IntervalTap>,
 }
 
@@ -269,6 +290,7 @@ impl<'a> Client<'a> {
             connect_timers: VecDeque::with_capacity(table),
             io_timers: VecDeque::with_capacity(table),
             next_timer: 0,
+            live: None,
             tap: None,
         })
     }
@@ -309,6 +331,9 @@ impl<'a> Client<'a> {
                 }
             }
             self.expire(now);
+            if let Some(live) = self.live {
+                live.publish(0, &self.rec.counters);
+            }
             if let Some(t) = &mut self.tap {
                 t.tick(now, &self.rec);
             }
@@ -338,6 +363,9 @@ impl<'a> Client<'a> {
                 self.on_event(bits, data);
             }
         };
+        if let Some(live) = self.live {
+            live.publish(0, &self.rec.counters);
+        }
         self.rec.counters.deferred_by_cap = pacer.deferred_by_cap();
         if let Some(t) = self.tap.take() {
             t.finish(end, &self.rec);

@@ -54,7 +54,7 @@ pub mod client;
 pub mod server;
 pub mod sys;
 
-pub use client::{ClientRun, SocketClientConfig, run_client};
+pub use client::{ClientRun, SocketClientConfig, run_client, run_client_observed};
 pub use server::{ServerStats, SocketServer, SocketServerConfig, run_server};
 
 /// Where a connection was when an error ended it; decides its [`FailCause`].

@@ -56,6 +56,11 @@ pub struct SocketServerConfig {
     /// to finish; those still open then are closed and counted in
     /// [`ServerStats::open_at_stop`].
     pub stop_grace: Duration,
+    /// The request ends with its HTTP header (the first empty line), whatever its
+    /// length, instead of after `request_bytes`: what HTTP load tools (wrk, ab,
+    /// h2load) need. The response is the same either way (an HTTP/1.1 response
+    /// with `Content-Length` and `Connection: close`, see [`payload`]).
+    pub http: bool,
 }
 
 impl Default for SocketServerConfig {
@@ -72,6 +77,7 @@ impl Default for SocketServerConfig {
             duration: None,
             cores: Vec::new(),
             stop_grace: Duration::from_secs(1),
+            http: false,
         }
     }
 }
@@ -275,6 +281,9 @@ struct Slot {
     step: Step,
     /// Request bytes read.
     got: u32,
+    /// HTTP mode: how much of the header's end (CR LF CR LF) the bytes read so far
+    /// end with; 4 once the header is complete.
+    header_end: u8,
     /// Response bytes written.
     sent: u32,
     /// The peer's FIN has been read.
@@ -448,8 +457,13 @@ impl Worker<'_> {
             match slot.step {
                 Step::Free => return,
                 Step::Reading => {
-                    if slot.got >= req || slot.peer_fin {
-                        if slot.got < req {
+                    let whole = if self.cfg.http {
+                        slot.header_end == 4
+                    } else {
+                        slot.got >= req
+                    };
+                    if whole || slot.peer_fin {
+                        if !whole {
                             self.stats.short_requests += 1;
                         }
                         slot.step = Step::Writing;
@@ -460,6 +474,9 @@ impl Worker<'_> {
                         Ok(n) => {
                             slot.got = slot.got.saturating_add(n as u32);
                             self.stats.counters.rx_bytes += n as u64;
+                            if self.cfg.http {
+                                slot.header_end = header_end(slot.header_end, &self.scratch[..n]);
+                            }
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                         Err(e) => return self.fail(i, Stage::Data, &e),
@@ -540,5 +557,40 @@ impl Worker<'_> {
         }
         self.stats.counters.fail(cause_of(stage, errno));
         self.release(i);
+    }
+}
+
+/// How much of CR LF CR LF the stream ends with after `bytes`, given that it
+/// ended with `state` of it before (4: the header ended, and stays ended).
+fn header_end(mut state: u8, bytes: &[u8]) -> u8 {
+    const END: &[u8; 4] = b"\r\n\r\n";
+    for &b in bytes {
+        if state == 4 {
+            break;
+        }
+        state = if b == END[state as usize] {
+            state + 1
+        } else if b == b'\r' {
+            1
+        } else {
+            0
+        };
+    }
+    state
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_http_header_ends_at_the_first_empty_line_across_reads() {
+        assert_eq!(header_end(0, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"), 4);
+        assert_eq!(header_end(0, b"GET / HTTP/1.1\r\nHost: a\r"), 1);
+        assert_eq!(header_end(1, b"\n\r"), 3);
+        assert_eq!(header_end(3, b"\n"), 4);
+        assert_eq!(header_end(3, b"x\r\n"), 2);
+        assert_eq!(header_end(2, b"\r\r\n\r\n"), 4);
+        assert_eq!(header_end(4, b"anything"), 4);
     }
 }
