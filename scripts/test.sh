@@ -6,3 +6,5 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --profile ci --locked --all-targets
 cargo test --locked --doc
+# Fuzz targets, 30 s each from the committed corpus (installs cargo-fuzz if missing).
+./scripts/fuzz.sh

@@ -140,6 +140,69 @@ pub(crate) fn check_not_default_route(
     Ok(())
 }
 
+/// What the tables of an in-memory run take (client, server, wire).
+pub(crate) fn mem_budget(
+    m: &crate::engine::mem_run::MemRunConfig,
+) -> crate::engine::memory::MemoryBudget {
+    use crate::engine::memory::MemoryBudget;
+    let mut b = MemoryBudget::client(&m.client);
+    b.add(&MemoryBudget::server(&m.server));
+    b.add(&MemoryBudget::mem_wire(m.wire.frames));
+    b
+}
+
+/// What the client's tables and the sockets' UMEMs of an AF_XDP run take.
+pub(crate) fn xdp_budget(
+    m: &crate::engine::mem_run::MemRunConfig,
+    workers: u32,
+    umem_frames: u32,
+) -> crate::engine::memory::MemoryBudget {
+    use crate::engine::memory::MemoryBudget;
+    let mut b = MemoryBudget::client(&m.client);
+    b.fixed *= u64::from(workers);
+    b.add(&MemoryBudget::umem(workers, umem_frames));
+    b
+}
+
+/// Refuse a run whose tables would not fit in the memory the kernel says it has
+/// (they are all allocated at start: better a clear line now than the OOM killer).
+pub(crate) fn check_memory(b: &crate::engine::memory::MemoryBudget) -> Result<(), CliError> {
+    let Some(avail) = crate::engine::memory::available_bytes() else {
+        return Ok(());
+    };
+    if b.total() > avail {
+        let gib = |x: u64| x as f64 / (1u64 << 30) as f64;
+        return Err(CliError::Usage(format!(
+            "the run's tables need {:.2} GiB but only {:.2} GiB are available: lower --concurrency, --tw-cap or the source range ({})",
+            gib(b.total()),
+            gib(avail),
+            b.line()
+        )));
+    }
+    Ok(())
+}
+
+/// The memory sized at start and the peak RSS measured now, into the report.
+pub(crate) fn report_memory(
+    report: &mut crate::stats::Report,
+    b: &crate::engine::memory::MemoryBudget,
+) {
+    let peak = crate::engine::memory::peak_rss_bytes();
+    report.config["memory"] = serde_json::json!({
+        "sized_at_start": b,
+        "sized_total": b.total(),
+        "peak_rss": peak,
+    });
+    report.notes.push(format!(
+        "memory: tables sized at start {}; peak RSS {}",
+        b.line(),
+        peak.map_or("unknown".into(), |p| format!(
+            "{:.1} MiB",
+            p as f64 / (1u64 << 20) as f64
+        ))
+    ));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -546,6 +546,12 @@ pub fn run_xdp_io(
     let cores = a.cores.clone().map(|c| c.0).unwrap_or_default();
     let mut m = mem_config(a)?;
     m.client.verify_checksums = !a.no_rx_checksum;
+    let budget = checks::xdp_budget(
+        &m,
+        cores.len().max(1) as u32,
+        crate::io::xdp::XdpConfig::default().frames,
+    );
+    checks::check_memory(&budget)?;
     let xdp = XdpConfig {
         xdp_mode: match a.xdp_mode {
             XdpModeArg::Auto => XdpMode::Auto,
@@ -620,6 +626,7 @@ pub fn run_xdp_io(
         }
     }
     config["tx_blocked"] = json!(res.tx_blocked);
+    config["tables_at_end"] = json!({"open": res.open_at_end, "time_wait": res.time_wait_at_end});
     if res.tx_blocked > 0 {
         report.notes.push(format!("the transmit guard cancelled {} frames not from the source range to the destination (a bug: please report it)", res.tx_blocked));
     }
@@ -630,6 +637,7 @@ pub fn run_xdp_io(
         "dropped": res.handoff.dropped,
     });
     report.config = config;
+    checks::report_memory(&mut report, &budget);
     if res.workers > 1 {
         report.notes.push(format!(
             "{} workers: {} frames handed to their owner, {} handoff drops",
@@ -784,6 +792,8 @@ fn run_mem_io(
         ));
     }
     let cfg = mem_config(a)?;
+    let budget = checks::mem_budget(&cfg);
+    checks::check_memory(&budget)?;
     let mut mem_run = crate::engine::mem_run::MemRun::new(&cfg);
     mem_run.stop_on(std::sync::Arc::clone(stop));
     if let Some(tap) = taps.pop() {
@@ -793,6 +803,7 @@ fn run_mem_io(
     let mut report = Report::new(res.client, "mem", res.duration);
     report.server = Some(res.server.counters.clone());
     report.config = run_config_json(a, &cfg);
+    checks::report_memory(&mut report, &budget);
     if res.tuple_waits > 0 {
         report.notes.push(format!(
             "the client waited {} times for a free source tuple (TIME-WAIT or all in use)",

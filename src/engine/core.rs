@@ -30,6 +30,10 @@ use crate::wire::tcp::TcpRepr;
 pub const TW_BIT: u32 = 1 << 31;
 const TW_ITEM: u64 = 1 << 63;
 const NOT_ARMED: u64 = u64::MAX;
+/// A slot whose timer found the wheel full: [`Core::rearm_overflowed`] arms it once
+/// entries have fired. (Lazy cancelling leaves stale entries in the wheel, so it can
+/// fill up; a timer must never be lost — a hostile peer found that one was.)
+const RETRY: u64 = u64::MAX - 1;
 
 /// How a worker finds its connections: the client indexes its source tuples
 /// directly, the server hashes 4-tuples.
@@ -365,6 +369,8 @@ pub struct Core<K: Copy + Default> {
     /// ISN and timestamp-offset generator.
     pub isn: IsnGenerator,
     tw_len_ms: u32,
+    /// Some slot is marked [`RETRY`].
+    overflowed: bool,
 }
 
 impl<K: Copy + Default> Core<K> {
@@ -391,6 +397,7 @@ impl<K: Copy + Default> Core<K> {
             templates: Templates::new(macs),
             isn: IsnGenerator::new(secret),
             tw_len_ms,
+            overflowed: false,
         }
     }
 
@@ -451,6 +458,9 @@ impl<K: Copy + Default> Core<K> {
         debug_assert!(want < *armed);
         if self.wheel.insert(want, i as u64).is_ok() {
             *armed = want;
+        } else {
+            *armed = RETRY;
+            self.overflowed = true;
         }
     }
 
@@ -458,8 +468,37 @@ impl<K: Copy + Default> Core<K> {
     fn arm_tw(&mut self, i: u32, expires_ms: u32) {
         let want = expires_ms as u64;
         let armed = &mut self.tw_armed[i as usize];
-        if want < *armed && self.wheel.insert(want, TW_ITEM | i as u64).is_ok() {
-            *armed = want;
+        if want < *armed {
+            if self.wheel.insert(want, TW_ITEM | i as u64).is_ok() {
+                *armed = want;
+            } else {
+                *armed = RETRY;
+                self.overflowed = true;
+            }
+        }
+    }
+
+    /// Arm every slot marked [`RETRY`] (the wheel was full when it wanted a timer).
+    /// A sweep of both tables, done only after such an overflow, once entries have
+    /// fired and made room.
+    #[cold]
+    #[inline(never)]
+    fn rearm_overflowed(&mut self) {
+        self.overflowed = false;
+        for i in 0..self.conn_armed.len() {
+            if self.conn_armed[i] == RETRY {
+                self.conn_armed[i] = NOT_ARMED;
+                self.arm_conn(i as u32);
+            }
+        }
+        for i in 0..self.tw_armed.len() {
+            if self.tw_armed[i] == RETRY {
+                self.tw_armed[i] = NOT_ARMED;
+                if self.tws.key_of(i as u32).is_some() {
+                    let expires = self.tws.get_by_index(i as u32).rec.expires_ms;
+                    self.arm_tw(i as u32, expires);
+                }
+            }
         }
     }
 
@@ -650,6 +689,9 @@ impl<K: Copy + Default> Core<K> {
                     self.arm_conn(i);
                 }
             }
+        }
+        if self.overflowed && n > 0 {
+            self.rearm_overflowed();
         }
         n
     }

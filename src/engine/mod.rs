@@ -8,6 +8,7 @@
 //! - [`pacer`]: the open-loop schedule; [`stop`]: the graceful stop (drain, FIN,
 //!   then RST);
 //! - [`mem_run`]: a client and a server worker joined by the in-memory wire;
+//! - [`memory`]: what the tables of a run take, from its options, and the peak RSS;
 //! - [`tx_guard`]: a port wrapper that lets a client's frames out only from its
 //!   source range to its destination.
 
@@ -18,6 +19,7 @@ pub mod flow_table;
 pub mod handoff;
 pub mod live;
 pub mod mem_run;
+pub mod memory;
 pub mod pacer;
 pub mod server;
 pub mod slab;

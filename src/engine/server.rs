@@ -217,8 +217,14 @@ impl ServerWorker {
             }
             // RFC 6191: the SYN may open a new incarnation; go on as LISTEN.
         }
-        let listening =
-            seg.dst_port == self.cfg.port && (self.cfg.ip == 0 || key.local_ip == self.cfg.ip);
+        let ours = self.cfg.ip == 0 || key.local_ip == self.cfg.ip;
+        if !ours {
+            // Not addressed to us: answering would send from an address we do not
+            // own (a hostile peer's choice). Count it and say nothing.
+            self.core.rec.counters.rx_no_conn += 1;
+            return;
+        }
+        let listening = seg.dst_port == self.cfg.port;
         let reply = if listening {
             listen::listen(seg)
         } else {

@@ -92,6 +92,12 @@ pub struct XdpRunResult {
     pub workers: u32,
     /// Frames handed between workers.
     pub handoff: HandoffStats,
+    /// Control blocks still in the workers' tables when the run ended (0 after a
+    /// drain: the drain aborts what remains).
+    pub open_at_end: u64,
+    /// TIME-WAIT records held when the run ended (equal to the counters'
+    /// `tw_current`: a record not counted would be a leak).
+    pub time_wait_at_end: u64,
     /// Frames the transmit guard cancelled (not from the source range to the
     /// destination); always 0 unless something is wrong.
     pub tx_blocked: u64,
@@ -290,6 +296,8 @@ struct WorkerOutcome {
     arp_answered: u64,
     handoff: HandoffStats,
     tx_blocked: u64,
+    open_at_end: usize,
+    tw_at_end: usize,
 }
 
 /// Run the client over AF_XDP until every connection has ended, the duration and
@@ -474,6 +482,8 @@ fn run_xdp_inner(
                     arp_answered: port.inner().answered,
                     handoff: port.inner().inner().stats,
                     tx_blocked: port.blocked,
+                    open_at_end: client.core.open(),
+                    tw_at_end: client.core.tws.len(),
                 }
             })
             .map_err(|e| XdpRunError::Setup(format!("cannot start a worker thread: {e}")))?;
@@ -501,6 +511,8 @@ fn run_xdp_inner(
         workers: n,
         handoff: HandoffStats::default(),
         tx_blocked: 0,
+        open_at_end: 0,
+        time_wait_at_end: 0,
     };
     for o in &outcomes {
         client.merge(&o.client);
@@ -511,6 +523,8 @@ fn run_xdp_inner(
         res.interrupted |= o.interrupted;
         res.arp_answered += o.arp_answered;
         res.tx_blocked += o.tx_blocked;
+        res.open_at_end += o.open_at_end as u64;
+        res.time_wait_at_end += o.tw_at_end as u64;
         res.handoff.handed_out += o.handoff.handed_out;
         res.handoff.handed_in += o.handoff.handed_in;
         res.handoff.dropped += o.handoff.dropped;

@@ -27,9 +27,9 @@ use super::{AttachMode, Iface, XdpError, XdpMode};
 const BPF_MAP_CREATE: libc::c_long = 0;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
-const BPF_PROG_LOAD: libc::c_long = 5;
+pub(super) const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
-const BPF_LINK_CREATE: libc::c_long = 28;
+pub(super) const BPF_LINK_CREATE: libc::c_long = 28;
 
 const BPF_MAP_TYPE_XSKMAP: u32 = 17;
 const BPF_PROG_TYPE_XDP: u32 = 6;
@@ -63,21 +63,21 @@ const XDP_MD_RX_QUEUE_INDEX: i16 = 16;
 pub const ATTACH_BUSY_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// Verifier log size: the program's log is a few hundred bytes.
-const LOG_SIZE: usize = 64 * 1024;
+pub(super) const LOG_SIZE: usize = 64 * 1024;
 
 /// `struct bpf_insn`.
 #[repr(C)]
 #[derive(Clone, Copy)]
-struct Insn {
-    code: u8,
+pub(super) struct Insn {
+    pub(super) code: u8,
     /// dst_reg in the low nibble, src_reg in the high one (little-endian bitfields).
     regs: u8,
-    off: i16,
+    pub(super) off: i16,
     imm: i32,
 }
 
 impl Insn {
-    const fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+    pub(super) const fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
         Insn {
             code,
             regs: (src << 4) | (dst & 0x0f),
@@ -116,29 +116,29 @@ struct MapCreateAttr {
 /// The leading fields of `union bpf_attr` for BPF_PROG_LOAD.
 #[repr(C)]
 #[derive(Default)]
-struct ProgLoadAttr {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; 16],
-    prog_ifindex: u32,
-    expected_attach_type: u32,
+pub(super) struct ProgLoadAttr {
+    pub(super) prog_type: u32,
+    pub(super) insn_cnt: u32,
+    pub(super) insns: u64,
+    pub(super) license: u64,
+    pub(super) log_level: u32,
+    pub(super) log_size: u32,
+    pub(super) log_buf: u64,
+    pub(super) kern_version: u32,
+    pub(super) prog_flags: u32,
+    pub(super) prog_name: [u8; 16],
+    pub(super) prog_ifindex: u32,
+    pub(super) expected_attach_type: u32,
 }
 
 /// The leading fields of `union bpf_attr` for BPF_LINK_CREATE.
 #[repr(C)]
 #[derive(Default)]
-struct LinkCreateAttr {
-    prog_fd: u32,
-    target_ifindex: u32,
-    attach_type: u32,
-    flags: u32,
+pub(super) struct LinkCreateAttr {
+    pub(super) prog_fd: u32,
+    pub(super) target_ifindex: u32,
+    pub(super) attach_type: u32,
+    pub(super) flags: u32,
 }
 
 /// `union bpf_attr` for BPF_MAP_*_ELEM.
@@ -187,7 +187,7 @@ fn bpf<A>(cmd: libc::c_long, attr: &mut A) -> io::Result<libc::c_long> {
 }
 
 /// bpf(2) for a command that returns a new fd.
-fn bpf_fd<A>(cmd: libc::c_long, attr: &mut A) -> io::Result<OwnedFd> {
+pub(super) fn bpf_fd<A>(cmd: libc::c_long, attr: &mut A) -> io::Result<OwnedFd> {
     let fd = bpf(cmd, attr)?;
     let fd = RawFd::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
     // SAFETY: on success these commands return a new fd (opened O_CLOEXEC by the
@@ -196,7 +196,7 @@ fn bpf_fd<A>(cmd: libc::c_long, attr: &mut A) -> io::Result<OwnedFd> {
 }
 
 /// A name for bpf objects: at most 15 bytes and a NUL.
-fn obj_name(name: &str) -> [u8; 16] {
+pub(super) fn obj_name(name: &str) -> [u8; 16] {
     let mut out = [0u8; 16];
     for (o, b) in out[..15].iter_mut().zip(name.bytes()) {
         *o = b;

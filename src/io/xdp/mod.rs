@@ -21,6 +21,7 @@
 pub mod bpf;
 mod socket;
 mod sys;
+pub mod tcx;
 mod umem;
 
 use std::fmt;
