@@ -472,6 +472,13 @@ impl MemWire {
         }
     }
 
+    /// The bytes a wire of `frames` frames reserves for its buffers: per direction,
+    /// `frames` rounded up to a power of two buffers of [`MAX_FRAME`] bytes and a
+    /// padding line each. Reserved, and only touched as far as the rings reach.
+    pub fn reserved_bytes(frames: usize) -> u64 {
+        2 * frames.max(1).next_power_of_two() as u64 * STRIDE as u64
+    }
+
     /// Port A (the client side): transmits on [`Dir::AtoB`], receives [`Dir::BtoA`].
     pub fn port_a(&mut self) -> MemPort<'_> {
         MemPort {
@@ -856,6 +863,15 @@ mod tests {
         }
         assert_eq!([w.lanes[0].rng.clone(), w.lanes[1].rng.clone()], before);
         assert_eq!(w.stats(Dir::AtoB).delivered, 100);
+    }
+
+    #[test]
+    fn reserved_bytes_is_what_the_lanes_hold() {
+        for frames in [1, 4, 100, 4096] {
+            let w = wire(frames, Impairments::NONE, 0);
+            let held: usize = w.lanes.iter().map(|l| l.bytes.len()).sum();
+            assert_eq!(held as u64, MemWire::reserved_bytes(frames), "{frames}");
+        }
     }
 
     #[test]
