@@ -147,6 +147,14 @@ pub(crate) fn mem_budget(
     use crate::engine::memory::MemoryBudget;
     let mut b = MemoryBudget::client(&m.client);
     b.add(&MemoryBudget::server(&m.server));
+    // The server's direct index of the client's range (MemRun::new asks for it).
+    let c = &m.client;
+    b.tuple_index += 4 * crate::engine::server::ServerWorker::peer_index_tuples(
+        &m.server,
+        c.src_count,
+        c.port_lo,
+        c.port_hi,
+    );
     b.add(&MemoryBudget::mem_wire(m.wire.frames));
     b
 }

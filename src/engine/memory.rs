@@ -102,10 +102,11 @@ impl MemoryBudget {
         }
     }
 
-    /// The in-memory wire's frame pool of `frames` buffers.
+    /// The in-memory wire of `frames` frames in flight (each direction reserves a
+    /// ring of its own, see [`crate::io::mem::MemWire::reserved_bytes`]).
     pub fn mem_wire(frames: usize) -> MemoryBudget {
         MemoryBudget {
-            frames: frames as u64 * (crate::io::MAX_FRAME as u64 + 64),
+            frames: crate::io::mem::MemWire::reserved_bytes(frames),
             ..MemoryBudget::default()
         }
     }

@@ -139,6 +139,22 @@ impl ServerWorker {
     /// Most tuples [`index_peers`](Self::index_peers) indexes directly (64 MiB).
     const MAX_DIRECT_TUPLES: u64 = 1 << 24;
 
+    /// How many tuples [`index_peers`](Self::index_peers) would index directly for a
+    /// server of `cfg` (0: it would not index), for the memory budget.
+    pub fn peer_index_tuples(
+        cfg: &ServerConfig,
+        src_count: u32,
+        port_lo: u16,
+        port_hi: u16,
+    ) -> u64 {
+        let tuples = u64::from(src_count) * (u64::from(port_hi.saturating_sub(port_lo)) + 1);
+        if cfg.ip == 0 || port_lo > port_hi || tuples > Self::MAX_DIRECT_TUPLES {
+            0
+        } else {
+            tuples
+        }
+    }
+
     /// Index the tuples of peers in `src_count` addresses from `src_first`, ports
     /// `port_lo..=port_hi` directly (an array slot per tuple instead of a hash
     /// probe), as the client indexes its own; other peers still go through the
@@ -146,8 +162,7 @@ impl ServerWorker {
     /// Does nothing for a server listening on any address, or for a range of more
     /// than 2^24 tuples. Call before the first segment.
     pub fn index_peers(&mut self, src_first: u32, src_count: u32, port_lo: u16, port_hi: u16) {
-        let tuples = u64::from(src_count) * (u64::from(port_hi.saturating_sub(port_lo)) + 1);
-        if self.cfg.ip == 0 || port_lo > port_hi || tuples > Self::MAX_DIRECT_TUPLES {
+        if Self::peer_index_tuples(&self.cfg, src_count, port_lo, port_hi) == 0 {
             return;
         }
         self.index.direct = Some(PeerIndex {
