@@ -97,23 +97,6 @@ pub(crate) fn dut_counter_line(delta: &BTreeMap<String, u64>) -> String {
         .join(" ")
 }
 
-/// TIME-WAIT sockets in a namespace now (`/proc/net/sockstat`, "tw").
-pub(crate) fn time_wait_count(ns: &str) -> Option<u64> {
-    let text = netns::run_in(ns, || {
-        std::fs::read_to_string("/proc/thread-self/net/sockstat")
-    })
-    .ok()?
-    .ok()?;
-    let line = text.lines().find(|l| l.starts_with("TCP:"))?;
-    let mut it = line.split_whitespace();
-    while let Some(w) = it.next() {
-        if w == "tw" {
-            return it.next()?.parse().ok();
-        }
-    }
-    None
-}
-
 /// Run the demo; the report text (or JSON) on success.
 pub fn run(a: &DemoArgs) -> Result<String, CliError> {
     super::require_root("synfin demo")?;
@@ -240,7 +223,7 @@ fn demo_on(a: &DemoArgs, tb: &Testbed, stop: &Arc<AtomicBool>) -> Result<Report,
     let run = run_xdp(&cfg, stop);
     // Give the server a moment to finish what the last segments end, then stop it.
     std::thread::sleep(Duration::from_millis(200));
-    let tw_dut = time_wait_count(&tb.dut_ns());
+    let tw_dut = netns::time_wait_sockets(&tb.dut_ns());
     let after = netns::nstat(&tb.dut_ns()).unwrap_or_default();
     server_stop.store(true, Ordering::Relaxed);
     let served = server_thread

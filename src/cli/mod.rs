@@ -613,7 +613,7 @@ pub fn run_xdp_io(
     if let (Some(ns), Some(before)) = (&dut_ns, before) {
         let after = crate::testbed::netns::nstat(ns).unwrap_or_default();
         let dut = demo::dut_counter_delta(&before, &after);
-        let tw = demo::time_wait_count(ns);
+        let tw = crate::testbed::netns::time_wait_sockets(ns);
         config["dut"] = json!({ "netns": ns, "counters": dut, "time_wait_at_end": tw });
         report.notes.push(format!(
             "DUT ({ns}) kernel counters during the run: {}",

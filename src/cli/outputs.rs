@@ -172,7 +172,7 @@ impl Session {
 #[cfg(target_os = "linux")]
 pub fn kernel_time_wait(ns: Option<String>) -> TimeWaitSource {
     TimeWaitSource::Kernel(Box::new(move || match &ns {
-        Some(ns) => super::demo::time_wait_count(ns),
+        Some(ns) => crate::testbed::netns::time_wait_sockets(ns),
         None => {
             let text = std::fs::read_to_string("/proc/net/sockstat").ok()?;
             let tcp = text.lines().find(|l| l.starts_with("TCP:"))?;

@@ -353,6 +353,23 @@ pub fn mac_of(ns: &str, ifname: &str) -> Result<EthernetAddress> {
         .map_err(|e| TestbedError::io(format!("MAC address of {ifname} in namespace {ns}"), e))
 }
 
+/// TIME-WAIT sockets in a namespace now (`/proc/net/sockstat`, "tw").
+pub fn time_wait_sockets(ns: &str) -> Option<u64> {
+    let text = run_in(ns, || {
+        std::fs::read_to_string("/proc/thread-self/net/sockstat")
+    })
+    .ok()?
+    .ok()?;
+    let line = text.lines().find(|l| l.starts_with("TCP:"))?;
+    let mut it = line.split_whitespace();
+    while let Some(w) = it.next() {
+        if w == "tw" {
+            return it.next()?.parse().ok();
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -490,23 +490,6 @@ pub fn kernel_release() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// TIME-WAIT sockets in namespace `ns` now (`tw` of `/proc/net/sockstat`).
-pub fn time_wait_sockets(ns: &str) -> Option<u64> {
-    let text = netns::run_in(ns, || {
-        std::fs::read_to_string("/proc/thread-self/net/sockstat")
-    })
-    .ok()?
-    .ok()?;
-    let line = text.lines().find(|l| l.starts_with("TCP:"))?;
-    let mut it = line.split_whitespace();
-    while let Some(w) = it.next() {
-        if w == "tw" {
-            return it.next()?.parse().ok();
-        }
-    }
-    None
-}
-
 /// Runs every cell of `cfg` in order; `on_row` sees each row as it is made. A cell
 /// that cannot run gives a row with `error` set; `stop` ends the grid after the
 /// current cell (whose run stops opening and drains).
@@ -579,7 +562,7 @@ impl Sampler {
                 let done = flag.load(Ordering::Relaxed);
                 let snap = live.read();
                 let tw_gen = match &gen_ns {
-                    Some(ns) => time_wait_sockets(ns).unwrap_or(0),
+                    Some(ns) => netns::time_wait_sockets(ns).unwrap_or(0),
                     None => snap.tw_current,
                 };
                 out.push(Sample {
@@ -587,7 +570,7 @@ impl Sampler {
                     completed: snap.completed,
                     attempted: snap.attempted,
                     tw_gen,
-                    tw_dut: time_wait_sockets(&dut_ns).unwrap_or(0),
+                    tw_dut: netns::time_wait_sockets(&dut_ns).unwrap_or(0),
                 });
                 if done {
                     return out;
