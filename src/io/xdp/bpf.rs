@@ -443,24 +443,42 @@ fn create_xskmap(queues: u32) -> Result<OwnedFd, XdpError> {
 
 fn load_program(map: &OwnedFd) -> Result<OwnedFd, XdpError> {
     let insns = redirect_program(map.as_raw_fd());
+    load_prog(
+        BPF_PROG_TYPE_XDP,
+        BPF_XDP,
+        &insns,
+        "synfin_xsk",
+        "load the XDP program",
+    )
+}
+
+/// Load `insns` as a program of `prog_type` (GPL-compatible licence), with the
+/// verifier's log in the error when it is refused; `step` names the step there.
+pub(super) fn load_prog(
+    prog_type: u32,
+    expected_attach_type: u32,
+    insns: &[Insn],
+    name: &str,
+    step: &'static str,
+) -> Result<OwnedFd, XdpError> {
     let license = c"Dual MIT/GPL";
     let mut log = vec![0u8; LOG_SIZE];
     let mut attr = ProgLoadAttr {
-        prog_type: BPF_PROG_TYPE_XDP,
+        prog_type,
         insn_cnt: insns.len() as u32,
         insns: insns.as_ptr() as u64,
         license: license.as_ptr() as u64,
         log_level: 1,
         log_size: LOG_SIZE as u32,
         log_buf: log.as_mut_ptr() as u64,
-        prog_name: obj_name("synfin_xsk"),
-        expected_attach_type: BPF_XDP,
+        prog_name: obj_name(name),
+        expected_attach_type,
         ..ProgLoadAttr::default()
     };
     bpf_fd(BPF_PROG_LOAD, &mut attr).map_err(|source| {
         let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
         XdpError::Bpf {
-            step: "load the XDP program",
+            step,
             source,
             log: String::from_utf8_lossy(&log[..end]).into_owned(),
         }

@@ -25,9 +25,7 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::XdpError;
-use super::bpf::{
-    BPF_LINK_CREATE, BPF_PROG_LOAD, Insn, LOG_SIZE, LinkCreateAttr, ProgLoadAttr, bpf_fd, obj_name,
-};
+use super::bpf::{BPF_LINK_CREATE, Insn, LinkCreateAttr, bpf_fd, load_prog};
 
 const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
 const BPF_TCX_INGRESS: u32 = 46;
@@ -104,27 +102,13 @@ impl TcxWire {
     /// redirects it to the egress of `to`.
     pub fn attach(from: u32, to: u32, imp: &Impairment) -> Result<TcxWire, XdpError> {
         let insns = program(imp, to);
-        let license = c"Dual MIT/GPL";
-        let mut log = vec![0u8; LOG_SIZE];
-        let mut attr = ProgLoadAttr {
-            prog_type: BPF_PROG_TYPE_SCHED_CLS,
-            insn_cnt: insns.len() as u32,
-            insns: insns.as_ptr() as u64,
-            license: license.as_ptr() as u64,
-            log_level: 1,
-            log_size: LOG_SIZE as u32,
-            log_buf: log.as_mut_ptr() as u64,
-            prog_name: obj_name("synfin_wire"),
-            ..ProgLoadAttr::default()
-        };
-        let prog = bpf_fd(BPF_PROG_LOAD, &mut attr).map_err(|source| {
-            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-            XdpError::Bpf {
-                step: "load the wire program",
-                source,
-                log: String::from_utf8_lossy(&log[..end]).into_owned(),
-            }
-        })?;
+        let prog = load_prog(
+            BPF_PROG_TYPE_SCHED_CLS,
+            0,
+            &insns,
+            "synfin_wire",
+            "load the wire program",
+        )?;
         let mut link = LinkCreateAttr {
             prog_fd: u32::try_from(prog.as_raw_fd()).unwrap_or(u32::MAX),
             target_ifindex: from,
