@@ -22,7 +22,7 @@ use crate::time::Instant;
 use crate::wire::checksum::PrefixSums;
 use crate::wire::ethernet::EthernetAddress;
 use crate::wire::frame::{
-    FrameHeader, TcpFrame, TcpFrameTemplate, parse_tcp_frame, parse_usual_tcp_frame,
+    FrameHeader, KeepFrame, TcpFrame, TcpFrameTemplate, parse_tcp_frame, with_usual_tcp_frame,
 };
 use crate::wire::tcp::TcpRepr;
 
@@ -90,60 +90,84 @@ pub fn receive_burst<P: Port>(
     c: &mut crate::stats::Counters,
     verify: bool,
 ) -> usize {
+    // One loop for each value of `verify`, so that no frame tests it.
+    if verify {
+        receive_frames::<P, true>(port, now, rx, c)
+    } else {
+        receive_frames::<P, false>(port, now, rx, c)
+    }
+}
+
+/// [`receive_burst`] with `verify` a constant.
+#[inline(always)]
+fn receive_frames<P: Port, const VERIFY: bool>(
+    port: &mut P,
+    now: Instant,
+    rx: &mut Vec<RxSeg>,
+    c: &mut crate::stats::Counters,
+) -> usize {
     rx.clear();
-    port.rx_burst(now, super::BURST, |frame| {
-        c.rx_packets += 1;
-        c.rx_bytes += frame.len() as u64;
-        // The usual frame is parsed inline and pushed where it is parsed; anything
-        // else goes the general way out of line. (Joining the two into one result
-        // first made every frame's fields go through a copy on the stack.)
-        if let Some(f) = parse_usual_tcp_frame(frame, verify) {
-            push(rx, f);
-        } else {
-            receive_unusual(frame, verify, rx, c);
+    // Counted once a burst: every frame is either kept in `rx` or counted invalid.
+    let invalid = c.rx_invalid;
+    let mut bytes = 0u64;
+    let n = port.rx_burst(now, super::BURST, |frame| {
+        bytes += frame.len() as u64;
+        // Room for the frame, made before it is parsed (always there: a burst is at
+        // most BURST frames), so that no call comes between the parsing and the
+        // push: the parsed fields would be kept across it on the stack.
+        if rx.len() == rx.capacity() {
+            push_grow(rx);
         }
-    })
+        // The usual frame is parsed inline and pushed where it is parsed, in the code
+        // of its shape; anything else goes the general way out of line. (Joining
+        // the shapes into one result first made every frame's fields go through a
+        // copy on the stack.)
+        if !with_usual_tcp_frame(frame, VERIFY, &mut Push(rx)) {
+            receive_unusual(frame, VERIFY, rx, &mut c.rx_invalid);
+        }
+    });
+    c.rx_packets += rx.len() as u64 + (c.rx_invalid - invalid);
+    c.rx_bytes += bytes;
+    n
+}
+
+/// Where a burst's frames are kept: [`push`] as a [`KeepFrame`].
+struct Push<'a>(&'a mut Vec<RxSeg>);
+
+impl KeepFrame for Push<'_> {
+    #[inline(always)]
+    fn keep(&mut self, frame: TcpFrame) {
+        push(self.0, frame);
+    }
 }
 
 /// Keep a parsed frame of a burst.
 #[inline(always)]
 fn push(rx: &mut Vec<RxSeg>, f: TcpFrame) {
-    let seg = RxSeg {
+    rx.push(RxSeg {
         src_ip: f.src_ip.to_bits(),
         dst_ip: f.dst_ip.to_bits(),
         tcp: f.tcp,
-    };
-    // Within the capacity reserved for a burst (always: a burst is at most BURST
-    // frames). Said explicitly so that the usual push has no growing path, whose
-    // call would make the parsed fields go through the stack.
-    if rx.len() < rx.capacity() {
-        rx.push(seg);
-    } else {
-        push_grow(rx, seg);
-    }
+    });
 }
 
 /// [`receive_burst`] of a frame its inline parser did not take: parsed by layers,
 /// kept or counted as invalid.
 #[cold]
 #[inline(never)]
-fn receive_unusual(
-    frame: &[u8],
-    verify: bool,
-    rx: &mut Vec<RxSeg>,
-    c: &mut crate::stats::Counters,
-) {
+fn receive_unusual(frame: &[u8], verify: bool, rx: &mut Vec<RxSeg>, rx_invalid: &mut u64) {
     match parse_tcp_frame(frame, verify) {
         Ok(f) => push(rx, f),
-        Err(_) => c.rx_invalid += 1,
+        Err(_) => *rx_invalid += 1,
     }
 }
 
-/// The push of [`receive_burst`] beyond the reserved capacity (never taken).
+/// Room for the push of [`receive_burst`] beyond the reserved capacity (never
+/// needed).
 #[cold]
 #[inline(never)]
-fn push_grow(rx: &mut Vec<RxSeg>, seg: RxSeg) {
-    rx.push(seg);
+fn push_grow(rx: &mut Vec<RxSeg>) {
+    rx.reserve(1);
 }
 
 /// Link-layer addresses a worker puts on its frames.

@@ -73,6 +73,71 @@ pub(crate) fn sum_native(data: &[u8]) -> u64 {
     add_carry(acc, t)
 }
 
+/// `acc` plus the native-space sum of `data` (see [`sum_native`]), in carry chains of
+/// up to 64 octets: congruent to `add_carry(acc, sum_native(data))` modulo
+/// 2^64 - 1, and nonzero when `acc` or `data` is. The receive path's verification;
+/// data of a constant length (a header) is summed in one unrolled chain.
+#[inline(always)]
+pub(crate) fn add_native(acc: u64, data: &[u8]) -> u64 {
+    let (blocks, tail) = data.as_chunks::<64>();
+    let mut s = acc;
+    for block in blocks {
+        s = add_chain(s, block);
+    }
+    if tail.is_empty() {
+        s
+    } else {
+        add_chain(s, tail)
+    }
+}
+
+/// `acc` plus the native-space sum of up to 64 octets, in one carry chain: each
+/// word's carry out goes into the next addition (an `adc` chain on x86), and the
+/// last one around to the bottom (RFC 1071 §2(C), §2(D)). Words keep their parity of
+/// offset, and shifts by multiples of 16 bits do not change a one's complement sum,
+/// so the octets after the last whole 8-octet word can be added as a small number.
+#[inline(always)]
+fn add_chain(acc: u64, data: &[u8]) -> u64 {
+    let (words, mut tail) = data.as_chunks::<8>();
+    let (mut s, mut c) = (acc, false);
+    for w in words {
+        (s, c) = s.carrying_add(u64::from_ne_bytes(*w), c);
+    }
+    let mut t = 0u64;
+    if let Some((w, rest)) = tail.split_first_chunk::<4>() {
+        t += u64::from(u32::from_ne_bytes(*w));
+        tail = rest;
+    }
+    if let Some((w, rest)) = tail.split_first_chunk::<2>() {
+        t += u64::from(u16::from_ne_bytes(*w));
+        tail = rest;
+    }
+    if let [last] = tail {
+        // The odd last octet is the high-order octet of a word padded with zero.
+        t += u64::from(u16::from_ne_bytes([*last, 0]));
+    }
+    // The last carry goes around to the bottom. That addition cannot carry out
+    // again: when `s + t + c` carries, what is left is at most `t`, a small number.
+    let (s, c) = s.carrying_add(t, c);
+    s + c as u64
+}
+
+/// Whether a nonzero unfolded sum (native or big-endian space) folds to `0xffff`,
+/// the sum of data that holds its own checksum: that is, whether it is a multiple
+/// of 0xffff (2^16 is 1 modulo 0xffff, so a fold keeps the remainder, and a
+/// nonzero sum folds into 1..=0xffff). Tested by a multiplication instead of the
+/// fold's shifts and adds: for an odd divisor d, x is a multiple of d exactly when
+/// x times the inverse of d modulo 2^64 is at most (2^64 - 1) / d.
+#[inline(always)]
+pub(crate) fn verifies(acc: u64) -> bool {
+    debug_assert_ne!(acc, 0, "the sum of a header is never zero");
+    /// The inverse of 0xffff modulo 2^64: 0xffff * -(1 + 2^16 + 2^32 + 2^48) is
+    /// 1 - 2^64.
+    const INVERSE: u64 = 0x0001_0001_0001_0001u64.wrapping_neg();
+    const { assert!(0xffffu64.wrapping_mul(INVERSE) == 1) };
+    acc.wrapping_mul(INVERSE) <= u64::MAX / 0xffff
+}
+
 /// The native-space sum of the TCP pseudo-header (RFC 9293 §3.1, "Checksum") of
 /// `src` and `dst` without the length, unfolded.
 #[inline]

@@ -12,7 +12,7 @@ use super::arp::{ArpPacket, ArpRepr};
 use super::checksum;
 use super::ethernet::{self, EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
 use super::ipv4::{self, Ipv4Packet, Ipv4Repr, PROTOCOL_TCP};
-use super::tcp::{self, TcpPacket, TcpRepr};
+use super::tcp::{self, TcpOptions, TcpPacket, TcpRepr, Timestamps};
 use super::{Error, Result};
 
 /// Length of the Ethernet II and IPv4 headers that every emitted TCP frame starts with.
@@ -134,17 +134,54 @@ pub fn parse_tcp_frame(frame: &[u8], verify_checksums: bool) -> Result<TcpFrame>
 }
 
 /// The fast path of [`parse_tcp_frame`]: a valid frame with an IPv4 header without
-/// options, read at fixed offsets. Anything else (an error, IPv4 options, options
-/// this does not read at once) is `None`, and goes the way of the layered parsers,
-/// which give the same result for every frame this accepts (tested) and find the
-/// error of every frame it does not. Receive loops call it themselves, so that
-/// what it parses is used where it is parsed (not joined with the result of the
-/// general parser first); on `None` they must call [`parse_tcp_frame`].
+/// options and a TCP header of one of the shapes Linux (and synfin) sends, read at
+/// fixed offsets. Anything else (an error, IPv4 options, another option layout) is
+/// `None`, and goes the way of the layered parsers, which give the same result for
+/// every frame this accepts (tested) and find the error of every frame it does not.
+/// Receive loops call it themselves, so that what it parses is used where it is
+/// parsed (not joined with the result of the general parser first); on `None` they
+/// must call [`parse_tcp_frame`].
+///
+/// The shapes, told apart by the data offset: 5 words (no options), 8 words whose
+/// options are NOP, NOP, timestamps (every segment after the handshake), and 10
+/// words with MSS, SACK-permitted, timestamps, NOP, window scale (a SYN or SYN-ACK
+/// with everything). Each is read from one fixed-size prefix of the frame, so that
+/// every field is a load at a constant offset with no bounds check.
 #[inline(always)]
 pub fn parse_usual_tcp_frame(frame: &[u8], verify_checksums: bool) -> Option<TcpFrame> {
-    const IP: usize = ethernet::HEADER_LEN;
-    const TCP: usize = IP + ipv4::HEADER_LEN;
-    let h = frame.first_chunk::<{ TCP + tcp::HEADER_LEN }>()?;
+    let mut parsed = None;
+    with_usual_tcp_frame(frame, verify_checksums, &mut parsed);
+    parsed
+}
+
+/// Where [`with_usual_tcp_frame`] puts what it parses.
+pub trait KeepFrame {
+    /// Keep `frame`. Implementations should be `#[inline(always)]`, so that the
+    /// fields go from the frame to where they are kept with nothing in between.
+    fn keep(&mut self, frame: TcpFrame);
+}
+
+impl KeepFrame for Option<TcpFrame> {
+    #[inline(always)]
+    fn keep(&mut self, frame: TcpFrame) {
+        *self = Some(frame);
+    }
+}
+
+/// [`parse_usual_tcp_frame`] handing the frame to `out` instead of returning it:
+/// true when the frame was taken (and given to `out`), false when it must go the
+/// general way. `out` is called in the code of each shape, so that the fields it
+/// stores go from the frame to their place with nothing in between (the result of
+/// a function joins the shapes first, and then goes through the stack).
+#[inline(always)]
+pub fn with_usual_tcp_frame<K: KeepFrame>(
+    frame: &[u8],
+    verify_checksums: bool,
+    out: &mut K,
+) -> bool {
+    let Some(h) = frame.first_chunk::<{ TCP + tcp::HEADER_LEN }>() else {
+        return false;
+    };
     // EtherType IPv4, version 4 with a 20-octet header; then no MF, offset zero, TCP.
     // Two masked comparisons of four octets each.
     let word = |at: usize| u32::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
@@ -153,39 +190,130 @@ pub fn parse_usual_tcp_frame(frame: &[u8], verify_checksums: bool) -> Option<Tcp
         || word(IP + 6) & u32::from_ne_bytes([0x3f, 0xff, 0, 0xff])
             != u32::from_ne_bytes([0, 0, 0, PROTOCOL_TCP])
     {
-        return None;
+        return false;
     }
+    match h[TCP + tcp::field::DATA_OFF] >> 4 {
+        8 => usual_shape::<{ TCP + 32 }>(frame, verify_checksums, out),
+        5 => usual_shape::<{ TCP + 20 }>(frame, verify_checksums, out),
+        10 => usual_shape::<{ TCP + 40 }>(frame, verify_checksums, out),
+        _ => false,
+    }
+}
+
+/// The options of a header of 8 words after the handshake: NOP, NOP, timestamps,
+/// recognised by one comparison of their first word.
+#[inline(always)]
+fn timestamps_only(o: &[u8]) -> Option<TcpOptions> {
+    (u32::from_ne_bytes(*o.first_chunk()?) == NOP_NOP_TS).then(|| TcpOptions {
+        timestamps: Some(Timestamps {
+            tsval: be32(o, 4),
+            tsecr: be32(o, 8),
+        }),
+        ..TcpOptions::default()
+    })
+}
+
+/// The options of a header of 5 words: none.
+#[inline(always)]
+fn no_options(_: &[u8]) -> Option<TcpOptions> {
+    Some(TcpOptions::default())
+}
+
+/// The options of a SYN or SYN-ACK of 10 words as Linux sends it with everything on:
+/// MSS, SACK-permitted, timestamps, NOP, window scale.
+#[inline(always)]
+fn linux_syn_options(o: &[u8]) -> Option<TcpOptions> {
+    (u32::from_ne_bytes(*o.first_chunk()?) & u32::from_ne_bytes([0xff, 0xff, 0, 0])
+        == u32::from_ne_bytes([tcp::kind::MSS, 4, 0, 0])
+        && be32(o, 4) == SACKPERM_TS
+        && be32(o, 16) >> 8 == NOP_WS >> 8)
+        .then(|| TcpOptions {
+            mss: Some(u16::from_be_bytes([o[2], o[3]])),
+            window_scale: Some(o[19]),
+            sack_permitted: true,
+            timestamps: Some(Timestamps {
+                tsval: be32(o, 8),
+                tsecr: be32(o, 12),
+            }),
+        })
+}
+
+/// Offset of the IPv4 header in a frame.
+const IP: usize = ethernet::HEADER_LEN;
+/// Offset of the TCP header in a frame whose IPv4 header has no options.
+const TCP: usize = IP + ipv4::HEADER_LEN;
+/// NOP, NOP, timestamps kind and length, as one native-order word (RFC 7323
+/// Appendix A).
+const NOP_NOP_TS: u32 =
+    u32::from_ne_bytes([tcp::kind::NOP, tcp::kind::NOP, tcp::kind::TIMESTAMPS, 10]);
+/// SACK-permitted then timestamps kind and length, packed (as Linux sends them).
+const SACKPERM_TS: u32 =
+    u32::from_be_bytes([tcp::kind::SACK_PERMITTED, 2, tcp::kind::TIMESTAMPS, 10]);
+/// NOP, window scale kind and length; the shift goes in the low octet.
+const NOP_WS: u32 = u32::from_be_bytes([tcp::kind::NOP, tcp::kind::WINDOW_SCALE, 3, 0]);
+
+/// The big-endian word at `at` of `b`.
+#[inline(always)]
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// [`parse_usual_tcp_frame`] of a frame whose Ethernet and IPv4 headers have been
+/// checked, and whose TCP header ends at `N` (a constant: 54, 66 or 74): the first
+/// `N` octets are one array, the options are parsed by the shape's parser (which
+/// gives `None` when they are not the shape's), the checksums are verified in carry
+/// chains unrolled for the header length.
+#[inline(always)]
+fn usual_shape<const N: usize>(
+    frame: &[u8],
+    verify_checksums: bool,
+    out: &mut impl KeepFrame,
+) -> bool {
+    let Some(h) = frame.first_chunk::<N>() else {
+        return false;
+    };
     let total_len = usize::from(u16::from_be_bytes([h[IP + 2], h[IP + 3]]));
-    let seg_len = total_len.checked_sub(ipv4::HEADER_LEN)?;
-    let tcp_header_len = usize::from(h[TCP + 12] >> 4) * 4;
-    if tcp_header_len < tcp::HEADER_LEN || seg_len < tcp_header_len {
-        return None;
-    }
-    let seg = frame.get(TCP..IP + total_len)?;
+    // The payload: after the header, up to the IPv4 total length (Ethernet padding
+    // after it is ignored). `None` when the total length leaves no room for the
+    // header or runs past the frame.
+    let Some(payload) = frame.get(N..IP + total_len) else {
+        return false;
+    };
+    let o = &h[TCP + tcp::HEADER_LEN..];
+    // (A match on the constant, so that each shape's parser is a direct call.)
+    let options = match N - TCP {
+        20 => no_options(o),
+        32 => timestamps_only(o),
+        _ => linux_syn_options(o),
+    };
+    let Some(options) = options else {
+        return false;
+    };
     if verify_checksums {
         // Native byte order (see `checksum::sum_native`); 0xffff is the same in both.
-        let ip_sum = checksum::sum_native(&h[IP..TCP]);
-        // The pseudo-header's addresses are the last 8 octets of the IPv4 header.
-        let addrs = u64::from_ne_bytes(*h[IP + 12..TCP].as_array::<8>()?);
-        let pseudo = checksum::add_carry(
-            addrs,
-            u64::from(u16::from_ne_bytes([0, PROTOCOL_TCP])) + u64::from((seg_len as u16).to_be()),
+        let ip_sum = checksum::add_native(0, &h[IP..TCP]);
+        // The pseudo-header (RFC 9293 §3.1) without its addresses: the protocol, and
+        // the segment length. That is the total length less 20: the total length
+        // as it is stored plus the complement of 20 (one's complement subtraction,
+        // in the byte-swapped space too: a swap is a multiplication by 2^8 modulo
+        // 0xffff).
+        let length_protocol = u64::from(u16::from_ne_bytes([h[IP + 2], h[IP + 3]]))
+            + u64::from(!(ipv4::HEADER_LEN as u16).to_be())
+            + u64::from(u16::from_ne_bytes([0, PROTOCOL_TCP]));
+        // The pseudo-header's addresses are the last 8 octets of the IPv4 header, just
+        // before the TCP header: one carry chain from there, unrolled (the header has
+        // a constant length), then the payload's.
+        let seg_sum = checksum::add_native(
+            checksum::add_native(length_protocol, &h[IP + 12..]),
+            payload,
         );
-        // The lengths of segments without data get sums unrolled for their length.
-        let seg_sum = match seg.len() {
-            32 => checksum::sum_native(seg.first_chunk::<32>()?),
-            40 => checksum::sum_native(seg.first_chunk::<40>()?),
-            20 => checksum::sum_native(seg.first_chunk::<20>()?),
-            _ => checksum::sum_native(seg),
-        };
-        let tcp_sum = checksum::add_carry(pseudo, seg_sum);
-        if checksum::fold(ip_sum) != 0xffff || checksum::fold(tcp_sum) != 0xffff {
-            return None;
+        if !checksum::verifies(ip_sum) || !checksum::verifies(seg_sum) {
+            return false;
         }
     }
-    let options = tcp::TcpOptions::parse(seg.get(tcp::HEADER_LEN..tcp_header_len)?).ok()?;
+    let h = std::hint::black_box(h);
     let t = &h[TCP..];
-    Some(TcpFrame {
+    out.keep(TcpFrame {
         src_mac: EthernetAddress([h[6], h[7], h[8], h[9], h[10], h[11]]),
         dst_mac: EthernetAddress([h[0], h[1], h[2], h[3], h[4], h[5]]),
         src_ip: Ipv4Addr::new(h[IP + 12], h[IP + 13], h[IP + 14], h[IP + 15]),
@@ -193,15 +321,16 @@ pub fn parse_usual_tcp_frame(frame: &[u8], verify_checksums: bool) -> Option<Tcp
         tcp: TcpRepr {
             src_port: u16::from_be_bytes([t[0], t[1]]),
             dst_port: u16::from_be_bytes([t[2], t[3]]),
-            seq: tcp::SeqNumber(u32::from_be_bytes([t[4], t[5], t[6], t[7]])),
-            ack: tcp::SeqNumber(u32::from_be_bytes([t[8], t[9], t[10], t[11]])),
+            seq: tcp::SeqNumber(be32(t, 4)),
+            ack: tcp::SeqNumber(be32(t, 8)),
             flags: tcp::TcpFlags(t[13]),
             window: u16::from_be_bytes([t[14], t[15]]),
             options,
-            payload_len: (seg_len - tcp_header_len) as u16,
+            payload_len: payload.len() as u16,
         },
-        payload_offset: TCP + tcp_header_len,
-    })
+        payload_offset: N,
+    });
+    true
 }
 
 /// [`parse_tcp_frame`] through the parsers of each layer.
