@@ -192,10 +192,11 @@ pub fn with_usual_tcp_frame<K: KeepFrame>(
     {
         return false;
     }
+    let total_len = usize::from(u16::from_be_bytes([h[IP + 2], h[IP + 3]]));
     match h[TCP + tcp::field::DATA_OFF] >> 4 {
-        8 => usual_shape::<{ TCP + 32 }>(frame, verify_checksums, out),
-        5 => usual_shape::<{ TCP + 20 }>(frame, verify_checksums, out),
-        10 => usual_shape::<{ TCP + 40 }>(frame, verify_checksums, out),
+        8 => usual_shape::<{ TCP + 32 }>(frame, total_len, verify_checksums, out),
+        5 => usual_shape::<{ TCP + 20 }>(frame, total_len, verify_checksums, out),
+        10 => usual_shape::<{ TCP + 40 }>(frame, total_len, verify_checksums, out),
         _ => false,
     }
 }
@@ -266,17 +267,18 @@ fn be32(b: &[u8], at: usize) -> u32 {
 #[inline(always)]
 fn usual_shape<const N: usize>(
     frame: &[u8],
+    total_len: usize,
     verify_checksums: bool,
     out: &mut impl KeepFrame,
 ) -> bool {
-    let Some(h) = frame.first_chunk::<N>() else {
+    // The payload: after the header, up to the IPv4 total length (Ethernet padding
+    // after it is ignored). None when the total length leaves no room for the
+    // header or runs past the frame; otherwise the frame has room for the header
+    // too (so the next check is known to pass, and costs nothing).
+    let Some(payload) = frame.get(N..IP + total_len) else {
         return false;
     };
-    let total_len = usize::from(u16::from_be_bytes([h[IP + 2], h[IP + 3]]));
-    // The payload: after the header, up to the IPv4 total length (Ethernet padding
-    // after it is ignored). `None` when the total length leaves no room for the
-    // header or runs past the frame.
-    let Some(payload) = frame.get(N..IP + total_len) else {
+    let Some(h) = frame.first_chunk::<N>() else {
         return false;
     };
     let o = &h[TCP + tcp::HEADER_LEN..];
