@@ -409,6 +409,54 @@ mod tests {
 
     proptest! {
         #[test]
+        fn carry_chains_sum_as_sum_native_does(
+            data in proptest::collection::vec(any::<u8>(), 0..400),
+            acc in any::<u64>(),
+            ones in any::<bool>(),
+        ) {
+            // All-ones words make every carry ripple.
+            let data = if ones { vec![0xff; data.len()] } else { data };
+            let chained = add_native(acc, &data);
+            let reference = add_carry(acc, sum_native(&data));
+            prop_assert_eq!(chained % 0xffff, reference % 0xffff);
+            prop_assert_eq!(chained == 0, acc == 0 && data.iter().all(|&b| b == 0));
+            prop_assert_eq!(fold(chained), fold(reference));
+        }
+
+        #[test]
+        fn verifies_is_a_fold_to_ffff(acc in 1..=u64::MAX, k in any::<u64>()) {
+            prop_assert_eq!(verifies(acc), fold(acc) == 0xffff);
+            let multiple = (k % (u64::MAX / 0xffff)).max(1) * 0xffff;
+            prop_assert!(verifies(multiple));
+            prop_assert_eq!(fold(multiple), 0xffff);
+        }
+    }
+
+    #[test]
+    fn verifies_at_the_edges() {
+        for acc in [
+            1,
+            0xfffe,
+            0xffff,
+            0x1_0000,
+            0x1_fffe,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            assert_eq!(verifies(acc), fold(acc) == 0xffff, "{acc:#x}");
+        }
+        // A header that holds its own checksum.
+        let mut hdr = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ];
+        assert!(!verifies(add_native(0, &hdr)));
+        hdr[10..12].copy_from_slice(&0xb861u16.to_be_bytes());
+        assert!(verifies(add_native(0, &hdr)));
+    }
+
+    proptest! {
+        #[test]
         fn prefix_sums_give_every_slice_sum(
             data in proptest::collection::vec(any::<u8>(), 0..300),
             a in any::<prop::sample::Index>(),

@@ -889,6 +889,264 @@ mod tests {
             let f = frame_bytes();
             assert_eq!(parse_usual_tcp_frame(&f, true), Some(expected_frame()));
         }
+
+        /// `tcp` with `payload` in a frame from [`header`], every checksum right.
+        fn frame_of(tcp: &TcpRepr, payload: &[u8]) -> Vec<u8> {
+            let mut buf = vec![0u8; 128 + payload.len()];
+            let n = emit_tcp_frame(&mut buf, &header(), tcp, payload).unwrap();
+            buf.truncate(n);
+            buf
+        }
+
+        /// A SYN with every option: Linux's layout, data offset 10.
+        fn full_syn() -> TcpRepr {
+            TcpRepr {
+                flags: TcpFlags::SYN,
+                options: TcpOptions {
+                    mss: Some(1460),
+                    window_scale: Some(7),
+                    sack_permitted: true,
+                    timestamps: Some(Timestamps {
+                        tsval: 0x0102_0304,
+                        tsecr: 0,
+                    }),
+                },
+                ..ack()
+            }
+        }
+
+        /// Recomputes both checksums of a frame without IPv4 options after an edit.
+        fn fix_checksums(f: &mut [u8]) {
+            f[24..26].fill(0);
+            let ip = checksum::checksum(&f[14..34]);
+            f[24..26].copy_from_slice(&ip.to_be_bytes());
+            let total = usize::from(u16::from_be_bytes([f[16], f[17]]));
+            let seg_len = total - 20;
+            f[50..52].fill(0);
+            let pseudo = checksum::pseudo_header_sum(src_ip(), dst_ip(), 6, seg_len as u16);
+            let tcp = !checksum::combine(pseudo, checksum::sum(&f[34..14 + total]));
+            f[50..52].copy_from_slice(&tcp.to_be_bytes());
+        }
+
+        /// The fast path's answer, checked against the layered parsers: when it
+        /// takes a frame it agrees with them, and `parse_tcp_frame` always does.
+        #[track_caller]
+        fn fast(f: &[u8], verify: bool) -> Option<TcpFrame> {
+            let layered = parse_tcp_frame_by_layers(f, verify);
+            let fast = parse_usual_tcp_frame(f, verify);
+            if let Some(fast) = fast {
+                assert_eq!(Ok(fast), layered);
+            }
+            assert_eq!(parse_tcp_frame(f, verify), layered);
+            fast
+        }
+
+        #[test]
+        fn each_usual_shape_is_read_at_fixed_offsets() {
+            let data = TcpRepr {
+                payload_len: 300,
+                flags: TcpFlags::PSH | TcpFlags::ACK,
+                ..ack()
+            };
+            let bare = TcpRepr {
+                flags: TcpFlags::RST,
+                options: TcpOptions::default(),
+                ..ack()
+            };
+            let payload: Vec<u8> = (0..300u32).map(|i| (i * 7 + 1) as u8).collect();
+            for (tcp, payload, header_len) in [
+                (ack(), &[][..], 32),
+                (data, &payload[..], 32),
+                (bare, &[][..], 20),
+                (full_syn(), &[][..], 40),
+            ] {
+                let f = frame_of(&tcp, payload);
+                assert_eq!(f[46] >> 4, header_len / 4);
+                for verify in [true, false] {
+                    let got = fast(&f, verify).expect("a usual shape");
+                    assert_eq!(got.tcp, tcp);
+                    assert_eq!((got.src_ip, got.dst_ip), (src_ip(), dst_ip()));
+                    assert_eq!(got.payload_offset, 34 + usize::from(header_len));
+                    assert_eq!(got.payload(&f), payload);
+                }
+                // Ethernet padding after the IPv4 packet is ignored.
+                let mut padded = f.clone();
+                padded.extend_from_slice(&[0xaa; 7]);
+                assert_eq!(fast(&padded, true).map(|p| p.tcp), Some(tcp));
+            }
+        }
+
+        #[test]
+        fn other_option_layouts_go_the_general_way() {
+            let cases = [
+                // Data offset 6: MSS alone.
+                TcpOptions {
+                    mss: Some(1460),
+                    ..TcpOptions::default()
+                },
+                // Data offset 8, but MSS and SACK-permitted, not timestamps.
+                TcpOptions {
+                    mss: Some(1460),
+                    sack_permitted: true,
+                    ..TcpOptions::default()
+                },
+                // Data offset 10 without SACK-permitted: MSS, NOP NOP TS, NOP WS.
+                TcpOptions {
+                    sack_permitted: false,
+                    ..full_syn().options
+                },
+                // Data offset 9: MSS, timestamps (NOP NOP TS).
+                TcpOptions {
+                    mss: Some(536),
+                    timestamps: Some(Timestamps { tsval: 5, tsecr: 0 }),
+                    ..TcpOptions::default()
+                },
+            ];
+            for options in cases {
+                let tcp = TcpRepr {
+                    options,
+                    ..full_syn()
+                };
+                let f = frame_of(&tcp, &[]);
+                assert_eq!(fast(&f, true), None, "{options:?}");
+                assert_eq!(parse_tcp_frame(&f, true).map(|p| p.tcp), Ok(tcp));
+            }
+            // The usual data offsets with other options in them: 8 words of
+            // SACK-permitted and timestamps, 10 words not in Linux's order.
+            let mut f = frame_of(&ack(), &[]);
+            f[54..66].copy_from_slice(&[4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0]);
+            fix_checksums(&mut f);
+            assert_eq!(fast(&f, true), None);
+            let general = parse_tcp_frame(&f, true).unwrap().tcp.options;
+            assert!(general.sack_permitted);
+            let mut f = frame_of(&full_syn(), &[]);
+            f[70..74].copy_from_slice(&[1, 1, 1, 1]);
+            fix_checksums(&mut f);
+            assert_eq!(fast(&f, true), None);
+            assert_eq!(
+                parse_tcp_frame(&f, true).unwrap().tcp.options.window_scale,
+                None
+            );
+        }
+
+        #[test]
+        fn invalid_usual_frames_are_refused_and_the_general_way_finds_why() {
+            let good = frame_of(
+                &TcpRepr {
+                    payload_len: 5,
+                    ..ack()
+                },
+                b"hello",
+            );
+            assert!(fast(&good, true).is_some());
+            let edit = |f: fn(&mut Vec<u8>)| {
+                let mut v = good.clone();
+                f(&mut v);
+                v
+            };
+            let cases: [(&str, Vec<u8>, Error); 9] = [
+                ("IPv4 checksum", edit(|v| v[25] ^= 0x10), Error::BadChecksum),
+                ("TCP checksum", edit(|v| v[51] ^= 0x01), Error::BadChecksum),
+                ("payload", edit(|v| v[70] ^= 0x80), Error::BadChecksum),
+                (
+                    "truncated payload",
+                    edit(|v| v.truncate(70)),
+                    Error::Truncated,
+                ),
+                (
+                    "truncated header",
+                    edit(|v| v.truncate(60)),
+                    Error::Truncated,
+                ),
+                (
+                    "IHL 6",
+                    edit(|v| {
+                        v[14] = 0x46;
+                        fix_checksums(v);
+                    }),
+                    Error::BadChecksum,
+                ),
+                (
+                    "more fragments",
+                    edit(|v| {
+                        v[20] |= 0x20;
+                        fix_checksums(v);
+                    }),
+                    Error::Fragmented,
+                ),
+                (
+                    "fragment offset",
+                    edit(|v| {
+                        v[21] = 1;
+                        fix_checksums(v);
+                    }),
+                    Error::Fragmented,
+                ),
+                (
+                    "total length below the header",
+                    edit(|v| {
+                        v[16..18].copy_from_slice(&50u16.to_be_bytes());
+                        v[24..26].fill(0);
+                        let ip = checksum::checksum(&v[14..34]);
+                        v[24..26].copy_from_slice(&ip.to_be_bytes());
+                    }),
+                    Error::Truncated,
+                ),
+            ];
+            for (what, f, want) in cases {
+                assert_eq!(fast(&f, true), None, "{what}");
+                assert_eq!(parse_tcp_frame(&f, true), Err(want), "{what}");
+            }
+            // Without verification a bad checksum is no reason to refuse.
+            let bad_sum = edit(|v| v[51] ^= 0x01);
+            assert!(fast(&bad_sum, false).is_some());
+        }
+
+        #[test]
+        fn every_one_octet_edit_and_cut_of_each_shape_agrees_with_the_layers() {
+            let data = TcpRepr {
+                payload_len: 77,
+                flags: TcpFlags::PSH | TcpFlags::ACK,
+                ..ack()
+            };
+            let bare = TcpRepr {
+                options: TcpOptions::default(),
+                ..ack()
+            };
+            let payload: Vec<u8> = (0..77u32).map(|i| (i * 13 + 5) as u8).collect();
+            let mut taken = 0;
+            for f in [
+                frame_of(&ack(), &[]),
+                frame_of(&data, &payload),
+                frame_of(&bare, &[]),
+                frame_of(&full_syn(), &[]),
+            ] {
+                for at in 0..f.len() {
+                    for x in [0x01, 0x10, 0x80, 0xff] {
+                        let mut g = f.clone();
+                        g[at] ^= x;
+                        for verify in [true, false] {
+                            taken += usize::from(fast(&g, verify).is_some());
+                        }
+                        // With the checksums made right again, only the fields
+                        // decide.
+                        if at >= 14 && !(24..26).contains(&at) && !(50..52).contains(&at) {
+                            let total = u16::from_be_bytes([g[16], g[17]]);
+                            if g[14] == 0x45 && (20..=(g.len() - 14) as u16).contains(&total) {
+                                fix_checksums(&mut g);
+                                taken += usize::from(fast(&g, true).is_some());
+                            }
+                        }
+                    }
+                }
+                for cut in 0..=f.len() {
+                    fast(&f[..cut], true);
+                }
+            }
+            // The edits that keep a frame valid (addresses, ports, flags, payload
+            // with verification off...) are taken by the fast path.
+            assert!(taken > 1000, "{taken}");
+        }
     }
 
     #[test]
