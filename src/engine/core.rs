@@ -245,6 +245,27 @@ impl Payload {
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// The `len` bytes at `offset` and a value congruent to their checksum sum
+    /// ([`PrefixSums::slice_acc`]), if the payload holds them.
+    #[inline(always)]
+    pub fn slice(&self, offset: u32, len: u16) -> Option<(&[u8], u64)> {
+        let start = offset as usize;
+        let end = start + usize::from(len);
+        let bytes = self.bytes.get(start..end)?;
+        Some((bytes, self.sums.slice_acc(start, end)?))
+    }
+
+    /// [`slice`](Self::slice) when the payload does not hold all `len` bytes at
+    /// `offset`: what it holds of them.
+    #[cold]
+    #[inline(never)]
+    pub fn slice_clamped(&self, offset: u32, len: u16) -> (&[u8], u64) {
+        let start = (offset as usize).min(self.bytes.len());
+        let end = (start + usize::from(len)).min(self.bytes.len());
+        let sum = self.sums.slice_sum(&self.bytes, start, end);
+        (&self.bytes[start..end], u64::from(sum))
+    }
 }
 
 /// The transmit side of a worker as the TCP core sees it ([`Sink`]).
@@ -261,20 +282,52 @@ pub struct Tx<'a, P: Port> {
     pub rec: &'a mut Recorder,
 }
 
+impl<P: Port> Tx<'_, P> {
+    /// Transmit `seg` with `payload` (whose native-space sum is congruent to
+    /// `payload_acc`, see [`PrefixSums::slice_acc`]) through the port, counting it
+    /// as sent or dropped.
+    #[inline(always)]
+    fn transmit(
+        &mut self,
+        local_ip: u32,
+        remote_ip: u32,
+        seg: &TcpRepr,
+        payload: &[u8],
+        payload_acc: u64,
+    ) {
+        let tmpl = self.templates.get(local_ip, remote_ip);
+        let c = &mut self.rec.counters;
+        let mut len = 0;
+        let ok = self.port.tx(
+            self.now,
+            #[inline(always)]
+            |buf| {
+                len = tmpl
+                    .emit_with_payload_acc(buf, seg, payload, payload_acc)
+                    .unwrap_or(0);
+                len
+            },
+        );
+        if ok && len > 0 {
+            c.tx_packets += 1;
+            c.tx_bytes += len as u64;
+        } else {
+            c.tx_dropped += 1;
+        }
+    }
+}
+
 impl<P: Port> Sink for Tx<'_, P> {
     #[inline(always)]
     fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32) {
-        let (payload, payload_sum): (&[u8], u16) = if seg.payload_len == 0 {
+        let (payload, payload_acc): (&[u8], u64) = if seg.payload_len == 0 {
             // Most segments (SYN, ACK, FIN) carry nothing.
             (&[], 0)
         } else {
-            let bytes = self.payload.bytes();
-            let start = (payload_offset as usize).min(bytes.len());
-            let end = (start + seg.payload_len as usize).min(bytes.len());
-            (
-                &bytes[start..end],
-                self.payload.sums.slice_sum(bytes, start, end),
-            )
+            match self.payload.slice(payload_offset, seg.payload_len) {
+                Some(p) => p,
+                None => self.payload.slice_clamped(payload_offset, seg.payload_len),
+            }
         };
         // A segment asking for more than the payload source holds carries what there
         // is (never the case for the engine's own connections).
@@ -288,25 +341,7 @@ impl<P: Port> Sink for Tx<'_, P> {
             };
             &clamped
         };
-        let tmpl = self.templates.get(local_ip, remote_ip);
-        let c = &mut self.rec.counters;
-        let mut len = 0;
-        let ok = self.port.tx(
-            self.now,
-            #[inline(always)]
-            |buf| {
-                len = tmpl
-                    .emit_with_payload_sum(buf, seg, payload, payload_sum)
-                    .unwrap_or(0);
-                len
-            },
-        );
-        if ok && len > 0 {
-            c.tx_packets += 1;
-            c.tx_bytes += len as u64;
-        } else {
-            c.tx_dropped += 1;
-        }
+        self.transmit(local_ip, remote_ip, seg, payload, payload_acc);
     }
 
     #[inline(always)]
