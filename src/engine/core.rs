@@ -165,6 +165,11 @@ pub struct Macs {
 /// the cache almost never misses; a miss rebuilds the slot's template.
 pub struct Templates {
     macs: Macs,
+    /// The pair and template of the last [`get`](Self::get), checked first: a client
+    /// opens its connections from one source address after another, and a server
+    /// answers them in the same order, so consecutive frames mostly share their
+    /// pair. Starts as the pair (0, 0).
+    last: (u64, TcpFrameTemplate),
     /// `(local_ip << 32 | remote_ip, template)`; every slot starts as the pair (0, 0).
     /// A fixed-size array, so that a slot index needs no bounds check.
     slots: Box<[(u64, TcpFrameTemplate); Templates::SLOTS]>,
@@ -179,6 +184,7 @@ impl Templates {
         let zero = Self::template(&macs, 0, 0);
         Templates {
             macs,
+            last: (0, zero),
             slots: vec![(0, zero); Self::SLOTS]
                 .into_boxed_slice()
                 .try_into()
@@ -203,16 +209,28 @@ impl Templates {
     }
 
     /// The template for frames from `local_ip` to `remote_ip` (host order).
-    #[inline]
+    #[inline(always)]
     pub fn get(&mut self, local_ip: u32, remote_ip: u32) -> &TcpFrameTemplate {
         let key = u64::from(local_ip) << 32 | u64::from(remote_ip);
+        if self.last.0 != key {
+            self.switch(key);
+        }
+        &self.last.1
+    }
+
+    /// Make the pair `key` the last one: its template from the cache (or made anew
+    /// into its slot), copied beside the cache.
+    #[cold]
+    #[inline(never)]
+    fn switch(&mut self, key: u64) {
+        let (local_ip, remote_ip) = ((key >> 32) as u32, key as u32);
         // Fibonacci hashing of the pair: consecutive addresses land far apart.
         let h = (local_ip ^ remote_ip.rotate_left(16)).wrapping_mul(0x9e37_79b9);
         let slot = &mut self.slots[(h >> 24) as usize];
         if slot.0 != key {
             *slot = (key, Self::template(&self.macs, local_ip, remote_ip));
         }
-        &slot.1
+        self.last = *slot;
     }
 }
 
@@ -303,7 +321,7 @@ impl<P: Port> Tx<'_, P> {
             #[inline(always)]
             |buf| {
                 len = tmpl
-                    .emit_with_payload_acc(buf, seg, payload, payload_acc)
+                    .emit_carrying(buf, seg, payload, payload_acc)
                     .unwrap_or(0);
                 len
             },
@@ -330,17 +348,8 @@ impl<P: Port> Sink for Tx<'_, P> {
             }
         };
         // A segment asking for more than the payload source holds carries what there
-        // is (never the case for the engine's own connections).
-        let clamped;
-        let seg = if payload.len() == usize::from(seg.payload_len) {
-            seg
-        } else {
-            clamped = TcpRepr {
-                payload_len: payload.len() as u16,
-                ..*seg
-            };
-            &clamped
-        };
+        // is (never the case for the engine's own connections): `emit_carrying`
+        // writes the frame of the payload given.
         self.transmit(local_ip, remote_ip, seg, payload, payload_acc);
     }
 

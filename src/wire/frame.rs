@@ -347,6 +347,9 @@ impl TcpFrameTemplate {
     /// unspecified.
     #[inline(always)]
     pub fn emit(&self, buf: &mut [u8], tcp: &TcpRepr, payload: &[u8]) -> Result<usize> {
+        if payload.len() != usize::from(tcp.payload_len) {
+            return Err(Error::BadLength);
+        }
         self.emit_summed(buf, tcp, payload, None)
     }
 
@@ -377,6 +380,25 @@ impl TcpFrameTemplate {
         payload: &[u8],
         payload_acc: u64,
     ) -> Result<usize> {
+        if payload.len() != usize::from(tcp.payload_len) {
+            return Err(Error::BadLength);
+        }
+        self.emit_carrying(buf, tcp, payload, payload_acc)
+    }
+
+    /// [`emit_with_payload_acc`](Self::emit_with_payload_acc) with `payload` whatever
+    /// `tcp.payload_len` says: the frame carries `payload` (the bytes are those of
+    /// `emit` of `tcp` with `payload_len` set to its length). For a sender that
+    /// clamps a segment to the payload it has without making another segment (which
+    /// would keep both in memory for the choice between them).
+    #[inline(always)]
+    pub fn emit_carrying(
+        &self,
+        buf: &mut [u8],
+        tcp: &TcpRepr,
+        payload: &[u8],
+        payload_acc: u64,
+    ) -> Result<usize> {
         debug_assert_eq!(
             u64::from(checksum::fold(checksum::sum_native(payload))) % 0xffff,
             payload_acc % 0xffff,
@@ -391,7 +413,8 @@ impl TcpFrameTemplate {
     /// overwritten by the payload, or lie past the frame), both checksums finished
     /// from the template's sums. A buffer shorter than the area (never a port's,
     /// whose [`MAX_FRAME`](crate::io::MAX_FRAME) octets the compiler sees) gets the
-    /// area written aside first.
+    /// area written aside first. The frame carries `payload`, whatever
+    /// `tcp.payload_len` says (the callers check it, or mean it).
     #[inline(always)]
     fn emit_summed(
         &self,
@@ -403,8 +426,9 @@ impl TcpFrameTemplate {
         let (header_len, [w2, w3, w4]) = tcp.tail_words();
         let seg_len = header_len + payload.len();
         let frame_len = HEAD_LEN + seg_len;
-        // The errors of emit_tcp_frame, in its order.
-        if payload.len() != usize::from(tcp.payload_len) || seg_len > MAX_SEGMENT_LEN {
+        // The errors of emit_tcp_frame, in its order (the payload length was
+        // checked by the caller).
+        if seg_len > MAX_SEGMENT_LEN {
             return Err(Error::BadLength);
         }
         if frame_len > buf.len() {
@@ -663,6 +687,32 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn emit_carrying_writes_the_frame_of_the_payload_given() {
+        let t = TcpFrameTemplate::new(&header());
+        let data = b"a payload of some length";
+        let sums = checksum::PrefixSums::new(data);
+        for n in 0..=data.len() {
+            let asked = TcpRepr {
+                payload_len: 1000,
+                ..ack()
+            };
+            let fitted = TcpRepr {
+                payload_len: n as u16,
+                ..ack()
+            };
+            let (mut a, mut b) = ([0u8; 2048], [0u8; 2048]);
+            let acc = sums.slice_acc(0, n).unwrap();
+            let got = t.emit_carrying(&mut a, &asked, &data[..n], acc);
+            assert_eq!(got, emit_tcp_frame(&mut b, &header(), &fitted, &data[..n]));
+            assert_eq!(a, b);
+            assert_eq!(
+                t.emit_with_payload_acc(&mut a, &asked, &data[..n], acc),
+                Err(Error::BadLength)
+            );
         }
     }
 
