@@ -189,6 +189,11 @@ pub struct Macs {
 /// the cache almost never misses; a miss rebuilds the slot's template.
 pub struct Templates {
     macs: Macs,
+    /// The pair and template of the last [`get`](Self::get), checked first: a client
+    /// opens its connections from one source address after another, and a server
+    /// answers them in the same order, so consecutive frames mostly share their
+    /// pair. Starts as the pair (0, 0).
+    last: (u64, TcpFrameTemplate),
     /// `(local_ip << 32 | remote_ip, template)`; every slot starts as the pair (0, 0).
     /// A fixed-size array, so that a slot index needs no bounds check.
     slots: Box<[(u64, TcpFrameTemplate); Templates::SLOTS]>,
@@ -203,6 +208,7 @@ impl Templates {
         let zero = Self::template(&macs, 0, 0);
         Templates {
             macs,
+            last: (0, zero),
             slots: vec![(0, zero); Self::SLOTS]
                 .into_boxed_slice()
                 .try_into()
@@ -227,16 +233,28 @@ impl Templates {
     }
 
     /// The template for frames from `local_ip` to `remote_ip` (host order).
-    #[inline]
+    #[inline(always)]
     pub fn get(&mut self, local_ip: u32, remote_ip: u32) -> &TcpFrameTemplate {
         let key = u64::from(local_ip) << 32 | u64::from(remote_ip);
+        if self.last.0 != key {
+            self.switch(key);
+        }
+        &self.last.1
+    }
+
+    /// Make the pair `key` the last one: its template from the cache (or made anew
+    /// into its slot), copied beside the cache.
+    #[cold]
+    #[inline(never)]
+    fn switch(&mut self, key: u64) {
+        let (local_ip, remote_ip) = ((key >> 32) as u32, key as u32);
         // Fibonacci hashing of the pair: consecutive addresses land far apart.
         let h = (local_ip ^ remote_ip.rotate_left(16)).wrapping_mul(0x9e37_79b9);
         let slot = &mut self.slots[(h >> 24) as usize];
         if slot.0 != key {
             *slot = (key, Self::template(&self.macs, local_ip, remote_ip));
         }
-        &slot.1
+        self.last = *slot;
     }
 }
 
@@ -269,6 +287,27 @@ impl Payload {
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// The `len` bytes at `offset` and a value congruent to their checksum sum
+    /// ([`PrefixSums::slice_acc`]), if the payload holds them.
+    #[inline(always)]
+    pub fn slice(&self, offset: u32, len: u16) -> Option<(&[u8], u64)> {
+        let start = offset as usize;
+        let end = start + usize::from(len);
+        let bytes = self.bytes.get(start..end)?;
+        Some((bytes, self.sums.slice_acc(start, end)?))
+    }
+
+    /// [`slice`](Self::slice) when the payload does not hold all `len` bytes at
+    /// `offset`: what it holds of them.
+    #[cold]
+    #[inline(never)]
+    pub fn slice_clamped(&self, offset: u32, len: u16) -> (&[u8], u64) {
+        let start = (offset as usize).min(self.bytes.len());
+        let end = (start + usize::from(len)).min(self.bytes.len());
+        let sum = self.sums.slice_sum(&self.bytes, start, end);
+        (&self.bytes[start..end], u64::from(sum))
+    }
 }
 
 /// The transmit side of a worker as the TCP core sees it ([`Sink`]).
@@ -285,33 +324,19 @@ pub struct Tx<'a, P: Port> {
     pub rec: &'a mut Recorder,
 }
 
-impl<P: Port> Sink for Tx<'_, P> {
+impl<P: Port> Tx<'_, P> {
+    /// Transmit `seg` with `payload` (whose native-space sum is congruent to
+    /// `payload_acc`, see [`PrefixSums::slice_acc`]) through the port, counting it
+    /// as sent or dropped.
     #[inline(always)]
-    fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32) {
-        let (payload, payload_sum): (&[u8], u16) = if seg.payload_len == 0 {
-            // Most segments (SYN, ACK, FIN) carry nothing.
-            (&[], 0)
-        } else {
-            let bytes = self.payload.bytes();
-            let start = (payload_offset as usize).min(bytes.len());
-            let end = (start + seg.payload_len as usize).min(bytes.len());
-            (
-                &bytes[start..end],
-                self.payload.sums.slice_sum(bytes, start, end),
-            )
-        };
-        // A segment asking for more than the payload source holds carries what there
-        // is (never the case for the engine's own connections).
-        let clamped;
-        let seg = if payload.len() == usize::from(seg.payload_len) {
-            seg
-        } else {
-            clamped = TcpRepr {
-                payload_len: payload.len() as u16,
-                ..*seg
-            };
-            &clamped
-        };
+    fn transmit(
+        &mut self,
+        local_ip: u32,
+        remote_ip: u32,
+        seg: &TcpRepr,
+        payload: &[u8],
+        payload_acc: u64,
+    ) {
         let tmpl = self.templates.get(local_ip, remote_ip);
         let c = &mut self.rec.counters;
         let mut len = 0;
@@ -320,7 +345,7 @@ impl<P: Port> Sink for Tx<'_, P> {
             #[inline(always)]
             |buf| {
                 len = tmpl
-                    .emit_with_payload_sum(buf, seg, payload, payload_sum)
+                    .emit_carrying(buf, seg, payload, payload_acc)
                     .unwrap_or(0);
                 len
             },
@@ -331,6 +356,25 @@ impl<P: Port> Sink for Tx<'_, P> {
         } else {
             c.tx_dropped += 1;
         }
+    }
+}
+
+impl<P: Port> Sink for Tx<'_, P> {
+    #[inline(always)]
+    fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32) {
+        let (payload, payload_acc): (&[u8], u64) = if seg.payload_len == 0 {
+            // Most segments (SYN, ACK, FIN) carry nothing.
+            (&[], 0)
+        } else {
+            match self.payload.slice(payload_offset, seg.payload_len) {
+                Some(p) => p,
+                None => self.payload.slice_clamped(payload_offset, seg.payload_len),
+            }
+        };
+        // A segment asking for more than the payload source holds carries what there
+        // is (never the case for the engine's own connections): `emit_carrying`
+        // writes the frame of the payload given.
+        self.transmit(local_ip, remote_ip, seg, payload, payload_acc);
     }
 
     #[inline(always)]
