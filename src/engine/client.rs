@@ -297,26 +297,15 @@ impl ClientWorker {
             self.pacer.started();
             self.core.rec.counters.attempted += 1;
             let (lip, lport, rip, rport) = self.index.endpoints(t);
-            let iss = self.core.isn.isn(lip, lport, rip, rport, now);
-            let off = self.core.isn.ts_offset(lip, lport, rip, rport);
-            let mut tx = super::core::Tx {
-                port: &mut *port,
-                now,
-                templates: &mut self.core.templates,
-                payload: &self.core.payload,
-                rec: &mut self.core.rec,
+            let (iss, off) = self.core.isn.isn_and_offset(lip, lport, rip, rport, now);
+            let tcp_open = |c: &mut Conn, cfg: &TcpConfig, tx: &mut super::core::Tx<'_, P>| {
+                c.open_active(cfg, (lip, lport), (rip, rport), iss, off, start, now, tx);
             };
-            let conn = Conn::connect(
-                &self.core.tcp,
-                (lip, lport),
-                (rip, rport),
-                iss,
-                off,
-                start,
-                now,
-                &mut tx,
-            );
-            if self.core.insert_conn(&mut self.index, t, conn).is_err() {
+            if self
+                .core
+                .open_conn(&mut self.index, port, now, t, tcp_open)
+                .is_none()
+            {
                 self.core.fail_now(FailCause::TableFull);
             }
             opened += 1;

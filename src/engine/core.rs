@@ -430,6 +430,37 @@ impl<K: Copy + Default> Core<K> {
         }
     }
 
+    /// Open a connection in a free slot of the table: `init` builds it in place
+    /// ([`Conn::open_active`] or [`Conn::open_passive`]) and sends its first
+    /// segment through the [`Tx`] it is given; the slot is then filed under `key`
+    /// and its timer armed. Returns the slot, or `None` (nothing built, nothing
+    /// sent) when the table is full.
+    #[inline(always)]
+    pub fn open_conn<P: Port, I: FlowIndex<Key = K>>(
+        &mut self,
+        index: &mut I,
+        port: &mut P,
+        now: Instant,
+        key: K,
+        init: impl FnOnce(&mut Conn, &TcpConfig, &mut Tx<'_, P>),
+    ) -> Option<u32> {
+        let mut tx = Tx {
+            port,
+            now,
+            templates: &mut self.templates,
+            payload: &self.payload,
+            rec: &mut self.rec,
+        };
+        let tcp = &self.tcp;
+        let k = self.conns.insert_with(|slot| {
+            slot.key = key;
+            init(&mut slot.conn, tcp, &mut tx);
+        })?;
+        index.set(key, k.index);
+        self.arm_live_conn(k.index);
+        Some(k.index)
+    }
+
     /// Make sure the wheel will visit slot `i` by its connection's deadline.
     #[inline]
     fn arm_conn(&mut self, i: u32) {

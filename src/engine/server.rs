@@ -78,7 +78,7 @@ impl FlowIndex for ServerIndex {
     fn endpoints(&self, k: FlowKey) -> (u32, u16, u32, u16) {
         (k.local_ip, k.local_port, k.remote_ip, k.remote_port)
     }
-    #[inline]
+    #[inline(always)]
     fn set(&mut self, key: FlowKey, value: u32) {
         if let Some(d) = &mut self.direct
             && let Some(i) = d.slot(&key)
@@ -86,10 +86,9 @@ impl FlowIndex for ServerIndex {
             d.tuples.set(i, value);
             return;
         }
-        // The table is sized for every slot of both tables; it cannot be full.
-        let _ = self.table.insert(key, value);
+        self.table_set(key, value);
     }
-    #[inline]
+    #[inline(always)]
     fn clear(&mut self, key: FlowKey) {
         if let Some(d) = &mut self.direct
             && let Some(i) = d.slot(&key)
@@ -97,6 +96,22 @@ impl FlowIndex for ServerIndex {
             d.tuples.set(i, TupleIndex::EMPTY);
             return;
         }
+        self.table_clear(key);
+    }
+}
+
+impl ServerIndex {
+    /// [`FlowIndex::set`] of a key outside the direct index (out of line: the
+    /// direct index is the usual case when there is one).
+    #[inline(never)]
+    fn table_set(&mut self, key: FlowKey, value: u32) {
+        // The table is sized for every slot of both tables; it cannot be full.
+        let _ = self.table.insert(key, value);
+    }
+
+    /// [`FlowIndex::clear`] of a key outside the direct index.
+    #[inline(never)]
+    fn table_clear(&mut self, key: FlowKey) {
         self.table.remove(&key);
     }
 }
@@ -268,26 +283,15 @@ impl ServerWorker {
                 self.core.rec.counters.attempted += 1;
                 let (lip, lport, rip, rport) =
                     (key.local_ip, key.local_port, key.remote_ip, key.remote_port);
-                let iss = self.core.isn.isn(lip, lport, rip, rport, now);
-                let off = self.core.isn.ts_offset(lip, lport, rip, rport);
-                let mut tx = super::core::Tx {
-                    port,
-                    now,
-                    templates: &mut self.core.templates,
-                    payload: &self.core.payload,
-                    rec: &mut self.core.rec,
+                let (iss, off) = self.core.isn.isn_and_offset(lip, lport, rip, rport, now);
+                let tcp_open = |c: &mut Conn, cfg: &TcpConfig, tx: &mut super::core::Tx<'_, P>| {
+                    c.open_passive(cfg, (lip, lport), (rip, rport), seg, iss, off, now, tx);
                 };
-                let conn = Conn::accept(
-                    &self.core.tcp,
-                    (lip, lport),
-                    (rip, rport),
-                    seg,
-                    iss,
-                    off,
-                    now,
-                    &mut tx,
-                );
-                if self.core.insert_conn(&mut self.index, key, conn).is_err() {
+                if self
+                    .core
+                    .open_conn(&mut self.index, port, now, key, tcp_open)
+                    .is_none()
+                {
                     self.listen_overflows += 1;
                 }
             }

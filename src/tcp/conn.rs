@@ -146,7 +146,28 @@ impl Conn {
         now: Instant,
         sink: &mut impl Sink,
     ) -> Conn {
-        let mut c = Conn {
+        let mut c = Conn::default();
+        c.open_active(cfg, local, remote, iss, ts_offset, start, now, sink);
+        c
+    }
+
+    /// [`connect`](Self::connect) into an existing control block, whatever it held
+    /// (every field is overwritten): the engine builds a connection in its table
+    /// slot instead of building it elsewhere and copying two cache lines in.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub fn open_active(
+        &mut self,
+        cfg: &TcpConfig,
+        local: (u32, u16),
+        remote: (u32, u16),
+        iss: SeqNumber,
+        ts_offset: u32,
+        start: Instant,
+        now: Instant,
+        sink: &mut impl Sink,
+    ) {
+        *self = Conn {
             local_ip: local.0,
             local_port: local.1,
             remote_ip: remote.0,
@@ -164,11 +185,10 @@ impl Conn {
             deadline: Instant::NEVER,
             ..Conn::default()
         };
-        c.set_state(State::SynSent);
-        c.send_at(cfg, now, iss, 0, sink);
-        c.snd_nxt = iss + 1;
-        c.arm_retransmit(now);
-        c
+        self.set_state(State::SynSent);
+        self.send_at(cfg, now, iss, 0, sink);
+        self.snd_nxt = iss + 1;
+        self.arm_retransmit(now);
     }
 
     /// Passive open (server side): build a control block in SYN-RECEIVED for the
@@ -184,7 +204,27 @@ impl Conn {
         now: Instant,
         sink: &mut impl Sink,
     ) -> Conn {
-        let mut c = Conn {
+        let mut c = Conn::default();
+        c.open_passive(cfg, local, remote, syn, iss, ts_offset, now, sink);
+        c
+    }
+
+    /// [`accept`](Self::accept) into an existing control block, whatever it held
+    /// (see [`open_active`](Self::open_active)).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub fn open_passive(
+        &mut self,
+        cfg: &TcpConfig,
+        local: (u32, u16),
+        remote: (u32, u16),
+        syn: &TcpRepr,
+        iss: SeqNumber,
+        ts_offset: u32,
+        now: Instant,
+        sink: &mut impl Sink,
+    ) {
+        *self = Conn {
             local_ip: local.0,
             local_port: local.1,
             remote_ip: remote.0,
@@ -200,16 +240,15 @@ impl Conn {
             t_start: now,
             t_mark: now,
             deadline: Instant::NEVER,
+            irs: syn.seq,
+            rcv_nxt: syn.seq + 1,
             ..Conn::default()
         };
-        c.irs = syn.seq;
-        c.rcv_nxt = syn.seq + 1;
-        c.negotiate(cfg, syn);
-        c.set_state(State::SynReceived);
-        c.send_at(cfg, now, iss, 0, sink);
-        c.snd_nxt = iss + 1;
-        c.arm_retransmit(now);
-        c
+        self.negotiate(cfg, syn);
+        self.set_state(State::SynReceived);
+        self.send_at(cfg, now, iss, 0, sink);
+        self.snd_nxt = iss + 1;
+        self.arm_retransmit(now);
     }
 
     /// The current state.
