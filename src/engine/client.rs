@@ -8,7 +8,7 @@ use super::tuple_index::TupleIndex;
 use super::{BURST, TwPolicy};
 use crate::io::Port;
 use crate::stats::{FailCause, Recorder};
-use crate::tcp::{Conn, TcpConfig, listen};
+use crate::tcp::{Conn, TcpConfig, TcpParams, listen};
 use crate::time::Instant;
 
 /// Where a client connects from and to.
@@ -298,7 +298,7 @@ impl ClientWorker {
             self.core.rec.counters.attempted += 1;
             let (lip, lport, rip, rport) = self.index.endpoints(t);
             let (iss, off) = self.core.isn.isn_and_offset(lip, lport, rip, rport, now);
-            let tcp_open = |c: &mut Conn, cfg: &TcpConfig, tx: &mut super::core::Tx<'_, P>| {
+            let tcp_open = |c: &mut Conn, cfg: &TcpParams, tx: &mut super::core::Tx<'_, P>| {
                 c.open_active(cfg, (lip, lport), (rip, rport), iss, off, start, now, tx);
             };
             if self

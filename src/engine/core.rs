@@ -17,7 +17,9 @@ use crate::io::Port;
 use crate::stats::Recorder;
 use crate::tcp::conn::ms;
 use crate::tcp::isn::IsnGenerator;
-use crate::tcp::{Conn, Event, FailCause, Phase, Sink, Step, TcpConfig, TimeWaitRecord, TwVerdict};
+use crate::tcp::{
+    Conn, Event, FailCause, Phase, Sink, Step, TcpConfig, TcpParams, TimeWaitRecord, TwVerdict,
+};
 use crate::time::Instant;
 use crate::wire::checksum::PrefixSums;
 use crate::wire::ethernet::EthernetAddress;
@@ -350,8 +352,9 @@ fn ceil_ms(t: Instant) -> u64 {
 
 /// The per-worker state both sides share.
 pub struct Core<K: Copy + Default> {
-    /// TCP settings of this side.
-    pub tcp: TcpConfig,
+    /// TCP settings of this side (with the values the segment path derives from
+    /// them computed once).
+    pub tcp: TcpParams,
     /// Control blocks.
     pub conns: Slab<ConnSlot<K>>,
     conn_armed: Vec<u64>,
@@ -386,7 +389,7 @@ impl<K: Copy + Default> Core<K> {
     ) -> Self {
         let tw_len_ms = ms(tcp.time_wait);
         Core {
-            tcp,
+            tcp: TcpParams::new(tcp),
             conns: Slab::new(max_conns),
             conn_armed: vec![NOT_ARMED; max_conns],
             tws: Slab::new(max_tw),
@@ -442,7 +445,7 @@ impl<K: Copy + Default> Core<K> {
         port: &mut P,
         now: Instant,
         key: K,
-        init: impl FnOnce(&mut Conn, &TcpConfig, &mut Tx<'_, P>),
+        init: impl FnOnce(&mut Conn, &TcpParams, &mut Tx<'_, P>),
     ) -> Option<u32> {
         let mut tx = Tx {
             port,

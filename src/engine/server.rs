@@ -9,7 +9,7 @@ use super::tuple_index::TupleIndex;
 use crate::io::Port;
 use crate::stats::Recorder;
 use crate::tcp::listen::{self, NoConnReply};
-use crate::tcp::{Conn, Event, Sink, TcpConfig};
+use crate::tcp::{Conn, Event, Sink, TcpConfig, TcpParams};
 use crate::time::Instant;
 
 /// What a server listens on and how big its tables are.
@@ -284,7 +284,7 @@ impl ServerWorker {
                 let (lip, lport, rip, rport) =
                     (key.local_ip, key.local_port, key.remote_ip, key.remote_port);
                 let (iss, off) = self.core.isn.isn_and_offset(lip, lport, rip, rport, now);
-                let tcp_open = |c: &mut Conn, cfg: &TcpConfig, tx: &mut super::core::Tx<'_, P>| {
+                let tcp_open = |c: &mut Conn, cfg: &TcpParams, tx: &mut super::core::Tx<'_, P>| {
                     c.open_passive(cfg, (lip, lport), (rip, rport), seg, iss, off, now, tx);
                 };
                 if self
