@@ -476,12 +476,20 @@ impl<K: Copy + Default> Core<K> {
     /// [`arm_conn`](Self::arm_conn) of a slot known to be in use.
     #[inline(always)]
     fn arm_live_conn(&mut self, i: u32) {
-        let slot = self.conns.get_by_index(i);
-        let d = slot.conn.deadline();
+        let d = self.conns.get_by_index(i).conn.deadline();
+        self.arm_conn_at(i, d);
+    }
+
+    /// [`arm_live_conn`](Self::arm_live_conn) with the connection's deadline `d`
+    /// read by the caller (which has the block at hand).
+    #[inline(always)]
+    fn arm_conn_at(&mut self, i: u32, d: Instant) {
         if d == Instant::NEVER {
             return;
         }
-        let armed = &mut self.conn_armed[i as usize];
+        let Some(armed) = self.conn_armed.get_mut(i as usize) else {
+            return;
+        };
         // ceil_ms(d) < armed, without the rounding division in the usual case of a
         // deadline at or after the armed one: ceil(d / 10⁶) < a ⟺ d ≤ (a − 1)·10⁶
         // (saturating: beyond u64 the bound holds for every d).
@@ -601,10 +609,9 @@ impl<K: Copy + Default> Core<K> {
         i: u32,
         seg: &TcpRepr,
     ) {
-        if self.conns.key_of(i).is_none() {
+        let Some(slot) = self.conns.get_live_mut(i) else {
             return;
-        }
-        let slot = self.conns.get_by_index_mut(i);
+        };
         let mut tx = Tx {
             port,
             now,
@@ -615,7 +622,10 @@ impl<K: Copy + Default> Core<K> {
         let step = slot.conn.on_segment(&self.tcp, now, seg, &mut tx);
         match step {
             // The slot was found in use above and is still.
-            Step::Continue => self.arm_live_conn(i),
+            Step::Continue => {
+                let d = slot.conn.deadline();
+                self.arm_conn_at(i, d);
+            }
             _ => self.after_step(index, i, step),
         }
     }

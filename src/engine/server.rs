@@ -58,14 +58,26 @@ impl PeerIndex {
     }
 }
 
+impl PeerIndex {
+    /// The value of `key` in the direct index (possibly [`TupleIndex::EMPTY`]), if
+    /// it lies in the range.
+    #[inline(always)]
+    fn value(&self, key: &FlowKey) -> Option<u32> {
+        if key.local_ip != self.local_ip || key.local_port != self.local_port {
+            return None;
+        }
+        self.tuples
+            .value_of(key.remote_ip.wrapping_sub(self.src_first), key.remote_port)
+    }
+}
+
 impl ServerIndex {
     /// The value filed under `key`.
     #[inline(always)]
     fn get(&self, key: &FlowKey) -> Option<u32> {
         if let Some(d) = &self.direct
-            && let Some(i) = d.slot(key)
+            && let Some(v) = d.value(key)
         {
-            let v = d.tuples.get(i);
             return (v != TupleIndex::EMPTY).then_some(v);
         }
         self.table.get(key)

@@ -195,6 +195,17 @@ impl<T: Default> Slab<T> {
         &mut self.values[index as usize]
     }
 
+    /// The value at `index` for update if the entry is in use (whatever its
+    /// generation): [`key_of`](Self::key_of) and
+    /// [`get_by_index_mut`](Self::get_by_index_mut) in one.
+    #[inline]
+    pub fn get_live_mut(&mut self, index: u32) -> Option<&mut T> {
+        match self.meta.get(index as usize) {
+            Some(m) if m.next_free == IN_USE => self.values.get_mut(index as usize),
+            _ => None,
+        }
+    }
+
     /// The current key of the entry at `index` if it is in use, to hand out a
     /// checked key (for a timer, say) from a bare index.
     #[inline]
