@@ -447,6 +447,23 @@ impl<K: Copy + Default> Core<K> {
         key: K,
         init: impl FnOnce(&mut Conn, &TcpParams, &mut Tx<'_, P>),
     ) -> Option<u32> {
+        self.open_conn_filed(index, port, now, key, init, |index, key, i| {
+            index.set(key, i)
+        })
+    }
+
+    /// [`open_conn`](Self::open_conn) with the filing done by `file` (`index`,
+    /// `key`, slot): for a caller that knows where the key goes already.
+    #[inline(always)]
+    pub fn open_conn_filed<P: Port, I: FlowIndex<Key = K>>(
+        &mut self,
+        index: &mut I,
+        port: &mut P,
+        now: Instant,
+        key: K,
+        init: impl FnOnce(&mut Conn, &TcpParams, &mut Tx<'_, P>),
+        file: impl FnOnce(&mut I, K, u32),
+    ) -> Option<u32> {
         let mut tx = Tx {
             port,
             now,
@@ -459,7 +476,7 @@ impl<K: Copy + Default> Core<K> {
             slot.key = key;
             init(&mut slot.conn, tcp, &mut tx);
         })?;
-        index.set(key, k.index);
+        file(index, key, k.index);
         self.arm_live_conn(k.index);
         Some(k.index)
     }
@@ -569,6 +586,7 @@ impl<K: Copy + Default> Core<K> {
 
     /// File a TIME-WAIT record, or count an overflow and forget the tuple (as Linux
     /// does past tcp_max_tw_buckets).
+    #[inline(always)]
     fn enter_time_wait<I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,

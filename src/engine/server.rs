@@ -59,28 +59,43 @@ impl PeerIndex {
 }
 
 impl PeerIndex {
-    /// The value of `key` in the direct index (possibly [`TupleIndex::EMPTY`]), if
-    /// it lies in the range.
+    /// The slot and value of `key` in the direct index (the value possibly
+    /// [`TupleIndex::EMPTY`]), if it lies in the range.
     #[inline(always)]
-    fn value(&self, key: &FlowKey) -> Option<u32> {
+    fn find(&self, key: &FlowKey) -> Option<(usize, u32)> {
         if key.local_ip != self.local_ip || key.local_port != self.local_port {
             return None;
         }
         self.tuples
-            .value_of(key.remote_ip.wrapping_sub(self.src_first), key.remote_port)
+            .find(key.remote_ip.wrapping_sub(self.src_first), key.remote_port)
     }
 }
 
 impl ServerIndex {
     /// The value filed under `key`.
-    #[inline(always)]
+    #[cfg(test)]
     fn get(&self, key: &FlowKey) -> Option<u32> {
+        self.find(key).0
+    }
+
+    /// The value filed under `key`, and the key's slot in the direct index if it
+    /// has one (where [`set_direct`](Self::set_direct) files it).
+    #[inline(always)]
+    fn find(&self, key: &FlowKey) -> (Option<u32>, Option<usize>) {
         if let Some(d) = &self.direct
-            && let Some(v) = d.value(key)
+            && let Some((i, v)) = d.find(key)
         {
-            return (v != TupleIndex::EMPTY).then_some(v);
+            return ((v != TupleIndex::EMPTY).then_some(v), Some(i));
         }
-        self.table.get(key)
+        (self.table.get(key), None)
+    }
+
+    /// [`FlowIndex::set`] of the key whose direct slot [`find`](Self::find) gave.
+    #[inline(always)]
+    fn set_direct(&mut self, slot: usize, value: u32) {
+        if let Some(d) = &mut self.direct {
+            d.tuples.set(slot, value);
+        }
     }
 }
 
@@ -238,6 +253,7 @@ impl ServerWorker {
         work
     }
 
+    #[inline(always)]
     fn on_frame<P: Port>(&mut self, port: &mut P, now: Instant, f: &RxSeg) {
         let seg = &f.tcp;
         let key = FlowKey {
@@ -246,7 +262,8 @@ impl ServerWorker {
             remote_port: seg.src_port,
             local_port: seg.dst_port,
         };
-        if let Some(v) = self.index.get(&key) {
+        let (found, direct_slot) = self.index.find(&key);
+        if let Some(v) = found {
             if v & TW_BIT == 0 {
                 self.core.conn_segment(&mut self.index, port, now, v, seg);
                 return;
@@ -299,9 +316,14 @@ impl ServerWorker {
                 let tcp_open = |c: &mut Conn, cfg: &TcpParams, tx: &mut super::core::Tx<'_, P>| {
                     c.open_passive(cfg, (lip, lport), (rip, rport), seg, iss, off, now, tx);
                 };
+                // Filed where the lookup found the key's direct slot, if it has one.
+                let file = |index: &mut ServerIndex, key: FlowKey, i: u32| match direct_slot {
+                    Some(slot) => index.set_direct(slot, i),
+                    None => index.set(key, i),
+                };
                 if self
                     .core
-                    .open_conn(&mut self.index, port, now, key, tcp_open)
+                    .open_conn_filed(&mut self.index, port, now, key, tcp_open, file)
                     .is_none()
                 {
                     self.listen_overflows += 1;
@@ -356,6 +378,14 @@ mod tests {
         for k in &keys {
             assert_eq!(idx.get(k), direct.get(k));
             assert!(direct.get(k).is_some());
+        }
+        // set_direct at the slot find gives is set.
+        for (v, k) in keys.iter().enumerate() {
+            if let (_, Some(slot)) = direct.find(k) {
+                direct.set_direct(slot, 100 + v as u32);
+                assert_eq!(direct.get(k), Some(100 + v as u32));
+                direct.set(*k, v as u32);
+            }
         }
         for k in &keys[..4] {
             idx.clear(*k);

@@ -76,14 +76,24 @@ impl TupleIndex {
     /// bound) instead of two.
     #[inline]
     pub fn value_of(&self, addr_idx: u32, port: u16) -> Option<u32> {
+        self.find(addr_idx, port).map(|(_, v)| v)
+    }
+
+    /// The array index and value of tuple (`addr_idx`, `port`), `None` outside the
+    /// space: [`value_of`](Self::value_of) with the index, for a caller that
+    /// stores under the tuple next.
+    #[inline]
+    pub fn find(&self, addr_idx: u32, port: u16) -> Option<(usize, u32)> {
         let port_off = u32::from(port.wrapping_sub(self.port_lo));
         if port_off >= self.ports {
             return None;
         }
         // With port_off < ports, idx < n_addrs × ports (the length) exactly when
         // addr_idx < n_addrs; in u64 nothing overflows (2^32 × 2^16).
-        let idx = u64::from(addr_idx) * u64::from(self.ports) + u64::from(port_off);
-        self.values.get(usize::try_from(idx).ok()?).copied()
+        let idx =
+            usize::try_from(u64::from(addr_idx) * u64::from(self.ports) + u64::from(port_off))
+                .ok()?;
+        self.values.get(idx).map(|&v| (idx, v))
     }
 
     /// The tuple (`addr_idx`, `port`) at array index `idx`; the inverse of
@@ -150,6 +160,11 @@ mod tests {
                 assert_eq!(
                     t.value_of(addr, port),
                     t.index_of(addr, port).map(|i| t.get(i)),
+                    "{addr} {port}"
+                );
+                assert_eq!(
+                    t.find(addr, port),
+                    t.index_of(addr, port).map(|i| (i, t.get(i))),
                     "{addr} {port}"
                 );
             }
