@@ -17,7 +17,9 @@ use crate::io::Port;
 use crate::stats::Recorder;
 use crate::tcp::conn::ms;
 use crate::tcp::isn::IsnGenerator;
-use crate::tcp::{Conn, Event, FailCause, Phase, Sink, Step, TcpConfig, TimeWaitRecord, TwVerdict};
+use crate::tcp::{
+    Conn, Event, FailCause, Phase, Sink, Step, TcpConfig, TcpParams, TimeWaitRecord, TwVerdict,
+};
 use crate::time::Instant;
 use crate::wire::checksum::PrefixSums;
 use crate::wire::ethernet::EthernetAddress;
@@ -418,8 +420,9 @@ fn ceil_ms(t: Instant) -> u64 {
 
 /// The per-worker state both sides share.
 pub struct Core<K: Copy + Default> {
-    /// TCP settings of this side.
-    pub tcp: TcpConfig,
+    /// TCP settings of this side (with the values the segment path derives from
+    /// them computed once).
+    pub tcp: TcpParams,
     /// Control blocks.
     pub conns: Slab<ConnSlot<K>>,
     conn_armed: Vec<u64>,
@@ -454,7 +457,7 @@ impl<K: Copy + Default> Core<K> {
     ) -> Self {
         let tw_len_ms = ms(tcp.time_wait);
         Core {
-            tcp,
+            tcp: TcpParams::new(tcp),
             conns: Slab::new(max_conns),
             conn_armed: vec![NOT_ARMED; max_conns],
             tws: Slab::new(max_tw),
@@ -498,6 +501,54 @@ impl<K: Copy + Default> Core<K> {
         }
     }
 
+    /// Open a connection in a free slot of the table: `init` builds it in place
+    /// ([`Conn::open_active`] or [`Conn::open_passive`]) and sends its first
+    /// segment through the [`Tx`] it is given; the slot is then filed under `key`
+    /// and its timer armed. Returns the slot, or `None` (nothing built, nothing
+    /// sent) when the table is full.
+    #[inline(always)]
+    pub fn open_conn<P: Port, I: FlowIndex<Key = K>>(
+        &mut self,
+        index: &mut I,
+        port: &mut P,
+        now: Instant,
+        key: K,
+        init: impl FnOnce(&mut Conn, &TcpParams, &mut Tx<'_, P>),
+    ) -> Option<u32> {
+        self.open_conn_filed(index, port, now, key, init, |index, key, i| {
+            index.set(key, i)
+        })
+    }
+
+    /// [`open_conn`](Self::open_conn) with the filing done by `file` (`index`,
+    /// `key`, slot): for a caller that knows where the key goes already.
+    #[inline(always)]
+    pub fn open_conn_filed<P: Port, I: FlowIndex<Key = K>>(
+        &mut self,
+        index: &mut I,
+        port: &mut P,
+        now: Instant,
+        key: K,
+        init: impl FnOnce(&mut Conn, &TcpParams, &mut Tx<'_, P>),
+        file: impl FnOnce(&mut I, K, u32),
+    ) -> Option<u32> {
+        let mut tx = Tx {
+            port,
+            now,
+            templates: &mut self.templates,
+            payload: &self.payload,
+            rec: &mut self.rec,
+        };
+        let tcp = &self.tcp;
+        let k = self.conns.insert_with(|slot| {
+            slot.key = key;
+            init(&mut slot.conn, tcp, &mut tx);
+        })?;
+        file(index, key, k.index);
+        self.arm_live_conn(k.index);
+        Some(k.index)
+    }
+
     /// Make sure the wheel will visit slot `i` by its connection's deadline.
     #[inline]
     fn arm_conn(&mut self, i: u32) {
@@ -510,12 +561,20 @@ impl<K: Copy + Default> Core<K> {
     /// [`arm_conn`](Self::arm_conn) of a slot known to be in use.
     #[inline(always)]
     fn arm_live_conn(&mut self, i: u32) {
-        let slot = self.conns.get_by_index(i);
-        let d = slot.conn.deadline();
+        let d = self.conns.get_by_index(i).conn.deadline();
+        self.arm_conn_at(i, d);
+    }
+
+    /// [`arm_live_conn`](Self::arm_live_conn) with the connection's deadline `d`
+    /// read by the caller (which has the block at hand).
+    #[inline(always)]
+    fn arm_conn_at(&mut self, i: u32, d: Instant) {
         if d == Instant::NEVER {
             return;
         }
-        let armed = &mut self.conn_armed[i as usize];
+        let Some(armed) = self.conn_armed.get_mut(i as usize) else {
+            return;
+        };
         // ceil_ms(d) < armed, without the rounding division in the usual case of a
         // deadline at or after the armed one: ceil(d / 10⁶) < a ⟺ d ≤ (a − 1)·10⁶
         // (saturating: beyond u64 the bound holds for every d).
@@ -595,6 +654,7 @@ impl<K: Copy + Default> Core<K> {
 
     /// File a TIME-WAIT record, or count an overflow and forget the tuple (as Linux
     /// does past tcp_max_tw_buckets).
+    #[inline(always)]
     fn enter_time_wait<I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
@@ -635,10 +695,9 @@ impl<K: Copy + Default> Core<K> {
         i: u32,
         seg: &TcpRepr,
     ) {
-        if self.conns.key_of(i).is_none() {
+        let Some(slot) = self.conns.get_live_mut(i) else {
             return;
-        }
-        let slot = self.conns.get_by_index_mut(i);
+        };
         let mut tx = Tx {
             port,
             now,
@@ -649,7 +708,10 @@ impl<K: Copy + Default> Core<K> {
         let step = slot.conn.on_segment(&self.tcp, now, seg, &mut tx);
         match step {
             // The slot was found in use above and is still.
-            Step::Continue => self.arm_live_conn(i),
+            Step::Continue => {
+                let d = slot.conn.deadline();
+                self.arm_conn_at(i, d);
+            }
             _ => self.after_step(index, i, step),
         }
     }
