@@ -720,7 +720,7 @@ impl MemWire {
         let (mut head, mask) = (lane.head, lane.mask);
         // Exactly the ring's buffers, so that a position `& mask` needs no bounds
         // check.
-        let cells = &lane.bytes.as_chunks::<STRIDE>().0[..=mask];
+        let cells = &lane.bytes[..=mask];
         let mut n = 0;
         while n < max && head != lane.tail {
             let c = &cells[head & mask];
