@@ -17,7 +17,9 @@ use crate::io::Port;
 use crate::stats::Recorder;
 use crate::tcp::conn::ms;
 use crate::tcp::isn::IsnGenerator;
-use crate::tcp::{Conn, Event, FailCause, Phase, Sink, Step, TcpConfig, TimeWaitRecord, TwVerdict};
+use crate::tcp::{
+    Conn, Event, FailCause, Phase, Sink, Step, TcpConfig, TcpParams, TimeWaitRecord, TwVerdict,
+};
 use crate::time::Instant;
 use crate::wire::checksum::PrefixSums;
 use crate::wire::ethernet::EthernetAddress;
@@ -189,6 +191,11 @@ pub struct Macs {
 /// the cache almost never misses; a miss rebuilds the slot's template.
 pub struct Templates {
     macs: Macs,
+    /// The pair and template of the last [`get`](Self::get), checked first: a client
+    /// opens its connections from one source address after another, and a server
+    /// answers them in the same order, so consecutive frames mostly share their
+    /// pair. Starts as the pair (0, 0).
+    last: (u64, TcpFrameTemplate),
     /// `(local_ip << 32 | remote_ip, template)`; every slot starts as the pair (0, 0).
     /// A fixed-size array, so that a slot index needs no bounds check.
     slots: Box<[(u64, TcpFrameTemplate); Templates::SLOTS]>,
@@ -203,6 +210,7 @@ impl Templates {
         let zero = Self::template(&macs, 0, 0);
         Templates {
             macs,
+            last: (0, zero),
             slots: vec![(0, zero); Self::SLOTS]
                 .into_boxed_slice()
                 .try_into()
@@ -227,16 +235,28 @@ impl Templates {
     }
 
     /// The template for frames from `local_ip` to `remote_ip` (host order).
-    #[inline]
+    #[inline(always)]
     pub fn get(&mut self, local_ip: u32, remote_ip: u32) -> &TcpFrameTemplate {
         let key = u64::from(local_ip) << 32 | u64::from(remote_ip);
+        if self.last.0 != key {
+            self.switch(key);
+        }
+        &self.last.1
+    }
+
+    /// Make the pair `key` the last one: its template from the cache (or made anew
+    /// into its slot), copied beside the cache.
+    #[cold]
+    #[inline(never)]
+    fn switch(&mut self, key: u64) {
+        let (local_ip, remote_ip) = ((key >> 32) as u32, key as u32);
         // Fibonacci hashing of the pair: consecutive addresses land far apart.
         let h = (local_ip ^ remote_ip.rotate_left(16)).wrapping_mul(0x9e37_79b9);
         let slot = &mut self.slots[(h >> 24) as usize];
         if slot.0 != key {
             *slot = (key, Self::template(&self.macs, local_ip, remote_ip));
         }
-        &slot.1
+        self.last = *slot;
     }
 }
 
@@ -269,6 +289,27 @@ impl Payload {
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// The `len` bytes at `offset` and a value congruent to their checksum sum
+    /// ([`PrefixSums::slice_acc`]), if the payload holds them.
+    #[inline(always)]
+    pub fn slice(&self, offset: u32, len: u16) -> Option<(&[u8], u64)> {
+        let start = offset as usize;
+        let end = start + usize::from(len);
+        let bytes = self.bytes.get(start..end)?;
+        Some((bytes, self.sums.slice_acc(start, end)?))
+    }
+
+    /// [`slice`](Self::slice) when the payload does not hold all `len` bytes at
+    /// `offset`: what it holds of them.
+    #[cold]
+    #[inline(never)]
+    pub fn slice_clamped(&self, offset: u32, len: u16) -> (&[u8], u64) {
+        let start = (offset as usize).min(self.bytes.len());
+        let end = (start + usize::from(len)).min(self.bytes.len());
+        let sum = self.sums.slice_sum(&self.bytes, start, end);
+        (&self.bytes[start..end], u64::from(sum))
+    }
 }
 
 /// The transmit side of a worker as the TCP core sees it ([`Sink`]).
@@ -285,33 +326,19 @@ pub struct Tx<'a, P: Port> {
     pub rec: &'a mut Recorder,
 }
 
-impl<P: Port> Sink for Tx<'_, P> {
+impl<P: Port> Tx<'_, P> {
+    /// Transmit `seg` with `payload` (whose native-space sum is congruent to
+    /// `payload_acc`, see [`PrefixSums::slice_acc`]) through the port, counting it
+    /// as sent or dropped.
     #[inline(always)]
-    fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32) {
-        let (payload, payload_sum): (&[u8], u16) = if seg.payload_len == 0 {
-            // Most segments (SYN, ACK, FIN) carry nothing.
-            (&[], 0)
-        } else {
-            let bytes = self.payload.bytes();
-            let start = (payload_offset as usize).min(bytes.len());
-            let end = (start + seg.payload_len as usize).min(bytes.len());
-            (
-                &bytes[start..end],
-                self.payload.sums.slice_sum(bytes, start, end),
-            )
-        };
-        // A segment asking for more than the payload source holds carries what there
-        // is (never the case for the engine's own connections).
-        let clamped;
-        let seg = if payload.len() == usize::from(seg.payload_len) {
-            seg
-        } else {
-            clamped = TcpRepr {
-                payload_len: payload.len() as u16,
-                ..*seg
-            };
-            &clamped
-        };
+    fn transmit(
+        &mut self,
+        local_ip: u32,
+        remote_ip: u32,
+        seg: &TcpRepr,
+        payload: &[u8],
+        payload_acc: u64,
+    ) {
         let tmpl = self.templates.get(local_ip, remote_ip);
         let c = &mut self.rec.counters;
         let mut len = 0;
@@ -320,7 +347,7 @@ impl<P: Port> Sink for Tx<'_, P> {
             #[inline(always)]
             |buf| {
                 len = tmpl
-                    .emit_with_payload_sum(buf, seg, payload, payload_sum)
+                    .emit_carrying(buf, seg, payload, payload_acc)
                     .unwrap_or(0);
                 len
             },
@@ -331,6 +358,25 @@ impl<P: Port> Sink for Tx<'_, P> {
         } else {
             c.tx_dropped += 1;
         }
+    }
+}
+
+impl<P: Port> Sink for Tx<'_, P> {
+    #[inline(always)]
+    fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32) {
+        let (payload, payload_acc): (&[u8], u64) = if seg.payload_len == 0 {
+            // Most segments (SYN, ACK, FIN) carry nothing.
+            (&[], 0)
+        } else {
+            match self.payload.slice(payload_offset, seg.payload_len) {
+                Some(p) => p,
+                None => self.payload.slice_clamped(payload_offset, seg.payload_len),
+            }
+        };
+        // A segment asking for more than the payload source holds carries what there
+        // is (never the case for the engine's own connections): `emit_carrying`
+        // writes the frame of the payload given.
+        self.transmit(local_ip, remote_ip, seg, payload, payload_acc);
     }
 
     #[inline(always)]
@@ -374,8 +420,9 @@ fn ceil_ms(t: Instant) -> u64 {
 
 /// The per-worker state both sides share.
 pub struct Core<K: Copy + Default> {
-    /// TCP settings of this side.
-    pub tcp: TcpConfig,
+    /// TCP settings of this side (with the values the segment path derives from
+    /// them computed once).
+    pub tcp: TcpParams,
     /// Control blocks.
     pub conns: Slab<ConnSlot<K>>,
     conn_armed: Vec<u64>,
@@ -410,7 +457,7 @@ impl<K: Copy + Default> Core<K> {
     ) -> Self {
         let tw_len_ms = ms(tcp.time_wait);
         Core {
-            tcp,
+            tcp: TcpParams::new(tcp),
             conns: Slab::new(max_conns),
             conn_armed: vec![NOT_ARMED; max_conns],
             tws: Slab::new(max_tw),
@@ -454,6 +501,54 @@ impl<K: Copy + Default> Core<K> {
         }
     }
 
+    /// Open a connection in a free slot of the table: `init` builds it in place
+    /// ([`Conn::open_active`] or [`Conn::open_passive`]) and sends its first
+    /// segment through the [`Tx`] it is given; the slot is then filed under `key`
+    /// and its timer armed. Returns the slot, or `None` (nothing built, nothing
+    /// sent) when the table is full.
+    #[inline(always)]
+    pub fn open_conn<P: Port, I: FlowIndex<Key = K>>(
+        &mut self,
+        index: &mut I,
+        port: &mut P,
+        now: Instant,
+        key: K,
+        init: impl FnOnce(&mut Conn, &TcpParams, &mut Tx<'_, P>),
+    ) -> Option<u32> {
+        self.open_conn_filed(index, port, now, key, init, |index, key, i| {
+            index.set(key, i)
+        })
+    }
+
+    /// [`open_conn`](Self::open_conn) with the filing done by `file` (`index`,
+    /// `key`, slot): for a caller that knows where the key goes already.
+    #[inline(always)]
+    pub fn open_conn_filed<P: Port, I: FlowIndex<Key = K>>(
+        &mut self,
+        index: &mut I,
+        port: &mut P,
+        now: Instant,
+        key: K,
+        init: impl FnOnce(&mut Conn, &TcpParams, &mut Tx<'_, P>),
+        file: impl FnOnce(&mut I, K, u32),
+    ) -> Option<u32> {
+        let mut tx = Tx {
+            port,
+            now,
+            templates: &mut self.templates,
+            payload: &self.payload,
+            rec: &mut self.rec,
+        };
+        let tcp = &self.tcp;
+        let k = self.conns.insert_with(|slot| {
+            slot.key = key;
+            init(&mut slot.conn, tcp, &mut tx);
+        })?;
+        file(index, key, k.index);
+        self.arm_live_conn(k.index);
+        Some(k.index)
+    }
+
     /// Make sure the wheel will visit slot `i` by its connection's deadline.
     #[inline]
     fn arm_conn(&mut self, i: u32) {
@@ -466,12 +561,20 @@ impl<K: Copy + Default> Core<K> {
     /// [`arm_conn`](Self::arm_conn) of a slot known to be in use.
     #[inline(always)]
     fn arm_live_conn(&mut self, i: u32) {
-        let slot = self.conns.get_by_index(i);
-        let d = slot.conn.deadline();
+        let d = self.conns.get_by_index(i).conn.deadline();
+        self.arm_conn_at(i, d);
+    }
+
+    /// [`arm_live_conn`](Self::arm_live_conn) with the connection's deadline `d`
+    /// read by the caller (which has the block at hand).
+    #[inline(always)]
+    fn arm_conn_at(&mut self, i: u32, d: Instant) {
         if d == Instant::NEVER {
             return;
         }
-        let armed = &mut self.conn_armed[i as usize];
+        let Some(armed) = self.conn_armed.get_mut(i as usize) else {
+            return;
+        };
         // ceil_ms(d) < armed, without the rounding division in the usual case of a
         // deadline at or after the armed one: ceil(d / 10⁶) < a ⟺ d ≤ (a − 1)·10⁶
         // (saturating: beyond u64 the bound holds for every d).
@@ -551,6 +654,7 @@ impl<K: Copy + Default> Core<K> {
 
     /// File a TIME-WAIT record, or count an overflow and forget the tuple (as Linux
     /// does past tcp_max_tw_buckets).
+    #[inline(always)]
     fn enter_time_wait<I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
@@ -591,10 +695,9 @@ impl<K: Copy + Default> Core<K> {
         i: u32,
         seg: &TcpRepr,
     ) {
-        if self.conns.key_of(i).is_none() {
+        let Some(slot) = self.conns.get_live_mut(i) else {
             return;
-        }
-        let slot = self.conns.get_by_index_mut(i);
+        };
         let mut tx = Tx {
             port,
             now,
@@ -605,7 +708,10 @@ impl<K: Copy + Default> Core<K> {
         let step = slot.conn.on_segment(&self.tcp, now, seg, &mut tx);
         match step {
             // The slot was found in use above and is still.
-            Step::Continue => self.arm_live_conn(i),
+            Step::Continue => {
+                let d = slot.conn.deadline();
+                self.arm_conn_at(i, d);
+            }
             _ => self.after_step(index, i, step),
         }
     }

@@ -222,21 +222,16 @@ const STRIDE: usize = MAX_FRAME + 64;
 const META: usize = MAX_FRAME;
 
 /// The buffer at ring position `pos` (already `& mask`) of `bytes`, padding included.
+/// (Buffers are whole array elements: one bounds check finds one.)
 #[inline(always)]
-fn cell(bytes: &[u8], pos: usize) -> &[u8; STRIDE] {
-    let start = pos * STRIDE;
-    bytes[start..start + STRIDE]
-        .try_into()
-        .expect("a STRIDE-long range")
+fn cell(bytes: &[[u8; STRIDE]], pos: usize) -> &[u8; STRIDE] {
+    &bytes[pos]
 }
 
 /// [`cell`], to write.
 #[inline(always)]
-fn cell_mut(bytes: &mut [u8], pos: usize) -> &mut [u8; STRIDE] {
-    let start = pos * STRIDE;
-    (&mut bytes[start..start + STRIDE])
-        .try_into()
-        .expect("a STRIDE-long range")
+fn cell_mut(bytes: &mut [[u8; STRIDE]], pos: usize) -> &mut [u8; STRIDE] {
+    &mut bytes[pos]
 }
 
 /// The [`Slot`] kept in a buffer.
@@ -273,7 +268,7 @@ fn write_slot(c: &mut [u8; STRIDE], s: Slot) {
 struct Lane {
     /// The frame buffers, each [`MAX_FRAME`] bytes, [`STRIDE`] bytes apart.
     /// (Each buffer's padding holds the [`Slot`] of its frame.)
-    bytes: Vec<u8>,
+    bytes: Vec<[u8; STRIDE]>,
     /// Ring positions less one (a power of two less one).
     mask: usize,
     /// Position of the front, wrapping (taken `& mask`).
@@ -294,7 +289,7 @@ struct Lane {
     jitter_ns: u64,
     impairments: Impairments,
     paused_until: Instant,
-    /// `stats.sent` at the last flush: what was sent since is unflushed (one counter
+    /// `sent` at the last flush: what was sent since is unflushed (one counter
     /// less to bump per frame).
     sent_at_flush: u64,
     stats: MemWireStats,
@@ -303,11 +298,11 @@ struct Lane {
 impl Lane {
     fn new(capacity: usize, rng: Xoshiro256PlusPlus, imp: Impairments) -> Lane {
         let size = capacity.max(1).next_power_of_two();
-        let bytes = size
-            .checked_mul(STRIDE)
+        size.checked_mul(STRIDE)
             .expect("MemWire: frame buffers size overflows");
         let mut lane = Lane {
-            bytes: vec![0; bytes],
+            // Zeroed, so allocated untouched: only buffers the ring reaches are.
+            bytes: vec![[0; STRIDE]; size],
             mask: size - 1,
             head: 0,
             tail: 0,
@@ -363,15 +358,31 @@ impl Lane {
 
     /// Copy the first `len` bytes of the buffer at position `from` to position `to`.
     fn copy(&mut self, from: usize, to: usize, len: usize) {
-        let start = from * STRIDE;
-        self.bytes.copy_within(start..start + len, to * STRIDE);
+        if from == to {
+            return;
+        }
+        let [src, dst] = self
+            .bytes
+            .get_disjoint_mut([from, to])
+            .expect("two ring positions");
+        dst[..len].copy_from_slice(&src[..len]);
     }
 
     /// Exchange the first `len` bytes of the buffers at two different positions.
     fn swap(&mut self, a: usize, b: usize, len: usize) {
-        let (lo, hi) = (a.min(b), a.max(b));
-        let (left, right) = self.bytes.split_at_mut(hi * STRIDE);
-        left[lo * STRIDE..lo * STRIDE + len].swap_with_slice(&mut right[..len]);
+        let [x, y] = self
+            .bytes
+            .get_disjoint_mut([a, b])
+            .expect("two different ring positions");
+        x[..len].swap_with_slice(&mut y[..len]);
+    }
+
+    /// Frames transmitted (built with a nonzero length), including those then lost:
+    /// not counted per frame but derived from the other counters, which account
+    /// for every frame sent (see [`MemWireStats`]).
+    #[inline]
+    fn sent(&self) -> u64 {
+        self.stats.delivered + self.len() as u64 + self.stats.lost - self.stats.duplicated
     }
 
     /// Queue `s` at the back (its bytes are already in the back buffer).
@@ -506,7 +517,11 @@ impl MemWire {
 
     /// The counters of one direction.
     pub fn stats(&self, dir: Dir) -> MemWireStats {
-        self.lanes[dir.index()].stats
+        let lane = &self.lanes[dir.index()];
+        MemWireStats {
+            sent: lane.sent(),
+            ..lane.stats
+        }
     }
 
     /// The impairments currently applied to one direction.
@@ -556,7 +571,7 @@ impl MemWire {
     /// real ports do; tests can assert that an engine flushed.
     pub fn unflushed(&self, dir: Dir) -> u64 {
         let lane = &self.lanes[dir.index()];
-        lane.stats.sent - lane.sent_at_flush
+        lane.sent() - lane.sent_at_flush
     }
 
     /// Hold back every frame of `dir` until `until`: frames keep queueing (and keep
@@ -633,7 +648,6 @@ impl MemWire {
         if len == 0 {
             return true;
         }
-        lane.stats.sent += 1;
         if lane.clean {
             // Nothing to draw: the frame only needs its delivery time (no jitter on a
             // clean lane, so none to add).
@@ -708,7 +722,7 @@ impl MemWire {
         let end = start.wrapping_add(lane.tail.wrapping_sub(start).min(max));
         // Exactly the ring's buffers, so that a position `& mask` needs no bounds
         // check.
-        let cells = &lane.bytes.as_chunks::<STRIDE>().0[..=mask];
+        let cells = &lane.bytes[..=mask];
         let mut head = start;
         while head != end {
             let c = &cells[head & mask];
@@ -771,7 +785,7 @@ impl Port for MemPort<'_> {
     #[inline]
     fn flush(&mut self, _now: Instant) {
         let lane = &mut self.wire.lanes[self.tx_dir.index()];
-        lane.sent_at_flush = lane.stats.sent;
+        lane.sent_at_flush = lane.sent();
     }
 }
 
@@ -878,7 +892,7 @@ mod tests {
     fn reserved_bytes_is_what_the_lanes_hold() {
         for frames in [1, 4, 100, 4096] {
             let w = wire(frames, Impairments::NONE, 0);
-            let held: usize = w.lanes.iter().map(|l| l.bytes.len()).sum();
+            let held: usize = w.lanes.iter().map(|l| size_of_val(&l.bytes[..])).sum();
             assert_eq!(held as u64, MemWire::reserved_bytes(frames), "{frames}");
         }
     }

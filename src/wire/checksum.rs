@@ -232,40 +232,52 @@ pub fn update32(hc: u16, old: u32, new: u32) -> u16 {
 /// that the sum of any slice of it costs a subtraction instead of a pass over its
 /// octets: the payload a load generator sends again and again (a segment's checksum
 /// is then finished from its header, the pseudo-header and this, RFC 1071 §2(A)
-/// associativity). One `u16` per two octets.
+/// associativity). One `u16` per octet, so that a slice at any offset and of any
+/// length takes two loads and no test of parity.
 #[derive(Clone, Debug, Default)]
 pub struct PrefixSums {
-    /// `even[k]`: the folded native-space sum of the first `2k` octets.
-    even: Vec<u16>,
+    /// `at[i]`: the folded native-space sum of the first `i` octets, an odd last
+    /// octet the high-order octet of a word padded with zero. Empty for
+    /// [`EMPTY`](Self::EMPTY), otherwise one longer than the buffer.
+    at: Vec<u16>,
 }
 
 impl PrefixSums {
     /// The sums of an empty buffer.
-    pub const EMPTY: PrefixSums = PrefixSums { even: Vec::new() };
+    pub const EMPTY: PrefixSums = PrefixSums { at: Vec::new() };
 
     /// The sums of the prefixes of `data`.
     pub fn new(data: &[u8]) -> PrefixSums {
-        let mut even = Vec::with_capacity(data.len() / 2 + 1);
+        let mut at = Vec::with_capacity(data.len() + 1);
         let mut acc = 0u64;
-        even.push(0);
-        for w in data.as_chunks::<2>().0 {
-            acc = add_carry(acc, u64::from(u16::from_ne_bytes(*w)));
-            even.push(fold(acc));
+        at.push(0);
+        for (i, &b) in data.iter().enumerate() {
+            // Native space: an octet at an even offset is the first octet of a word.
+            let w = if i % 2 == 0 { [b, 0] } else { [0, b] };
+            acc = add_carry(acc, u64::from(u16::from_ne_bytes(w)));
+            at.push(fold(acc));
         }
-        PrefixSums { even }
+        PrefixSums { at }
     }
 
-    /// The native-space sum (see [`sum_native`]) of `data[..end]`, folded, where
-    /// `data` is the buffer these sums were made from: an odd last octet is the
-    /// high-order octet of a word padded with zero.
+    /// An unfolded native-space value congruent modulo 0xffff to the sum of
+    /// `data[start..end]` as the first octets of a segment (its first octet the
+    /// high-order octet of a word), where `data` is the buffer these sums were made
+    /// from: what [`add_carry`] adds to a checksum accumulator. Less than 2^25.
+    /// `None` if `end` is past the buffer (or the sums are [`EMPTY`](Self::EMPTY)).
+    ///
+    /// # Panics
+    /// If `start > end`.
     #[inline(always)]
-    fn prefix(&self, data: &[u8], end: usize) -> u64 {
-        let whole = u64::from(self.even[end / 2]);
-        if end % 2 == 1 {
-            whole + u64::from(u16::from_ne_bytes([data[end - 1], 0]))
-        } else {
-            whole
-        }
+    pub fn slice_acc(&self, start: usize, end: usize) -> Option<u64> {
+        let last = *self.at.get(end)?;
+        let first = self.at[start];
+        // One's complement subtraction: add the complement.
+        let diff = u64::from(last) + u64::from(!first);
+        // A slice that starts in the second octet of a word of the buffer holds its
+        // words with their octets swapped; times 2^8 is that swap modulo 0xffff
+        // (2^16 = 1), and a one's complement sum commutes with it (RFC 1071 §2(B)).
+        Some(diff << (8 * (start & 1)))
     }
 
     /// The folded native-space sum of `data[start..end]` as the first octets of a
@@ -282,16 +294,7 @@ impl PrefixSums {
         if start == end {
             return 0;
         }
-        // One's complement subtraction: add the complement.
-        let diff = fold(self.prefix(data, end) + u64::from(!fold(self.prefix(data, start))));
-        if start.is_multiple_of(2) {
-            diff
-        } else {
-            // The slice starts in the second octet of a word of `data`: the difference
-            // holds its words with their octets swapped, and a one's complement sum
-            // commutes with the swap (RFC 1071 §2(B)).
-            diff.swap_bytes()
-        }
+        fold(self.slice_acc(start, end).expect("the sums of this buffer"))
     }
 }
 

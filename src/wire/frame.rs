@@ -17,6 +17,9 @@ use super::{Error, Result};
 
 /// Length of the Ethernet II and IPv4 headers that every emitted TCP frame starts with.
 const HEAD_LEN: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
+/// The Ethernet, IPv4 and longest TCP header (20 octets of options) that
+/// [`TcpFrameTemplate`] writes as one fixed-size area.
+pub const HEAD_AREA: usize = HEAD_LEN + tcp::HEADER_LEN + 20;
 /// The longest TCP segment an IPv4 packet without options can carry (RFC 791 §3.1,
 /// "Total Length" is 16 bits).
 const MAX_SEGMENT_LEN: usize = u16::MAX as usize - ipv4::HEADER_LEN;
@@ -417,18 +420,6 @@ pub fn emit_tcp_frame(
     Ok(at)
 }
 
-/// The error [`emit_tcp_frame`] reports for a buffer too short for any frame.
-#[cold]
-fn no_room_error(tcp: &TcpRepr, payload: &[u8]) -> Error {
-    let length_ok = payload.len() == usize::from(tcp.payload_len)
-        && tcp.header_len() + payload.len() <= MAX_SEGMENT_LEN;
-    if length_ok {
-        Error::BufferTooSmall
-    } else {
-        Error::BadLength
-    }
-}
-
 /// The Ethernet and IPv4 headers of one flow direction, prepared once, and the sums of
 /// their constant fields; [`emit`](Self::emit) writes a whole TCP frame from it.
 ///
@@ -491,6 +482,9 @@ impl TcpFrameTemplate {
     /// unspecified.
     #[inline(always)]
     pub fn emit(&self, buf: &mut [u8], tcp: &TcpRepr, payload: &[u8]) -> Result<usize> {
+        if payload.len() != usize::from(tcp.payload_len) {
+            return Err(Error::BadLength);
+        }
         self.emit_summed(buf, tcp, payload, None)
     }
 
@@ -506,49 +500,125 @@ impl TcpFrameTemplate {
         payload: &[u8],
         payload_sum: u16,
     ) -> Result<usize> {
-        debug_assert_eq!(
-            checksum::fold(checksum::sum_native(payload)) % 0xffff,
-            payload_sum % 0xffff,
-            "payload sum does not match the payload"
-        );
-        self.emit_summed(buf, tcp, payload, Some(payload_sum))
+        self.emit_with_payload_acc(buf, tcp, payload, u64::from(payload_sum))
     }
 
+    /// [`emit_with_payload_sum`](Self::emit_with_payload_sum) of a payload whose sum
+    /// is given unfolded: any `u64` congruent modulo 0xffff to its native-space sum
+    /// (as [`checksum::PrefixSums::slice_acc`] gives it). The bytes written are those
+    /// of `emit`.
+    #[inline(always)]
+    pub fn emit_with_payload_acc(
+        &self,
+        buf: &mut [u8],
+        tcp: &TcpRepr,
+        payload: &[u8],
+        payload_acc: u64,
+    ) -> Result<usize> {
+        if payload.len() != usize::from(tcp.payload_len) {
+            return Err(Error::BadLength);
+        }
+        self.emit_carrying(buf, tcp, payload, payload_acc)
+    }
+
+    /// [`emit_with_payload_acc`](Self::emit_with_payload_acc) with `payload` whatever
+    /// `tcp.payload_len` says: the frame carries `payload` (the bytes are those of
+    /// `emit` of `tcp` with `payload_len` set to its length). For a sender that
+    /// clamps a segment to the payload it has without making another segment (which
+    /// would keep both in memory for the choice between them).
+    #[inline(always)]
+    pub fn emit_carrying(
+        &self,
+        buf: &mut [u8],
+        tcp: &TcpRepr,
+        payload: &[u8],
+        payload_acc: u64,
+    ) -> Result<usize> {
+        debug_assert_eq!(
+            u64::from(checksum::fold(checksum::sum_native(payload))) % 0xffff,
+            payload_acc % 0xffff,
+            "payload sum does not match the payload"
+        );
+        self.emit_summed(buf, tcp, payload, Some(payload_acc))
+    }
+
+    /// The emit of every frame: the headers are written as one fixed-size area of
+    /// [`HEAD_AREA`] octets with no check per field, the template copied, the TCP
+    /// header stored as five whole words (those past a shorter header are then
+    /// overwritten by the payload, or lie past the frame), both checksums finished
+    /// from the template's sums. A buffer shorter than the area (never a port's,
+    /// whose [`MAX_FRAME`](crate::io::MAX_FRAME) octets the compiler sees) gets the
+    /// area written aside first. The frame carries `payload`, whatever
+    /// `tcp.payload_len` says (the callers check it, or mean it).
     #[inline(always)]
     fn emit_summed(
         &self,
         buf: &mut [u8],
         tcp: &TcpRepr,
         payload: &[u8],
-        payload_sum: Option<u16>,
+        payload_acc: Option<u64>,
     ) -> Result<usize> {
-        let Some((head, seg)) = buf.split_first_chunk_mut::<HEAD_LEN>() else {
-            // Not even room for the headers: report the error emit_tcp_frame reports,
-            // which may be a length error found first.
-            return Err(no_room_error(tcp, payload));
-        };
-        let (seg_len, header_sum) = tcp.write_segment(seg, payload, MAX_SEGMENT_LEN)?;
+        let (header_len, [w2, w3, w4]) = tcp.tail_words();
+        let seg_len = header_len + payload.len();
+        let frame_len = HEAD_LEN + seg_len;
+        // The errors of emit_tcp_frame, in its order (the payload length was
+        // checked by the caller).
+        if seg_len > MAX_SEGMENT_LEN {
+            return Err(Error::BadLength);
+        }
+        if frame_len > buf.len() {
+            return Err(Error::BufferTooSmall);
+        }
+        let [w0, w1] = tcp.fixed_words(header_len);
         // Checksums are summed in native byte order (see `checksum::sum_native`): a
         // big-endian 16-bit value v enters as v.to_be(), a folded sum f is stored as
         // (!f).to_ne_bytes().
         let mut acc = checksum::add_carry(
-            header_sum,
+            checksum::add_carry(checksum::add_carry(w0, w1), checksum::add_carry(w2, w3)),
+            w4,
+        );
+        acc = checksum::add_carry(
+            acc,
             u64::from(self.pseudo_sum) + u64::from((seg_len as u16).to_be()),
         );
-        if let Some(sum) = payload_sum {
-            acc = checksum::add_carry(acc, u64::from(sum));
-        } else if !payload.is_empty() {
-            acc = checksum::add_carry(acc, checksum::sum_native(payload));
-        }
+        acc = checksum::add_carry(
+            acc,
+            match payload_acc {
+                Some(sum) => sum,
+                None => checksum::sum_native(payload),
+            },
+        );
         let tcp_check = !checksum::fold(acc);
-        seg[tcp::field::CHECKSUM].copy_from_slice(&tcp_check.to_ne_bytes());
-
         let total_len = (ipv4::HEADER_LEN + seg_len) as u16;
+        let ip_check = !checksum::fold(u64::from(self.ip_sum) + u64::from(total_len.to_be()));
+
+        let mut aside = [0u8; HEAD_AREA];
+        let area = match buf.first_chunk_mut::<HEAD_AREA>() {
+            Some(area) => area,
+            None => &mut aside,
+        };
+        let (head, tcp_area) = area.split_first_chunk_mut::<HEAD_LEN>().expect("HEAD_LEN");
         *head = self.head;
         head[IP_LENGTH..IP_LENGTH + 2].copy_from_slice(&total_len.to_be_bytes());
-        let ip_check = !checksum::fold(u64::from(self.ip_sum) + u64::from(total_len.to_be()));
         head[IP_CHECKSUM..IP_CHECKSUM + 2].copy_from_slice(&ip_check.to_ne_bytes());
-        Ok(HEAD_LEN + seg_len)
+        for (dst, w) in tcp_area
+            .as_chunks_mut::<8>()
+            .0
+            .iter_mut()
+            .zip([w0, w1, w2, w3, w4])
+        {
+            *dst = w.to_ne_bytes();
+        }
+        tcp_area[tcp::field::CHECKSUM].copy_from_slice(&tcp_check.to_ne_bytes());
+        let payload_at = HEAD_LEN + header_len;
+        if buf.len() < HEAD_AREA {
+            // The frame fits (checked above), and so within the area.
+            buf[..payload_at].copy_from_slice(&aside[..payload_at]);
+        }
+        if !payload.is_empty() {
+            buf[payload_at..frame_len].copy_from_slice(payload);
+        }
+        Ok(frame_len)
     }
 }
 
@@ -677,6 +747,135 @@ mod tests {
                     .unwrap();
                 assert_eq!((n, &x[..n]), (m, &y[..m]), "{a}..{b}");
                 assert!(parse_tcp_frame(&y[..m], true).is_ok());
+            }
+        }
+    }
+
+    /// Every option set a [`TcpOptions`] can hold.
+    fn option_sets() -> Vec<TcpOptions> {
+        let mut v = Vec::new();
+        for mss in [None, Some(1460)] {
+            for window_scale in [None, Some(7), Some(0)] {
+                for sack_permitted in [false, true] {
+                    for timestamps in [
+                        None,
+                        Some(Timestamps {
+                            tsval: 0x0102_0304,
+                            tsecr: 0xfffe_fdfc,
+                        }),
+                    ] {
+                        v.push(TcpOptions {
+                            mss,
+                            window_scale,
+                            sack_permitted,
+                            timestamps,
+                        });
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn template_emit_writes_the_general_bytes_for_every_flag_option_and_length() {
+        let t = TcpFrameTemplate::new(&header());
+        let data: Vec<u8> = (0..1600u32).map(|i| (i * 131 + 17) as u8).collect();
+        let sums = checksum::PrefixSums::new(&data);
+        for flags in 0..=255u8 {
+            for options in option_sets() {
+                for plen in [0usize, 1, 2, 3, 7, 64, 255, 256, 1000, 1460] {
+                    for offset in [0usize, 1, 100, 139] {
+                        let tcp = TcpRepr {
+                            flags: TcpFlags(flags),
+                            options,
+                            payload_len: plen as u16,
+                            ..ack()
+                        };
+                        let payload = &data[offset..offset + plen];
+                        let mut want = [0x5au8; 2048];
+                        let n = emit_tcp_frame(&mut want, &header(), &tcp, payload).unwrap();
+                        let acc = sums.slice_acc(offset, offset + plen).unwrap();
+                        // A port's buffer, one just long enough, and the fill of
+                        // the buffer before (the fast path writes past short
+                        // headers).
+                        for (len, fill) in
+                            [(2048, 0u8), (2048, 0xff), (n, 0xa5), (n.max(HEAD_AREA), 3)]
+                        {
+                            let mut got = vec![fill; len];
+                            assert_eq!(t.emit(&mut got, &tcp, payload), Ok(n));
+                            assert_eq!(got[..n], want[..n], "{tcp:?}");
+                            got.fill(fill);
+                            let m = t.emit_with_payload_acc(&mut got, &tcp, payload, acc);
+                            assert_eq!(m, Ok(n));
+                            assert_eq!(got[..n], want[..n], "{tcp:?} at {offset}");
+                        }
+                        let mut short = vec![0u8; n - 1];
+                        assert_eq!(
+                            t.emit(&mut short, &tcp, payload),
+                            Err(Error::BufferTooSmall)
+                        );
+                        assert_eq!(
+                            emit_tcp_frame(&mut short, &header(), &tcp, payload),
+                            Err(Error::BufferTooSmall)
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn emit_carrying_writes_the_frame_of_the_payload_given() {
+        let t = TcpFrameTemplate::new(&header());
+        let data = b"a payload of some length";
+        let sums = checksum::PrefixSums::new(data);
+        for n in 0..=data.len() {
+            let asked = TcpRepr {
+                payload_len: 1000,
+                ..ack()
+            };
+            let fitted = TcpRepr {
+                payload_len: n as u16,
+                ..ack()
+            };
+            let (mut a, mut b) = ([0u8; 2048], [0u8; 2048]);
+            let acc = sums.slice_acc(0, n).unwrap();
+            let got = t.emit_carrying(&mut a, &asked, &data[..n], acc);
+            assert_eq!(got, emit_tcp_frame(&mut b, &header(), &fitted, &data[..n]));
+            assert_eq!(a, b);
+            assert_eq!(
+                t.emit_with_payload_acc(&mut a, &asked, &data[..n], acc),
+                Err(Error::BadLength)
+            );
+        }
+    }
+
+    #[test]
+    fn template_emit_of_a_frame_in_error_reports_what_the_general_emit_reports() {
+        let t = TcpFrameTemplate::new(&header());
+        let big = vec![7u8; 65_600];
+        for options in option_sets() {
+            for flags in [TcpFlags::SYN, TcpFlags::ACK] {
+                for plen in [0usize, 65_455, 65_475, 65_495, 65_515, 65_535] {
+                    for given in [plen, plen + 1] {
+                        let tcp = TcpRepr {
+                            flags,
+                            options,
+                            payload_len: plen as u16,
+                            ..ack()
+                        };
+                        for len in [10, 60, 2048, 70_000] {
+                            let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
+                            let want = emit_tcp_frame(&mut a, &header(), &tcp, &big[..given]);
+                            let got = t.emit(&mut b, &tcp, &big[..given]);
+                            assert_eq!(got, want, "{tcp:?} {given} into {len}");
+                            if let Ok(n) = got {
+                                assert_eq!(a[..n], b[..n]);
+                            }
+                        }
+                    }
+                }
             }
         }
     }
