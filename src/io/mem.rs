@@ -640,32 +640,46 @@ impl MemWire {
             return false;
         }
         let pos = lane.tail & lane.mask;
+        // The frame is queued before it is built, with the delivery time of a clean
+        // lane (nothing to draw, no jitter to add), so that nothing but the buffer is
+        // needed once it is built (building uses every register). A build that
+        // cancels is taken back; on a lane with impairments the frame is taken back
+        // and queued again by `impaired`.
+        let due = Instant(now.as_nanos().saturating_add(lane.delay_ns)).max(lane.back_due);
+        lane.tail = lane.tail.wrapping_add(1);
+        lane.back_due = due;
+        self.in_flight += 1;
         // The buffer and its padding, found once for the frame and its slot.
         let c = cell_mut(&mut lane.bytes, pos);
+        c[META..META + 8].copy_from_slice(&due.as_nanos().to_ne_bytes());
         let len = build(&mut c[..MAX_FRAME]);
         debug_assert!(len <= MAX_FRAME, "frame of {len} bytes exceeds MAX_FRAME");
         let len = len.min(MAX_FRAME);
         if len == 0 {
+            self.take_back(dir);
             return true;
         }
-        if lane.clean {
-            // Nothing to draw: the frame only needs its delivery time (no jitter on a
-            // clean lane, so none to add).
-            let due = Instant(now.as_nanos().saturating_add(lane.delay_ns)).max(lane.back_due);
-            write_slot(
-                c,
-                Slot {
-                    due,
-                    len: len as u32,
-                },
-            );
-            lane.tail = lane.tail.wrapping_add(1);
-            lane.back_due = due;
-            self.in_flight += 1;
-            return true;
+        c[META + 8..META + 12].copy_from_slice(&(len as u32).to_ne_bytes());
+        if !lane.clean {
+            self.take_back(dir);
+            self.impaired(dir, now, len as u32);
         }
-        self.impaired(dir, now, len as u32);
         true
+    }
+
+    /// Undo the queueing of the frame [`transmit`](Self::transmit) queued before
+    /// building it (its bytes stay in the back buffer).
+    #[cold]
+    #[inline(never)]
+    fn take_back(&mut self, dir: Dir) {
+        let lane = &mut self.lanes[dir.index()];
+        lane.tail = lane.tail.wrapping_sub(1);
+        self.in_flight -= 1;
+        lane.back_due = if lane.len() == 0 {
+            Instant::ZERO
+        } else {
+            lane.slot(lane.tail.wrapping_sub(1) & lane.mask).due
+        };
     }
 
     /// Queue (or lose, reorder, duplicate) the frame of `len` octets just built in
@@ -917,6 +931,33 @@ mod tests {
         assert_eq!(w.in_flight_frames(), 0);
         assert_eq!(w.free_frames(), 4);
         assert_eq!(w.stats(Dir::AtoB).sent, 0);
+    }
+
+    #[test]
+    fn cancelled_build_leaves_no_trace_in_delivery_times() {
+        // A clean lane queues a frame before building it; a cancel must take the
+        // queueing back entirely, the back delivery time included.
+        for queued_before in [0, 1, 2] {
+            let mut w = wire(8, Impairments::NONE, 0);
+            for i in 0..queued_before {
+                send(&mut w.port_a(), Instant::from_micros(10), i);
+            }
+            assert!(w.port_a().tx(Instant::from_micros(100), |_| 0));
+            assert_eq!(w.in_flight(Dir::AtoB), queued_before as usize);
+            assert_eq!(w.in_flight_frames(), queued_before as usize);
+            assert_eq!(w.unflushed(Dir::AtoB), u64::from(queued_before));
+            // Sent earlier than the cancelled one would have been due: due at once.
+            send(&mut w.port_a(), Instant::from_micros(50), 9);
+            let front = if queued_before == 0 { 50 } else { 10 };
+            assert_eq!(
+                w.next_delivery_on(Dir::AtoB),
+                Some(Instant::from_micros(front))
+            );
+            let mut got = recv(&mut w.port_b(), Instant::from_micros(50));
+            assert_eq!(got.pop(), Some(9));
+            assert_eq!(got.len(), queued_before as usize);
+            check_accounting(&w);
+        }
     }
 
     #[test]

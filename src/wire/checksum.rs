@@ -26,6 +26,31 @@ pub(crate) fn add_carry(acc: u64, w: u64) -> u64 {
     s + carry as u64
 }
 
+/// `acc` and every word of `words` added with end-around carry, unfolded: congruent
+/// modulo 2^64 - 1 (and so modulo 0xffff) to the sum of [`add_carry`] applied word
+/// by word, and zero only when every input is zero. On x86-64 the carry of each
+/// addition goes into the next (one add-with-carry per word) and the last one is
+/// added at the end (RFC 1071 §2(C), deferred carries); it cannot overflow there: a
+/// carry out of an addition leaves at most 2^64 - 2 below it.
+#[inline(always)]
+pub(crate) fn add_words<const N: usize>(acc: u64, words: [u64; N]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::_addcarry_u64;
+        let (mut s, mut carry) = (acc, 0u8);
+        for w in words {
+            let mut out = 0;
+            carry = _addcarry_u64(carry, s, w, &mut out);
+            s = out;
+        }
+        s + u64::from(carry)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        words.into_iter().fold(acc, add_carry)
+    }
+}
+
 /// The one's complement sum of `data` read as native-endian words, unfolded: the
 /// "native space" of the fast paths. Its fold is the byte-swapped fold of [`sum`] on a
 /// little-endian machine (RFC 1071 §2(B)); sums in native space combine with
@@ -451,6 +476,13 @@ mod tests {
             prop_assert!(verifies(multiple));
             prop_assert_eq!(fold(multiple), 0xffff);
         }
+
+        #[test]
+        fn add_words_is_add_carry_word_by_word(acc in any::<u64>(), words in any::<[u64; 6]>()) {
+            let chained = add_words(acc, words);
+            let one_by_one = words.into_iter().fold(acc, add_carry);
+            prop_assert_eq!(fold(chained), fold(one_by_one));
+        }
     }
 
     #[test]
@@ -474,6 +506,16 @@ mod tests {
         assert!(!verifies(add_native(0, &hdr)));
         hdr[10..12].copy_from_slice(&0xb861u16.to_be_bytes());
         assert!(verifies(add_native(0, &hdr)));
+    }
+
+    #[test]
+    fn add_words_at_the_extremes() {
+        let max = u64::MAX;
+        assert_eq!(add_words(max, [max; 6]), max);
+        assert_eq!(add_words(0, [0; 4]), 0);
+        assert_eq!(add_words(1, [max; 3]), 1);
+        assert_eq!(add_words(max - 1, [1, 0, max]), max);
+        assert_eq!(fold(add_words(0, [0x8000_0000_0000_0000; 2])), 1);
     }
 
     proptest! {

@@ -573,20 +573,13 @@ impl TcpFrameTemplate {
         // Checksums are summed in native byte order (see `checksum::sum_native`): a
         // big-endian 16-bit value v enters as v.to_be(), a folded sum f is stored as
         // (!f).to_ne_bytes().
-        let mut acc = checksum::add_carry(
-            checksum::add_carry(checksum::add_carry(w0, w1), checksum::add_carry(w2, w3)),
-            w4,
-        );
-        acc = checksum::add_carry(
-            acc,
+        let payload_acc = match payload_acc {
+            Some(sum) => sum,
+            None => checksum::sum_native(payload),
+        };
+        let acc = checksum::add_words(
             u64::from(self.pseudo_sum) + u64::from((seg_len as u16).to_be()),
-        );
-        acc = checksum::add_carry(
-            acc,
-            match payload_acc {
-                Some(sum) => sum,
-                None => checksum::sum_native(payload),
-            },
+            [w0, w1, w2, w3, w4, payload_acc],
         );
         let tcp_check = !checksum::fold(acc);
         let total_len = (ipv4::HEADER_LEN + seg_len) as u16;
