@@ -8,7 +8,7 @@ use super::tuple_index::TupleIndex;
 use super::{BURST, TwPolicy};
 use crate::io::Port;
 use crate::stats::{FailCause, Recorder};
-use crate::tcp::{Conn, TcpConfig, listen};
+use crate::tcp::{Conn, TcpConfig, TcpParams, listen};
 use crate::time::Instant;
 
 /// Where a client connects from and to.
@@ -53,14 +53,15 @@ pub struct ClientIndex {
 }
 
 impl ClientIndex {
-    /// The tuple a received frame is addressed to, if it is one of ours.
+    /// What is filed under the tuple a received frame is addressed to (possibly
+    /// [`TupleIndex::EMPTY`]), if the tuple is one of ours.
     #[inline]
     fn lookup(&self, f: &RxSeg) -> Option<u32> {
         if f.src_ip != self.dst_ip || f.tcp.src_port != self.dst_port {
             return None;
         }
         let addr = f.dst_ip.wrapping_sub(self.src_first);
-        self.tuples.index_of(addr, f.tcp.dst_port).map(|i| i as u32)
+        self.tuples.value_of(addr, f.tcp.dst_port)
     }
 }
 
@@ -197,8 +198,7 @@ impl ClientWorker {
     #[inline]
     fn on_frame<P: Port>(&mut self, port: &mut P, now: Instant, f: &RxSeg) {
         let seg = &f.tcp;
-        if let Some(t) = self.index.lookup(f) {
-            let v = self.index.tuples.get(t as usize);
+        if let Some(v) = self.index.lookup(f) {
             if v == TupleIndex::EMPTY {
                 // fall through to CLOSED
             } else if v & TW_BIT == 0 {
@@ -235,7 +235,22 @@ impl ClientWorker {
     }
 
     /// Find a source tuple for a new connection under the TIME-WAIT policy.
+    #[inline(always)]
     fn alloc_tuple(&mut self, now: Instant) -> Option<u32> {
+        // The usual case inline: the tuple at the cursor is unused (the first probe
+        // of the scan below, which otherwise starts over from the same cursor).
+        let t = self.cursor;
+        let n = self.index.tuples.len();
+        if t < n && self.index.tuples.get(t) == TupleIndex::EMPTY {
+            self.cursor = if t + 1 == n { 0 } else { t + 1 };
+            return Some(t as u32);
+        }
+        self.alloc_tuple_scan(now)
+    }
+
+    /// [`alloc_tuple`](Self::alloc_tuple)'s scan.
+    #[inline(never)]
+    fn alloc_tuple_scan(&mut self, now: Instant) -> Option<u32> {
         let n = self.index.tuples.len();
         let now_ms = now.as_millis() as u32;
         // Bounded probing: a saturated tuple space costs a few probes per burst.
@@ -297,26 +312,15 @@ impl ClientWorker {
             self.pacer.started();
             self.core.rec.counters.attempted += 1;
             let (lip, lport, rip, rport) = self.index.endpoints(t);
-            let iss = self.core.isn.isn(lip, lport, rip, rport, now);
-            let off = self.core.isn.ts_offset(lip, lport, rip, rport);
-            let mut tx = super::core::Tx {
-                port: &mut *port,
-                now,
-                templates: &mut self.core.templates,
-                payload: &self.core.payload,
-                rec: &mut self.core.rec,
+            let (iss, off) = self.core.isn.isn_and_offset(lip, lport, rip, rport, now);
+            let tcp_open = |c: &mut Conn, cfg: &TcpParams, tx: &mut super::core::Tx<'_, P>| {
+                c.open_active(cfg, (lip, lport), (rip, rport), iss, off, start, now, tx);
             };
-            let conn = Conn::connect(
-                &self.core.tcp,
-                (lip, lport),
-                (rip, rport),
-                iss,
-                off,
-                start,
-                now,
-                &mut tx,
-            );
-            if self.core.insert_conn(&mut self.index, t, conn).is_err() {
+            if self
+                .core
+                .open_conn(&mut self.index, port, now, t, tcp_open)
+                .is_none()
+            {
                 self.core.fail_now(FailCause::TableFull);
             }
             opened += 1;

@@ -17,12 +17,14 @@ use crate::io::Port;
 use crate::stats::Recorder;
 use crate::tcp::conn::ms;
 use crate::tcp::isn::IsnGenerator;
-use crate::tcp::{Conn, Event, FailCause, Phase, Sink, Step, TcpConfig, TimeWaitRecord, TwVerdict};
+use crate::tcp::{
+    Conn, Event, FailCause, Phase, Sink, Step, TcpConfig, TcpParams, TimeWaitRecord, TwVerdict,
+};
 use crate::time::Instant;
 use crate::wire::checksum::PrefixSums;
 use crate::wire::ethernet::EthernetAddress;
 use crate::wire::frame::{
-    FrameHeader, TcpFrame, TcpFrameTemplate, parse_tcp_frame, parse_usual_tcp_frame,
+    FrameHeader, KeepFrame, TcpFrame, TcpFrameTemplate, parse_tcp_frame, with_usual_tcp_frame,
 };
 use crate::wire::tcp::TcpRepr;
 
@@ -90,60 +92,84 @@ pub fn receive_burst<P: Port>(
     c: &mut crate::stats::Counters,
     verify: bool,
 ) -> usize {
+    // One loop for each value of `verify`, so that no frame tests it.
+    if verify {
+        receive_frames::<P, true>(port, now, rx, c)
+    } else {
+        receive_frames::<P, false>(port, now, rx, c)
+    }
+}
+
+/// [`receive_burst`] with `verify` a constant.
+#[inline(always)]
+fn receive_frames<P: Port, const VERIFY: bool>(
+    port: &mut P,
+    now: Instant,
+    rx: &mut Vec<RxSeg>,
+    c: &mut crate::stats::Counters,
+) -> usize {
     rx.clear();
-    port.rx_burst(now, super::BURST, |frame| {
-        c.rx_packets += 1;
-        c.rx_bytes += frame.len() as u64;
-        // The usual frame is parsed inline and pushed where it is parsed; anything
-        // else goes the general way out of line. (Joining the two into one result
-        // first made every frame's fields go through a copy on the stack.)
-        if let Some(f) = parse_usual_tcp_frame(frame, verify) {
-            push(rx, f);
-        } else {
-            receive_unusual(frame, verify, rx, c);
+    // Counted once a burst: every frame is either kept in `rx` or counted invalid.
+    let invalid = c.rx_invalid;
+    let mut bytes = 0u64;
+    let n = port.rx_burst(now, super::BURST, |frame| {
+        bytes += frame.len() as u64;
+        // Room for the frame, made before it is parsed (always there: a burst is at
+        // most BURST frames), so that no call comes between the parsing and the
+        // push: the parsed fields would be kept across it on the stack.
+        if rx.len() == rx.capacity() {
+            push_grow(rx);
         }
-    })
+        // The usual frame is parsed inline and pushed where it is parsed, in the code
+        // of its shape; anything else goes the general way out of line. (Joining
+        // the shapes into one result first made every frame's fields go through a
+        // copy on the stack.)
+        if !with_usual_tcp_frame(frame, VERIFY, &mut Push(rx)) {
+            receive_unusual(frame, VERIFY, rx, &mut c.rx_invalid);
+        }
+    });
+    c.rx_packets += rx.len() as u64 + (c.rx_invalid - invalid);
+    c.rx_bytes += bytes;
+    n
+}
+
+/// Where a burst's frames are kept: [`push`] as a [`KeepFrame`].
+struct Push<'a>(&'a mut Vec<RxSeg>);
+
+impl KeepFrame for Push<'_> {
+    #[inline(always)]
+    fn keep(&mut self, frame: TcpFrame) {
+        push(self.0, frame);
+    }
 }
 
 /// Keep a parsed frame of a burst.
 #[inline(always)]
 fn push(rx: &mut Vec<RxSeg>, f: TcpFrame) {
-    let seg = RxSeg {
+    rx.push(RxSeg {
         src_ip: f.src_ip.to_bits(),
         dst_ip: f.dst_ip.to_bits(),
         tcp: f.tcp,
-    };
-    // Within the capacity reserved for a burst (always: a burst is at most BURST
-    // frames). Said explicitly so that the usual push has no growing path, whose
-    // call would make the parsed fields go through the stack.
-    if rx.len() < rx.capacity() {
-        rx.push(seg);
-    } else {
-        push_grow(rx, seg);
-    }
+    });
 }
 
 /// [`receive_burst`] of a frame its inline parser did not take: parsed by layers,
 /// kept or counted as invalid.
 #[cold]
 #[inline(never)]
-fn receive_unusual(
-    frame: &[u8],
-    verify: bool,
-    rx: &mut Vec<RxSeg>,
-    c: &mut crate::stats::Counters,
-) {
+fn receive_unusual(frame: &[u8], verify: bool, rx: &mut Vec<RxSeg>, rx_invalid: &mut u64) {
     match parse_tcp_frame(frame, verify) {
         Ok(f) => push(rx, f),
-        Err(_) => c.rx_invalid += 1,
+        Err(_) => *rx_invalid += 1,
     }
 }
 
-/// The push of [`receive_burst`] beyond the reserved capacity (never taken).
+/// Room for the push of [`receive_burst`] beyond the reserved capacity (never
+/// needed).
 #[cold]
 #[inline(never)]
-fn push_grow(rx: &mut Vec<RxSeg>, seg: RxSeg) {
-    rx.push(seg);
+fn push_grow(rx: &mut Vec<RxSeg>) {
+    rx.reserve(1);
 }
 
 /// Link-layer addresses a worker puts on its frames.
@@ -394,8 +420,9 @@ fn ceil_ms(t: Instant) -> u64 {
 
 /// The per-worker state both sides share.
 pub struct Core<K: Copy + Default> {
-    /// TCP settings of this side.
-    pub tcp: TcpConfig,
+    /// TCP settings of this side (with the values the segment path derives from
+    /// them computed once).
+    pub tcp: TcpParams,
     /// Control blocks.
     pub conns: Slab<ConnSlot<K>>,
     conn_armed: Vec<u64>,
@@ -430,7 +457,7 @@ impl<K: Copy + Default> Core<K> {
     ) -> Self {
         let tw_len_ms = ms(tcp.time_wait);
         Core {
-            tcp,
+            tcp: TcpParams::new(tcp),
             conns: Slab::new(max_conns),
             conn_armed: vec![NOT_ARMED; max_conns],
             tws: Slab::new(max_tw),
@@ -474,6 +501,54 @@ impl<K: Copy + Default> Core<K> {
         }
     }
 
+    /// Open a connection in a free slot of the table: `init` builds it in place
+    /// ([`Conn::open_active`] or [`Conn::open_passive`]) and sends its first
+    /// segment through the [`Tx`] it is given; the slot is then filed under `key`
+    /// and its timer armed. Returns the slot, or `None` (nothing built, nothing
+    /// sent) when the table is full.
+    #[inline(always)]
+    pub fn open_conn<P: Port, I: FlowIndex<Key = K>>(
+        &mut self,
+        index: &mut I,
+        port: &mut P,
+        now: Instant,
+        key: K,
+        init: impl FnOnce(&mut Conn, &TcpParams, &mut Tx<'_, P>),
+    ) -> Option<u32> {
+        self.open_conn_filed(index, port, now, key, init, |index, key, i| {
+            index.set(key, i)
+        })
+    }
+
+    /// [`open_conn`](Self::open_conn) with the filing done by `file` (`index`,
+    /// `key`, slot): for a caller that knows where the key goes already.
+    #[inline(always)]
+    pub fn open_conn_filed<P: Port, I: FlowIndex<Key = K>>(
+        &mut self,
+        index: &mut I,
+        port: &mut P,
+        now: Instant,
+        key: K,
+        init: impl FnOnce(&mut Conn, &TcpParams, &mut Tx<'_, P>),
+        file: impl FnOnce(&mut I, K, u32),
+    ) -> Option<u32> {
+        let mut tx = Tx {
+            port,
+            now,
+            templates: &mut self.templates,
+            payload: &self.payload,
+            rec: &mut self.rec,
+        };
+        let tcp = &self.tcp;
+        let k = self.conns.insert_with(|slot| {
+            slot.key = key;
+            init(&mut slot.conn, tcp, &mut tx);
+        })?;
+        file(index, key, k.index);
+        self.arm_live_conn(k.index);
+        Some(k.index)
+    }
+
     /// Make sure the wheel will visit slot `i` by its connection's deadline.
     #[inline]
     fn arm_conn(&mut self, i: u32) {
@@ -486,12 +561,20 @@ impl<K: Copy + Default> Core<K> {
     /// [`arm_conn`](Self::arm_conn) of a slot known to be in use.
     #[inline(always)]
     fn arm_live_conn(&mut self, i: u32) {
-        let slot = self.conns.get_by_index(i);
-        let d = slot.conn.deadline();
+        let d = self.conns.get_by_index(i).conn.deadline();
+        self.arm_conn_at(i, d);
+    }
+
+    /// [`arm_live_conn`](Self::arm_live_conn) with the connection's deadline `d`
+    /// read by the caller (which has the block at hand).
+    #[inline(always)]
+    fn arm_conn_at(&mut self, i: u32, d: Instant) {
         if d == Instant::NEVER {
             return;
         }
-        let armed = &mut self.conn_armed[i as usize];
+        let Some(armed) = self.conn_armed.get_mut(i as usize) else {
+            return;
+        };
         // ceil_ms(d) < armed, without the rounding division in the usual case of a
         // deadline at or after the armed one: ceil(d / 10⁶) < a ⟺ d ≤ (a − 1)·10⁶
         // (saturating: beyond u64 the bound holds for every d).
@@ -571,6 +654,7 @@ impl<K: Copy + Default> Core<K> {
 
     /// File a TIME-WAIT record, or count an overflow and forget the tuple (as Linux
     /// does past tcp_max_tw_buckets).
+    #[inline(always)]
     fn enter_time_wait<I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
@@ -611,10 +695,9 @@ impl<K: Copy + Default> Core<K> {
         i: u32,
         seg: &TcpRepr,
     ) {
-        if self.conns.key_of(i).is_none() {
+        let Some(slot) = self.conns.get_live_mut(i) else {
             return;
-        }
-        let slot = self.conns.get_by_index_mut(i);
+        };
         let mut tx = Tx {
             port,
             now,
@@ -625,7 +708,10 @@ impl<K: Copy + Default> Core<K> {
         let step = slot.conn.on_segment(&self.tcp, now, seg, &mut tx);
         match step {
             // The slot was found in use above and is still.
-            Step::Continue => self.arm_live_conn(i),
+            Step::Continue => {
+                let d = slot.conn.deadline();
+                self.arm_conn_at(i, d);
+            }
             _ => self.after_step(index, i, step),
         }
     }

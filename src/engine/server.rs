@@ -9,7 +9,7 @@ use super::tuple_index::TupleIndex;
 use crate::io::Port;
 use crate::stats::Recorder;
 use crate::tcp::listen::{self, NoConnReply};
-use crate::tcp::{Conn, Event, Sink, TcpConfig};
+use crate::tcp::{Conn, Event, Sink, TcpConfig, TcpParams};
 use crate::time::Instant;
 
 /// What a server listens on and how big its tables are.
@@ -58,17 +58,44 @@ impl PeerIndex {
     }
 }
 
+impl PeerIndex {
+    /// The slot and value of `key` in the direct index (the value possibly
+    /// [`TupleIndex::EMPTY`]), if it lies in the range.
+    #[inline(always)]
+    fn find(&self, key: &FlowKey) -> Option<(usize, u32)> {
+        if key.local_ip != self.local_ip || key.local_port != self.local_port {
+            return None;
+        }
+        self.tuples
+            .find(key.remote_ip.wrapping_sub(self.src_first), key.remote_port)
+    }
+}
+
 impl ServerIndex {
     /// The value filed under `key`.
-    #[inline(always)]
+    #[cfg(test)]
     fn get(&self, key: &FlowKey) -> Option<u32> {
+        self.find(key).0
+    }
+
+    /// The value filed under `key`, and the key's slot in the direct index if it
+    /// has one (where [`set_direct`](Self::set_direct) files it).
+    #[inline(always)]
+    fn find(&self, key: &FlowKey) -> (Option<u32>, Option<usize>) {
         if let Some(d) = &self.direct
-            && let Some(i) = d.slot(key)
+            && let Some((i, v)) = d.find(key)
         {
-            let v = d.tuples.get(i);
-            return (v != TupleIndex::EMPTY).then_some(v);
+            return ((v != TupleIndex::EMPTY).then_some(v), Some(i));
         }
-        self.table.get(key)
+        (self.table.get(key), None)
+    }
+
+    /// [`FlowIndex::set`] of the key whose direct slot [`find`](Self::find) gave.
+    #[inline(always)]
+    fn set_direct(&mut self, slot: usize, value: u32) {
+        if let Some(d) = &mut self.direct {
+            d.tuples.set(slot, value);
+        }
     }
 }
 
@@ -78,7 +105,7 @@ impl FlowIndex for ServerIndex {
     fn endpoints(&self, k: FlowKey) -> (u32, u16, u32, u16) {
         (k.local_ip, k.local_port, k.remote_ip, k.remote_port)
     }
-    #[inline]
+    #[inline(always)]
     fn set(&mut self, key: FlowKey, value: u32) {
         if let Some(d) = &mut self.direct
             && let Some(i) = d.slot(&key)
@@ -86,10 +113,9 @@ impl FlowIndex for ServerIndex {
             d.tuples.set(i, value);
             return;
         }
-        // The table is sized for every slot of both tables; it cannot be full.
-        let _ = self.table.insert(key, value);
+        self.table_set(key, value);
     }
-    #[inline]
+    #[inline(always)]
     fn clear(&mut self, key: FlowKey) {
         if let Some(d) = &mut self.direct
             && let Some(i) = d.slot(&key)
@@ -97,6 +123,22 @@ impl FlowIndex for ServerIndex {
             d.tuples.set(i, TupleIndex::EMPTY);
             return;
         }
+        self.table_clear(key);
+    }
+}
+
+impl ServerIndex {
+    /// [`FlowIndex::set`] of a key outside the direct index (out of line: the
+    /// direct index is the usual case when there is one).
+    #[inline(never)]
+    fn table_set(&mut self, key: FlowKey, value: u32) {
+        // The table is sized for every slot of both tables; it cannot be full.
+        let _ = self.table.insert(key, value);
+    }
+
+    /// [`FlowIndex::clear`] of a key outside the direct index.
+    #[inline(never)]
+    fn table_clear(&mut self, key: FlowKey) {
         self.table.remove(&key);
     }
 }
@@ -211,6 +253,7 @@ impl ServerWorker {
         work
     }
 
+    #[inline(always)]
     fn on_frame<P: Port>(&mut self, port: &mut P, now: Instant, f: &RxSeg) {
         let seg = &f.tcp;
         let key = FlowKey {
@@ -219,7 +262,8 @@ impl ServerWorker {
             remote_port: seg.src_port,
             local_port: seg.dst_port,
         };
-        if let Some(v) = self.index.get(&key) {
+        let (found, direct_slot) = self.index.find(&key);
+        if let Some(v) = found {
             if v & TW_BIT == 0 {
                 self.core.conn_segment(&mut self.index, port, now, v, seg);
                 return;
@@ -268,26 +312,20 @@ impl ServerWorker {
                 self.core.rec.counters.attempted += 1;
                 let (lip, lport, rip, rport) =
                     (key.local_ip, key.local_port, key.remote_ip, key.remote_port);
-                let iss = self.core.isn.isn(lip, lport, rip, rport, now);
-                let off = self.core.isn.ts_offset(lip, lport, rip, rport);
-                let mut tx = super::core::Tx {
-                    port,
-                    now,
-                    templates: &mut self.core.templates,
-                    payload: &self.core.payload,
-                    rec: &mut self.core.rec,
+                let (iss, off) = self.core.isn.isn_and_offset(lip, lport, rip, rport, now);
+                let tcp_open = |c: &mut Conn, cfg: &TcpParams, tx: &mut super::core::Tx<'_, P>| {
+                    c.open_passive(cfg, (lip, lport), (rip, rport), seg, iss, off, now, tx);
                 };
-                let conn = Conn::accept(
-                    &self.core.tcp,
-                    (lip, lport),
-                    (rip, rport),
-                    seg,
-                    iss,
-                    off,
-                    now,
-                    &mut tx,
-                );
-                if self.core.insert_conn(&mut self.index, key, conn).is_err() {
+                // Filed where the lookup found the key's direct slot, if it has one.
+                let file = |index: &mut ServerIndex, key: FlowKey, i: u32| match direct_slot {
+                    Some(slot) => index.set_direct(slot, i),
+                    None => index.set(key, i),
+                };
+                if self
+                    .core
+                    .open_conn_filed(&mut self.index, port, now, key, tcp_open, file)
+                    .is_none()
+                {
                     self.listen_overflows += 1;
                 }
             }
@@ -340,6 +378,14 @@ mod tests {
         for k in &keys {
             assert_eq!(idx.get(k), direct.get(k));
             assert!(direct.get(k).is_some());
+        }
+        // set_direct at the slot find gives is set.
+        for (v, k) in keys.iter().enumerate() {
+            if let (_, Some(slot)) = direct.find(k) {
+                direct.set_direct(slot, 100 + v as u32);
+                assert_eq!(direct.get(k), Some(100 + v as u32));
+                direct.set(*k, v as u32);
+            }
         }
         for k in &keys[..4] {
             idx.clear(*k);

@@ -108,6 +108,23 @@ impl<T: Default> Slab<T> {
         })
     }
 
+    /// Takes a free entry and lets `init` fill it in place (no value is built
+    /// elsewhere and moved in); returns its key, or `None` (without calling `init`)
+    /// when the slab is full. `init` gets the entry as it was left: `T::default()`
+    /// or a stale value after [`discard`](Self::discard), so it must overwrite
+    /// everything it relies on.
+    #[inline(always)]
+    pub fn insert_with(&mut self, init: impl FnOnce(&mut T)) -> Option<SlabKey> {
+        let index = self.free;
+        let meta = self.meta.get_mut(index as usize)?;
+        self.free = meta.next_free;
+        meta.next_free = IN_USE;
+        let generation = meta.generation;
+        init(&mut self.values[index as usize]);
+        self.len += 1;
+        Some(SlabKey { index, generation })
+    }
+
     /// Frees the entry of `key` and returns its value (leaving `T::default()` in
     /// its place); `None` if `key` is stale or out of range.
     pub fn remove(&mut self, key: SlabKey) -> Option<T> {
@@ -178,6 +195,17 @@ impl<T: Default> Slab<T> {
         &mut self.values[index as usize]
     }
 
+    /// The value at `index` for update if the entry is in use (whatever its
+    /// generation): [`key_of`](Self::key_of) and
+    /// [`get_by_index_mut`](Self::get_by_index_mut) in one.
+    #[inline]
+    pub fn get_live_mut(&mut self, index: u32) -> Option<&mut T> {
+        match self.meta.get(index as usize) {
+            Some(m) if m.next_free == IN_USE => self.values.get_mut(index as usize),
+            _ => None,
+        }
+    }
+
     /// The current key of the entry at `index` if it is in use, to hand out a
     /// checked key (for a timer, say) from a bare index.
     #[inline]
@@ -246,6 +274,24 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn insert_with_fills_in_place_and_refuses_when_full() {
+        let mut slab: Slab<u32> = Slab::new(2);
+        let a = slab.insert_with(|v| *v = 5).unwrap();
+        assert!(slab.discard(a.index));
+        // The stale value is what init sees.
+        let b = slab.insert_with(|v| *v += 1).unwrap();
+        assert_eq!(b.index, a.index);
+        assert_ne!(b.generation, a.generation);
+        assert_eq!(slab.get(b), Some(&6));
+        let c = slab.insert_with(|v| *v = 9).unwrap();
+        assert_eq!(slab.get(c), Some(&9));
+        let mut called = false;
+        assert_eq!(slab.insert_with(|_| called = true), None);
+        assert!(!called);
+        assert_eq!(slab.len(), 2);
+    }
 
     #[test]
     fn fills_to_capacity_then_refuses() {

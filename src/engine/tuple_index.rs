@@ -70,6 +70,32 @@ impl TupleIndex {
         }
     }
 
+    /// The value of tuple (`addr_idx`, `port`) (possibly [`EMPTY`](Self::EMPTY)),
+    /// `None` outside the space: [`index_of`](Self::index_of) and
+    /// [`get`](Self::get) in one, with one check for the address (the array's
+    /// bound) instead of two.
+    #[inline]
+    pub fn value_of(&self, addr_idx: u32, port: u16) -> Option<u32> {
+        self.find(addr_idx, port).map(|(_, v)| v)
+    }
+
+    /// The array index and value of tuple (`addr_idx`, `port`), `None` outside the
+    /// space: [`value_of`](Self::value_of) with the index, for a caller that
+    /// stores under the tuple next.
+    #[inline]
+    pub fn find(&self, addr_idx: u32, port: u16) -> Option<(usize, u32)> {
+        let port_off = u32::from(port.wrapping_sub(self.port_lo));
+        if port_off >= self.ports {
+            return None;
+        }
+        // With port_off < ports, idx < n_addrs × ports (the length) exactly when
+        // addr_idx < n_addrs; in u64 nothing overflows (2^32 × 2^16).
+        let idx =
+            usize::try_from(u64::from(addr_idx) * u64::from(self.ports) + u64::from(port_off))
+                .ok()?;
+        self.values.get(idx).map(|&v| (idx, v))
+    }
+
     /// The tuple (`addr_idx`, `port`) at array index `idx`; the inverse of
     /// [`index_of`](Self::index_of), for the allocator that walks indices.
     ///
@@ -122,6 +148,28 @@ impl TupleIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn value_of_is_index_of_then_get() {
+        let mut t = TupleIndex::new(3, 1000, 1009);
+        for i in 0..t.len() {
+            t.set(i, i as u32 * 7);
+        }
+        for addr in [0u32, 1, 2, 3, 4, u32::MAX, u32::MAX / 10] {
+            for port in [0u16, 999, 1000, 1005, 1009, 1010, 65535] {
+                assert_eq!(
+                    t.value_of(addr, port),
+                    t.index_of(addr, port).map(|i| t.get(i)),
+                    "{addr} {port}"
+                );
+                assert_eq!(
+                    t.find(addr, port),
+                    t.index_of(addr, port).map(|i| (i, t.get(i))),
+                    "{addr} {port}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn every_tuple_has_a_distinct_index_and_round_trips() {

@@ -730,17 +730,24 @@ impl MemWire {
         if now < lane.paused_until {
             return 0;
         }
+        // The ring's ends in locals, written back once: `f` cannot reach the lane.
+        let (mut head, mask) = (lane.head, lane.mask);
+        // Exactly the ring's buffers, so that a position `& mask` needs no bounds
+        // check.
+        let cells = &lane.bytes[..=mask];
         let mut n = 0;
-        while n < max && lane.head != lane.tail {
-            let c = cell(&lane.bytes, lane.head & lane.mask);
+        while n < max && head != lane.tail {
+            let c = &cells[head & mask];
             let slot = read_slot(c);
             if slot.due > now {
                 break;
             }
-            lane.head = lane.head.wrapping_add(1);
-            f(&c[..slot.len as usize]);
+            head = head.wrapping_add(1);
+            // (A length is at most MAX_FRAME: `transmit` keeps it so.)
+            f(&c[..(slot.len as usize).min(MAX_FRAME)]);
             n += 1;
         }
+        lane.head = head;
         if lane.head == lane.tail {
             // Empty: start over at the first buffers, which are warm.
             lane.head = 0;

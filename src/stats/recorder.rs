@@ -86,17 +86,19 @@ impl Buckets {
         (i - (shift << SUB_BUCKETS_LOG2)) << shift
     }
 
+    /// Count one sample `v`, which is within the bounds (so at least 1).
     #[inline(always)]
     fn record(&mut self, v: u64) {
+        debug_assert!(v >= Recorder::LOWEST_NANOS);
         // `v` is within the bounds, so the index is within the array (the check
         // stays: it is one compare, and safety does not rest on the clamp).
+        // One at a time, a u64 count cannot reach 2^64 (centuries at 10^9/s), so
+        // the increments need not saturate as `record_n`'s do.
         let c = &mut self.counts[Self::index(v)];
-        *c = c.saturating_add(1);
-        self.total = self.total.saturating_add(1);
+        *c = c.wrapping_add(1);
+        self.total = self.total.wrapping_add(1);
         self.max = self.max.max(v);
-        if v != 0 {
-            self.min_nz = self.min_nz.min(v);
-        }
+        self.min_nz = self.min_nz.min(v);
     }
 
     fn record_n(&mut self, v: u64, n: u64) {

@@ -10,7 +10,7 @@
 //! resends the next one.
 
 use super::timewait::{TimeWaitRecord, TwVerdict};
-use super::{CloseMode, Event, FailCause, Phase, Role, Sink, State, TcpConfig};
+use super::{CloseMode, Event, FailCause, Phase, Role, Settings, Sink, State};
 use crate::time::Instant;
 use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
@@ -137,7 +137,7 @@ impl Conn {
     /// `iss` and `ts_offset` come from an [`super::isn::IsnGenerator`].
     #[allow(clippy::too_many_arguments)]
     pub fn connect(
-        cfg: &TcpConfig,
+        cfg: &impl Settings,
         local: (u32, u16),
         remote: (u32, u16),
         iss: SeqNumber,
@@ -146,7 +146,28 @@ impl Conn {
         now: Instant,
         sink: &mut impl Sink,
     ) -> Conn {
-        let mut c = Conn {
+        let mut c = Conn::default();
+        c.open_active(cfg, local, remote, iss, ts_offset, start, now, sink);
+        c
+    }
+
+    /// [`connect`](Self::connect) into an existing control block, whatever it held
+    /// (every field is overwritten): the engine builds a connection in its table
+    /// slot instead of building it elsewhere and copying two cache lines in.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub fn open_active(
+        &mut self,
+        cfg: &impl Settings,
+        local: (u32, u16),
+        remote: (u32, u16),
+        iss: SeqNumber,
+        ts_offset: u32,
+        start: Instant,
+        now: Instant,
+        sink: &mut impl Sink,
+    ) {
+        *self = Conn {
             local_ip: local.0,
             local_port: local.1,
             remote_ip: remote.0,
@@ -156,26 +177,25 @@ impl Conn {
             snd_una: iss,
             snd_nxt: iss,
             ts_offset,
-            tx_total: cfg.request_bytes,
-            rx_expect: cfg.response_bytes,
-            rto_ms: ms(cfg.rto_initial),
+            tx_total: cfg.tcp().request_bytes,
+            rx_expect: cfg.tcp().response_bytes,
+            rto_ms: cfg.rto_initial_ms(),
             t_start: start,
             t_mark: now,
             deadline: Instant::NEVER,
             ..Conn::default()
         };
-        c.set_state(State::SynSent);
-        c.send_at(cfg, now, iss, 0, sink);
-        c.snd_nxt = iss + 1;
-        c.arm_retransmit(now);
-        c
+        self.set_state(State::SynSent);
+        self.send_at(cfg, now, iss, 0, sink);
+        self.snd_nxt = iss + 1;
+        self.arm_retransmit(now);
     }
 
     /// Passive open (server side): build a control block in SYN-RECEIVED for the
     /// `syn` that reached a listening port, and send the SYN-ACK.
     #[allow(clippy::too_many_arguments)]
     pub fn accept(
-        cfg: &TcpConfig,
+        cfg: &impl Settings,
         local: (u32, u16),
         remote: (u32, u16),
         syn: &TcpRepr,
@@ -184,7 +204,27 @@ impl Conn {
         now: Instant,
         sink: &mut impl Sink,
     ) -> Conn {
-        let mut c = Conn {
+        let mut c = Conn::default();
+        c.open_passive(cfg, local, remote, syn, iss, ts_offset, now, sink);
+        c
+    }
+
+    /// [`accept`](Self::accept) into an existing control block, whatever it held
+    /// (see [`open_active`](Self::open_active)).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub fn open_passive(
+        &mut self,
+        cfg: &impl Settings,
+        local: (u32, u16),
+        remote: (u32, u16),
+        syn: &TcpRepr,
+        iss: SeqNumber,
+        ts_offset: u32,
+        now: Instant,
+        sink: &mut impl Sink,
+    ) {
+        *self = Conn {
             local_ip: local.0,
             local_port: local.1,
             remote_ip: remote.0,
@@ -194,22 +234,21 @@ impl Conn {
             snd_una: iss,
             snd_nxt: iss,
             ts_offset,
-            tx_total: cfg.response_bytes,
-            rx_expect: cfg.request_bytes,
-            rto_ms: ms(cfg.rto_initial),
+            tx_total: cfg.tcp().response_bytes,
+            rx_expect: cfg.tcp().request_bytes,
+            rto_ms: cfg.rto_initial_ms(),
             t_start: now,
             t_mark: now,
             deadline: Instant::NEVER,
+            irs: syn.seq,
+            rcv_nxt: syn.seq + 1,
             ..Conn::default()
         };
-        c.irs = syn.seq;
-        c.rcv_nxt = syn.seq + 1;
-        c.negotiate(cfg, syn);
-        c.set_state(State::SynReceived);
-        c.send_at(cfg, now, iss, 0, sink);
-        c.snd_nxt = iss + 1;
-        c.arm_retransmit(now);
-        c
+        self.negotiate(cfg, syn);
+        self.set_state(State::SynReceived);
+        self.send_at(cfg, now, iss, 0, sink);
+        self.snd_nxt = iss + 1;
+        self.arm_retransmit(now);
     }
 
     /// The current state.
@@ -305,19 +344,20 @@ impl Conn {
 
     /// Our TSval at `now`.
     #[inline]
-    pub fn tsval(&self, cfg: &TcpConfig, now: Instant) -> u32 {
-        cfg.ts_base_ms
+    pub fn tsval(&self, cfg: &impl Settings, now: Instant) -> u32 {
+        cfg.tcp()
+            .ts_base_ms
             .wrapping_add(now.as_millis() as u32)
             .wrapping_add(self.ts_offset)
     }
 
     /// The window field we advertise.
     #[inline]
-    fn window_field(&self, cfg: &TcpConfig, syn: bool) -> u16 {
+    fn window_field(&self, cfg: &impl Settings, syn: bool) -> u16 {
         if syn {
-            cfg.window.min(65535) as u16
+            cfg.tcp().window.min(65535) as u16
         } else {
-            (cfg.window >> self.rcv_wscale).min(65535) as u16
+            (cfg.tcp().window >> self.rcv_wscale).min(65535) as u16
         }
     }
 
@@ -329,8 +369,8 @@ impl Conn {
 
     /// Largest payload per segment.
     #[inline]
-    fn seg_payload_max(&self, cfg: &TcpConfig) -> u32 {
-        let mss = self.peer_mss.min(cfg.mss);
+    fn seg_payload_max(&self, cfg: &impl Settings) -> u32 {
+        let mss = self.peer_mss.min(cfg.tcp().mss);
         let opt = if self.ts_ok { TS_OPTION_LEN } else { 0 };
         mss.saturating_sub(opt).max(1) as u32
     }
@@ -339,7 +379,7 @@ impl Conn {
     #[inline(always)]
     fn segment(
         &self,
-        cfg: &TcpConfig,
+        cfg: &impl Settings,
         now: Instant,
         flags: TcpFlags,
         seq: SeqNumber,
@@ -348,14 +388,14 @@ impl Conn {
         let syn = flags.syn();
         let mut options = TcpOptions::default();
         if syn {
-            options.mss = Some(cfg.mss);
+            options.mss = Some(cfg.tcp().mss);
             // Our SYN (SYN-SENT) offers what is configured. A SYN-ACK offers an
             // option only if the SYN carried it (RFC 7323 §2.2, §3.2; RFC 2018), and
             // echoes the SYN's TSval. This is decided by the state, not the role: a
             // client that met a simultaneous open sends its SYN-ACK from
             // SYN-RECEIVED too, and used to offer everything with TSecr 0 there.
             let offer = self.state == State::SynSent;
-            if cfg.timestamps && (offer || self.ts_ok) {
+            if cfg.tcp().timestamps && (offer || self.ts_ok) {
                 options.timestamps = Some(Timestamps {
                     tsval: self.tsval(cfg, now),
                     tsecr: if offer { 0 } else { self.ts_recent },
@@ -363,12 +403,12 @@ impl Conn {
             }
             if offer || self.rcv_wscale > 0 || self.snd_wscale > 0 {
                 options.window_scale = if offer {
-                    cfg.window_scale
+                    cfg.tcp().window_scale
                 } else {
                     Some(self.rcv_wscale)
                 };
             }
-            options.sack_permitted = cfg.sack_permitted && (offer || self.sack_ok);
+            options.sack_permitted = cfg.tcp().sack_permitted && (offer || self.sack_ok);
         } else if self.ts_ok {
             options.timestamps = Some(Timestamps {
                 tsval: self.tsval(cfg, now),
@@ -406,7 +446,7 @@ impl Conn {
     /// covers.
     fn send_at(
         &mut self,
-        cfg: &TcpConfig,
+        cfg: &impl Settings,
         now: Instant,
         at: SeqNumber,
         max_len: u32,
@@ -449,7 +489,7 @@ impl Conn {
     /// Send whatever new data (and FIN) the peer's window allows. Returns whether
     /// anything was sent.
     #[inline(always)]
-    fn transmit(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) -> bool {
+    fn transmit(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) -> bool {
         let end = self.data_end();
         let limit = self.snd_una + self.snd_wnd.max(1);
         let mut sent = false;
@@ -474,7 +514,7 @@ impl Conn {
     }
 
     /// Send a bare ACK `<SEQ=SND.NXT><ACK=RCV.NXT>`.
-    fn send_ack(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) {
+    fn send_ack(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
         let seg = self.segment(cfg, now, TcpFlags::ACK, self.snd_nxt, 0);
         self.emit(&seg, 0, sink);
         self.ack_pending = 0;
@@ -483,7 +523,7 @@ impl Conn {
     /// Send a challenge ACK (RFC 5961 §3.2, §4.2, §5.2).
     #[cold]
     #[inline(never)]
-    fn challenge_ack(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) {
+    fn challenge_ack(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
         self.send_ack(cfg, now, sink);
         sink.event(Event::ChallengeAck);
     }
@@ -504,13 +544,13 @@ impl Conn {
     /// so out of line (see [`reply_reset`](Self::reply_reset)).
     #[cold]
     #[inline(never)]
-    fn send_syn_ack(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) {
+    fn send_syn_ack(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
         let s = self.segment(cfg, now, TcpFlags::SYN | TcpFlags::ACK, self.iss, 0);
         self.emit(&s, 0, sink);
     }
 
     /// Send `<SEQ=SND.NXT><CTL=RST,ACK>` (an abort, like SO_LINGER 0).
-    fn send_rst(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) {
+    fn send_rst(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
         let mut seg = self.segment(cfg, now, TcpFlags::RST | TcpFlags::ACK, self.snd_nxt, 0);
         seg.window = 0;
         seg.options = TcpOptions::default();
@@ -525,15 +565,15 @@ impl Conn {
     }
 
     #[inline]
-    fn arm_idle(&mut self, cfg: &TcpConfig, now: Instant) {
+    fn arm_idle(&mut self, cfg: &impl Settings, now: Instant) {
         self.timer = TimerKind::Idle;
-        self.deadline = now + cfg.idle_timeout;
+        self.deadline = Instant(now.0.saturating_add(cfg.idle_nanos()));
     }
 
     /// Timer bookkeeping after an ACK or a state change: retransmission timer while
     /// something is outstanding (RFC 6298 §5.1–5.3), idle timer otherwise.
     #[inline(always)]
-    fn rearm(&mut self, cfg: &TcpConfig, now: Instant, new_ack: bool) {
+    fn rearm(&mut self, cfg: &impl Settings, now: Instant, new_ack: bool) {
         match self.state {
             State::TimeWait | State::Closed => {}
             _ if self.snd_una != self.snd_nxt => {
@@ -547,7 +587,7 @@ impl Conn {
 
     /// Take an RTT sample (RFC 6298 §2.2–2.3) and recompute the RTO.
     #[inline(always)]
-    fn rtt_sample(&mut self, cfg: &TcpConfig, r_us: u32) {
+    fn rtt_sample(&mut self, cfg: &impl Settings, r_us: u32) {
         let r_us = r_us.max(1);
         if self.srtt_us == 0 {
             self.srtt_us = r_us;
@@ -558,11 +598,14 @@ impl Conn {
             self.srtt_us = self.srtt_us - self.srtt_us / 8 + r_us / 8;
         }
         let rto_us = self.srtt_us as u64 + (4 * self.rttvar_us as u64).max(1000);
-        let rto_ms = rto_us.div_ceil(1000);
+        // Rounded up; rto_us < 2^35, so the sum cannot overflow (and it is
+        // cheaper than div_ceil's remainder test).
+        #[allow(clippy::manual_div_ceil)]
+        let rto_ms = (rto_us + 999) / 1000;
         // (Bounded as clamp() would, without its check that the bounds are ordered.)
         self.rto_ms = rto_ms
-            .max(ms(cfg.rto_min) as u64)
-            .min(ms(cfg.rto_max) as u64) as u32;
+            .max(cfg.rto_min_ms() as u64)
+            .min(cfg.rto_max_ms() as u64) as u32;
     }
 
     /// The handshake completed: take its RTT sample, unless the SYN (or SYN-ACK)
@@ -571,19 +614,19 @@ impl Conn {
     /// RTO is re-initialized to 3 s when data transmission begins (before, the
     /// backed-off SYN RTO simply carried over).
     #[inline(always)]
-    fn handshake_rtt(&mut self, cfg: &TcpConfig, now: Instant) {
+    fn handshake_rtt(&mut self, cfg: &impl Settings, now: Instant) {
         if self.retries == 0 {
             self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
-        } else if self.srtt_us == 0 && ms(cfg.rto_initial) < RTO_AFTER_SYN_LOSS_MS {
-            self.rto_ms = RTO_AFTER_SYN_LOSS_MS.clamp(ms(cfg.rto_min), ms(cfg.rto_max));
+        } else if self.srtt_us == 0 && cfg.rto_initial_ms() < RTO_AFTER_SYN_LOSS_MS {
+            self.rto_ms = RTO_AFTER_SYN_LOSS_MS.clamp(cfg.rto_min_ms(), cfg.rto_max_ms());
         }
     }
 
     /// Take the peer's SYN options (RFC 9293 §3.7.1, RFC 7323 §2.2 and §3.2).
-    fn negotiate(&mut self, cfg: &TcpConfig, syn: &TcpRepr) {
+    fn negotiate(&mut self, cfg: &impl Settings, syn: &TcpRepr) {
         let o = &syn.options;
         self.peer_mss = o.mss.unwrap_or(DEFAULT_MSS).max(64);
-        match (cfg.window_scale, o.window_scale) {
+        match (cfg.tcp().window_scale, o.window_scale) {
             (Some(ours), Some(theirs)) => {
                 self.rcv_wscale = ours.min(MAX_WSCALE);
                 self.snd_wscale = theirs.min(MAX_WSCALE);
@@ -593,8 +636,8 @@ impl Conn {
                 self.snd_wscale = 0;
             }
         }
-        self.sack_ok = cfg.sack_permitted && o.sack_permitted;
-        match (cfg.timestamps, o.timestamps) {
+        self.sack_ok = cfg.tcp().sack_permitted && o.sack_permitted;
+        match (cfg.tcp().timestamps, o.timestamps) {
             (true, Some(ts)) => {
                 self.ts_ok = true;
                 self.ts_recent = ts.tsval;
@@ -625,7 +668,7 @@ impl Conn {
     /// Enter TIME-WAIT: the connection is complete (reported now), and the engine
     /// swaps the control block for a record.
     #[inline(always)]
-    fn enter_time_wait(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) -> Step {
+    fn enter_time_wait(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) -> Step {
         if self.role == Role::Client {
             sink.record(Phase::Close, now.nanos_since(self.t_fin));
         }
@@ -640,7 +683,7 @@ impl Conn {
         }
         self.set_state(State::TimeWait);
         self.timer = TimerKind::TimeWait;
-        self.deadline = now + cfg.time_wait;
+        self.deadline = Instant(now.0.saturating_add(cfg.time_wait_nanos()));
         // Remember when TIME-WAIT began (the record's `entered_ms`).
         self.t_fin = now;
         Step::TimeWait
@@ -649,7 +692,7 @@ impl Conn {
     /// The application closes: queue our FIN behind the data (or abort with RST in
     /// [`CloseMode::Rst`] on the client side). Used when the response is complete and
     /// by a graceful stop of the engine.
-    pub fn close(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) -> Step {
+    pub fn close(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) -> Step {
         match self.state {
             State::SynSent => self.finish(now, Some(FailCause::SynTimeout), sink),
             State::SynReceived | State::Established | State::CloseWait => {
@@ -678,7 +721,7 @@ impl Conn {
     /// abort is the intended close, as with [`CloseMode::Rst`]).
     pub fn abort(
         &mut self,
-        cfg: &TcpConfig,
+        cfg: &impl Settings,
         now: Instant,
         fail: Option<FailCause>,
         sink: &mut impl Sink,
@@ -690,7 +733,7 @@ impl Conn {
     }
 
     /// The timer fired (the engine calls this at or after [`Conn::deadline`]).
-    pub fn on_timer(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) -> Step {
+    pub fn on_timer(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) -> Step {
         if now < self.deadline {
             return Step::Continue;
         }
@@ -711,8 +754,8 @@ impl Conn {
             }
             TimerKind::Retransmit => {
                 let limit = match self.state {
-                    State::SynSent | State::SynReceived => cfg.syn_retries,
-                    _ => cfg.retries,
+                    State::SynSent | State::SynReceived => cfg.tcp().syn_retries,
+                    _ => cfg.tcp().retries,
                 };
                 if self.retries >= limit {
                     let cause = match self.state {
@@ -729,7 +772,7 @@ impl Conn {
                 self.retries += 1;
                 self.recovering = true;
                 // RFC 6298 §5.5: back off; §5.4: resend the oldest segment.
-                self.rto_ms = (self.rto_ms.saturating_mul(2)).min(ms(cfg.rto_max));
+                self.rto_ms = (self.rto_ms.saturating_mul(2)).min(cfg.rto_max_ms());
                 sink.event(Event::Retransmitted);
                 let at = self.snd_una;
                 self.send_at(cfg, now, at, u32::MAX, sink);
@@ -743,7 +786,7 @@ impl Conn {
     #[inline]
     pub fn on_segment(
         &mut self,
-        cfg: &TcpConfig,
+        cfg: &impl Settings,
         now: Instant,
         seg: &TcpRepr,
         sink: &mut impl Sink,
@@ -764,7 +807,7 @@ impl Conn {
     /// (Self::on_predicted)); any other takes the full path, which gives the same
     /// result for a predicted one.
     #[inline(always)]
-    fn predicted(&self, cfg: &TcpConfig, seg: &TcpRepr) -> bool {
+    fn predicted(&self, cfg: &impl Settings, seg: &TcpRepr) -> bool {
         const CTL: u8 = TcpFlags::SYN.0 | TcpFlags::RST.0 | TcpFlags::ACK.0 | TcpFlags::URG.0;
         // The synchronized states but TIME-WAIT, as a set of discriminants.
         const SYNCHRONIZED: u16 = 1 << State::SynReceived as u8
@@ -788,7 +831,7 @@ impl Conn {
             // SEG.ACK in [ack_from, SND.NXT]: one unsigned comparison of distances
             // (SND.NXT is never more than 2^31 beyond SND.UNA).
             && seg.ack.0.wrapping_sub(ack_from.0) <= self.snd_nxt.0.wrapping_sub(ack_from.0)
-            && cfg.window >> self.rcv_wscale != 0
+            && cfg.tcp().window >> self.rcv_wscale != 0
     }
 
     /// A segment [`predicted`](Self::predicted): what the full path does with it
@@ -796,7 +839,7 @@ impl Conn {
     #[inline(always)]
     fn on_predicted(
         &mut self,
-        cfg: &TcpConfig,
+        cfg: &impl Settings,
         now: Instant,
         seg: &TcpRepr,
         sink: &mut impl Sink,
@@ -818,7 +861,7 @@ impl Conn {
     #[inline(never)]
     fn on_unpredicted(
         &mut self,
-        cfg: &TcpConfig,
+        cfg: &impl Settings,
         now: Instant,
         seg: &TcpRepr,
         sink: &mut impl Sink,
@@ -834,7 +877,7 @@ impl Conn {
     /// SYN-SENT (RFC 9293 §3.10.7.3).
     fn on_syn_sent(
         &mut self,
-        cfg: &TcpConfig,
+        cfg: &impl Settings,
         now: Instant,
         seg: &TcpRepr,
         sink: &mut impl Sink,
@@ -886,7 +929,12 @@ impl Conn {
 
     /// The client's move once established: send the request on the handshake ACK,
     /// or close at once when nothing is to be exchanged.
-    fn after_established(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) -> Step {
+    fn after_established(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        sink: &mut impl Sink,
+    ) -> Step {
         let (sent, step) = self.app_progress(cfg, now, sink);
         if step == Step::Closed {
             return step;
@@ -902,17 +950,17 @@ impl Conn {
     /// [`TimeWaitRecord`] instead; both share the same rules).
     fn on_time_wait(
         &mut self,
-        cfg: &TcpConfig,
+        cfg: &impl Settings,
         now: Instant,
         seg: &TcpRepr,
         sink: &mut impl Sink,
     ) -> Step {
         let mut rec = self.time_wait_record();
         let now_ms = now.as_millis() as u32;
-        let verdict = rec.on_segment(seg, now_ms, ms(cfg.time_wait), |e| sink.event(e));
+        let verdict = rec.on_segment(seg, now_ms, cfg.time_wait_ms(), |e| sink.event(e));
         self.ts_recent = rec.ts_recent;
         if rec.expires_ms != self.deadline.as_millis() as u32 {
-            self.deadline = now + cfg.time_wait;
+            self.deadline = Instant(now.0.saturating_add(cfg.time_wait_nanos()));
         }
         match verdict {
             TwVerdict::Ack => {
@@ -937,10 +985,10 @@ impl Conn {
 
     /// Is `seg` acceptable by the sequence test of RFC 9293 §3.10.7.4 (first)?
     #[inline]
-    fn seq_acceptable(&self, cfg: &TcpConfig, seg: &TcpRepr) -> bool {
+    fn seq_acceptable(&self, cfg: &impl Settings, seg: &TcpRepr) -> bool {
         // RCV.WND is the window we advertise: the window field scaled by our shift.
         // Without window scaling the 16-bit field caps it at 65535 whatever
-        // cfg.window says, and a segment beyond what we advertised is not
+        // cfg.tcp().window says, and a segment beyond what we advertised is not
         // acceptable (RFC 9293 §3.10.7.4; RFC 5961 §3.2 drops such a RST).
         let wnd = (self.window_field(cfg, false) as u32) << self.rcv_wscale;
         let len = seg.seq_len();
@@ -958,7 +1006,7 @@ impl Conn {
     /// §3.10.7.4).
     fn on_synchronized(
         &mut self,
-        cfg: &TcpConfig,
+        cfg: &impl Settings,
         now: Instant,
         seg: &TcpRepr,
         sink: &mut impl Sink,
@@ -990,7 +1038,7 @@ impl Conn {
     #[inline(never)]
     fn on_simultaneous_syn_ack(
         &mut self,
-        cfg: &TcpConfig,
+        cfg: &impl Settings,
         now: Instant,
         seg: &TcpRepr,
         sink: &mut impl Sink,
@@ -1007,7 +1055,7 @@ impl Conn {
     #[inline(always)]
     fn synchronized(
         &mut self,
-        cfg: &TcpConfig,
+        cfg: &impl Settings,
         now: Instant,
         seg: &TcpRepr,
         sink: &mut impl Sink,
@@ -1095,7 +1143,7 @@ impl Conn {
 
     /// SYN-RECEIVED: the handshake's acceptable ACK arrived → ESTABLISHED.
     #[inline(always)]
-    fn handshake_acked(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) {
+    fn handshake_acked(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
         self.handshake_rtt(cfg, now);
         self.retries = 0;
         self.set_state(State::Established);
@@ -1119,7 +1167,7 @@ impl Conn {
     #[inline(always)]
     fn on_ack(
         &mut self,
-        cfg: &TcpConfig,
+        cfg: &impl Settings,
         now: Instant,
         seg: &TcpRepr,
         sink: &mut impl Sink,
@@ -1266,7 +1314,7 @@ impl Conn {
     #[inline(always)]
     fn app_progress(
         &mut self,
-        cfg: &TcpConfig,
+        cfg: &impl Settings,
         now: Instant,
         sink: &mut impl Sink,
     ) -> (bool, Step) {
@@ -1281,7 +1329,7 @@ impl Conn {
         }
         match self.role {
             Role::Server => {
-                if cfg.close == CloseMode::Server && !self.fin_queued {
+                if cfg.tcp().close == CloseMode::Server && !self.fin_queued {
                     self.fin_queued = true;
                     self.t_fin = now;
                     self.set_state(State::FinWait1);
@@ -1290,7 +1338,7 @@ impl Conn {
             }
             // Everything expected is in: the client closes (its FIN follows any
             // request bytes still unsent).
-            Role::Client => match cfg.close {
+            Role::Client => match cfg.tcp().close {
                 CloseMode::Client => {
                     self.fin_queued = true;
                     self.t_fin = now;
@@ -1317,8 +1365,13 @@ impl Conn {
     /// CLOSE-WAIT: our application closes at once; the FIN goes out after any data
     /// still to send (the server's response) → LAST-ACK.
     #[inline(always)]
-    fn app_close_passive(&mut self, cfg: &TcpConfig, now: Instant, sink: &mut impl Sink) -> Step {
-        if self.role == Role::Client && cfg.close == CloseMode::Rst {
+    fn app_close_passive(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        sink: &mut impl Sink,
+    ) -> Step {
+        if self.role == Role::Client && cfg.tcp().close == CloseMode::Rst {
             let fail = self.pending_fail;
             return self.abort(cfg, now, fail, sink);
         }

@@ -9,8 +9,10 @@
 //! spread, not resistance to a determined cryptanalyst, and an MD5 per connection
 //! would cost more than the rest of the connection.
 //!
-//! The timestamp offset is the same kind of mix with another key: fixed per tuple, so
-//! TSvals of successive incarnations of a tuple keep increasing with the clock.
+//! The timestamp offset comes from the same keyed hash: F is its low 32 bits and the
+//! offset its high 32 bits, so a connection costs one hash for both. The offset is
+//! fixed per tuple, so TSvals of successive incarnations of a tuple keep increasing
+//! with the clock.
 
 use crate::time::Instant;
 use crate::wire::tcp::SeqNumber;
@@ -45,19 +47,21 @@ impl IsnGenerator {
         }
     }
 
+    /// The keyed 64-bit hash of a 4-tuple: its low half is the ISN's F (RFC 6528),
+    /// its high half the tuple's timestamp offset, so that one hash per
+    /// connection gives both.
     #[inline]
-    fn keyed(
-        &self,
-        key: u64,
-        local_ip: u32,
-        local_port: u16,
-        remote_ip: u32,
-        remote_port: u16,
-    ) -> u32 {
+    fn keyed(&self, local_ip: u32, local_port: u16, remote_ip: u32, remote_port: u16) -> u64 {
+        let key = self.k0;
         let a = ((local_ip as u64) << 32 | remote_ip as u64) ^ key;
         let b = ((local_port as u64) << 16 | remote_port as u64) ^ key.rotate_left(29);
-        let h = mix(mix(a, b), key);
-        (h ^ (h >> 32)) as u32
+        mix(mix(a, b), self.k1)
+    }
+
+    /// M of RFC 6528 §3: a clock ticking every 4 µs.
+    #[inline]
+    fn clock(now: Instant) -> u32 {
+        (now.as_nanos() / 4000) as u32
     }
 
     /// The ISN for a connection on this 4-tuple opened at `now` (RFC 6528 §3).
@@ -70,8 +74,8 @@ impl IsnGenerator {
         remote_port: u16,
         now: Instant,
     ) -> SeqNumber {
-        let m = (now.as_nanos() / 4000) as u32;
-        SeqNumber(m.wrapping_add(self.keyed(self.k0, local_ip, local_port, remote_ip, remote_port)))
+        self.isn_and_offset(local_ip, local_port, remote_ip, remote_port, now)
+            .0
     }
 
     /// The timestamp offset of this 4-tuple (RFC 7323 §5.4).
@@ -83,7 +87,25 @@ impl IsnGenerator {
         remote_ip: u32,
         remote_port: u16,
     ) -> u32 {
-        self.keyed(self.k1, local_ip, local_port, remote_ip, remote_port)
+        (self.keyed(local_ip, local_port, remote_ip, remote_port) >> 32) as u32
+    }
+
+    /// [`isn`](Self::isn) and [`ts_offset`](Self::ts_offset) together, from one
+    /// hash of the tuple.
+    #[inline]
+    pub fn isn_and_offset(
+        &self,
+        local_ip: u32,
+        local_port: u16,
+        remote_ip: u32,
+        remote_port: u16,
+        now: Instant,
+    ) -> (SeqNumber, u32) {
+        let h = self.keyed(local_ip, local_port, remote_ip, remote_port);
+        (
+            SeqNumber(Self::clock(now).wrapping_add(h as u32)),
+            (h >> 32) as u32,
+        )
     }
 }
 
@@ -112,6 +134,27 @@ mod tests {
         let a = g.isn(1, 1000, 2, 80, Instant::from_millis(1));
         let b = g.isn(1, 1000, 2, 80, Instant::from_millis(2));
         assert_eq!(b.diff(a), 250, "1 ms is 250 ticks of 4 us");
+    }
+
+    #[test]
+    fn isn_and_offset_agree_with_the_separate_calls() {
+        let g = IsnGenerator::new(11);
+        let t = Instant::from_millis(1234);
+        for p in [1u16, 80, 1024, 65535] {
+            let (isn, off) = g.isn_and_offset(0xc612_0001, p, 0xc613_0001, 80, t);
+            assert_eq!(isn, g.isn(0xc612_0001, p, 0xc613_0001, 80, t));
+            assert_eq!(off, g.ts_offset(0xc612_0001, p, 0xc613_0001, 80));
+        }
+        // Offsets spread over tuples too, not just ISNs.
+        let mut seen = std::collections::HashSet::new();
+        for p in 0..10_000u16 {
+            seen.insert(g.ts_offset(0xc612_0001, p, 0xc612_0002, 80));
+        }
+        assert!(
+            seen.len() > 9_990,
+            "offsets collide too often: {}",
+            seen.len()
+        );
     }
 
     #[test]

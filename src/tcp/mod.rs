@@ -25,6 +25,7 @@ pub mod timewait;
 mod tests;
 
 pub use conn::{Conn, Step};
+
 pub use timewait::{TimeWaitRecord, TwVerdict};
 
 /// The connection states of RFC 9293 §3.3.2.
@@ -170,6 +171,126 @@ impl Default for TcpConfig {
             close: CloseMode::Client,
             ts_base_ms: 0,
         }
+    }
+}
+
+/// What a connection reads of its side's settings: the [`TcpConfig`] itself, and the
+/// values the segment path derives from it. [`TcpConfig`] derives them when asked;
+/// [`TcpParams`] (what the engine holds) has them computed once, so that no
+/// segment converts a `Duration`.
+pub trait Settings {
+    /// The settings.
+    fn tcp(&self) -> &TcpConfig;
+    /// `rto_initial` in whole milliseconds.
+    #[inline]
+    fn rto_initial_ms(&self) -> u32 {
+        conn::ms(self.tcp().rto_initial)
+    }
+    /// `rto_min` in whole milliseconds.
+    #[inline]
+    fn rto_min_ms(&self) -> u32 {
+        conn::ms(self.tcp().rto_min)
+    }
+    /// `rto_max` in whole milliseconds.
+    #[inline]
+    fn rto_max_ms(&self) -> u32 {
+        conn::ms(self.tcp().rto_max)
+    }
+    /// `time_wait` in whole milliseconds.
+    #[inline]
+    fn time_wait_ms(&self) -> u32 {
+        conn::ms(self.tcp().time_wait)
+    }
+    /// `idle_timeout` in nanoseconds (saturating).
+    #[inline]
+    fn idle_nanos(&self) -> u64 {
+        nanos(self.tcp().idle_timeout)
+    }
+    /// `time_wait` in nanoseconds (saturating).
+    #[inline]
+    fn time_wait_nanos(&self) -> u64 {
+        nanos(self.tcp().time_wait)
+    }
+}
+
+/// A duration in nanoseconds, saturating (as `Instant + Duration` adds it).
+#[inline]
+fn nanos(d: Duration) -> u64 {
+    d.as_nanos().min(u64::MAX as u128) as u64
+}
+
+impl Settings for TcpConfig {
+    #[inline(always)]
+    fn tcp(&self) -> &TcpConfig {
+        self
+    }
+}
+
+/// A [`TcpConfig`] with the values of [`Settings`] computed once: what a worker
+/// holds. It reads as the [`TcpConfig`] it was made from (`Deref`), and cannot be
+/// changed afterwards, so the two never disagree.
+#[derive(Clone, Debug)]
+pub struct TcpParams {
+    cfg: TcpConfig,
+    rto_initial_ms: u32,
+    rto_min_ms: u32,
+    rto_max_ms: u32,
+    time_wait_ms: u32,
+    idle_nanos: u64,
+    time_wait_nanos: u64,
+}
+
+impl TcpParams {
+    /// `cfg` with its derived values.
+    pub fn new(cfg: TcpConfig) -> TcpParams {
+        TcpParams {
+            rto_initial_ms: cfg.rto_initial_ms(),
+            rto_min_ms: cfg.rto_min_ms(),
+            rto_max_ms: cfg.rto_max_ms(),
+            time_wait_ms: cfg.time_wait_ms(),
+            idle_nanos: cfg.idle_nanos(),
+            time_wait_nanos: cfg.time_wait_nanos(),
+            cfg,
+        }
+    }
+}
+
+impl core::ops::Deref for TcpParams {
+    type Target = TcpConfig;
+    #[inline(always)]
+    fn deref(&self) -> &TcpConfig {
+        &self.cfg
+    }
+}
+
+impl Settings for TcpParams {
+    #[inline(always)]
+    fn tcp(&self) -> &TcpConfig {
+        &self.cfg
+    }
+    #[inline(always)]
+    fn rto_initial_ms(&self) -> u32 {
+        self.rto_initial_ms
+    }
+    #[inline(always)]
+    fn rto_min_ms(&self) -> u32 {
+        self.rto_min_ms
+    }
+    #[inline(always)]
+    fn rto_max_ms(&self) -> u32 {
+        self.rto_max_ms
+    }
+    #[inline(always)]
+    fn time_wait_ms(&self) -> u32 {
+        self.time_wait_ms
+    }
+    #[inline(always)]
+    fn idle_nanos(&self) -> u64 {
+        self.idle_nanos
+    }
+    #[inline(always)]
+    fn time_wait_nanos(&self) -> u64 {
+        self.time_wait_nanos
     }
 }
 

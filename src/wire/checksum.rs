@@ -28,27 +28,18 @@ pub(crate) fn add_carry(acc: u64, w: u64) -> u64 {
 
 /// `acc` and every word of `words` added with end-around carry, unfolded: congruent
 /// modulo 2^64 - 1 (and so modulo 0xffff) to the sum of [`add_carry`] applied word
-/// by word, and zero only when every input is zero. On x86-64 the carry of each
-/// addition goes into the next (one add-with-carry per word) and the last one is
-/// added at the end (RFC 1071 §2(C), deferred carries); it cannot overflow there: a
-/// carry out of an addition leaves at most 2^64 - 2 below it.
+/// by word, and zero only when every input is zero. The carry of each addition goes
+/// into the next (one add-with-carry per word on x86) and the last one is added at
+/// the end (RFC 1071 §2(C), deferred carries); it cannot overflow there: a carry out
+/// of an addition leaves at most 2^64 - 2 below it. The transmit path's checksum of
+/// the header words.
 #[inline(always)]
 pub(crate) fn add_words<const N: usize>(acc: u64, words: [u64; N]) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::_addcarry_u64;
-        let (mut s, mut carry) = (acc, 0u8);
-        for w in words {
-            let mut out = 0;
-            carry = _addcarry_u64(carry, s, w, &mut out);
-            s = out;
-        }
-        s + u64::from(carry)
+    let (mut s, mut c) = (acc, false);
+    for w in words {
+        (s, c) = s.carrying_add(w, c);
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        words.into_iter().fold(acc, add_carry)
-    }
+    s + c as u64
 }
 
 /// The one's complement sum of `data` read as native-endian words, unfolded: the
@@ -96,6 +87,71 @@ pub(crate) fn sum_native(data: &[u8]) -> u64 {
         t += u64::from(u16::from_ne_bytes([*last, 0]));
     }
     add_carry(acc, t)
+}
+
+/// `acc` plus the native-space sum of `data` (see [`sum_native`]), in carry chains of
+/// up to 64 octets: congruent to `add_carry(acc, sum_native(data))` modulo
+/// 2^64 - 1, and nonzero when `acc` or `data` is. The receive path's verification;
+/// data of a constant length (a header) is summed in one unrolled chain.
+#[inline(always)]
+pub(crate) fn add_native(acc: u64, data: &[u8]) -> u64 {
+    let (blocks, tail) = data.as_chunks::<64>();
+    let mut s = acc;
+    for block in blocks {
+        s = add_chain(s, block);
+    }
+    if tail.is_empty() {
+        s
+    } else {
+        add_chain(s, tail)
+    }
+}
+
+/// `acc` plus the native-space sum of up to 64 octets, in one carry chain: each
+/// word's carry out goes into the next addition (an `adc` chain on x86), and the
+/// last one around to the bottom (RFC 1071 §2(C), §2(D)). Words keep their parity of
+/// offset, and shifts by multiples of 16 bits do not change a one's complement sum,
+/// so the octets after the last whole 8-octet word can be added as a small number.
+#[inline(always)]
+fn add_chain(acc: u64, data: &[u8]) -> u64 {
+    let (words, mut tail) = data.as_chunks::<8>();
+    let (mut s, mut c) = (acc, false);
+    for w in words {
+        (s, c) = s.carrying_add(u64::from_ne_bytes(*w), c);
+    }
+    let mut t = 0u64;
+    if let Some((w, rest)) = tail.split_first_chunk::<4>() {
+        t += u64::from(u32::from_ne_bytes(*w));
+        tail = rest;
+    }
+    if let Some((w, rest)) = tail.split_first_chunk::<2>() {
+        t += u64::from(u16::from_ne_bytes(*w));
+        tail = rest;
+    }
+    if let [last] = tail {
+        // The odd last octet is the high-order octet of a word padded with zero.
+        t += u64::from(u16::from_ne_bytes([*last, 0]));
+    }
+    // The last carry goes around to the bottom. That addition cannot carry out
+    // again: when `s + t + c` carries, what is left is at most `t`, a small number.
+    let (s, c) = s.carrying_add(t, c);
+    s + c as u64
+}
+
+/// Whether a nonzero unfolded sum (native or big-endian space) folds to `0xffff`,
+/// the sum of data that holds its own checksum: that is, whether it is a multiple
+/// of 0xffff (2^16 is 1 modulo 0xffff, so a fold keeps the remainder, and a
+/// nonzero sum folds into 1..=0xffff). Tested by a multiplication instead of the
+/// fold's shifts and adds: for an odd divisor d, x is a multiple of d exactly when
+/// x times the inverse of d modulo 2^64 is at most (2^64 - 1) / d.
+#[inline(always)]
+pub(crate) fn verifies(acc: u64) -> bool {
+    debug_assert_ne!(acc, 0, "the sum of a header is never zero");
+    /// The inverse of 0xffff modulo 2^64: 0xffff * -(1 + 2^16 + 2^32 + 2^48) is
+    /// 1 - 2^64.
+    const INVERSE: u64 = 0x0001_0001_0001_0001u64.wrapping_neg();
+    const { assert!(0xffffu64.wrapping_mul(INVERSE) == 1) };
+    acc.wrapping_mul(INVERSE) <= u64::MAX / 0xffff
 }
 
 /// The native-space sum of the TCP pseudo-header (RFC 9293 §3.1, "Checksum") of
@@ -377,6 +433,29 @@ mod tests {
             let one_by_one = words.into_iter().fold(acc, add_carry);
             prop_assert_eq!(fold(chained), fold(one_by_one));
         }
+
+        #[test]
+        fn carry_chains_sum_as_sum_native_does(
+            data in proptest::collection::vec(any::<u8>(), 0..400),
+            acc in any::<u64>(),
+            ones in any::<bool>(),
+        ) {
+            // All-ones words make every carry ripple.
+            let data = if ones { vec![0xff; data.len()] } else { data };
+            let chained = add_native(acc, &data);
+            let reference = add_carry(acc, sum_native(&data));
+            prop_assert_eq!(chained % 0xffff, reference % 0xffff);
+            prop_assert_eq!(chained == 0, acc == 0 && data.iter().all(|&b| b == 0));
+            prop_assert_eq!(fold(chained), fold(reference));
+        }
+
+        #[test]
+        fn verifies_is_a_fold_to_ffff(acc in 1..=u64::MAX, k in any::<u64>()) {
+            prop_assert_eq!(verifies(acc), fold(acc) == 0xffff);
+            let multiple = (k % (u64::MAX / 0xffff)).max(1) * 0xffff;
+            prop_assert!(verifies(multiple));
+            prop_assert_eq!(fold(multiple), 0xffff);
+        }
     }
 
     #[test]
@@ -387,6 +466,29 @@ mod tests {
         assert_eq!(add_words(1, [max; 3]), 1);
         assert_eq!(add_words(max - 1, [1, 0, max]), max);
         assert_eq!(fold(add_words(0, [0x8000_0000_0000_0000; 2])), 1);
+    }
+
+    #[test]
+    fn verifies_at_the_edges() {
+        for acc in [
+            1,
+            0xfffe,
+            0xffff,
+            0x1_0000,
+            0x1_fffe,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            assert_eq!(verifies(acc), fold(acc) == 0xffff, "{acc:#x}");
+        }
+        // A header that holds its own checksum.
+        let mut hdr = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ];
+        assert!(!verifies(add_native(0, &hdr)));
+        hdr[10..12].copy_from_slice(&0xb861u16.to_be_bytes());
+        assert!(verifies(add_native(0, &hdr)));
     }
 
     proptest! {

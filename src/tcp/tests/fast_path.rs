@@ -1,0 +1,212 @@
+//! The engine's shortcuts against the plain paths: a control block opened in place
+//! over a used one ([`Conn::open_active`], [`Conn::open_passive`]) is the one
+//! [`Conn::connect`] and [`Conn::accept`] build, and the specialised segment paths
+//! leave the same state and send the same segments as the general ones.
+
+use super::*;
+
+/// A control block that has been through a whole lifecycle with options on, so
+/// that every field differs from a fresh one.
+fn used_conn() -> Conn {
+    let mut f = client_time_wait(TcpConfig {
+        timestamps: true,
+        window_scale: Some(7),
+        sack_permitted: true,
+        ..config()
+    });
+    f.conn.local_ip ^= 0xff;
+    f.conn.remote_port ^= 0xff;
+    f.conn
+}
+
+fn configs() -> [TcpConfig; 3] {
+    [
+        config(),
+        config_ts(),
+        TcpConfig {
+            timestamps: true,
+            window_scale: Some(7),
+            sack_permitted: true,
+            window: 1 << 20,
+            ..config()
+        },
+    ]
+}
+
+#[test]
+fn open_active_over_a_used_block_is_connect() {
+    for cfg in configs() {
+        let now = Instant::from_millis(1000);
+        let start = Instant::from_millis(990);
+        let mut a = TestSink::default();
+        let fresh = Conn::connect(
+            &cfg,
+            (LOCAL_IP, LOCAL_PORT),
+            (REMOTE_IP, REMOTE_PORT),
+            LOCAL_ISS,
+            77,
+            start,
+            now,
+            &mut a,
+        );
+        let mut b = TestSink::default();
+        let mut reused = used_conn();
+        reused.open_active(
+            &cfg,
+            (LOCAL_IP, LOCAL_PORT),
+            (REMOTE_IP, REMOTE_PORT),
+            LOCAL_ISS,
+            77,
+            start,
+            now,
+            &mut b,
+        );
+        assert_eq!(format!("{fresh:?}"), format!("{reused:?}"));
+        assert_eq!(a.sent, b.sent);
+    }
+}
+
+#[test]
+fn open_passive_over_a_used_block_is_accept() {
+    for cfg in configs() {
+        for syn in [
+            syn_from_client(),
+            TcpRepr {
+                options: TcpOptions {
+                    mss: Some(1400),
+                    window_scale: Some(9),
+                    sack_permitted: true,
+                    timestamps: Some(Timestamps { tsval: 5, tsecr: 0 }),
+                },
+                ..syn_from_client()
+            },
+        ] {
+            let now = Instant::from_millis(1000);
+            let mut a = TestSink::default();
+            let fresh = Conn::accept(
+                &cfg,
+                (LOCAL_IP, LOCAL_PORT),
+                (REMOTE_IP, REMOTE_PORT),
+                &syn,
+                LOCAL_ISS,
+                77,
+                now,
+                &mut a,
+            );
+            let mut b = TestSink::default();
+            let mut reused = used_conn();
+            reused.open_passive(
+                &cfg,
+                (LOCAL_IP, LOCAL_PORT),
+                (REMOTE_IP, REMOTE_PORT),
+                &syn,
+                LOCAL_ISS,
+                77,
+                now,
+                &mut b,
+            );
+            assert_eq!(format!("{fresh:?}"), format!("{reused:?}"));
+            assert_eq!(a.sent, b.sent);
+        }
+    }
+}
+
+#[test]
+fn params_derive_what_the_config_derives() {
+    let odd = TcpConfig {
+        rto_initial: Duration::from_micros(1_500_700),
+        rto_min: Duration::from_nanos(999_999),
+        rto_max: Duration::MAX,
+        idle_timeout: Duration::MAX,
+        time_wait: Duration::from_secs(u64::MAX / 1000),
+        ..config()
+    };
+    for cfg in [config(), TcpConfig::default(), odd] {
+        let p = TcpParams::new(cfg.clone());
+        assert_eq!(p.rto_initial_ms(), cfg.rto_initial_ms());
+        assert_eq!(p.rto_min_ms(), cfg.rto_min_ms());
+        assert_eq!(p.rto_max_ms(), cfg.rto_max_ms());
+        assert_eq!(p.time_wait_ms(), cfg.time_wait_ms());
+        assert_eq!(p.idle_nanos(), cfg.idle_nanos());
+        assert_eq!(p.time_wait_nanos(), cfg.time_wait_nanos());
+        let now = Instant::from_millis(5);
+        assert_eq!(
+            Instant(now.0.saturating_add(p.idle_nanos())),
+            now + cfg.idle_timeout
+        );
+        assert_eq!(
+            Instant(now.0.saturating_add(p.time_wait_nanos())),
+            now + cfg.time_wait
+        );
+        assert_eq!(p.window, cfg.window);
+    }
+}
+
+/// A whole client–server exchange driven once with the plain configs and once
+/// with [`TcpParams`]: the same segments, samples and events.
+#[test]
+fn params_and_config_drive_a_connection_alike() {
+    for cfg in configs() {
+        let p = TcpParams::new(cfg.clone());
+        let run = |s: &dyn Fn(&mut Conn, Instant, &TcpRepr, &mut TestSink) -> Step,
+                   o: &dyn Fn(Instant, &mut TestSink) -> Conn| {
+            let mut sink = TestSink::default();
+            let now = Instant::from_millis(1000);
+            let mut c = o(now, &mut sink);
+            let syn_ack = TcpRepr {
+                seq: REMOTE_ISS,
+                ack: LOCAL_ISS + 1,
+                flags: SYN_ACK,
+                ..SEND_TEMPLATE
+            };
+            s(&mut c, Instant::from_millis(1003), &syn_ack, &mut sink);
+            let resp = TcpRepr {
+                seq: REMOTE_ISS + 1,
+                ack: LOCAL_ISS + 1 + REQ,
+                payload_len: RESP as u16,
+                ..SEND_TEMPLATE
+            };
+            s(&mut c, Instant::from_millis(1010), &resp, &mut sink);
+            let fin = TcpRepr {
+                seq: REMOTE_ISS + 1 + RESP,
+                ack: LOCAL_ISS + 2 + REQ,
+                flags: FIN_ACK,
+                ..SEND_TEMPLATE
+            };
+            let step = s(&mut c, Instant::from_millis(1020), &fin, &mut sink);
+            (format!("{c:?}"), step, sink.sent, sink.samples, sink.events)
+        };
+        let with_cfg = run(
+            &|c, now, seg, sink| c.on_segment(&cfg, now, seg, sink),
+            &|now, sink| {
+                Conn::connect(
+                    &cfg,
+                    (LOCAL_IP, LOCAL_PORT),
+                    (REMOTE_IP, REMOTE_PORT),
+                    LOCAL_ISS,
+                    3,
+                    now,
+                    now,
+                    sink,
+                )
+            },
+        );
+        let with_params = run(
+            &|c, now, seg, sink| c.on_segment(&p, now, seg, sink),
+            &|now, sink| {
+                Conn::connect(
+                    &p,
+                    (LOCAL_IP, LOCAL_PORT),
+                    (REMOTE_IP, REMOTE_PORT),
+                    LOCAL_ISS,
+                    3,
+                    now,
+                    now,
+                    sink,
+                )
+            },
+        );
+        assert_eq!(with_cfg, with_params);
+        assert_eq!(with_cfg.1, Step::TimeWait);
+    }
+}
