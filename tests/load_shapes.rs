@@ -8,6 +8,8 @@ use synfin::cli::{Cli, Command, mem_config};
 use synfin::engine::mem_run::{MemRun, MemRunResult};
 use synfin::io::mem::Dir;
 use synfin::stats::{Counters, Phase, Report};
+#[path = "common/report.rs"]
+mod report;
 
 fn config(args: &[&str]) -> synfin::engine::mem_run::MemRunConfig {
     let line: Vec<&str> = ["synfin", "run", "--io", "mem", "--virtual-time"]
@@ -163,17 +165,7 @@ fn a_sweep_finds_the_last_rate_that_meets_the_slo() {
         assert_eq!(s["pass"], pass, "{s}");
         let r = &s["report"];
         // Each step's own report adds up.
-        let c = &r["connections"];
-        let failed: u64 = c["failed"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|v| v.as_u64().unwrap())
-            .sum();
-        assert_eq!(
-            c["attempted"].as_u64().unwrap(),
-            c["completed"].as_u64().unwrap() + failed + c["in_flight"].as_u64().unwrap()
-        );
+        report::accounted(&r["connections"]);
         assert_eq!(r["config"]["rate"], rate);
     }
     assert_eq!(steps[0]["scheduled"], 10_000);
@@ -431,16 +423,7 @@ fn the_first_ctrl_c_stops_a_run_gracefully_on_every_io() {
             "{args:?}: {}",
             j["notes"]
         );
-        assert_eq!(
-            j["connections"]["failed"]
-                .as_object()
-                .unwrap()
-                .values()
-                .map(|v| v.as_u64().unwrap())
-                .sum::<u64>(),
-            0,
-            "{args:?}: {c}"
-        );
+        assert_eq!(report::accounted(c).failed, 0, "{args:?}: {c}");
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     h.join().unwrap();

@@ -17,6 +17,8 @@
 //! uncounted TIME-WAIT record in its tables.
 #![cfg(target_os = "linux")]
 
+#[path = "common/report.rs"]
+mod report;
 #[path = "common/root.rs"]
 mod root;
 
@@ -277,18 +279,12 @@ fn run(bed: &Bed, extra: &[&str]) -> serde_json::Value {
 /// The promises every run keeps; returns (attempted, completed, failed, retransmitted).
 fn assert_accounted(v: &serde_json::Value, what: &str) -> (u64, u64, u64, u64) {
     let c = &v["connections"];
-    let failed: u64 = c["failed"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|x| x.as_u64().unwrap())
-        .sum();
-    let (att, done, fly) = (
-        c["attempted"].as_u64().unwrap(),
-        c["completed"].as_u64().unwrap(),
-        c["in_flight"].as_u64().unwrap(),
-    );
-    assert_eq!(att, done + failed + fly, "{what}: {c}");
+    let report::Accounted {
+        attempted: att,
+        completed: done,
+        failed,
+        ..
+    } = report::accounted(c);
     let cfg = &v["config"];
     assert_eq!(
         cfg["tables_at_end"]["open"], 0,

@@ -3,7 +3,8 @@
 //!
 //! Timers are lazy and bounded: each table slot (control block or TIME-WAIT record)
 //! has at most one pending wheel entry, whose deadline the slot remembers
-//! (`*_armed`). A later deadline needs no new entry: when the pending one fires, the
+//! (`*_armed`; for control blocks as the bound [`conn_bound`] of that deadline,
+//! which a new deadline is compared with). A later deadline needs no new entry: when the pending one fires, the
 //! slot's current deadline is checked and a new entry inserted if it lies ahead. A
 //! freed slot keeps its pending entry, and the next occupant inherits it. So the
 //! wheel never holds more entries than there are slots, and a connection that
@@ -32,6 +33,12 @@ use crate::wire::tcp::TcpRepr;
 pub const TW_BIT: u32 = 1 << 31;
 const TW_ITEM: u64 = 1 << 63;
 const NOT_ARMED: u64 = u64::MAX;
+/// [`Core`]'s `conn_armed` holds, instead of the pending entry's tick `a`, the
+/// bound [`conn_bound`]`(a)` in nanoseconds: a deadline at or beyond it needs no
+/// new entry. These are its values for no entry and for [`RETRY`] (a bound
+/// never takes the second: see `conn_bound`).
+const CONN_NOT_ARMED: u64 = u64::MAX;
+const CONN_RETRY: u64 = u64::MAX - 1;
 /// A slot whose timer found the wheel full: [`Core::rearm_overflowed`] arms it once
 /// entries have fired. (Lazy cancelling leaves stale entries in the wheel, so it can
 /// fill up; a timer must never be lost — a hostile peer found that one was.)
@@ -412,6 +419,21 @@ fn remove_at<T: Default>(s: &mut Slab<T>, i: u32) -> Option<T> {
     s.remove(k)
 }
 
+/// The bound of a connection slot whose wheel entry fires at tick `armed_ms`: the
+/// smallest deadline (ns) that needs an earlier entry is below it. ceil(d / 10⁶) <
+/// a ⟺ d ≤ (a − 1)·10⁶ ⟺ d < (a − 1)·10⁶ + 1, and nothing is earlier than tick 0.
+/// Saturating: a bound beyond u64 is [`CONN_NOT_ARMED`] (every deadline wants an
+/// entry, as the unsaturated test said); (a − 1)·10⁶ + 1 never equals
+/// u64::MAX − 1 (u64::MAX − 2 is no multiple of 10⁶), so [`CONN_RETRY`] is never
+/// a bound.
+#[inline]
+fn conn_bound(armed_ms: u64) -> u64 {
+    if armed_ms == 0 {
+        return 0;
+    }
+    (armed_ms - 1).saturating_mul(1_000_000).saturating_add(1)
+}
+
 /// Ceiling of an instant in whole milliseconds (a timer never fires early).
 #[inline]
 fn ceil_ms(t: Instant) -> u64 {
@@ -459,7 +481,7 @@ impl<K: Copy + Default> Core<K> {
         Core {
             tcp: TcpParams::new(tcp),
             conns: Slab::new(max_conns),
-            conn_armed: vec![NOT_ARMED; max_conns],
+            conn_armed: vec![CONN_NOT_ARMED; max_conns],
             tws: Slab::new(max_tw),
             tw_armed: vec![NOT_ARMED; max_tw],
             wheel: TimerWheel::new(max_conns + max_tw, 0),
@@ -575,18 +597,18 @@ impl<K: Copy + Default> Core<K> {
         let Some(armed) = self.conn_armed.get_mut(i as usize) else {
             return;
         };
-        // ceil_ms(d) < armed, without the rounding division in the usual case of a
-        // deadline at or after the armed one: ceil(d / 10⁶) < a ⟺ d ≤ (a − 1)·10⁶
-        // (saturating: beyond u64 the bound holds for every d).
-        if *armed == 0 || d.as_nanos() > (*armed - 1).saturating_mul(1_000_000) {
+        // ceil_ms(d) < the pending entry's tick, without the rounding division in
+        // the usual case of a deadline at or after it: one comparison with the
+        // bound kept for the slot (conn_bound).
+        if d.as_nanos() >= *armed {
             return;
         }
         let want = ceil_ms(d);
-        debug_assert!(want < *armed);
+        debug_assert!(conn_bound(want) < *armed);
         if self.wheel.insert(want, i as u64).is_ok() {
-            *armed = want;
+            *armed = conn_bound(want);
         } else {
-            *armed = RETRY;
+            *armed = CONN_RETRY;
             self.overflowed = true;
         }
     }
@@ -613,8 +635,8 @@ impl<K: Copy + Default> Core<K> {
     fn rearm_overflowed(&mut self) {
         self.overflowed = false;
         for i in 0..self.conn_armed.len() {
-            if self.conn_armed[i] == RETRY {
-                self.conn_armed[i] = NOT_ARMED;
+            if self.conn_armed[i] == CONN_RETRY {
+                self.conn_armed[i] = CONN_NOT_ARMED;
                 self.arm_conn(i as u32);
             }
         }
@@ -798,8 +820,8 @@ impl<K: Copy + Default> Core<K> {
                     self.arm_tw(i, rec.expires_ms);
                 }
             } else {
-                if self.conn_armed[i as usize] == deadline {
-                    self.conn_armed[i as usize] = NOT_ARMED;
+                if self.conn_armed[i as usize] == conn_bound(deadline) {
+                    self.conn_armed[i as usize] = CONN_NOT_ARMED;
                 }
                 if self.conns.key_of(i).is_none() {
                     continue;
@@ -924,6 +946,53 @@ impl<K: Copy + Default> Core<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conn_bound_decides_as_the_tick_did() {
+        let ticks = [
+            0u64,
+            1,
+            2,
+            999,
+            1_000,
+            123_456_789,
+            u64::MAX / 1_000_000,
+            u64::MAX / 1_000_000 + 2,
+            NOT_ARMED,
+            RETRY,
+        ];
+        let deadlines = [
+            0u64,
+            1,
+            999_999,
+            1_000_000,
+            1_000_001,
+            1_999_999_999,
+            2_000_000_000,
+            u64::MAX - 2,
+            u64::MAX - 1,
+        ];
+        for &a in &ticks {
+            let b = if a == NOT_ARMED {
+                CONN_NOT_ARMED
+            } else if a == RETRY {
+                CONN_RETRY
+            } else {
+                conn_bound(a)
+            };
+            if a != RETRY {
+                assert_ne!(b, CONN_RETRY, "{a}");
+            }
+            for &d in &deadlines {
+                // The test it replaces (RETRY and NOT_ARMED included).
+                let covered = a == 0 || d > (a - 1).saturating_mul(1_000_000);
+                if a == RETRY && d == u64::MAX - 1 {
+                    continue; // the one deadline a RETRY slot leaves to the sweep
+                }
+                assert_eq!(d >= b, covered, "tick {a}, deadline {d}");
+            }
+        }
+    }
 
     #[test]
     fn templates_match_the_pair_asked_for_even_when_slots_collide() {

@@ -730,13 +730,15 @@ impl MemWire {
         if now < lane.paused_until {
             return 0;
         }
-        // The ring's ends in locals, written back once: `f` cannot reach the lane.
-        let (mut head, mask) = (lane.head, lane.mask);
+        // The ring's front in a local, written back once (`f` cannot reach the lane),
+        // and where this burst stops at the latest: one comparison a frame.
+        let (start, mask) = (lane.head, lane.mask);
+        let end = start.wrapping_add(lane.tail.wrapping_sub(start).min(max));
         // Exactly the ring's buffers, so that a position `& mask` needs no bounds
         // check.
         let cells = &lane.bytes[..=mask];
-        let mut n = 0;
-        while n < max && head != lane.tail {
+        let mut head = start;
+        while head != end {
             let c = &cells[head & mask];
             let slot = read_slot(c);
             if slot.due > now {
@@ -745,8 +747,8 @@ impl MemWire {
             head = head.wrapping_add(1);
             // (A length is at most MAX_FRAME: `transmit` keeps it so.)
             f(&c[..(slot.len as usize).min(MAX_FRAME)]);
-            n += 1;
         }
+        let n = head.wrapping_sub(start);
         lane.head = head;
         if lane.head == lane.tail {
             // Empty: start over at the first buffers, which are warm.

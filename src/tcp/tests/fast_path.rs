@@ -210,3 +210,10 @@ fn params_and_config_drive_a_connection_alike() {
         assert_eq!(with_cfg.1, Step::TimeWait);
     }
 }
+
+#[test]
+fn a_control_block_stays_within_120_bytes() {
+    // Two cache lines with the table's key; the layout comment on Conn says
+    // why the field order matters.
+    assert!(std::mem::size_of::<Conn>() <= 120);
+}
