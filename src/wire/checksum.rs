@@ -28,27 +28,18 @@ pub(crate) fn add_carry(acc: u64, w: u64) -> u64 {
 
 /// `acc` and every word of `words` added with end-around carry, unfolded: congruent
 /// modulo 2^64 - 1 (and so modulo 0xffff) to the sum of [`add_carry`] applied word
-/// by word, and zero only when every input is zero. On x86-64 the carry of each
-/// addition goes into the next (one add-with-carry per word) and the last one is
-/// added at the end (RFC 1071 §2(C), deferred carries); it cannot overflow there: a
-/// carry out of an addition leaves at most 2^64 - 2 below it.
+/// by word, and zero only when every input is zero. The carry of each addition goes
+/// into the next (one add-with-carry per word on x86) and the last one is added at
+/// the end (RFC 1071 §2(C), deferred carries); it cannot overflow there: a carry out
+/// of an addition leaves at most 2^64 - 2 below it. The transmit path's checksum of
+/// the header words.
 #[inline(always)]
 pub(crate) fn add_words<const N: usize>(acc: u64, words: [u64; N]) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::_addcarry_u64;
-        let (mut s, mut carry) = (acc, 0u8);
-        for w in words {
-            let mut out = 0;
-            carry = _addcarry_u64(carry, s, w, &mut out);
-            s = out;
-        }
-        s + u64::from(carry)
+    let (mut s, mut c) = (acc, false);
+    for w in words {
+        (s, c) = s.carrying_add(w, c);
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        words.into_iter().fold(acc, add_carry)
-    }
+    s + c as u64
 }
 
 /// The one's complement sum of `data` read as native-endian words, unfolded: the
