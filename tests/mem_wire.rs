@@ -1,60 +1,13 @@
 //! The in-memory wire allocates nothing after `MemWire::new`: a counting global
 //! allocator watches 100,000 frames go through each direction.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use synfin::io::mem::{Dir, MemWire, MemWireConfig};
 use synfin::io::{MAX_FRAME, Port};
 use synfin::time::Instant;
 
-/// Counts allocations made by the current thread while it is tracking, so that the
-/// test harness's own threads do not disturb the count.
-struct Counting;
-
-thread_local! {
-    static TRACKING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note() {
-    // `try_with`: during thread teardown the thread-locals may be gone.
-    let _ = TRACKING.try_with(|t| {
-        if t.get() {
-            let _ = ALLOCATIONS.try_with(|a| a.set(a.get() + 1));
-        }
-    });
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Allocations made by this thread while running `f`.
-fn allocations_in<R>(f: impl FnOnce() -> R) -> (u64, R) {
-    ALLOCATIONS.with(|a| a.set(0));
-    TRACKING.with(|t| t.set(true));
-    let r = f();
-    TRACKING.with(|t| t.set(false));
-    (ALLOCATIONS.with(Cell::get), r)
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::allocations_in;
 
 const FRAMES: u32 = 100_000;
 const BURST: u32 = 32;

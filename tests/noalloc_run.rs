@@ -2,9 +2,6 @@
 //! performs exactly as many allocations as a run of 1,000 (those of building the
 //! result at the end).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use synfin::engine::mem_run::MemRun;
 
 mod common {
@@ -12,41 +9,14 @@ mod common {
     include!("common/lifecycle_config.rs");
 }
 
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: every call is passed unchanged to the system allocator; the wrapper only
-// counts, in a thread-local cell that never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 
 fn allocations_during_run(n: u64, close: &str) -> u64 {
     let mut run = MemRun::new(&common::lifecycle_config(n, close));
-    let before = ALLOCS.with(|c| c.get());
-    let r = run.run();
-    let after = ALLOCS.with(|c| c.get());
+    let (allocations, r) = counting_alloc::allocations_in(|| run.run());
     assert_eq!(r.client.counters.completed, n);
-    after - before
+    allocations
 }
 
 #[test]
@@ -75,9 +45,9 @@ fn interval_snapshots_allocate_nothing_per_period() {
             synfin::stats::interval::start(1, std::time::Duration::from_millis(1), Vec::new())
                 .unwrap();
         run.set_intervals(taps.pop().unwrap());
-        let before = ALLOCS.with(|c| c.get());
+        let before = counting_alloc::allocations();
         let r = run.run();
-        let after = ALLOCS.with(|c| c.get());
+        let after = counting_alloc::allocations();
         assert_eq!(r.client.counters.completed, n);
         let series = collector.finish();
         let shipped: u64 = series.rows.iter().map(|r| r.completed).sum();

@@ -4,8 +4,6 @@
 //! repeated runs never meet an earlier run's TIME-WAIT tuples.
 #![cfg(target_os = "linux")]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener};
 use std::os::fd::AsFd;
 use std::sync::Arc;
@@ -20,35 +18,10 @@ use synfin::io::socket::{
 use synfin::stats::{Counters, FailCause, Phase};
 use synfin::tcp::CloseMode;
 
-/// Counts the allocations of the calling thread (the client runs on the test's
-/// own thread; servers run on others).
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: every call is passed unchanged to the system allocator; the wrapper only
-// counts, in a thread-local cell that never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+// Counts the allocations of the calling thread (the client runs on the test's own
+// thread; servers run on others).
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 
 const REQUEST: u32 = 64;
 const RESPONSE: u32 = 256;
@@ -298,9 +271,9 @@ fn response_cut_short_is_short_response() {
 fn client_allocates_nothing_per_connection() {
     let server = Server::start(CloseMode::Client, 1);
     let allocations = |n: u64| {
-        let before = ALLOCS.with(|c| c.get());
+        let before = counting_alloc::allocations();
         let run = run_client(&client(server.addr, n, CloseMode::Client)).unwrap();
-        let after = ALLOCS.with(|c| c.get());
+        let after = counting_alloc::allocations();
         assert_eq!(run.recorder.counters.completed, n);
         after - before
     };

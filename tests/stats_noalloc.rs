@@ -1,66 +1,17 @@
 //! Proves the recorder's hot path does not allocate: a counting global allocator
-//! counts the allocations made by the test's own thread while "armed".
-//!
-//! A global allocator can only be written with `unsafe` (`GlobalAlloc` is an
-//! unsafe trait). The library itself stays `#![deny(unsafe_code)]`; the unsafe
-//! here is confined to this test binary and only forwards to `System`.
+//! (tests/common/counting_alloc.rs) counts the allocations made by the test's own
+//! thread while it records.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::hint::black_box;
 
 use synfin::stats::{FailCause, Phase, Recorder};
 
-struct Counting;
-
-thread_local! {
-    // Per thread, because tests run on parallel threads and each must see only
-    // its own allocations. Const-initialized without destructor: touching these
-    // from inside the allocator never allocates.
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note_allocation() {
-    if ARMED.try_with(Cell::get).unwrap_or(false) {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-    }
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments, so
-// `System`'s guarantees are ours; counting touches only const thread-locals.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note_allocation();
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note_allocation();
-        // SAFETY: as above; `ptr` came from this allocator, i.e. from `System`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 
 /// Allocations made by this thread while running `f`.
 fn allocations_during(f: impl FnOnce()) -> u64 {
-    ALLOCATIONS.with(|n| n.set(0));
-    ARMED.with(|a| a.set(true));
-    f();
-    ARMED.with(|a| a.set(false));
-    ALLOCATIONS.with(Cell::get)
+    counting_alloc::allocations_in(f).0
 }
 
 #[test]

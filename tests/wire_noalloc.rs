@@ -1,12 +1,8 @@
 //! The wire hot path does not allocate: after warm-up, emitting and parsing 10,000
 //! frames into a reused buffer performs zero allocations on the calling thread.
-//!
-//! Counting needs a `#[global_allocator]`, and implementing `GlobalAlloc` is `unsafe`
-//! by definition; the wrapper below only forwards to `System` and counts, per thread
-//! (the test harness allocates on its own threads meanwhile).
+//! Counted per thread by tests/common/counting_alloc.rs (the test harness allocates
+//! on its own threads meanwhile).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 
@@ -16,55 +12,9 @@ use synfin::wire::frame::{
 };
 use synfin::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
-thread_local! {
-    /// Allocations (alloc, alloc_zeroed, realloc) made by this thread.
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-/// `System`, counting the allocations of each thread.
-struct CountingAllocator;
-
-fn count_one() {
-    // `try_with`: the slot may already be gone while a thread is being torn down.
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
-
-// SAFETY: every method forwards its arguments unchanged to `System`, which upholds the
-// `GlobalAlloc` contract; counting touches only a const-initialised thread-local `Cell`,
-// which neither allocates nor unwinds.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        // SAFETY: the caller's guarantees on `layout` are passed on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_one();
-        // SAFETY: `ptr` was allocated by `System` (every allocation goes through this
-        // wrapper) with `layout`; the caller's guarantees are passed on unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as for `realloc`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::allocations;
 
 fn header() -> FrameHeader {
     FrameHeader {

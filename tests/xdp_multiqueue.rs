@@ -3,22 +3,23 @@
 //! about half the frames reach the worker that does not own their connection and
 //! are handed over; every connection still completes, and the handoffs are counted.
 
-use std::net::SocketAddrV4;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use synfin::engine::TwPolicy;
 use synfin::engine::client::ClientConfig;
 use synfin::engine::pacer::PacerMode;
 use synfin::engine::xdp_run::{XdpRunConfig, run_xdp};
-use synfin::io::socket::{SocketServer, SocketServerConfig};
+use synfin::io::socket::SocketServerConfig;
 use synfin::io::xdp::XdpConfig;
 use synfin::tcp::{CloseMode, TcpConfig};
-use synfin::testbed::{Testbed, TestbedConfig, TestbedGuard, netns};
 
+#[path = "common/kernel_dut.rs"]
+mod kernel_dut;
 #[path = "common/root.rs"]
 mod root;
+use kernel_dut::KernelDut;
 use root::{assert_test_bed_gone, is_root};
 
 #[test]
@@ -28,31 +29,19 @@ fn two_workers_hand_frames_to_their_owner_and_complete_everything() {
         return;
     }
     let name = format!("sfm{}", std::process::id() % 100_000);
-    let guard = TestbedGuard::new(&name);
-    let tb = Testbed::up(&TestbedConfig {
-        queues: 2,
-        sources: 16,
-        ..TestbedConfig::named(name.clone())
-    })
-    .expect("test bed");
+    let mut dut = KernelDut::up_with(
+        &name,
+        2,
+        SocketServerConfig {
+            threads: 2,
+            request_bytes: 64,
+            response_bytes: 256,
+            close: CloseMode::Client,
+            ..SocketServerConfig::default()
+        },
+    );
+    let tb = &dut.tb;
     let c = tb.config().clone();
-    let listen = SocketAddrV4::new(c.dut_addr, 80);
-    let srv = SocketServerConfig {
-        addr: listen,
-        threads: 2,
-        request_bytes: 64,
-        response_bytes: 256,
-        close: CloseMode::Client,
-        ..SocketServerConfig::default()
-    };
-    let (server, _) = netns::run_in(&tb.dut_ns(), || SocketServer::bind(srv))
-        .unwrap()
-        .expect("listen");
-    let stop = Arc::new(AtomicBool::new(false));
-    let server = {
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || server.run(&stop))
-    };
     let (first, last) = c.src_range();
     let cfg = XdpRunConfig {
         netns: Some(tb.gen_ns()),
@@ -89,8 +78,7 @@ fn two_workers_hand_frames_to_their_owner_and_complete_everything() {
     };
     let run = run_xdp(&cfg, &Arc::new(AtomicBool::new(false))).expect("run");
     std::thread::sleep(Duration::from_millis(200));
-    stop.store(true, Ordering::Relaxed);
-    let served = server.join().unwrap().expect("server");
+    let served = dut.stop_server();
     let cc = &run.client.counters;
     assert_eq!(run.workers, 2);
     assert_eq!(cc.attempted, 20_000);
@@ -108,6 +96,6 @@ fn two_workers_hand_frames_to_their_owner_and_complete_everything() {
         run.tx_blocked, 0,
         "every frame went from our sources to the DUT"
     );
-    drop(guard);
+    drop(dut);
     assert_test_bed_gone(&name);
 }

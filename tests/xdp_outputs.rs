@@ -5,16 +5,16 @@
 
 use std::net::SocketAddrV4;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use synfin::io::socket::{SocketServer, SocketServerConfig};
+use synfin::io::socket::SocketServerConfig;
 use synfin::stats::{Phase, hlog};
 use synfin::tcp::CloseMode;
-use synfin::testbed::{Testbed, TestbedConfig, TestbedGuard, netns};
 
+#[path = "common/kernel_dut.rs"]
+mod kernel_dut;
 #[path = "common/root.rs"]
 mod root;
+use kernel_dut::KernelDut;
 use root::{assert_test_bed_gone, is_root};
 
 #[test]
@@ -24,30 +24,19 @@ fn two_xdp_workers_ship_rows_that_add_up_to_the_report() {
         return;
     }
     let name = format!("sfo{}", std::process::id() % 100_000);
-    let guard = TestbedGuard::new(&name);
-    let tb = Testbed::up(&TestbedConfig {
-        queues: 2,
-        sources: 16,
-        ..TestbedConfig::named(name.clone())
-    })
-    .expect("test bed");
+    let dut = KernelDut::up_with(
+        &name,
+        2,
+        SocketServerConfig {
+            threads: 2,
+            close: CloseMode::Client,
+            duration: Some(std::time::Duration::from_secs(60)),
+            ..SocketServerConfig::default()
+        },
+    );
+    let tb = &dut.tb;
     let c = tb.config().clone();
     let listen = SocketAddrV4::new(c.dut_addr, 80);
-    let srv = SocketServerConfig {
-        addr: listen,
-        threads: 2,
-        close: CloseMode::Client,
-        duration: Some(std::time::Duration::from_secs(60)),
-        ..SocketServerConfig::default()
-    };
-    let (server, _) = netns::run_in(&tb.dut_ns(), || SocketServer::bind(srv))
-        .unwrap()
-        .expect("listen");
-    let stop = Arc::new(AtomicBool::new(false));
-    let server = {
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || server.run(&stop))
-    };
     let dir = std::env::temp_dir().join(format!("synfin-xdp-out-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (csv, hlog_path) = (dir.join("run.csv"), dir.join("run.hlog"));
@@ -86,9 +75,7 @@ fn two_xdp_workers_ship_rows_that_add_up_to_the_report() {
         ])
         .output()
         .expect("synfin runs");
-    stop.store(true, Ordering::Relaxed);
-    let _ = server.join();
-    drop(guard);
+    drop(dut);
     assert_test_bed_gone(&name);
     assert!(
         out.status.success(),

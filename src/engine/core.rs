@@ -25,7 +25,7 @@ use crate::time::Instant;
 use crate::wire::checksum::PrefixSums;
 use crate::wire::ethernet::EthernetAddress;
 use crate::wire::frame::{
-    FrameHeader, TcpFrame, TcpFrameTemplate, parse_tcp_frame, parse_usual_tcp_frame,
+    FrameHeader, KeepFrame, TcpFrame, TcpFrameTemplate, parse_tcp_frame, with_usual_tcp_frame,
 };
 use crate::wire::tcp::TcpRepr;
 
@@ -130,60 +130,84 @@ pub fn receive_burst<P: Port>(
     c: &mut crate::stats::Counters,
     verify: bool,
 ) -> usize {
+    // One loop for each value of `verify`, so that no frame tests it.
+    if verify {
+        receive_frames::<P, true>(port, now, rx, c)
+    } else {
+        receive_frames::<P, false>(port, now, rx, c)
+    }
+}
+
+/// [`receive_burst`] with `verify` a constant.
+#[inline(always)]
+fn receive_frames<P: Port, const VERIFY: bool>(
+    port: &mut P,
+    now: Instant,
+    rx: &mut Vec<RxSeg>,
+    c: &mut crate::stats::Counters,
+) -> usize {
     rx.clear();
-    port.rx_burst(now, super::BURST, |frame| {
-        c.rx_packets += 1;
-        c.rx_bytes += frame.len() as u64;
-        // The usual frame is parsed inline and pushed where it is parsed; anything
-        // else goes the general way out of line. (Joining the two into one result
-        // first made every frame's fields go through a copy on the stack.)
-        if let Some(f) = parse_usual_tcp_frame(frame, verify) {
-            push(rx, f);
-        } else {
-            receive_unusual(frame, verify, rx, c);
+    // Counted once a burst: every frame is either kept in `rx` or counted invalid.
+    let invalid = c.rx_invalid;
+    let mut bytes = 0u64;
+    let n = port.rx_burst(now, super::BURST, |frame| {
+        bytes += frame.len() as u64;
+        // Room for the frame, made before it is parsed (always there: a burst is at
+        // most BURST frames), so that no call comes between the parsing and the
+        // push: the parsed fields would be kept across it on the stack.
+        if rx.len() == rx.capacity() {
+            push_grow(rx);
         }
-    })
+        // The usual frame is parsed inline and pushed where it is parsed, in the code
+        // of its shape; anything else goes the general way out of line. (Joining
+        // the shapes into one result first made every frame's fields go through a
+        // copy on the stack.)
+        if !with_usual_tcp_frame(frame, VERIFY, &mut Push(rx)) {
+            receive_unusual(frame, VERIFY, rx, &mut c.rx_invalid);
+        }
+    });
+    c.rx_packets += rx.len() as u64 + (c.rx_invalid - invalid);
+    c.rx_bytes += bytes;
+    n
+}
+
+/// Where a burst's frames are kept: [`push`] as a [`KeepFrame`].
+struct Push<'a>(&'a mut Vec<RxSeg>);
+
+impl KeepFrame for Push<'_> {
+    #[inline(always)]
+    fn keep(&mut self, frame: TcpFrame) {
+        push(self.0, frame);
+    }
 }
 
 /// Keep a parsed frame of a burst.
 #[inline(always)]
 fn push(rx: &mut Vec<RxSeg>, f: TcpFrame) {
-    let seg = RxSeg {
+    rx.push(RxSeg {
         src_ip: f.src_ip.to_bits(),
         dst_ip: f.dst_ip.to_bits(),
         tcp: f.tcp,
-    };
-    // Within the capacity reserved for a burst (always: a burst is at most BURST
-    // frames). Said explicitly so that the usual push has no growing path, whose
-    // call would make the parsed fields go through the stack.
-    if rx.len() < rx.capacity() {
-        rx.push(seg);
-    } else {
-        push_grow(rx, seg);
-    }
+    });
 }
 
 /// [`receive_burst`] of a frame its inline parser did not take: parsed by layers,
 /// kept or counted as invalid.
 #[cold]
 #[inline(never)]
-fn receive_unusual(
-    frame: &[u8],
-    verify: bool,
-    rx: &mut Vec<RxSeg>,
-    c: &mut crate::stats::Counters,
-) {
+fn receive_unusual(frame: &[u8], verify: bool, rx: &mut Vec<RxSeg>, rx_invalid: &mut u64) {
     match parse_tcp_frame(frame, verify) {
         Ok(f) => push(rx, f),
-        Err(_) => c.rx_invalid += 1,
+        Err(_) => *rx_invalid += 1,
     }
 }
 
-/// The push of [`receive_burst`] beyond the reserved capacity (never taken).
+/// Room for the push of [`receive_burst`] beyond the reserved capacity (never
+/// needed).
 #[cold]
 #[inline(never)]
-fn push_grow(rx: &mut Vec<RxSeg>, seg: RxSeg) {
-    rx.push(seg);
+fn push_grow(rx: &mut Vec<RxSeg>) {
+    rx.reserve(1);
 }
 
 /// Link-layer addresses a worker puts on its frames.
@@ -205,6 +229,11 @@ pub struct Macs {
 /// the cache almost never misses; a miss rebuilds the slot's template.
 pub struct Templates {
     macs: Macs,
+    /// The pair and template of the last [`get`](Self::get), checked first: a client
+    /// opens its connections from one source address after another, and a server
+    /// answers them in the same order, so consecutive frames mostly share their
+    /// pair. Starts as the pair (0, 0).
+    last: (u64, TcpFrameTemplate),
     /// `(local_ip << 32 | remote_ip, template)`; every slot starts as the pair (0, 0).
     /// A fixed-size array, so that a slot index needs no bounds check.
     slots: Box<[(u64, TcpFrameTemplate); Templates::SLOTS]>,
@@ -219,6 +248,7 @@ impl Templates {
         let zero = Self::template(&macs, 0, 0);
         Templates {
             macs,
+            last: (0, zero),
             slots: vec![(0, zero); Self::SLOTS]
                 .into_boxed_slice()
                 .try_into()
@@ -243,16 +273,28 @@ impl Templates {
     }
 
     /// The template for frames from `local_ip` to `remote_ip` (host order).
-    #[inline]
+    #[inline(always)]
     pub fn get(&mut self, local_ip: u32, remote_ip: u32) -> &TcpFrameTemplate {
         let key = u64::from(local_ip) << 32 | u64::from(remote_ip);
+        if self.last.0 != key {
+            self.switch(key);
+        }
+        &self.last.1
+    }
+
+    /// Make the pair `key` the last one: its template from the cache (or made anew
+    /// into its slot), copied beside the cache.
+    #[cold]
+    #[inline(never)]
+    fn switch(&mut self, key: u64) {
+        let (local_ip, remote_ip) = ((key >> 32) as u32, key as u32);
         // Fibonacci hashing of the pair: consecutive addresses land far apart.
         let h = (local_ip ^ remote_ip.rotate_left(16)).wrapping_mul(0x9e37_79b9);
         let slot = &mut self.slots[(h >> 24) as usize];
         if slot.0 != key {
             *slot = (key, Self::template(&self.macs, local_ip, remote_ip));
         }
-        &slot.1
+        self.last = *slot;
     }
 }
 
@@ -285,6 +327,27 @@ impl Payload {
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// The `len` bytes at `offset` and a value congruent to their checksum sum
+    /// ([`PrefixSums::slice_acc`]), if the payload holds them.
+    #[inline(always)]
+    pub fn slice(&self, offset: u32, len: u16) -> Option<(&[u8], u64)> {
+        let start = offset as usize;
+        let end = start + usize::from(len);
+        let bytes = self.bytes.get(start..end)?;
+        Some((bytes, self.sums.slice_acc(start, end)?))
+    }
+
+    /// [`slice`](Self::slice) when the payload does not hold all `len` bytes at
+    /// `offset`: what it holds of them.
+    #[cold]
+    #[inline(never)]
+    pub fn slice_clamped(&self, offset: u32, len: u16) -> (&[u8], u64) {
+        let start = (offset as usize).min(self.bytes.len());
+        let end = (start + usize::from(len)).min(self.bytes.len());
+        let sum = self.sums.slice_sum(&self.bytes, start, end);
+        (&self.bytes[start..end], u64::from(sum))
+    }
 }
 
 /// The transmit side of a worker as the TCP core sees it ([`Sink`]).
@@ -301,33 +364,19 @@ pub struct Tx<'a, P: Port> {
     pub rec: &'a mut Recorder,
 }
 
-impl<P: Port> Sink for Tx<'_, P> {
+impl<P: Port> Tx<'_, P> {
+    /// Transmit `seg` with `payload` (whose native-space sum is congruent to
+    /// `payload_acc`, see [`PrefixSums::slice_acc`]) through the port, counting it
+    /// as sent or dropped.
     #[inline(always)]
-    fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32) {
-        let (payload, payload_sum): (&[u8], u16) = if seg.payload_len == 0 {
-            // Most segments (SYN, ACK, FIN) carry nothing.
-            (&[], 0)
-        } else {
-            let bytes = self.payload.bytes();
-            let start = (payload_offset as usize).min(bytes.len());
-            let end = (start + seg.payload_len as usize).min(bytes.len());
-            (
-                &bytes[start..end],
-                self.payload.sums.slice_sum(bytes, start, end),
-            )
-        };
-        // A segment asking for more than the payload source holds carries what there
-        // is (never the case for the engine's own connections).
-        let clamped;
-        let seg = if payload.len() == usize::from(seg.payload_len) {
-            seg
-        } else {
-            clamped = TcpRepr {
-                payload_len: payload.len() as u16,
-                ..*seg
-            };
-            &clamped
-        };
+    fn transmit(
+        &mut self,
+        local_ip: u32,
+        remote_ip: u32,
+        seg: &TcpRepr,
+        payload: &[u8],
+        payload_acc: u64,
+    ) {
         let tmpl = self.templates.get(local_ip, remote_ip);
         let c = &mut self.rec.counters;
         let mut len = 0;
@@ -336,7 +385,7 @@ impl<P: Port> Sink for Tx<'_, P> {
             #[inline(always)]
             |buf| {
                 len = tmpl
-                    .emit_with_payload_sum(buf, seg, payload, payload_sum)
+                    .emit_carrying(buf, seg, payload, payload_acc)
                     .unwrap_or(0);
                 len
             },
@@ -347,6 +396,25 @@ impl<P: Port> Sink for Tx<'_, P> {
         } else {
             c.tx_dropped += 1;
         }
+    }
+}
+
+impl<P: Port> Sink for Tx<'_, P> {
+    #[inline(always)]
+    fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32) {
+        let (payload, payload_acc): (&[u8], u64) = if seg.payload_len == 0 {
+            // Most segments (SYN, ACK, FIN) carry nothing.
+            (&[], 0)
+        } else {
+            match self.payload.slice(payload_offset, seg.payload_len) {
+                Some(p) => p,
+                None => self.payload.slice_clamped(payload_offset, seg.payload_len),
+            }
+        };
+        // A segment asking for more than the payload source holds carries what there
+        // is (never the case for the engine's own connections): `emit_carrying`
+        // writes the frame of the payload given.
+        self.transmit(local_ip, remote_ip, seg, payload, payload_acc);
     }
 
     #[inline(always)]

@@ -222,21 +222,16 @@ const STRIDE: usize = MAX_FRAME + 64;
 const META: usize = MAX_FRAME;
 
 /// The buffer at ring position `pos` (already `& mask`) of `bytes`, padding included.
+/// (Buffers are whole array elements: one bounds check finds one.)
 #[inline(always)]
-fn cell(bytes: &[u8], pos: usize) -> &[u8; STRIDE] {
-    let start = pos * STRIDE;
-    bytes[start..start + STRIDE]
-        .try_into()
-        .expect("a STRIDE-long range")
+fn cell(bytes: &[[u8; STRIDE]], pos: usize) -> &[u8; STRIDE] {
+    &bytes[pos]
 }
 
 /// [`cell`], to write.
 #[inline(always)]
-fn cell_mut(bytes: &mut [u8], pos: usize) -> &mut [u8; STRIDE] {
-    let start = pos * STRIDE;
-    (&mut bytes[start..start + STRIDE])
-        .try_into()
-        .expect("a STRIDE-long range")
+fn cell_mut(bytes: &mut [[u8; STRIDE]], pos: usize) -> &mut [u8; STRIDE] {
+    &mut bytes[pos]
 }
 
 /// The [`Slot`] kept in a buffer.
@@ -273,7 +268,7 @@ fn write_slot(c: &mut [u8; STRIDE], s: Slot) {
 struct Lane {
     /// The frame buffers, each [`MAX_FRAME`] bytes, [`STRIDE`] bytes apart.
     /// (Each buffer's padding holds the [`Slot`] of its frame.)
-    bytes: Vec<u8>,
+    bytes: Vec<[u8; STRIDE]>,
     /// Ring positions less one (a power of two less one).
     mask: usize,
     /// Position of the front, wrapping (taken `& mask`).
@@ -294,7 +289,7 @@ struct Lane {
     jitter_ns: u64,
     impairments: Impairments,
     paused_until: Instant,
-    /// `stats.sent` at the last flush: what was sent since is unflushed (one counter
+    /// `sent` at the last flush: what was sent since is unflushed (one counter
     /// less to bump per frame).
     sent_at_flush: u64,
     stats: MemWireStats,
@@ -303,11 +298,11 @@ struct Lane {
 impl Lane {
     fn new(capacity: usize, rng: Xoshiro256PlusPlus, imp: Impairments) -> Lane {
         let size = capacity.max(1).next_power_of_two();
-        let bytes = size
-            .checked_mul(STRIDE)
+        size.checked_mul(STRIDE)
             .expect("MemWire: frame buffers size overflows");
         let mut lane = Lane {
-            bytes: vec![0; bytes],
+            // Zeroed, so allocated untouched: only buffers the ring reaches are.
+            bytes: vec![[0; STRIDE]; size],
             mask: size - 1,
             head: 0,
             tail: 0,
@@ -363,15 +358,31 @@ impl Lane {
 
     /// Copy the first `len` bytes of the buffer at position `from` to position `to`.
     fn copy(&mut self, from: usize, to: usize, len: usize) {
-        let start = from * STRIDE;
-        self.bytes.copy_within(start..start + len, to * STRIDE);
+        if from == to {
+            return;
+        }
+        let [src, dst] = self
+            .bytes
+            .get_disjoint_mut([from, to])
+            .expect("two ring positions");
+        dst[..len].copy_from_slice(&src[..len]);
     }
 
     /// Exchange the first `len` bytes of the buffers at two different positions.
     fn swap(&mut self, a: usize, b: usize, len: usize) {
-        let (lo, hi) = (a.min(b), a.max(b));
-        let (left, right) = self.bytes.split_at_mut(hi * STRIDE);
-        left[lo * STRIDE..lo * STRIDE + len].swap_with_slice(&mut right[..len]);
+        let [x, y] = self
+            .bytes
+            .get_disjoint_mut([a, b])
+            .expect("two different ring positions");
+        x[..len].swap_with_slice(&mut y[..len]);
+    }
+
+    /// Frames transmitted (built with a nonzero length), including those then lost:
+    /// not counted per frame but derived from the other counters, which account
+    /// for every frame sent (see [`MemWireStats`]).
+    #[inline]
+    fn sent(&self) -> u64 {
+        self.stats.delivered + self.len() as u64 + self.stats.lost - self.stats.duplicated
     }
 
     /// Queue `s` at the back (its bytes are already in the back buffer).
@@ -506,7 +517,11 @@ impl MemWire {
 
     /// The counters of one direction.
     pub fn stats(&self, dir: Dir) -> MemWireStats {
-        self.lanes[dir.index()].stats
+        let lane = &self.lanes[dir.index()];
+        MemWireStats {
+            sent: lane.sent(),
+            ..lane.stats
+        }
     }
 
     /// The impairments currently applied to one direction.
@@ -556,7 +571,7 @@ impl MemWire {
     /// real ports do; tests can assert that an engine flushed.
     pub fn unflushed(&self, dir: Dir) -> u64 {
         let lane = &self.lanes[dir.index()];
-        lane.stats.sent - lane.sent_at_flush
+        lane.sent() - lane.sent_at_flush
     }
 
     /// Hold back every frame of `dir` until `until`: frames keep queueing (and keep
@@ -625,33 +640,46 @@ impl MemWire {
             return false;
         }
         let pos = lane.tail & lane.mask;
+        // The frame is queued before it is built, with the delivery time of a clean
+        // lane (nothing to draw, no jitter to add), so that nothing but the buffer is
+        // needed once it is built (building uses every register). A build that
+        // cancels is taken back; on a lane with impairments the frame is taken back
+        // and queued again by `impaired`.
+        let due = Instant(now.as_nanos().saturating_add(lane.delay_ns)).max(lane.back_due);
+        lane.tail = lane.tail.wrapping_add(1);
+        lane.back_due = due;
+        self.in_flight += 1;
         // The buffer and its padding, found once for the frame and its slot.
         let c = cell_mut(&mut lane.bytes, pos);
+        c[META..META + 8].copy_from_slice(&due.as_nanos().to_ne_bytes());
         let len = build(&mut c[..MAX_FRAME]);
         debug_assert!(len <= MAX_FRAME, "frame of {len} bytes exceeds MAX_FRAME");
         let len = len.min(MAX_FRAME);
         if len == 0 {
+            self.take_back(dir);
             return true;
         }
-        lane.stats.sent += 1;
-        if lane.clean {
-            // Nothing to draw: the frame only needs its delivery time (no jitter on a
-            // clean lane, so none to add).
-            let due = Instant(now.as_nanos().saturating_add(lane.delay_ns)).max(lane.back_due);
-            write_slot(
-                c,
-                Slot {
-                    due,
-                    len: len as u32,
-                },
-            );
-            lane.tail = lane.tail.wrapping_add(1);
-            lane.back_due = due;
-            self.in_flight += 1;
-            return true;
+        c[META + 8..META + 12].copy_from_slice(&(len as u32).to_ne_bytes());
+        if !lane.clean {
+            self.take_back(dir);
+            self.impaired(dir, now, len as u32);
         }
-        self.impaired(dir, now, len as u32);
         true
+    }
+
+    /// Undo the queueing of the frame [`transmit`](Self::transmit) queued before
+    /// building it (its bytes stay in the back buffer).
+    #[cold]
+    #[inline(never)]
+    fn take_back(&mut self, dir: Dir) {
+        let lane = &mut self.lanes[dir.index()];
+        lane.tail = lane.tail.wrapping_sub(1);
+        self.in_flight -= 1;
+        lane.back_due = if lane.len() == 0 {
+            Instant::ZERO
+        } else {
+            lane.slot(lane.tail.wrapping_sub(1) & lane.mask).due
+        };
     }
 
     /// Queue (or lose, reorder, duplicate) the frame of `len` octets just built in
@@ -702,17 +730,26 @@ impl MemWire {
         if now < lane.paused_until {
             return 0;
         }
-        let mut n = 0;
-        while n < max && lane.head != lane.tail {
-            let c = cell(&lane.bytes, lane.head & lane.mask);
+        // The ring's front in a local, written back once (`f` cannot reach the lane),
+        // and where this burst stops at the latest: one comparison a frame.
+        let (start, mask) = (lane.head, lane.mask);
+        let end = start.wrapping_add(lane.tail.wrapping_sub(start).min(max));
+        // Exactly the ring's buffers, so that a position `& mask` needs no bounds
+        // check.
+        let cells = &lane.bytes[..=mask];
+        let mut head = start;
+        while head != end {
+            let c = &cells[head & mask];
             let slot = read_slot(c);
             if slot.due > now {
                 break;
             }
-            lane.head = lane.head.wrapping_add(1);
-            f(&c[..slot.len as usize]);
-            n += 1;
+            head = head.wrapping_add(1);
+            // (A length is at most MAX_FRAME: `transmit` keeps it so.)
+            f(&c[..(slot.len as usize).min(MAX_FRAME)]);
         }
+        let n = head.wrapping_sub(start);
+        lane.head = head;
         if lane.head == lane.tail {
             // Empty: start over at the first buffers, which are warm.
             lane.head = 0;
@@ -762,7 +799,7 @@ impl Port for MemPort<'_> {
     #[inline]
     fn flush(&mut self, _now: Instant) {
         let lane = &mut self.wire.lanes[self.tx_dir.index()];
-        lane.sent_at_flush = lane.stats.sent;
+        lane.sent_at_flush = lane.sent();
     }
 }
 
@@ -869,7 +906,7 @@ mod tests {
     fn reserved_bytes_is_what_the_lanes_hold() {
         for frames in [1, 4, 100, 4096] {
             let w = wire(frames, Impairments::NONE, 0);
-            let held: usize = w.lanes.iter().map(|l| l.bytes.len()).sum();
+            let held: usize = w.lanes.iter().map(|l| size_of_val(&l.bytes[..])).sum();
             assert_eq!(held as u64, MemWire::reserved_bytes(frames), "{frames}");
         }
     }
@@ -894,6 +931,33 @@ mod tests {
         assert_eq!(w.in_flight_frames(), 0);
         assert_eq!(w.free_frames(), 4);
         assert_eq!(w.stats(Dir::AtoB).sent, 0);
+    }
+
+    #[test]
+    fn cancelled_build_leaves_no_trace_in_delivery_times() {
+        // A clean lane queues a frame before building it; a cancel must take the
+        // queueing back entirely, the back delivery time included.
+        for queued_before in [0, 1, 2] {
+            let mut w = wire(8, Impairments::NONE, 0);
+            for i in 0..queued_before {
+                send(&mut w.port_a(), Instant::from_micros(10), i);
+            }
+            assert!(w.port_a().tx(Instant::from_micros(100), |_| 0));
+            assert_eq!(w.in_flight(Dir::AtoB), queued_before as usize);
+            assert_eq!(w.in_flight_frames(), queued_before as usize);
+            assert_eq!(w.unflushed(Dir::AtoB), u64::from(queued_before));
+            // Sent earlier than the cancelled one would have been due: due at once.
+            send(&mut w.port_a(), Instant::from_micros(50), 9);
+            let front = if queued_before == 0 { 50 } else { 10 };
+            assert_eq!(
+                w.next_delivery_on(Dir::AtoB),
+                Some(Instant::from_micros(front))
+            );
+            let mut got = recv(&mut w.port_b(), Instant::from_micros(50));
+            assert_eq!(got.pop(), Some(9));
+            assert_eq!(got.len(), queued_before as usize);
+            check_accounting(&w);
+        }
     }
 
     #[test]

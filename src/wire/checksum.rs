@@ -26,6 +26,31 @@ pub(crate) fn add_carry(acc: u64, w: u64) -> u64 {
     s + carry as u64
 }
 
+/// `acc` and every word of `words` added with end-around carry, unfolded: congruent
+/// modulo 2^64 - 1 (and so modulo 0xffff) to the sum of [`add_carry`] applied word
+/// by word, and zero only when every input is zero. On x86-64 the carry of each
+/// addition goes into the next (one add-with-carry per word) and the last one is
+/// added at the end (RFC 1071 §2(C), deferred carries); it cannot overflow there: a
+/// carry out of an addition leaves at most 2^64 - 2 below it.
+#[inline(always)]
+pub(crate) fn add_words<const N: usize>(acc: u64, words: [u64; N]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::_addcarry_u64;
+        let (mut s, mut carry) = (acc, 0u8);
+        for w in words {
+            let mut out = 0;
+            carry = _addcarry_u64(carry, s, w, &mut out);
+            s = out;
+        }
+        s + u64::from(carry)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        words.into_iter().fold(acc, add_carry)
+    }
+}
+
 /// The one's complement sum of `data` read as native-endian words, unfolded: the
 /// "native space" of the fast paths. Its fold is the byte-swapped fold of [`sum`] on a
 /// little-endian machine (RFC 1071 §2(B)); sums in native space combine with
@@ -71,6 +96,87 @@ pub(crate) fn sum_native(data: &[u8]) -> u64 {
         t += u64::from(u16::from_ne_bytes([*last, 0]));
     }
     add_carry(acc, t)
+}
+
+/// `acc` plus the native-space sum of `data` (see [`sum_native`]), in carry chains of
+/// up to 64 octets: congruent to `add_carry(acc, sum_native(data))` modulo
+/// 2^64 - 1, and nonzero when `acc` or `data` is. The receive path's verification;
+/// data of a constant length (a header) is summed in one unrolled chain.
+#[inline(always)]
+pub(crate) fn add_native(acc: u64, data: &[u8]) -> u64 {
+    // (Most segments carry no data: one test for them.)
+    if data.is_empty() {
+        return acc;
+    }
+    let (blocks, tail) = data.as_chunks::<64>();
+    let mut s = acc;
+    for block in blocks {
+        s = add_chain(s, block);
+    }
+    if tail.is_empty() {
+        s
+    } else {
+        add_chain(s, tail)
+    }
+}
+
+/// `acc` plus the native-space sum of up to 64 octets, in one carry chain: each
+/// word's carry out goes into the next addition (an `adc` chain on x86), and the
+/// last one around to the bottom (RFC 1071 §2(C), §2(D)). Words keep their parity of
+/// offset, and shifts by multiples of 16 bits do not change a one's complement sum,
+/// so the octets after the last whole 8-octet word can be added as a small number.
+#[inline(always)]
+fn add_chain(acc: u64, data: &[u8]) -> u64 {
+    let (words, mut tail) = data.as_chunks::<8>();
+    let (mut s, mut c) = (acc, false);
+    for w in words {
+        (s, c) = s.carrying_add(u64::from_ne_bytes(*w), c);
+    }
+    let mut t = 0u64;
+    if let Some((w, rest)) = tail.split_first_chunk::<4>() {
+        t += u64::from(u32::from_ne_bytes(*w));
+        tail = rest;
+    }
+    if let Some((w, rest)) = tail.split_first_chunk::<2>() {
+        t += u64::from(u16::from_ne_bytes(*w));
+        tail = rest;
+    }
+    if let [last] = tail {
+        // The odd last octet is the high-order octet of a word padded with zero.
+        t += u64::from(u16::from_ne_bytes([*last, 0]));
+    }
+    // The last carry goes around to the bottom. That addition cannot carry out
+    // again: when `s + t + c` carries, what is left is at most `t`, a small number.
+    let (s, c) = s.carrying_add(t, c);
+    s + c as u64
+}
+
+/// Whether a nonzero unfolded sum (native or big-endian space) folds to `0xffff`,
+/// the sum of data that holds its own checksum: that is, whether it is a multiple
+/// of 0xffff (2^16 is 1 modulo 0xffff, so a fold keeps the remainder, and a
+/// nonzero sum folds into 1..=0xffff). Tested by a multiplication instead of the
+/// fold's shifts and adds: for an odd divisor d, x is a multiple of d exactly when
+/// x times the inverse of d modulo 2^64 is at most (2^64 - 1) / d.
+#[cfg(test)]
+fn verifies(acc: u64) -> bool {
+    verify_product(acc) <= u64::MAX / 0xffff
+}
+
+/// [`verifies`] of two sums at once, with one comparison.
+#[inline(always)]
+pub(crate) fn both_verify(a: u64, b: u64) -> bool {
+    verify_product(a).max(verify_product(b)) <= u64::MAX / 0xffff
+}
+
+/// `acc` times the inverse of 0xffff modulo 2^64 (see [`verifies`]).
+#[inline(always)]
+fn verify_product(acc: u64) -> u64 {
+    debug_assert_ne!(acc, 0, "the sum of a header is never zero");
+    /// The inverse of 0xffff modulo 2^64: 0xffff * -(1 + 2^16 + 2^32 + 2^48) is
+    /// 1 - 2^64.
+    const INVERSE: u64 = 0x0001_0001_0001_0001u64.wrapping_neg();
+    const { assert!(0xffffu64.wrapping_mul(INVERSE) == 1) };
+    acc.wrapping_mul(INVERSE)
 }
 
 /// The native-space sum of the TCP pseudo-header (RFC 9293 §3.1, "Checksum") of
@@ -151,40 +257,52 @@ pub fn update32(hc: u16, old: u32, new: u32) -> u16 {
 /// that the sum of any slice of it costs a subtraction instead of a pass over its
 /// octets: the payload a load generator sends again and again (a segment's checksum
 /// is then finished from its header, the pseudo-header and this, RFC 1071 §2(A)
-/// associativity). One `u16` per two octets.
+/// associativity). One `u16` per octet, so that a slice at any offset and of any
+/// length takes two loads and no test of parity.
 #[derive(Clone, Debug, Default)]
 pub struct PrefixSums {
-    /// `even[k]`: the folded native-space sum of the first `2k` octets.
-    even: Vec<u16>,
+    /// `at[i]`: the folded native-space sum of the first `i` octets, an odd last
+    /// octet the high-order octet of a word padded with zero. Empty for
+    /// [`EMPTY`](Self::EMPTY), otherwise one longer than the buffer.
+    at: Vec<u16>,
 }
 
 impl PrefixSums {
     /// The sums of an empty buffer.
-    pub const EMPTY: PrefixSums = PrefixSums { even: Vec::new() };
+    pub const EMPTY: PrefixSums = PrefixSums { at: Vec::new() };
 
     /// The sums of the prefixes of `data`.
     pub fn new(data: &[u8]) -> PrefixSums {
-        let mut even = Vec::with_capacity(data.len() / 2 + 1);
+        let mut at = Vec::with_capacity(data.len() + 1);
         let mut acc = 0u64;
-        even.push(0);
-        for w in data.as_chunks::<2>().0 {
-            acc = add_carry(acc, u64::from(u16::from_ne_bytes(*w)));
-            even.push(fold(acc));
+        at.push(0);
+        for (i, &b) in data.iter().enumerate() {
+            // Native space: an octet at an even offset is the first octet of a word.
+            let w = if i % 2 == 0 { [b, 0] } else { [0, b] };
+            acc = add_carry(acc, u64::from(u16::from_ne_bytes(w)));
+            at.push(fold(acc));
         }
-        PrefixSums { even }
+        PrefixSums { at }
     }
 
-    /// The native-space sum (see [`sum_native`]) of `data[..end]`, folded, where
-    /// `data` is the buffer these sums were made from: an odd last octet is the
-    /// high-order octet of a word padded with zero.
+    /// An unfolded native-space value congruent modulo 0xffff to the sum of
+    /// `data[start..end]` as the first octets of a segment (its first octet the
+    /// high-order octet of a word), where `data` is the buffer these sums were made
+    /// from: what [`add_carry`] adds to a checksum accumulator. Less than 2^25.
+    /// `None` if `end` is past the buffer (or the sums are [`EMPTY`](Self::EMPTY)).
+    ///
+    /// # Panics
+    /// If `start > end`.
     #[inline(always)]
-    fn prefix(&self, data: &[u8], end: usize) -> u64 {
-        let whole = u64::from(self.even[end / 2]);
-        if end % 2 == 1 {
-            whole + u64::from(u16::from_ne_bytes([data[end - 1], 0]))
-        } else {
-            whole
-        }
+    pub fn slice_acc(&self, start: usize, end: usize) -> Option<u64> {
+        let last = *self.at.get(end)?;
+        let first = self.at[start];
+        // One's complement subtraction: add the complement.
+        let diff = u64::from(last) + u64::from(!first);
+        // A slice that starts in the second octet of a word of the buffer holds its
+        // words with their octets swapped; times 2^8 is that swap modulo 0xffff
+        // (2^16 = 1), and a one's complement sum commutes with it (RFC 1071 §2(B)).
+        Some(diff << (8 * (start & 1)))
     }
 
     /// The folded native-space sum of `data[start..end]` as the first octets of a
@@ -201,16 +319,7 @@ impl PrefixSums {
         if start == end {
             return 0;
         }
-        // One's complement subtraction: add the complement.
-        let diff = fold(self.prefix(data, end) + u64::from(!fold(self.prefix(data, start))));
-        if start.is_multiple_of(2) {
-            diff
-        } else {
-            // The slice starts in the second octet of a word of `data`: the difference
-            // holds its words with their octets swapped, and a one's complement sum
-            // commutes with the swap (RFC 1071 §2(B)).
-            diff.swap_bytes()
-        }
+        fold(self.slice_acc(start, end).expect("the sums of this buffer"))
     }
 }
 
@@ -340,6 +449,73 @@ mod tests {
             d32[j..j + 4].copy_from_slice(&new32.to_be_bytes());
             prop_assert_eq!(update32(hc, old32, new32), checksum(&d32));
         }
+    }
+
+    proptest! {
+        #[test]
+        fn carry_chains_sum_as_sum_native_does(
+            data in proptest::collection::vec(any::<u8>(), 0..400),
+            acc in any::<u64>(),
+            ones in any::<bool>(),
+        ) {
+            // All-ones words make every carry ripple.
+            let data = if ones { vec![0xff; data.len()] } else { data };
+            let chained = add_native(acc, &data);
+            let reference = add_carry(acc, sum_native(&data));
+            prop_assert_eq!(chained % 0xffff, reference % 0xffff);
+            prop_assert_eq!(chained == 0, acc == 0 && data.iter().all(|&b| b == 0));
+            prop_assert_eq!(fold(chained), fold(reference));
+        }
+
+        #[test]
+        fn verifies_is_a_fold_to_ffff(acc in 1..=u64::MAX, k in any::<u64>()) {
+            prop_assert_eq!(verifies(acc), fold(acc) == 0xffff);
+            prop_assert_eq!(both_verify(acc, k.max(1)), verifies(acc) && verifies(k.max(1)));
+            prop_assert_eq!(both_verify(k.max(1), acc), verifies(acc) && verifies(k.max(1)));
+            let multiple = (k % (u64::MAX / 0xffff)).max(1) * 0xffff;
+            prop_assert!(verifies(multiple));
+            prop_assert_eq!(fold(multiple), 0xffff);
+        }
+
+        #[test]
+        fn add_words_is_add_carry_word_by_word(acc in any::<u64>(), words in any::<[u64; 6]>()) {
+            let chained = add_words(acc, words);
+            let one_by_one = words.into_iter().fold(acc, add_carry);
+            prop_assert_eq!(fold(chained), fold(one_by_one));
+        }
+    }
+
+    #[test]
+    fn verifies_at_the_edges() {
+        for acc in [
+            1,
+            0xfffe,
+            0xffff,
+            0x1_0000,
+            0x1_fffe,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            assert_eq!(verifies(acc), fold(acc) == 0xffff, "{acc:#x}");
+        }
+        // A header that holds its own checksum.
+        let mut hdr = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ];
+        assert!(!verifies(add_native(0, &hdr)));
+        hdr[10..12].copy_from_slice(&0xb861u16.to_be_bytes());
+        assert!(verifies(add_native(0, &hdr)));
+    }
+
+    #[test]
+    fn add_words_at_the_extremes() {
+        let max = u64::MAX;
+        assert_eq!(add_words(max, [max; 6]), max);
+        assert_eq!(add_words(0, [0; 4]), 0);
+        assert_eq!(add_words(1, [max; 3]), 1);
+        assert_eq!(add_words(max - 1, [1, 0, max]), max);
+        assert_eq!(fold(add_words(0, [0x8000_0000_0000_0000; 2])), 1);
     }
 
     proptest! {

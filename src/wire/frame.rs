@@ -12,11 +12,14 @@ use super::arp::{ArpPacket, ArpRepr};
 use super::checksum;
 use super::ethernet::{self, EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
 use super::ipv4::{self, Ipv4Packet, Ipv4Repr, PROTOCOL_TCP};
-use super::tcp::{self, TcpPacket, TcpRepr};
+use super::tcp::{self, TcpOptions, TcpPacket, TcpRepr, Timestamps};
 use super::{Error, Result};
 
 /// Length of the Ethernet II and IPv4 headers that every emitted TCP frame starts with.
 const HEAD_LEN: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
+/// The Ethernet, IPv4 and longest TCP header (20 octets of options) that
+/// [`TcpFrameTemplate`] writes as one fixed-size area.
+pub const HEAD_AREA: usize = HEAD_LEN + tcp::HEADER_LEN + 20;
 /// The longest TCP segment an IPv4 packet without options can carry (RFC 791 §3.1,
 /// "Total Length" is 16 bits).
 const MAX_SEGMENT_LEN: usize = u16::MAX as usize - ipv4::HEADER_LEN;
@@ -134,17 +137,54 @@ pub fn parse_tcp_frame(frame: &[u8], verify_checksums: bool) -> Result<TcpFrame>
 }
 
 /// The fast path of [`parse_tcp_frame`]: a valid frame with an IPv4 header without
-/// options, read at fixed offsets. Anything else (an error, IPv4 options, options
-/// this does not read at once) is `None`, and goes the way of the layered parsers,
-/// which give the same result for every frame this accepts (tested) and find the
-/// error of every frame it does not. Receive loops call it themselves, so that
-/// what it parses is used where it is parsed (not joined with the result of the
-/// general parser first); on `None` they must call [`parse_tcp_frame`].
+/// options and a TCP header of one of the shapes Linux (and synfin) sends, read at
+/// fixed offsets. Anything else (an error, IPv4 options, another option layout) is
+/// `None`, and goes the way of the layered parsers, which give the same result for
+/// every frame this accepts (tested) and find the error of every frame it does not.
+/// Receive loops call it themselves, so that what it parses is used where it is
+/// parsed (not joined with the result of the general parser first); on `None` they
+/// must call [`parse_tcp_frame`].
+///
+/// The shapes, told apart by the data offset: 5 words (no options), 8 words whose
+/// options are NOP, NOP, timestamps (every segment after the handshake), and 10
+/// words with MSS, SACK-permitted, timestamps, NOP, window scale (a SYN or SYN-ACK
+/// with everything). Each is read from one fixed-size prefix of the frame, so that
+/// every field is a load at a constant offset with no bounds check.
 #[inline(always)]
 pub fn parse_usual_tcp_frame(frame: &[u8], verify_checksums: bool) -> Option<TcpFrame> {
-    const IP: usize = ethernet::HEADER_LEN;
-    const TCP: usize = IP + ipv4::HEADER_LEN;
-    let h = frame.first_chunk::<{ TCP + tcp::HEADER_LEN }>()?;
+    let mut parsed = None;
+    with_usual_tcp_frame(frame, verify_checksums, &mut parsed);
+    parsed
+}
+
+/// Where [`with_usual_tcp_frame`] puts what it parses.
+pub trait KeepFrame {
+    /// Keep `frame`. Implementations should be `#[inline(always)]`, so that the
+    /// fields go from the frame to where they are kept with nothing in between.
+    fn keep(&mut self, frame: TcpFrame);
+}
+
+impl KeepFrame for Option<TcpFrame> {
+    #[inline(always)]
+    fn keep(&mut self, frame: TcpFrame) {
+        *self = Some(frame);
+    }
+}
+
+/// [`parse_usual_tcp_frame`] handing the frame to `out` instead of returning it:
+/// true when the frame was taken (and given to `out`), false when it must go the
+/// general way. `out` is called in the code of each shape, so that the fields it
+/// stores go from the frame to their place with nothing in between (the result of
+/// a function joins the shapes first, and then goes through the stack).
+#[inline(always)]
+pub fn with_usual_tcp_frame<K: KeepFrame>(
+    frame: &[u8],
+    verify_checksums: bool,
+    out: &mut K,
+) -> bool {
+    let Some(h) = frame.first_chunk::<{ TCP + tcp::HEADER_LEN }>() else {
+        return false;
+    };
     // EtherType IPv4, version 4 with a 20-octet header; then no MF, offset zero, TCP.
     // Two masked comparisons of four octets each.
     let word = |at: usize| u32::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
@@ -153,39 +193,136 @@ pub fn parse_usual_tcp_frame(frame: &[u8], verify_checksums: bool) -> Option<Tcp
         || word(IP + 6) & u32::from_ne_bytes([0x3f, 0xff, 0, 0xff])
             != u32::from_ne_bytes([0, 0, 0, PROTOCOL_TCP])
     {
-        return None;
+        return false;
     }
     let total_len = usize::from(u16::from_be_bytes([h[IP + 2], h[IP + 3]]));
-    let seg_len = total_len.checked_sub(ipv4::HEADER_LEN)?;
-    let tcp_header_len = usize::from(h[TCP + 12] >> 4) * 4;
-    if tcp_header_len < tcp::HEADER_LEN || seg_len < tcp_header_len {
-        return None;
+    match h[TCP + tcp::field::DATA_OFF] >> 4 {
+        8 => usual_shape::<{ TCP + 32 }>(frame, total_len, verify_checksums, out),
+        5 => usual_shape::<{ TCP + 20 }>(frame, total_len, verify_checksums, out),
+        10 => usual_shape::<{ TCP + 40 }>(frame, total_len, verify_checksums, out),
+        _ => false,
     }
-    let seg = frame.get(TCP..IP + total_len)?;
+}
+
+/// The options of a header of 8 words after the handshake: NOP, NOP, timestamps,
+/// recognised by one comparison of their first word.
+#[inline(always)]
+fn timestamps_only(o: &[u8]) -> Option<TcpOptions> {
+    (u32::from_ne_bytes(*o.first_chunk()?) == NOP_NOP_TS).then(|| TcpOptions {
+        timestamps: Some(Timestamps {
+            tsval: be32(o, 4),
+            tsecr: be32(o, 8),
+        }),
+        ..TcpOptions::default()
+    })
+}
+
+/// The options of a header of 5 words: none.
+#[inline(always)]
+fn no_options(_: &[u8]) -> Option<TcpOptions> {
+    Some(TcpOptions::default())
+}
+
+/// The options of a SYN or SYN-ACK of 10 words as Linux sends it with everything on:
+/// MSS, SACK-permitted, timestamps, NOP, window scale.
+#[inline(always)]
+fn linux_syn_options(o: &[u8]) -> Option<TcpOptions> {
+    (u32::from_ne_bytes(*o.first_chunk()?) & u32::from_ne_bytes([0xff, 0xff, 0, 0])
+        == u32::from_ne_bytes([tcp::kind::MSS, 4, 0, 0])
+        && be32(o, 4) == SACKPERM_TS
+        && be32(o, 16) >> 8 == NOP_WS >> 8)
+        .then(|| TcpOptions {
+            mss: Some(u16::from_be_bytes([o[2], o[3]])),
+            window_scale: Some(o[19]),
+            sack_permitted: true,
+            timestamps: Some(Timestamps {
+                tsval: be32(o, 8),
+                tsecr: be32(o, 12),
+            }),
+        })
+}
+
+/// Offset of the IPv4 header in a frame.
+const IP: usize = ethernet::HEADER_LEN;
+/// Offset of the TCP header in a frame whose IPv4 header has no options.
+const TCP: usize = IP + ipv4::HEADER_LEN;
+/// NOP, NOP, timestamps kind and length, as one native-order word (RFC 7323
+/// Appendix A).
+const NOP_NOP_TS: u32 =
+    u32::from_ne_bytes([tcp::kind::NOP, tcp::kind::NOP, tcp::kind::TIMESTAMPS, 10]);
+/// SACK-permitted then timestamps kind and length, packed (as Linux sends them).
+const SACKPERM_TS: u32 =
+    u32::from_be_bytes([tcp::kind::SACK_PERMITTED, 2, tcp::kind::TIMESTAMPS, 10]);
+/// NOP, window scale kind and length; the shift goes in the low octet.
+const NOP_WS: u32 = u32::from_be_bytes([tcp::kind::NOP, tcp::kind::WINDOW_SCALE, 3, 0]);
+
+/// The big-endian word at `at` of `b`.
+#[inline(always)]
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// [`parse_usual_tcp_frame`] of a frame whose Ethernet and IPv4 headers have been
+/// checked, and whose TCP header ends at `N` (a constant: 54, 66 or 74): the first
+/// `N` octets are one array, the options are parsed by the shape's parser (which
+/// gives `None` when they are not the shape's), the checksums are verified in carry
+/// chains unrolled for the header length.
+#[inline(always)]
+fn usual_shape<const N: usize>(
+    frame: &[u8],
+    total_len: usize,
+    verify_checksums: bool,
+    out: &mut impl KeepFrame,
+) -> bool {
+    // The payload: after the header, up to the IPv4 total length (Ethernet padding
+    // after it is ignored). None when the total length leaves no room for the
+    // header or runs past the frame; otherwise the frame has room for the header
+    // too (so the next check is known to pass, and costs nothing).
+    let Some(payload) = frame.get(N..IP + total_len) else {
+        return false;
+    };
+    let Some(h) = frame.first_chunk::<N>() else {
+        return false;
+    };
+    let o = &h[TCP + tcp::HEADER_LEN..];
+    // (A match on the constant, so that each shape's parser is a direct call.)
+    let options = match N - TCP {
+        20 => no_options(o),
+        32 => timestamps_only(o),
+        _ => linux_syn_options(o),
+    };
+    let Some(options) = options else {
+        return false;
+    };
     if verify_checksums {
         // Native byte order (see `checksum::sum_native`); 0xffff is the same in both.
-        let ip_sum = checksum::sum_native(&h[IP..TCP]);
-        // The pseudo-header's addresses are the last 8 octets of the IPv4 header.
-        let addrs = u64::from_ne_bytes(*h[IP + 12..TCP].as_array::<8>()?);
-        let pseudo = checksum::add_carry(
-            addrs,
-            u64::from(u16::from_ne_bytes([0, PROTOCOL_TCP])) + u64::from((seg_len as u16).to_be()),
+        let ip_sum = checksum::add_native(0, &h[IP..TCP]);
+        // The pseudo-header (RFC 9293 §3.1) without its addresses: the protocol, and
+        // the segment length. That is the total length less 20: the total length
+        // as it is stored plus the complement of 20 (one's complement subtraction,
+        // in the byte-swapped space too: a swap is a multiplication by 2^8 modulo
+        // 0xffff).
+        let length_protocol = u64::from(u16::from_ne_bytes([h[IP + 2], h[IP + 3]]))
+            + u64::from(!(ipv4::HEADER_LEN as u16).to_be())
+            + u64::from(u16::from_ne_bytes([0, PROTOCOL_TCP]));
+        // The pseudo-header's addresses are the last 8 octets of the IPv4 header, just
+        // before the TCP header: one carry chain from there, unrolled (the header has
+        // a constant length), then the payload's.
+        let seg_sum = checksum::add_native(
+            checksum::add_native(length_protocol, &h[IP + 12..]),
+            payload,
         );
-        // The lengths of segments without data get sums unrolled for their length.
-        let seg_sum = match seg.len() {
-            32 => checksum::sum_native(seg.first_chunk::<32>()?),
-            40 => checksum::sum_native(seg.first_chunk::<40>()?),
-            20 => checksum::sum_native(seg.first_chunk::<20>()?),
-            _ => checksum::sum_native(seg),
-        };
-        let tcp_sum = checksum::add_carry(pseudo, seg_sum);
-        if checksum::fold(ip_sum) != 0xffff || checksum::fold(tcp_sum) != 0xffff {
-            return None;
+        if !checksum::both_verify(ip_sum, seg_sum) {
+            return false;
         }
     }
-    let options = tcp::TcpOptions::parse(seg.get(tcp::HEADER_LEN..tcp_header_len)?).ok()?;
+    // The fields are read again from the frame, not taken out of the words the
+    // checksums were summed from: kept in registers across the verification, those
+    // were too many and went to the stack. (`black_box` hides that it is the same
+    // memory; it changes nothing else.)
+    let h = std::hint::black_box(h);
     let t = &h[TCP..];
-    Some(TcpFrame {
+    out.keep(TcpFrame {
         src_mac: EthernetAddress([h[6], h[7], h[8], h[9], h[10], h[11]]),
         dst_mac: EthernetAddress([h[0], h[1], h[2], h[3], h[4], h[5]]),
         src_ip: Ipv4Addr::new(h[IP + 12], h[IP + 13], h[IP + 14], h[IP + 15]),
@@ -193,15 +330,16 @@ pub fn parse_usual_tcp_frame(frame: &[u8], verify_checksums: bool) -> Option<Tcp
         tcp: TcpRepr {
             src_port: u16::from_be_bytes([t[0], t[1]]),
             dst_port: u16::from_be_bytes([t[2], t[3]]),
-            seq: tcp::SeqNumber(u32::from_be_bytes([t[4], t[5], t[6], t[7]])),
-            ack: tcp::SeqNumber(u32::from_be_bytes([t[8], t[9], t[10], t[11]])),
+            seq: tcp::SeqNumber(be32(t, 4)),
+            ack: tcp::SeqNumber(be32(t, 8)),
             flags: tcp::TcpFlags(t[13]),
             window: u16::from_be_bytes([t[14], t[15]]),
             options,
-            payload_len: (seg_len - tcp_header_len) as u16,
+            payload_len: payload.len() as u16,
         },
-        payload_offset: TCP + tcp_header_len,
-    })
+        payload_offset: N,
+    });
+    true
 }
 
 /// [`parse_tcp_frame`] through the parsers of each layer.
@@ -282,18 +420,6 @@ pub fn emit_tcp_frame(
     Ok(at)
 }
 
-/// The error [`emit_tcp_frame`] reports for a buffer too short for any frame.
-#[cold]
-fn no_room_error(tcp: &TcpRepr, payload: &[u8]) -> Error {
-    let length_ok = payload.len() == usize::from(tcp.payload_len)
-        && tcp.header_len() + payload.len() <= MAX_SEGMENT_LEN;
-    if length_ok {
-        Error::BufferTooSmall
-    } else {
-        Error::BadLength
-    }
-}
-
 /// The Ethernet and IPv4 headers of one flow direction, prepared once, and the sums of
 /// their constant fields; [`emit`](Self::emit) writes a whole TCP frame from it.
 ///
@@ -356,6 +482,9 @@ impl TcpFrameTemplate {
     /// unspecified.
     #[inline(always)]
     pub fn emit(&self, buf: &mut [u8], tcp: &TcpRepr, payload: &[u8]) -> Result<usize> {
+        if payload.len() != usize::from(tcp.payload_len) {
+            return Err(Error::BadLength);
+        }
         self.emit_summed(buf, tcp, payload, None)
     }
 
@@ -371,49 +500,118 @@ impl TcpFrameTemplate {
         payload: &[u8],
         payload_sum: u16,
     ) -> Result<usize> {
-        debug_assert_eq!(
-            checksum::fold(checksum::sum_native(payload)) % 0xffff,
-            payload_sum % 0xffff,
-            "payload sum does not match the payload"
-        );
-        self.emit_summed(buf, tcp, payload, Some(payload_sum))
+        self.emit_with_payload_acc(buf, tcp, payload, u64::from(payload_sum))
     }
 
+    /// [`emit_with_payload_sum`](Self::emit_with_payload_sum) of a payload whose sum
+    /// is given unfolded: any `u64` congruent modulo 0xffff to its native-space sum
+    /// (as [`checksum::PrefixSums::slice_acc`] gives it). The bytes written are those
+    /// of `emit`.
+    #[inline(always)]
+    pub fn emit_with_payload_acc(
+        &self,
+        buf: &mut [u8],
+        tcp: &TcpRepr,
+        payload: &[u8],
+        payload_acc: u64,
+    ) -> Result<usize> {
+        if payload.len() != usize::from(tcp.payload_len) {
+            return Err(Error::BadLength);
+        }
+        self.emit_carrying(buf, tcp, payload, payload_acc)
+    }
+
+    /// [`emit_with_payload_acc`](Self::emit_with_payload_acc) with `payload` whatever
+    /// `tcp.payload_len` says: the frame carries `payload` (the bytes are those of
+    /// `emit` of `tcp` with `payload_len` set to its length). For a sender that
+    /// clamps a segment to the payload it has without making another segment (which
+    /// would keep both in memory for the choice between them).
+    #[inline(always)]
+    pub fn emit_carrying(
+        &self,
+        buf: &mut [u8],
+        tcp: &TcpRepr,
+        payload: &[u8],
+        payload_acc: u64,
+    ) -> Result<usize> {
+        debug_assert_eq!(
+            u64::from(checksum::fold(checksum::sum_native(payload))) % 0xffff,
+            payload_acc % 0xffff,
+            "payload sum does not match the payload"
+        );
+        self.emit_summed(buf, tcp, payload, Some(payload_acc))
+    }
+
+    /// The emit of every frame: the headers are written as one fixed-size area of
+    /// [`HEAD_AREA`] octets with no check per field, the template copied, the TCP
+    /// header stored as five whole words (those past a shorter header are then
+    /// overwritten by the payload, or lie past the frame), both checksums finished
+    /// from the template's sums. A buffer shorter than the area (never a port's,
+    /// whose [`MAX_FRAME`](crate::io::MAX_FRAME) octets the compiler sees) gets the
+    /// area written aside first. The frame carries `payload`, whatever
+    /// `tcp.payload_len` says (the callers check it, or mean it).
     #[inline(always)]
     fn emit_summed(
         &self,
         buf: &mut [u8],
         tcp: &TcpRepr,
         payload: &[u8],
-        payload_sum: Option<u16>,
+        payload_acc: Option<u64>,
     ) -> Result<usize> {
-        let Some((head, seg)) = buf.split_first_chunk_mut::<HEAD_LEN>() else {
-            // Not even room for the headers: report the error emit_tcp_frame reports,
-            // which may be a length error found first.
-            return Err(no_room_error(tcp, payload));
-        };
-        let (seg_len, header_sum) = tcp.write_segment(seg, payload, MAX_SEGMENT_LEN)?;
+        let (header_len, [w2, w3, w4]) = tcp.tail_words();
+        let seg_len = header_len + payload.len();
+        let frame_len = HEAD_LEN + seg_len;
+        // The errors of emit_tcp_frame, in its order (the payload length was
+        // checked by the caller).
+        if seg_len > MAX_SEGMENT_LEN {
+            return Err(Error::BadLength);
+        }
+        if frame_len > buf.len() {
+            return Err(Error::BufferTooSmall);
+        }
+        let [w0, w1] = tcp.fixed_words(header_len);
         // Checksums are summed in native byte order (see `checksum::sum_native`): a
         // big-endian 16-bit value v enters as v.to_be(), a folded sum f is stored as
         // (!f).to_ne_bytes().
-        let mut acc = checksum::add_carry(
-            header_sum,
+        let payload_acc = match payload_acc {
+            Some(sum) => sum,
+            None => checksum::sum_native(payload),
+        };
+        let acc = checksum::add_words(
             u64::from(self.pseudo_sum) + u64::from((seg_len as u16).to_be()),
+            [w0, w1, w2, w3, w4, payload_acc],
         );
-        if let Some(sum) = payload_sum {
-            acc = checksum::add_carry(acc, u64::from(sum));
-        } else if !payload.is_empty() {
-            acc = checksum::add_carry(acc, checksum::sum_native(payload));
-        }
         let tcp_check = !checksum::fold(acc);
-        seg[tcp::field::CHECKSUM].copy_from_slice(&tcp_check.to_ne_bytes());
-
         let total_len = (ipv4::HEADER_LEN + seg_len) as u16;
+        let ip_check = !checksum::fold(u64::from(self.ip_sum) + u64::from(total_len.to_be()));
+
+        let mut aside = [0u8; HEAD_AREA];
+        let area = match buf.first_chunk_mut::<HEAD_AREA>() {
+            Some(area) => area,
+            None => &mut aside,
+        };
+        let (head, tcp_area) = area.split_first_chunk_mut::<HEAD_LEN>().expect("HEAD_LEN");
         *head = self.head;
         head[IP_LENGTH..IP_LENGTH + 2].copy_from_slice(&total_len.to_be_bytes());
-        let ip_check = !checksum::fold(u64::from(self.ip_sum) + u64::from(total_len.to_be()));
         head[IP_CHECKSUM..IP_CHECKSUM + 2].copy_from_slice(&ip_check.to_ne_bytes());
-        Ok(HEAD_LEN + seg_len)
+        for (dst, w) in tcp_area
+            .as_chunks_mut::<8>()
+            .0
+            .iter_mut()
+            .zip([w0, w1, w2, w3, w4])
+        {
+            *dst = w.to_ne_bytes();
+        }
+        tcp_area[tcp::field::CHECKSUM].copy_from_slice(&tcp_check.to_ne_bytes());
+        let payload_at = HEAD_LEN + header_len;
+        if buf.len() < HEAD_AREA {
+            // The frame fits (checked above), and so within the area.
+            buf[..payload_at].copy_from_slice(&aside[..payload_at]);
+        }
+        if !payload.is_empty() {
+            buf[payload_at..frame_len].copy_from_slice(payload);
+        }
+        Ok(frame_len)
     }
 }
 
@@ -542,6 +740,135 @@ mod tests {
                     .unwrap();
                 assert_eq!((n, &x[..n]), (m, &y[..m]), "{a}..{b}");
                 assert!(parse_tcp_frame(&y[..m], true).is_ok());
+            }
+        }
+    }
+
+    /// Every option set a [`TcpOptions`] can hold.
+    fn option_sets() -> Vec<TcpOptions> {
+        let mut v = Vec::new();
+        for mss in [None, Some(1460)] {
+            for window_scale in [None, Some(7), Some(0)] {
+                for sack_permitted in [false, true] {
+                    for timestamps in [
+                        None,
+                        Some(Timestamps {
+                            tsval: 0x0102_0304,
+                            tsecr: 0xfffe_fdfc,
+                        }),
+                    ] {
+                        v.push(TcpOptions {
+                            mss,
+                            window_scale,
+                            sack_permitted,
+                            timestamps,
+                        });
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn template_emit_writes_the_general_bytes_for_every_flag_option_and_length() {
+        let t = TcpFrameTemplate::new(&header());
+        let data: Vec<u8> = (0..1600u32).map(|i| (i * 131 + 17) as u8).collect();
+        let sums = checksum::PrefixSums::new(&data);
+        for flags in 0..=255u8 {
+            for options in option_sets() {
+                for plen in [0usize, 1, 2, 3, 7, 64, 255, 256, 1000, 1460] {
+                    for offset in [0usize, 1, 100, 139] {
+                        let tcp = TcpRepr {
+                            flags: TcpFlags(flags),
+                            options,
+                            payload_len: plen as u16,
+                            ..ack()
+                        };
+                        let payload = &data[offset..offset + plen];
+                        let mut want = [0x5au8; 2048];
+                        let n = emit_tcp_frame(&mut want, &header(), &tcp, payload).unwrap();
+                        let acc = sums.slice_acc(offset, offset + plen).unwrap();
+                        // A port's buffer, one just long enough, and the fill of
+                        // the buffer before (the fast path writes past short
+                        // headers).
+                        for (len, fill) in
+                            [(2048, 0u8), (2048, 0xff), (n, 0xa5), (n.max(HEAD_AREA), 3)]
+                        {
+                            let mut got = vec![fill; len];
+                            assert_eq!(t.emit(&mut got, &tcp, payload), Ok(n));
+                            assert_eq!(got[..n], want[..n], "{tcp:?}");
+                            got.fill(fill);
+                            let m = t.emit_with_payload_acc(&mut got, &tcp, payload, acc);
+                            assert_eq!(m, Ok(n));
+                            assert_eq!(got[..n], want[..n], "{tcp:?} at {offset}");
+                        }
+                        let mut short = vec![0u8; n - 1];
+                        assert_eq!(
+                            t.emit(&mut short, &tcp, payload),
+                            Err(Error::BufferTooSmall)
+                        );
+                        assert_eq!(
+                            emit_tcp_frame(&mut short, &header(), &tcp, payload),
+                            Err(Error::BufferTooSmall)
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn emit_carrying_writes_the_frame_of_the_payload_given() {
+        let t = TcpFrameTemplate::new(&header());
+        let data = b"a payload of some length";
+        let sums = checksum::PrefixSums::new(data);
+        for n in 0..=data.len() {
+            let asked = TcpRepr {
+                payload_len: 1000,
+                ..ack()
+            };
+            let fitted = TcpRepr {
+                payload_len: n as u16,
+                ..ack()
+            };
+            let (mut a, mut b) = ([0u8; 2048], [0u8; 2048]);
+            let acc = sums.slice_acc(0, n).unwrap();
+            let got = t.emit_carrying(&mut a, &asked, &data[..n], acc);
+            assert_eq!(got, emit_tcp_frame(&mut b, &header(), &fitted, &data[..n]));
+            assert_eq!(a, b);
+            assert_eq!(
+                t.emit_with_payload_acc(&mut a, &asked, &data[..n], acc),
+                Err(Error::BadLength)
+            );
+        }
+    }
+
+    #[test]
+    fn template_emit_of_a_frame_in_error_reports_what_the_general_emit_reports() {
+        let t = TcpFrameTemplate::new(&header());
+        let big = vec![7u8; 65_600];
+        for options in option_sets() {
+            for flags in [TcpFlags::SYN, TcpFlags::ACK] {
+                for plen in [0usize, 65_455, 65_475, 65_495, 65_515, 65_535] {
+                    for given in [plen, plen + 1] {
+                        let tcp = TcpRepr {
+                            flags,
+                            options,
+                            payload_len: plen as u16,
+                            ..ack()
+                        };
+                        for len in [10, 60, 2048, 70_000] {
+                            let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
+                            let want = emit_tcp_frame(&mut a, &header(), &tcp, &big[..given]);
+                            let got = t.emit(&mut b, &tcp, &big[..given]);
+                            assert_eq!(got, want, "{tcp:?} {given} into {len}");
+                            if let Ok(n) = got {
+                                assert_eq!(a[..n], b[..n]);
+                            }
+                        }
+                    }
+                }
             }
         }
     }
@@ -757,6 +1084,264 @@ mod tests {
         fn usual_frames_take_the_fast_path() {
             let f = frame_bytes();
             assert_eq!(parse_usual_tcp_frame(&f, true), Some(expected_frame()));
+        }
+
+        /// `tcp` with `payload` in a frame from [`header`], every checksum right.
+        fn frame_of(tcp: &TcpRepr, payload: &[u8]) -> Vec<u8> {
+            let mut buf = vec![0u8; 128 + payload.len()];
+            let n = emit_tcp_frame(&mut buf, &header(), tcp, payload).unwrap();
+            buf.truncate(n);
+            buf
+        }
+
+        /// A SYN with every option: Linux's layout, data offset 10.
+        fn full_syn() -> TcpRepr {
+            TcpRepr {
+                flags: TcpFlags::SYN,
+                options: TcpOptions {
+                    mss: Some(1460),
+                    window_scale: Some(7),
+                    sack_permitted: true,
+                    timestamps: Some(Timestamps {
+                        tsval: 0x0102_0304,
+                        tsecr: 0,
+                    }),
+                },
+                ..ack()
+            }
+        }
+
+        /// Recomputes both checksums of a frame without IPv4 options after an edit.
+        fn fix_checksums(f: &mut [u8]) {
+            f[24..26].fill(0);
+            let ip = checksum::checksum(&f[14..34]);
+            f[24..26].copy_from_slice(&ip.to_be_bytes());
+            let total = usize::from(u16::from_be_bytes([f[16], f[17]]));
+            let seg_len = total - 20;
+            f[50..52].fill(0);
+            let pseudo = checksum::pseudo_header_sum(src_ip(), dst_ip(), 6, seg_len as u16);
+            let tcp = !checksum::combine(pseudo, checksum::sum(&f[34..14 + total]));
+            f[50..52].copy_from_slice(&tcp.to_be_bytes());
+        }
+
+        /// The fast path's answer, checked against the layered parsers: when it
+        /// takes a frame it agrees with them, and `parse_tcp_frame` always does.
+        #[track_caller]
+        fn fast(f: &[u8], verify: bool) -> Option<TcpFrame> {
+            let layered = parse_tcp_frame_by_layers(f, verify);
+            let fast = parse_usual_tcp_frame(f, verify);
+            if let Some(fast) = fast {
+                assert_eq!(Ok(fast), layered);
+            }
+            assert_eq!(parse_tcp_frame(f, verify), layered);
+            fast
+        }
+
+        #[test]
+        fn each_usual_shape_is_read_at_fixed_offsets() {
+            let data = TcpRepr {
+                payload_len: 300,
+                flags: TcpFlags::PSH | TcpFlags::ACK,
+                ..ack()
+            };
+            let bare = TcpRepr {
+                flags: TcpFlags::RST,
+                options: TcpOptions::default(),
+                ..ack()
+            };
+            let payload: Vec<u8> = (0..300u32).map(|i| (i * 7 + 1) as u8).collect();
+            for (tcp, payload, header_len) in [
+                (ack(), &[][..], 32),
+                (data, &payload[..], 32),
+                (bare, &[][..], 20),
+                (full_syn(), &[][..], 40),
+            ] {
+                let f = frame_of(&tcp, payload);
+                assert_eq!(f[46] >> 4, header_len / 4);
+                for verify in [true, false] {
+                    let got = fast(&f, verify).expect("a usual shape");
+                    assert_eq!(got.tcp, tcp);
+                    assert_eq!((got.src_ip, got.dst_ip), (src_ip(), dst_ip()));
+                    assert_eq!(got.payload_offset, 34 + usize::from(header_len));
+                    assert_eq!(got.payload(&f), payload);
+                }
+                // Ethernet padding after the IPv4 packet is ignored.
+                let mut padded = f.clone();
+                padded.extend_from_slice(&[0xaa; 7]);
+                assert_eq!(fast(&padded, true).map(|p| p.tcp), Some(tcp));
+            }
+        }
+
+        #[test]
+        fn other_option_layouts_go_the_general_way() {
+            let cases = [
+                // Data offset 6: MSS alone.
+                TcpOptions {
+                    mss: Some(1460),
+                    ..TcpOptions::default()
+                },
+                // Data offset 8, but MSS and SACK-permitted, not timestamps.
+                TcpOptions {
+                    mss: Some(1460),
+                    sack_permitted: true,
+                    ..TcpOptions::default()
+                },
+                // Data offset 10 without SACK-permitted: MSS, NOP NOP TS, NOP WS.
+                TcpOptions {
+                    sack_permitted: false,
+                    ..full_syn().options
+                },
+                // Data offset 9: MSS, timestamps (NOP NOP TS).
+                TcpOptions {
+                    mss: Some(536),
+                    timestamps: Some(Timestamps { tsval: 5, tsecr: 0 }),
+                    ..TcpOptions::default()
+                },
+            ];
+            for options in cases {
+                let tcp = TcpRepr {
+                    options,
+                    ..full_syn()
+                };
+                let f = frame_of(&tcp, &[]);
+                assert_eq!(fast(&f, true), None, "{options:?}");
+                assert_eq!(parse_tcp_frame(&f, true).map(|p| p.tcp), Ok(tcp));
+            }
+            // The usual data offsets with other options in them: 8 words of
+            // SACK-permitted and timestamps, 10 words not in Linux's order.
+            let mut f = frame_of(&ack(), &[]);
+            f[54..66].copy_from_slice(&[4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0]);
+            fix_checksums(&mut f);
+            assert_eq!(fast(&f, true), None);
+            let general = parse_tcp_frame(&f, true).unwrap().tcp.options;
+            assert!(general.sack_permitted);
+            let mut f = frame_of(&full_syn(), &[]);
+            f[70..74].copy_from_slice(&[1, 1, 1, 1]);
+            fix_checksums(&mut f);
+            assert_eq!(fast(&f, true), None);
+            assert_eq!(
+                parse_tcp_frame(&f, true).unwrap().tcp.options.window_scale,
+                None
+            );
+        }
+
+        #[test]
+        fn invalid_usual_frames_are_refused_and_the_general_way_finds_why() {
+            let good = frame_of(
+                &TcpRepr {
+                    payload_len: 5,
+                    ..ack()
+                },
+                b"hello",
+            );
+            assert!(fast(&good, true).is_some());
+            let edit = |f: fn(&mut Vec<u8>)| {
+                let mut v = good.clone();
+                f(&mut v);
+                v
+            };
+            let cases: [(&str, Vec<u8>, Error); 9] = [
+                ("IPv4 checksum", edit(|v| v[25] ^= 0x10), Error::BadChecksum),
+                ("TCP checksum", edit(|v| v[51] ^= 0x01), Error::BadChecksum),
+                ("payload", edit(|v| v[70] ^= 0x80), Error::BadChecksum),
+                (
+                    "truncated payload",
+                    edit(|v| v.truncate(70)),
+                    Error::Truncated,
+                ),
+                (
+                    "truncated header",
+                    edit(|v| v.truncate(60)),
+                    Error::Truncated,
+                ),
+                (
+                    "IHL 6",
+                    edit(|v| {
+                        v[14] = 0x46;
+                        fix_checksums(v);
+                    }),
+                    Error::BadChecksum,
+                ),
+                (
+                    "more fragments",
+                    edit(|v| {
+                        v[20] |= 0x20;
+                        fix_checksums(v);
+                    }),
+                    Error::Fragmented,
+                ),
+                (
+                    "fragment offset",
+                    edit(|v| {
+                        v[21] = 1;
+                        fix_checksums(v);
+                    }),
+                    Error::Fragmented,
+                ),
+                (
+                    "total length below the header",
+                    edit(|v| {
+                        v[16..18].copy_from_slice(&50u16.to_be_bytes());
+                        v[24..26].fill(0);
+                        let ip = checksum::checksum(&v[14..34]);
+                        v[24..26].copy_from_slice(&ip.to_be_bytes());
+                    }),
+                    Error::Truncated,
+                ),
+            ];
+            for (what, f, want) in cases {
+                assert_eq!(fast(&f, true), None, "{what}");
+                assert_eq!(parse_tcp_frame(&f, true), Err(want), "{what}");
+            }
+            // Without verification a bad checksum is no reason to refuse.
+            let bad_sum = edit(|v| v[51] ^= 0x01);
+            assert!(fast(&bad_sum, false).is_some());
+        }
+
+        #[test]
+        fn every_one_octet_edit_and_cut_of_each_shape_agrees_with_the_layers() {
+            let data = TcpRepr {
+                payload_len: 77,
+                flags: TcpFlags::PSH | TcpFlags::ACK,
+                ..ack()
+            };
+            let bare = TcpRepr {
+                options: TcpOptions::default(),
+                ..ack()
+            };
+            let payload: Vec<u8> = (0..77u32).map(|i| (i * 13 + 5) as u8).collect();
+            let mut taken = 0;
+            for f in [
+                frame_of(&ack(), &[]),
+                frame_of(&data, &payload),
+                frame_of(&bare, &[]),
+                frame_of(&full_syn(), &[]),
+            ] {
+                for at in 0..f.len() {
+                    for x in [0x01, 0x10, 0x80, 0xff] {
+                        let mut g = f.clone();
+                        g[at] ^= x;
+                        for verify in [true, false] {
+                            taken += usize::from(fast(&g, verify).is_some());
+                        }
+                        // With the checksums made right again, only the fields
+                        // decide.
+                        if at >= 14 && !(24..26).contains(&at) && !(50..52).contains(&at) {
+                            let total = u16::from_be_bytes([g[16], g[17]]);
+                            if g[14] == 0x45 && (20..=(g.len() - 14) as u16).contains(&total) {
+                                fix_checksums(&mut g);
+                                taken += usize::from(fast(&g, true).is_some());
+                            }
+                        }
+                    }
+                }
+                for cut in 0..=f.len() {
+                    fast(&f[..cut], true);
+                }
+            }
+            // The edits that keep a frame valid (addresses, ports, flags, payload
+            // with verification off...) are taken by the fast path.
+            assert!(taken > 1000, "{taken}");
         }
     }
 

@@ -771,7 +771,7 @@ impl TcpRepr {
     /// The first 16 octets of the header as two words in memory order (ready to
     /// store, and to add in the native space of the checksum).
     #[inline(always)]
-    fn fixed_words(&self, header_len: usize) -> [u64; 2] {
+    pub(crate) fn fixed_words(&self, header_len: usize) -> [u64; 2] {
         let w0 =
             u64::from(self.src_port) << 48 | u64::from(self.dst_port) << 32 | u64::from(self.seq.0);
         let w1 = u64::from(self.ack.0) << 32
@@ -779,6 +779,91 @@ impl TcpRepr {
             | u64::from(self.flags.0) << 16
             | u64::from(self.window);
         [w0.to_be(), w1.to_be()]
+    }
+
+    /// The header length [`header_len`](Self::header_len) gives, and the octets from
+    /// offset 16 to 40 of the header as three words in memory order: checksum and
+    /// urgent pointer (zero) and up to 20 octets of options, the octets past the
+    /// header zero. With [`fixed_words`](Self::fixed_words) these are the whole
+    /// header, ready to store and to add in the native space of the checksum (a zero
+    /// word adds nothing). The usual option sets (none, or NOP NOP timestamps after
+    /// the handshake, and everything on a SYN) are found at once; other SYN option
+    /// sets go through the general option writer.
+    #[inline(always)]
+    pub(crate) fn tail_words(&self) -> (usize, [u64; 3]) {
+        let o = &self.options;
+        if !self.flags.syn() {
+            return match o.timestamps {
+                Some(ts) => (
+                    HEADER_LEN + 12,
+                    [
+                        u64::from(OptionWords::NOP_NOP_TS).to_be(),
+                        (u64::from(ts.tsval) << 32 | u64::from(ts.tsecr)).to_be(),
+                        0,
+                    ],
+                ),
+                None => (HEADER_LEN, [0; 3]),
+            };
+        }
+        if let TcpOptions {
+            mss: Some(mss),
+            window_scale: Some(shift),
+            sack_permitted: true,
+            timestamps: Some(ts),
+        } = *o
+        {
+            // MSS, SACK-permitted + timestamps, NOP + window scale.
+            return (
+                HEADER_LEN + 20,
+                [
+                    u64::from(OptionWords::MSS | u32::from(mss)).to_be(),
+                    (u64::from(OptionWords::SACKPERM_TS) << 32 | u64::from(ts.tsval)).to_be(),
+                    (u64::from(ts.tsecr) << 32 | u64::from(OptionWords::NOP_WS | u32::from(shift)))
+                        .to_be(),
+                ],
+            );
+        }
+        // The options as scalars in registers: anything passed in memory would make
+        // every caller keep its segment in memory.
+        let ts = o.timestamps.unwrap_or_default();
+        Self::syn_tail_words(
+            o.mss,
+            o.window_scale,
+            o.sack_permitted,
+            o.timestamps.is_some(),
+            u64::from(ts.tsval) << 32 | u64::from(ts.tsecr),
+        )
+    }
+
+    /// [`tail_words`](Self::tail_words) of a SYN with any option set.
+    #[cold]
+    #[inline(never)]
+    fn syn_tail_words(
+        mss: Option<u16>,
+        window_scale: Option<u8>,
+        sack_permitted: bool,
+        has_timestamps: bool,
+        timestamps: u64,
+    ) -> (usize, [u64; 3]) {
+        let syn = TcpRepr {
+            flags: TcpFlags::SYN,
+            options: TcpOptions {
+                mss,
+                window_scale,
+                sack_permitted,
+                timestamps: has_timestamps.then_some(Timestamps {
+                    tsval: (timestamps >> 32) as u32,
+                    tsecr: timestamps as u32,
+                }),
+            },
+            ..TcpRepr::default()
+        };
+        let opts = OptionWords::new(&syn);
+        let [a, b, c, d, e] = opts.words.map(u64::from);
+        (
+            HEADER_LEN + 4 * opts.len,
+            [a.to_be(), (b << 32 | c).to_be(), (d << 32 | e).to_be()],
+        )
     }
 
     /// Writes header, options and payload into `seg` (at least header plus payload

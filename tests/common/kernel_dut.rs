@@ -1,5 +1,6 @@
 // A test bed with the kernel's TCP server listening on port 80 in its DUT namespace
 // (root tests of whole runs against the kernel).
+#![allow(dead_code)] // each test binary uses some of it
 
 use std::net::SocketAddrV4;
 use std::sync::Arc;
@@ -23,19 +24,32 @@ impl KernelDut {
     /// Test bed `name` with 16 sources; one server thread, 64-byte requests,
     /// 256-byte responses, the client closes.
     pub fn up(name: &str) -> KernelDut {
+        KernelDut::up_with(
+            name,
+            1,
+            SocketServerConfig {
+                threads: 1,
+                request_bytes: 64,
+                response_bytes: 256,
+                close: CloseMode::Client,
+                ..SocketServerConfig::default()
+            },
+        )
+    }
+
+    /// Test bed `name` with 16 sources and `queues` queues, and a server of `srv`
+    /// (its address is set to the DUT's, port 80).
+    pub fn up_with(name: &str, queues: u32, srv: SocketServerConfig) -> KernelDut {
         let guard = TestbedGuard::new(name);
         let tb = Testbed::up(&TestbedConfig {
+            queues,
             sources: 16,
             ..TestbedConfig::named(name.to_owned())
         })
         .expect("test bed");
         let srv = SocketServerConfig {
             addr: SocketAddrV4::new(tb.config().dut_addr, 80),
-            threads: 1,
-            request_bytes: 64,
-            response_bytes: 256,
-            close: CloseMode::Client,
-            ..SocketServerConfig::default()
+            ..srv
         };
         let (server, _) = netns::run_in(&tb.dut_ns(), || SocketServer::bind(srv))
             .unwrap()
