@@ -56,15 +56,46 @@ pub trait FlowIndex {
     fn set(&mut self, key: Self::Key, value: u32);
     /// Remove whatever is filed under `key`.
     fn clear(&mut self, key: Self::Key);
+    /// [`set`](Self::set), where `hint` is what the index said of `key` when it
+    /// was looked up ([`NO_HINT`] if nothing): an index that keeps keys at places
+    /// it can name (the server's direct slots) files it there without finding
+    /// the place again.
+    #[inline(always)]
+    fn set_hinted(&mut self, key: Self::Key, hint: u32, value: u32) {
+        let _ = hint;
+        self.set(key, value);
+    }
+    /// [`clear`](Self::clear) with the `hint` of [`set_hinted`](Self::set_hinted).
+    #[inline(always)]
+    fn clear_hinted(&mut self, key: Self::Key, hint: u32) {
+        let _ = hint;
+        self.clear(key);
+    }
 }
 
+/// The hint of a key an index gave no place for (see [`FlowIndex::set_hinted`]).
+pub const NO_HINT: u32 = u32::MAX;
+
 /// A control block and the key it is filed under.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ConnSlot<K> {
     /// The connection.
     pub conn: Conn,
     /// Its key in the worker's index.
     pub key: K,
+    /// The index's hint for the key ([`FlowIndex::set_hinted`]; [`NO_HINT`] if
+    /// none). In the padding after the key: the slot does not grow.
+    pub hint: u32,
+}
+
+impl<K: Default> Default for ConnSlot<K> {
+    fn default() -> Self {
+        ConnSlot {
+            conn: Conn::default(),
+            key: K::default(),
+            hint: NO_HINT,
+        }
+    }
 }
 
 /// A TIME-WAIT record and the key it is filed under.
@@ -503,7 +534,11 @@ impl<K: Copy + Default> Core<K> {
         key: K,
         conn: Conn,
     ) -> Result<u32, Conn> {
-        match self.conns.insert(ConnSlot { conn, key }) {
+        match self.conns.insert(ConnSlot {
+            conn,
+            key,
+            hint: NO_HINT,
+        }) {
             Some(k) => {
                 index.set(key, k.index);
                 self.arm_conn(k.index);
@@ -527,22 +562,21 @@ impl<K: Copy + Default> Core<K> {
         key: K,
         init: impl FnOnce(&mut Conn, &TcpParams, &mut Tx<'_, P>),
     ) -> Option<u32> {
-        self.open_conn_filed(index, port, now, key, init, |index, key, i| {
-            index.set(key, i)
-        })
+        self.open_conn_hinted(index, port, now, key, NO_HINT, init)
     }
 
-    /// [`open_conn`](Self::open_conn) with the filing done by `file` (`index`,
-    /// `key`, slot): for a caller that knows where the key goes already.
+    /// [`open_conn`](Self::open_conn) of a key the index gave `hint` for when it
+    /// was looked up ([`FlowIndex::set_hinted`]); the slot keeps the hint for
+    /// the connection's later filing and clearing.
     #[inline(always)]
-    pub fn open_conn_filed<P: Port, I: FlowIndex<Key = K>>(
+    pub fn open_conn_hinted<P: Port, I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
         port: &mut P,
         now: Instant,
         key: K,
+        hint: u32,
         init: impl FnOnce(&mut Conn, &TcpParams, &mut Tx<'_, P>),
-        file: impl FnOnce(&mut I, K, u32),
     ) -> Option<u32> {
         let mut tx = Tx {
             port,
@@ -554,9 +588,10 @@ impl<K: Copy + Default> Core<K> {
         let tcp = &self.tcp;
         let k = self.conns.insert_with(|slot| {
             slot.key = key;
+            slot.hint = hint;
             init(&mut slot.conn, tcp, &mut tx);
         })?;
-        file(index, key, k.index);
+        index.set_hinted(key, hint, k.index);
         self.arm_live_conn(k.index);
         Some(k.index)
     }
@@ -651,14 +686,15 @@ impl<K: Copy + Default> Core<K> {
             // (A discarded entry keeps its value until the slot is reused.)
             Step::Closed => {
                 if self.conns.discard(i) {
-                    index.clear(self.conns.get_by_index(i).key);
+                    let slot = self.conns.get_by_index(i);
+                    index.clear_hinted(slot.key, slot.hint);
                 }
             }
             Step::TimeWait => {
                 if self.conns.discard(i) {
                     let slot = self.conns.get_by_index(i);
-                    let (key, rec) = (slot.key, slot.conn.time_wait_record());
-                    self.enter_time_wait(index, key, rec);
+                    let (key, hint, rec) = (slot.key, slot.hint, slot.conn.time_wait_record());
+                    self.enter_time_wait(index, key, hint, rec);
                 }
             }
         }
@@ -671,6 +707,7 @@ impl<K: Copy + Default> Core<K> {
         &mut self,
         index: &mut I,
         key: K,
+        hint: u32,
         rec: TimeWaitRecord,
     ) {
         let c = &mut self.rec.counters;
@@ -678,12 +715,12 @@ impl<K: Copy + Default> Core<K> {
         match self.tws.insert(TwSlot { rec, key }) {
             None => {
                 c.tw_overflow += 1;
-                index.clear(key);
+                index.clear_hinted(key, hint);
             }
             Some(k) => {
                 c.tw_current += 1;
                 c.tw_peak = c.tw_peak.max(c.tw_current);
-                index.set(key, TW_BIT | k.index);
+                index.set_hinted(key, hint, TW_BIT | k.index);
                 self.arm_tw(k.index, rec.expires_ms);
             }
         }
@@ -718,13 +755,23 @@ impl<K: Copy + Default> Core<K> {
             rec: &mut self.rec,
         };
         let step = slot.conn.on_segment(&self.tcp, now, seg, &mut tx);
+        // The slot was found in use above and is still: what after_step does,
+        // with the block at hand.
         match step {
-            // The slot was found in use above and is still.
             Step::Continue => {
                 let d = slot.conn.deadline();
                 self.arm_conn_at(i, d);
             }
-            _ => self.after_step(index, i, step),
+            Step::Closed => {
+                let (key, hint) = (slot.key, slot.hint);
+                self.conns.discard(i);
+                index.clear_hinted(key, hint);
+            }
+            Step::TimeWait => {
+                let (key, hint, rec) = (slot.key, slot.hint, slot.conn.time_wait_record());
+                self.conns.discard(i);
+                self.enter_time_wait(index, key, hint, rec);
+            }
         }
     }
 
@@ -936,6 +983,13 @@ impl<K: Copy + Default> Core<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hint_does_not_grow_a_table_slot() {
+        // Conn (120 bytes) + key + hint, as Conn + key took before the hint.
+        assert!(size_of::<ConnSlot<u32>>() <= 128);
+        assert!(size_of::<ConnSlot<crate::engine::flow_table::FlowKey>>() <= 136);
+    }
 
     #[test]
     fn conn_bound_decides_as_the_tick_did() {

@@ -3,7 +3,7 @@
 //! the loop for `--io mem` and serves as a DUT made of the same engine.
 
 use super::BURST;
-use super::core::{Core, FlowIndex, Macs, RxSeg, TW_BIT, receive_burst};
+use super::core::{Core, FlowIndex, Macs, NO_HINT, RxSeg, TW_BIT, receive_burst};
 use super::flow_table::{FlowKey, FlowTable};
 use super::tuple_index::TupleIndex;
 use crate::io::Port;
@@ -89,14 +89,6 @@ impl ServerIndex {
         }
         (self.table.get(key), None)
     }
-
-    /// [`FlowIndex::set`] of the key whose direct slot [`find`](Self::find) gave.
-    #[inline(always)]
-    fn set_direct(&mut self, slot: usize, value: u32) {
-        if let Some(d) = &mut self.direct {
-            d.tuples.set(slot, value);
-        }
-    }
 }
 
 impl FlowIndex for ServerIndex {
@@ -114,6 +106,27 @@ impl FlowIndex for ServerIndex {
             return;
         }
         self.table_set(key, value);
+    }
+    #[inline(always)]
+    fn set_hinted(&mut self, key: FlowKey, hint: u32, value: u32) {
+        // The hint is the key's direct slot, from find().
+        if hint != NO_HINT
+            && let Some(d) = &mut self.direct
+        {
+            d.tuples.set(hint as usize, value);
+            return;
+        }
+        self.set(key, value);
+    }
+    #[inline(always)]
+    fn clear_hinted(&mut self, key: FlowKey, hint: u32) {
+        if hint != NO_HINT
+            && let Some(d) = &mut self.direct
+        {
+            d.tuples.set(hint as usize, TupleIndex::EMPTY);
+            return;
+        }
+        self.clear(key);
     }
     #[inline(always)]
     fn clear(&mut self, key: FlowKey) {
@@ -317,13 +330,10 @@ impl ServerWorker {
                     c.open_passive(cfg, (lip, lport), (rip, rport), seg, iss, off, now, tx);
                 };
                 // Filed where the lookup found the key's direct slot, if it has one.
-                let file = |index: &mut ServerIndex, key: FlowKey, i: u32| match direct_slot {
-                    Some(slot) => index.set_direct(slot, i),
-                    None => index.set(key, i),
-                };
+                let hint = direct_slot.map_or(NO_HINT, |slot| slot as u32);
                 if self
                     .core
-                    .open_conn_filed(&mut self.index, port, now, key, tcp_open, file)
+                    .open_conn_hinted(&mut self.index, port, now, key, hint, tcp_open)
                     .is_none()
                 {
                     self.listen_overflows += 1;
@@ -379,13 +389,20 @@ mod tests {
             assert_eq!(idx.get(k), direct.get(k));
             assert!(direct.get(k).is_some());
         }
-        // set_direct at the slot find gives is set.
+        // Filing and clearing with the slot find gives as the hint (and with
+        // no hint) is filing and clearing by key.
         for (v, k) in keys.iter().enumerate() {
-            if let (_, Some(slot)) = direct.find(k) {
-                direct.set_direct(slot, 100 + v as u32);
-                assert_eq!(direct.get(k), Some(100 + v as u32));
-                direct.set(*k, v as u32);
-            }
+            let hint = direct.find(k).1.map_or(NO_HINT, |s| s as u32);
+            direct.set_hinted(*k, hint, 100 + v as u32);
+            idx.set_hinted(*k, NO_HINT, 100 + v as u32);
+            assert_eq!(direct.get(k), Some(100 + v as u32));
+            assert_eq!(idx.get(k), direct.get(k));
+            direct.clear_hinted(*k, hint);
+            idx.clear_hinted(*k, NO_HINT);
+            assert_eq!(direct.get(k), None);
+            assert_eq!(idx.get(k), None);
+            direct.set(*k, v as u32);
+            idx.set(*k, v as u32);
         }
         for k in &keys[..4] {
             idx.clear(*k);

@@ -115,6 +115,9 @@ pub struct Conn {
     ack_pending: u8,
     /// Segments were retransmitted and not all acknowledged yet (recovery).
     recovering: bool,
+    /// The window we advertise is zero (`cfg.window >> rcv_wscale`, fixed at
+    /// negotiation): no segment is predicted then.
+    rcv_wnd_shut: bool,
     /// The peer's MSS.
     peer_mss: u16,
     /// SND.WND: the peer's receive window in bytes (scaled).
@@ -640,6 +643,7 @@ impl Conn {
                 self.snd_wscale = 0;
             }
         }
+        self.rcv_wnd_shut = cfg.tcp().window >> self.rcv_wscale == 0;
         self.sack_ok = cfg.tcp().sack_permitted && o.sack_permitted;
         match (cfg.tcp().timestamps, o.timestamps) {
             (true, Some(ts)) => {
@@ -811,7 +815,7 @@ impl Conn {
     /// (Self::on_predicted)); any other takes the full path, which gives the same
     /// result for a predicted one.
     #[inline(always)]
-    fn predicted(&self, cfg: &impl Settings, seg: &TcpRepr) -> bool {
+    fn predicted(&self, _cfg: &impl Settings, seg: &TcpRepr) -> bool {
         const CTL: u8 = TcpFlags::SYN.0 | TcpFlags::RST.0 | TcpFlags::ACK.0 | TcpFlags::URG.0;
         // The synchronized states but TIME-WAIT, as a set of discriminants.
         const SYNCHRONIZED: u16 = 1 << State::SynReceived as u8
@@ -835,7 +839,7 @@ impl Conn {
             // SEG.ACK in [ack_from, SND.NXT]: one unsigned comparison of distances
             // (SND.NXT is never more than 2^31 beyond SND.UNA).
             && seg.ack.0.wrapping_sub(ack_from.0) <= self.snd_nxt.0.wrapping_sub(ack_from.0)
-            && cfg.tcp().window >> self.rcv_wscale != 0
+            && !self.rcv_wnd_shut
     }
 
     /// A segment [`predicted`](Self::predicted): what the full path does with it
