@@ -156,6 +156,8 @@ pub(crate) fn mem_budget(
         c.port_hi,
     );
     b.add(&MemoryBudget::mem_wire(m.wire.frames));
+    b.add(&MemoryBudget::payload(m.client_tcp.request_bytes));
+    b.add(&MemoryBudget::payload(m.server_tcp.response_bytes));
     b
 }
 
@@ -169,6 +171,9 @@ pub(crate) fn xdp_budget(
     let mut b = MemoryBudget::client(&m.client);
     b.fixed *= u64::from(workers);
     b.add(&MemoryBudget::umem(workers, umem_frames));
+    for _ in 0..workers {
+        b.add(&MemoryBudget::payload(m.client_tcp.request_bytes));
+    }
     b
 }
 

@@ -318,6 +318,12 @@ impl Payload {
         &self.bytes
     }
 
+    /// What a payload of `len` bytes takes: the bytes and a 16-bit prefix sum per
+    /// byte, plus one (for [`crate::engine::memory::MemoryBudget`]).
+    pub fn reserved_bytes(len: u32) -> u64 {
+        u64::from(len) + 2 * (u64::from(len) + 1)
+    }
+
     /// The `len` bytes at `offset` and a value congruent to their checksum sum
     /// ([`PrefixSums::slice_acc`]), if the payload holds them.
     #[inline(always)]

@@ -43,7 +43,8 @@ pub struct MemoryBudget {
     pub flow_table: u64,
     /// Frame buffers: the in-memory wire's pool or the AF_XDP UMEMs.
     pub frames: u64,
-    /// Histograms and fixed state of each worker.
+    /// Histograms and fixed state of each worker, and the payload it sends (the
+    /// request or the response, with its prefix sums).
     pub fixed: u64,
 }
 
@@ -99,6 +100,15 @@ impl MemoryBudget {
             flow_table: flow_slots * FLOW_SLOT as u64,
             frames: 0,
             fixed: FIXED_PER_WORKER,
+        }
+    }
+
+    /// The payload a worker sends, `len` bytes (see
+    /// [`crate::engine::core::Payload::reserved_bytes`]).
+    pub fn payload(len: u32) -> MemoryBudget {
+        MemoryBudget {
+            fixed: crate::engine::core::Payload::reserved_bytes(len),
+            ..MemoryBudget::default()
         }
     }
 
@@ -158,6 +168,16 @@ pub fn available_bytes() -> Option<u64> {
 mod tests {
     use super::*;
     use crate::engine::TwPolicy;
+
+    #[test]
+    fn a_payload_counts_its_bytes_and_their_prefix_sums() {
+        // 3 bytes per payload byte: the byte and its 16-bit prefix sum (plus one sum).
+        assert_eq!(MemoryBudget::payload(0).total(), 2);
+        assert_eq!(MemoryBudget::payload(1 << 20).total(), 3 * (1 << 20) + 2);
+        let mut b = MemoryBudget::payload(64);
+        b.add(&MemoryBudget::payload(256));
+        assert_eq!(b.fixed, 3 * 320 + 4);
+    }
 
     #[test]
     fn the_budget_grows_with_each_option_it_depends_on() {
