@@ -34,6 +34,15 @@ bin="${CARGO_TARGET_DIR:-target}/release/synfin"
     echo "| $m | $segs | $per |"
   done
   echo
+  echo "## Where the instructions of a client-closed lifecycle go"
+  echo
+  echo "Command: \`scripts/callgrind-breakdown.sh client\` — the same two runs, each function's own cost"
+  echo "differenced; with fat LTO a \"function\" is where the code was inlined, and the second table splits"
+  echo "each by the source file of the inlined code (std: integer helpers, byte swaps and bounds checks"
+  echo "inlined from the standard library)."
+  echo
+  scripts/callgrind-breakdown.sh client
+  echo
   echo "## Lifecycles per second on one core (criterion)"
   echo
   echo "Command: \`cargo bench --bench lifecycle\` — 20,000 lifecycles per iteration over the in-memory wire,"
