@@ -73,6 +73,17 @@ pub(crate) fn sum_native(data: &[u8]) -> u64 {
         acc = add_carry(acc, u64::from_ne_bytes(*w));
         tail = rest;
     }
+    let t = short_sum(tail);
+    add_carry(acc, t)
+}
+
+/// The native-space sum of fewer than 8 octets (the tail after whole words), taken
+/// 4, 2 and 1 at a time, as a small number (less than 2^33): words keep their parity
+/// of offset, and shifts by multiples of 16 bits do not change a one's complement
+/// sum, so each piece can be added at the bottom.
+#[inline(always)]
+fn short_sum(mut tail: &[u8]) -> u64 {
+    debug_assert!(tail.len() < 8);
     let mut t = 0u64;
     if let Some((w, rest)) = tail.split_first_chunk::<4>() {
         t += u64::from(u32::from_ne_bytes(*w));
@@ -86,7 +97,7 @@ pub(crate) fn sum_native(data: &[u8]) -> u64 {
         // The odd last octet is the high-order octet of a word padded with zero.
         t += u64::from(u16::from_ne_bytes([*last, 0]));
     }
-    add_carry(acc, t)
+    t
 }
 
 /// `acc` plus the native-space sum of `data` (see [`sum_native`]), in carry chains of
@@ -118,24 +129,12 @@ pub(crate) fn add_native(acc: u64, data: &[u8]) -> u64 {
 /// so the octets after the last whole 8-octet word can be added as a small number.
 #[inline(always)]
 fn add_chain(acc: u64, data: &[u8]) -> u64 {
-    let (words, mut tail) = data.as_chunks::<8>();
+    let (words, tail) = data.as_chunks::<8>();
     let (mut s, mut c) = (acc, false);
     for w in words {
         (s, c) = s.carrying_add(u64::from_ne_bytes(*w), c);
     }
-    let mut t = 0u64;
-    if let Some((w, rest)) = tail.split_first_chunk::<4>() {
-        t += u64::from(u32::from_ne_bytes(*w));
-        tail = rest;
-    }
-    if let Some((w, rest)) = tail.split_first_chunk::<2>() {
-        t += u64::from(u16::from_ne_bytes(*w));
-        tail = rest;
-    }
-    if let [last] = tail {
-        // The odd last octet is the high-order octet of a word padded with zero.
-        t += u64::from(u16::from_ne_bytes([*last, 0]));
-    }
+    let t = short_sum(tail);
     // The last carry goes around to the bottom. That addition cannot carry out
     // again: when `s + t + c` carries, what is left is at most `t`, a small number.
     let (s, c) = s.carrying_add(t, c);
