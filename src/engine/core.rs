@@ -3,7 +3,7 @@
 //!
 //! Timers are lazy and bounded: each table slot (control block or TIME-WAIT record)
 //! has at most one pending wheel entry, whose deadline the slot remembers
-//! (`*_armed`; for control blocks as the bound [`conn_bound`] of that deadline,
+//! (`*_armed`; for control blocks as the bound `conn_bound` of that deadline,
 //! which a new deadline is compared with). A later deadline needs no new entry: when the pending one fires, the
 //! slot's current deadline is checked and a new entry inserted if it lies ahead. A
 //! freed slot keeps its pending entry, and the next occupant inherits it. So the

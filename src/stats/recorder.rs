@@ -19,7 +19,7 @@ use crate::time::Instant;
 ///
 /// Recording is on the per-connection path (four samples a connection), so it does
 /// not go through HdrHistogram's general `record` (bucket geometry read from the
-/// histogram, auto-resize checks): samples are counted in [`Buckets`], an array laid
+/// histogram, auto-resize checks): samples are counted in `Buckets`, an array laid
 /// out exactly as the HdrHistogram's counts are for these bounds, and the
 /// HdrHistogram is built from it when first read after a change (a view kept until
 /// the next change). Counts, totals, minimum and maximum are those the HdrHistogram

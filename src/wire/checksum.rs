@@ -278,7 +278,7 @@ impl PrefixSums {
     /// An unfolded native-space value congruent modulo 0xffff to the sum of
     /// `data[start..end]` as the first octets of a segment (its first octet the
     /// high-order octet of a word), where `data` is the buffer these sums were made
-    /// from: what [`add_carry`] adds to a checksum accumulator. Less than 2^25.
+    /// from: what `add_carry` adds to a checksum accumulator. Less than 2^25.
     /// `None` if `end` is past the buffer (or the sums are [`EMPTY`](Self::EMPTY)).
     ///
     /// # Panics
