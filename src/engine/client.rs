@@ -2,15 +2,14 @@
 //! source addresses and ports, drives them through their lifecycle, and keeps
 //! TIME-WAIT under the chosen policy.
 
-use super::core::{Core, Dispatch, FlowIndex, Macs, TW_BIT, receive_burst};
+use super::core::{Core, FlowIndex, Macs, RxSeg, TW_BIT, receive_burst};
 use super::pacer::Pacer;
 use super::tuple_index::TupleIndex;
 use super::{BURST, TwPolicy};
-use crate::io::{Port, Transmit};
+use crate::io::Port;
 use crate::stats::{FailCause, Recorder};
 use crate::tcp::{Conn, TcpConfig, TcpParams, listen};
 use crate::time::Instant;
-use crate::wire::tcp::TcpRepr;
 
 /// Where a client connects from and to.
 #[derive(Clone, Debug)]
@@ -54,16 +53,15 @@ pub struct ClientIndex {
 }
 
 impl ClientIndex {
-    /// What is filed under the tuple a received segment from `src_ip` to `dst_ip`
-    /// is addressed to (possibly [`TupleIndex::EMPTY`]), if the tuple is one of
-    /// ours.
+    /// What is filed under the tuple a received frame is addressed to (possibly
+    /// [`TupleIndex::EMPTY`]), if the tuple is one of ours.
     #[inline]
-    fn lookup(&self, src_ip: u32, dst_ip: u32, seg: &TcpRepr) -> Option<u32> {
-        if src_ip != self.dst_ip || seg.src_port != self.dst_port {
+    fn lookup(&self, f: &RxSeg) -> Option<u32> {
+        if f.src_ip != self.dst_ip || f.tcp.src_port != self.dst_port {
             return None;
         }
-        let addr = dst_ip.wrapping_sub(self.src_first);
-        self.tuples.value_of(addr, seg.dst_port)
+        let addr = f.dst_ip.wrapping_sub(self.src_first);
+        self.tuples.value_of(addr, f.tcp.dst_port)
     }
 }
 
@@ -94,6 +92,7 @@ pub struct ClientWorker {
     pub pacer: Pacer,
     policy: TwPolicy,
     cursor: usize,
+    rx: Vec<RxSeg>,
     verify: bool,
     /// Times a due connection found no usable source tuple and waited.
     pub tuple_waits: u64,
@@ -134,6 +133,7 @@ impl ClientWorker {
             pacer,
             policy: cfg.tw_policy,
             cursor: (cfg.cursor_start % n_tuples.max(1) as u64) as usize,
+            rx: Vec::with_capacity(BURST),
             verify: cfg.verify_checksums,
             tuple_waits: 0,
             stopping: false,
@@ -178,9 +178,62 @@ impl ClientWorker {
     }
 
     fn receive<P: Port>(&mut self, port: &mut P, now: Instant) -> usize {
-        let verify = self.verify;
-        receive_burst(port, now, self, verify)
+        let n = receive_burst(
+            port,
+            now,
+            &mut self.rx,
+            &mut self.core.rec.counters,
+            self.verify,
+        );
+        // Taken out for the loop (and put back, keeping its allocation) so that the
+        // segments are read in place while the worker is borrowed.
+        let rx = std::mem::take(&mut self.rx);
+        for f in &rx {
+            self.on_frame(port, now, f);
+        }
+        self.rx = rx;
+        n
     }
+
+    #[inline]
+    fn on_frame<P: Port>(&mut self, port: &mut P, now: Instant, f: &RxSeg) {
+        let seg = &f.tcp;
+        if let Some(v) = self.index.lookup(f) {
+            if v == TupleIndex::EMPTY {
+                // fall through to CLOSED
+            } else if v & TW_BIT == 0 {
+                self.core.conn_segment(&mut self.index, port, now, v, seg);
+                return;
+            } else {
+                // The client never reopens on a SYN: only the server listens.
+                self.core
+                    .tw_segment(&mut self.index, port, now, v & !TW_BIT, seg);
+                return;
+            }
+        }
+        // CLOSED (RFC 9293 §3.10.7.1): answer with RST — but only a segment from
+        // our destination to one of our source addresses: synfin sends to nobody
+        // else, whatever arrives (a forged source must not make it a reflector).
+        self.core.rec.counters.rx_no_conn += 1;
+        if f.src_ip != self.index.dst_ip
+            || f.tcp.src_port != self.index.dst_port
+            || f.dst_ip.wrapping_sub(self.index.src_first) >= self.index.src_count
+        {
+            return;
+        }
+        if let listen::NoConnReply::Rst(rst) = listen::closed(seg) {
+            let mut tx = super::core::Tx {
+                port,
+                now,
+                templates: &mut self.core.templates,
+                payload: &super::core::NO_PAYLOAD,
+                rec: &mut self.core.rec,
+            };
+            crate::tcp::Sink::send(&mut tx, f.dst_ip, f.src_ip, &rst, 0);
+            crate::tcp::Sink::event(&mut tx, crate::tcp::Event::RstSent);
+        }
+    }
+
     /// Find a source tuple for a new connection under the TIME-WAIT policy.
     #[inline(always)]
     fn alloc_tuple(&mut self, now: Instant) -> Option<u32> {
@@ -293,72 +346,5 @@ impl ClientWorker {
         let n = self.core.abort_all(&mut self.index, port, now);
         port.flush(now);
         n
-    }
-}
-
-impl Dispatch for ClientWorker {
-    #[inline(always)]
-    fn counters(&mut self) -> &mut crate::stats::Counters {
-        &mut self.core.rec.counters
-    }
-
-    #[inline(always)]
-    fn segment<T: Transmit>(
-        &mut self,
-        tx: &mut T,
-        now: Instant,
-        src_ip: u32,
-        dst_ip: u32,
-        seg: &TcpRepr,
-    ) {
-        if let Some(v) = self.index.lookup(src_ip, dst_ip, seg) {
-            if v == TupleIndex::EMPTY {
-                // fall through to CLOSED
-            } else if v & TW_BIT == 0 {
-                self.core.conn_segment(&mut self.index, tx, now, v, seg);
-                return;
-            } else {
-                // The client never reopens on a SYN: only the server listens.
-                self.core
-                    .tw_segment(&mut self.index, tx, now, v & !TW_BIT, seg);
-                return;
-            }
-        }
-        self.no_conn(tx, now, src_ip, dst_ip, seg);
-    }
-}
-
-impl ClientWorker {
-    /// A segment for no connection of ours. CLOSED (RFC 9293 §3.10.7.1): answer
-    /// with RST — but only a segment from our destination to one of our source
-    /// addresses: synfin sends to nobody else, whatever arrives (a forged source
-    /// must not make it a reflector).
-    #[inline(never)]
-    fn no_conn<T: Transmit>(
-        &mut self,
-        tx: &mut T,
-        now: Instant,
-        src_ip: u32,
-        dst_ip: u32,
-        seg: &TcpRepr,
-    ) {
-        self.core.rec.counters.rx_no_conn += 1;
-        if src_ip != self.index.dst_ip
-            || seg.src_port != self.index.dst_port
-            || dst_ip.wrapping_sub(self.index.src_first) >= self.index.src_count
-        {
-            return;
-        }
-        if let listen::NoConnReply::Rst(rst) = listen::closed(seg) {
-            let mut tx = super::core::Tx {
-                port: tx,
-                now,
-                templates: &mut self.core.templates,
-                payload: &super::core::NO_PAYLOAD,
-                rec: &mut self.core.rec,
-            };
-            crate::tcp::Sink::send(&mut tx, dst_ip, src_ip, &rst, 0);
-            crate::tcp::Sink::event(&mut tx, crate::tcp::Event::RstSent);
-        }
     }
 }

@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 
 use super::slab::Slab;
 use super::wheel::TimerWheel;
-use crate::io::{Burst, Port, Receive, Transmit};
+use crate::io::{Port, Transmit};
 use crate::stats::Recorder;
 use crate::tcp::conn::ms;
 use crate::tcp::isn::IsnGenerator;
@@ -107,116 +107,97 @@ pub struct TwSlot<K> {
     pub key: K,
 }
 
-/// What a worker does with each TCP segment it receives: dispatch it at once, in
-/// the burst that took it off the port, with the port's transmit side at hand
-/// for the answer ([`receive_burst`]).
-pub trait Dispatch {
-    /// The segment `seg` from `src_ip` to `dst_ip` (host order), received at `now`.
-    fn segment<T: Transmit>(
-        &mut self,
-        tx: &mut T,
-        now: Instant,
-        src_ip: u32,
-        dst_ip: u32,
-        seg: &TcpRepr,
-    );
-
-    /// The worker's counters (receive counts are added once a burst).
-    fn counters(&mut self) -> &mut crate::stats::Counters;
+/// A received segment as a worker holds it between parsing and dispatch: its
+/// addresses (host order) and TCP header. The payload is only counted, never read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RxSeg {
+    /// IPv4 source.
+    pub src_ip: u32,
+    /// IPv4 destination.
+    pub dst_ip: u32,
+    /// The TCP header.
+    pub tcp: TcpRepr,
 }
 
-/// Receive a burst of up to [`BURST`](super::BURST) frames from `port`: each is
-/// parsed and (with `verify`) checksum-verified, and handed to `d` at once, its
-/// fields where the parser left them; invalid frames are counted and dropped.
-/// Returns the number of frames received.
+/// Receive up to a burst of frames from `port` into `rx` (cleared first), parsing
+/// and (with `verify`) checksum-verifying each; invalid frames are counted and
+/// dropped. Returns the number of frames received.
 #[inline(always)]
-pub fn receive_burst<P: Port, D: Dispatch>(
+pub fn receive_burst<P: Port>(
     port: &mut P,
     now: Instant,
-    d: &mut D,
+    rx: &mut Vec<RxSeg>,
+    c: &mut crate::stats::Counters,
     verify: bool,
 ) -> usize {
-    port.burst(now, super::BURST, Received { d, now, verify })
+    rx.clear();
+    // Counted once a burst: every frame is either kept in `rx` or counted invalid.
+    let invalid = c.rx_invalid;
+    let mut bytes = 0u64;
+    // The closure takes `verify` by value (and the rest as references it owns): a
+    // copy it can keep in a register, not a reference to follow for every frame.
+    // (Better than one loop for each value of `verify`, whose two copies of the
+    // receive loop made the workers' code around them worse.)
+    let (total, rx_invalid, kept) = (&mut bytes, &mut c.rx_invalid, &mut *rx);
+    let n = port.rx_burst(now, super::BURST, move |frame| {
+        let rx = &mut *kept;
+        *total += frame.len() as u64;
+        // Room for the frame, made before it is parsed (always there: a burst is at
+        // most BURST frames), so that no call comes between the parsing and the
+        // push: the parsed fields would be kept across it on the stack.
+        if rx.len() == rx.capacity() {
+            push_grow(rx);
+        }
+        // The usual frame is parsed inline and pushed where it is parsed, in the code
+        // of its shape; anything else goes the general way out of line. (Joining
+        // the shapes into one result first made every frame's fields go through a
+        // copy on the stack.)
+        if !with_usual_tcp_frame(frame, verify, &mut Push(rx)) {
+            receive_unusual(frame, verify, rx, rx_invalid);
+        }
+    });
+    c.rx_packets += rx.len() as u64 + (c.rx_invalid - invalid);
+    c.rx_bytes += bytes;
+    n
 }
 
-/// [`receive_burst`]'s burst.
-struct Received<'a, D> {
-    d: &'a mut D,
-    now: Instant,
-    verify: bool,
-}
+/// Where a burst's frames are kept: [`push`] as a [`KeepFrame`].
+struct Push<'a>(&'a mut Vec<RxSeg>);
 
-impl<D: Dispatch> Burst for Received<'_, D> {
-    type Out = usize;
+impl KeepFrame for Push<'_> {
     #[inline(always)]
-    fn run<R: Receive, T: Transmit>(self, rx: &mut R, tx: &mut T) -> usize {
-        // The closure takes `verify` and `now` by value: copies it can keep in
-        // registers, not references to follow for every frame.
-        let Received { d, now, verify } = self;
-        let (mut frames, mut bytes, mut invalid) = (0u64, 0u64, 0u64);
-        let n = rx.each(
-            #[inline(always)]
-            |frame| {
-                frames += 1;
-                bytes += frame.len() as u64;
-                // The usual frame is parsed inline and dispatched where it is parsed,
-                // in the code of its shape; anything else goes the general way out
-                // of line.
-                let mut keep = Keep {
-                    d: &mut *d,
-                    tx: &mut *tx,
-                    now,
-                };
-                if !with_usual_tcp_frame(frame, verify, &mut keep) {
-                    invalid += receive_unusual(frame, verify, &mut keep);
-                }
-            },
-        );
-        // Every frame is either dispatched or counted invalid.
-        let c = d.counters();
-        c.rx_packets += frames;
-        c.rx_bytes += bytes;
-        c.rx_invalid += invalid;
-        n
+    fn keep(&mut self, frame: TcpFrame) {
+        push(self.0, frame);
     }
 }
 
-/// A parsed frame's way to its worker: a [`KeepFrame`] that dispatches.
-struct Keep<'a, D, T> {
-    d: &'a mut D,
-    tx: &'a mut T,
-    now: Instant,
+/// Keep a parsed frame of a burst.
+#[inline(always)]
+fn push(rx: &mut Vec<RxSeg>, f: TcpFrame) {
+    rx.push(RxSeg {
+        src_ip: f.src_ip.to_bits(),
+        dst_ip: f.dst_ip.to_bits(),
+        tcp: f.tcp,
+    });
 }
 
-impl<D: Dispatch, T: Transmit> KeepFrame for Keep<'_, D, T> {
-    #[inline(always)]
-    fn keep(&mut self, f: TcpFrame) {
-        self.d.segment(
-            self.tx,
-            self.now,
-            f.src_ip.to_bits(),
-            f.dst_ip.to_bits(),
-            &f.tcp,
-        );
-    }
-}
-
-/// [`receive_burst`] of a frame its inline parser did not take: parsed by layers
-/// and dispatched, or counted as invalid (returns 1 then).
+/// [`receive_burst`] of a frame its inline parser did not take: parsed by layers,
+/// kept or counted as invalid.
 #[cold]
 #[inline(never)]
-fn receive_unusual<D: Dispatch, T: Transmit>(
-    frame: &[u8],
-    verify: bool,
-    keep: &mut Keep<'_, D, T>,
-) -> u64 {
+fn receive_unusual(frame: &[u8], verify: bool, rx: &mut Vec<RxSeg>, rx_invalid: &mut u64) {
     match parse_tcp_frame(frame, verify) {
-        Ok(f) => {
-            keep.keep(f);
-            0
-        }
-        Err(_) => 1,
+        Ok(f) => push(rx, f),
+        Err(_) => *rx_invalid += 1,
     }
+}
+
+/// Room for the push of [`receive_burst`] beyond the reserved capacity (never
+/// needed).
+#[cold]
+#[inline(never)]
+fn push_grow(rx: &mut Vec<RxSeg>) {
+    rx.reserve(1);
 }
 
 /// Link-layer addresses a worker puts on its frames.

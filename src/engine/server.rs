@@ -2,15 +2,15 @@
 //! SYN, reads the request, sends the response, and closes as configured. It closes
 //! the loop for `--io mem` and serves as a DUT made of the same engine.
 
-use super::core::{Core, Dispatch, FlowIndex, Macs, NO_HINT, TW_BIT, receive_burst};
+use super::BURST;
+use super::core::{Core, FlowIndex, Macs, NO_HINT, RxSeg, TW_BIT, receive_burst};
 use super::flow_table::{FlowKey, FlowTable};
 use super::tuple_index::TupleIndex;
-use crate::io::{Port, Transmit};
+use crate::io::Port;
 use crate::stats::Recorder;
 use crate::tcp::listen::{self, NoConnReply};
 use crate::tcp::{Conn, Event, Sink, TcpConfig, TcpParams};
 use crate::time::Instant;
-use crate::wire::tcp::TcpRepr;
 
 /// What a server listens on and how big its tables are.
 #[derive(Clone, Debug)]
@@ -162,6 +162,7 @@ pub struct ServerWorker {
     pub core: Core<FlowKey>,
     index: ServerIndex,
     cfg: ServerConfig,
+    rx: Vec<RxSeg>,
     /// SYNs dropped because the table was full (a listen overflow).
     pub listen_overflows: u64,
 }
@@ -185,6 +186,7 @@ impl ServerWorker {
                 direct: None,
             },
             cfg,
+            rx: Vec::with_capacity(BURST),
             listen_overflows: 0,
         }
     }
@@ -245,32 +247,31 @@ impl ServerWorker {
 
     /// One burst: receive, fire timers, flush.
     pub fn step<P: Port>(&mut self, port: &mut P, now: Instant) -> usize {
-        let verify = self.cfg.verify_checksums;
-        let mut work = receive_burst(port, now, self, verify);
+        let mut work = receive_burst(
+            port,
+            now,
+            &mut self.rx,
+            &mut self.core.rec.counters,
+            self.cfg.verify_checksums,
+        );
+        // Taken out for the loop (and put back, keeping its allocation) so that the
+        // segments are read in place while the worker is borrowed.
+        let rx = std::mem::take(&mut self.rx);
+        for f in &rx {
+            self.on_frame(port, now, f);
+        }
+        self.rx = rx;
         work += self.core.poll_timers(&mut self.index, port, now);
         port.flush(now);
         work
     }
-}
-
-impl Dispatch for ServerWorker {
-    #[inline(always)]
-    fn counters(&mut self) -> &mut crate::stats::Counters {
-        &mut self.core.rec.counters
-    }
 
     #[inline(always)]
-    fn segment<T: Transmit>(
-        &mut self,
-        port: &mut T,
-        now: Instant,
-        src_ip: u32,
-        dst_ip: u32,
-        seg: &TcpRepr,
-    ) {
+    fn on_frame<P: Port>(&mut self, port: &mut P, now: Instant, f: &RxSeg) {
+        let seg = &f.tcp;
         let key = FlowKey {
-            remote_ip: src_ip,
-            local_ip: dst_ip,
+            remote_ip: f.src_ip,
+            local_ip: f.dst_ip,
             remote_port: seg.src_port,
             local_port: seg.dst_port,
         };
@@ -325,7 +326,7 @@ impl Dispatch for ServerWorker {
                 let (lip, lport, rip, rport) =
                     (key.local_ip, key.local_port, key.remote_ip, key.remote_port);
                 let (iss, off) = self.core.isn.isn_and_offset(lip, lport, rip, rport, now);
-                let tcp_open = |c: &mut Conn, cfg: &TcpParams, tx: &mut super::core::Tx<'_, T>| {
+                let tcp_open = |c: &mut Conn, cfg: &TcpParams, tx: &mut super::core::Tx<'_, P>| {
                     c.open_passive(cfg, (lip, lport), (rip, rport), seg, iss, off, now, tx);
                 };
                 // Filed where the lookup found the key's direct slot, if it has one.

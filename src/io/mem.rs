@@ -447,10 +447,10 @@ fn duration_nanos(d: Duration) -> u64 {
 /// thread. See the [module documentation](self).
 #[derive(Debug)]
 pub struct MemWire {
-    /// The most frames in flight at once, both directions together.
+    /// The most frames in flight at once, both directions together. (Those in
+    /// flight are the frames queued in the two lanes: no count of its own to
+    /// keep per frame.)
     frames: usize,
-    /// Frames in flight, both directions together.
-    in_flight: usize,
     /// Indexed by [`Dir::index`].
     lanes: [Lane; 2],
 }
@@ -475,7 +475,6 @@ impl MemWire {
         rng_ba.long_jump();
         MemWire {
             frames,
-            in_flight: 0,
             lanes: [
                 Lane::new(frames, rng_ab, imp),
                 Lane::new(frames, rng_ba, imp),
@@ -553,7 +552,7 @@ impl MemWire {
 
     /// Frames queued in both directions and not yet delivered.
     pub fn in_flight_frames(&self) -> usize {
-        self.in_flight
+        self.lanes[0].len() + self.lanes[1].len()
     }
 
     /// Frames queued in one direction and not yet delivered.
@@ -563,7 +562,7 @@ impl MemWire {
 
     /// How many more frames can be put in flight (`frames` less those in flight).
     pub fn free_frames(&self) -> usize {
-        self.frames - self.in_flight
+        self.frames - self.in_flight_frames()
     }
 
     /// Frames transmitted in `dir` since its port last called `flush`. The wire does
@@ -620,7 +619,6 @@ impl MemWire {
             lane.slot(lane.tail.wrapping_sub(1) & lane.mask).due
         };
         let dropped = before - kept;
-        self.in_flight -= dropped;
         lane.stats.lost += dropped as u64;
         dropped
     }
@@ -629,10 +627,14 @@ impl MemWire {
     /// the other direction.
     #[inline(always)]
     fn tx_lane(&mut self, dir: Dir) -> TxLane<'_> {
+        let [ab, ba] = &mut self.lanes;
+        let (tx, rx) = match dir {
+            Dir::AtoB => (ab, ba),
+            Dir::BtoA => (ba, ab),
+        };
         TxLane {
-            lane: &mut self.lanes[dir.index()],
-            in_flight: &mut self.in_flight,
-            frames: self.frames,
+            room: self.frames - rx.len(),
+            lane: tx,
         }
     }
 
@@ -660,7 +662,6 @@ impl MemWire {
             lane.tail = 0;
             lane.back_due = Instant::ZERO;
         }
-        self.in_flight -= n;
         lane.stats.delivered += n as u64;
         (start, n)
     }
@@ -677,14 +678,14 @@ impl Lane {
     }
 }
 
-/// One direction's transmit side: its lane, and the pool of frames in flight that
-/// both directions share.
+/// One direction's transmit side: its lane, and its share of the pool of frames
+/// in flight that both directions share.
 struct TxLane<'a> {
     lane: &'a mut Lane,
-    /// Frames in flight, both directions together ([`MemWire`]'s).
-    in_flight: &'a mut usize,
-    /// The most frames in flight at once.
-    frames: usize,
+    /// How many frames this lane may hold: the wire's `frames` less those queued
+    /// in the other direction (which does not change while the lane is lent:
+    /// only its receiver takes frames off it, and only this side adds to it).
+    room: usize,
 }
 
 impl TxLane<'_> {
@@ -693,7 +694,7 @@ impl TxLane<'_> {
     #[inline(always)]
     fn transmit<F: FnOnce(&mut [u8]) -> usize>(&mut self, now: Instant, build: F) -> bool {
         let lane = &mut *self.lane;
-        if *self.in_flight >= self.frames {
+        if lane.len() >= self.room {
             lane.stats.pool_exhausted += 1;
             return false;
         }
@@ -706,7 +707,6 @@ impl TxLane<'_> {
         let due = Instant(now.as_nanos().saturating_add(lane.delay_ns)).max(lane.back_due);
         lane.tail = lane.tail.wrapping_add(1);
         lane.back_due = due;
-        *self.in_flight += 1;
         // The buffer and its padding, found once for the frame and its slot.
         let c = cell_mut(&mut lane.bytes, pos);
         c[META..META + 8].copy_from_slice(&due.as_nanos().to_ne_bytes());
@@ -732,7 +732,6 @@ impl TxLane<'_> {
     fn take_back(&mut self) {
         let lane = &mut *self.lane;
         lane.tail = lane.tail.wrapping_sub(1);
-        *self.in_flight -= 1;
         lane.back_due = if lane.len() == 0 {
             Instant::ZERO
         } else {
@@ -768,13 +767,11 @@ impl TxLane<'_> {
         } else {
             lane.push_back(Slot { due, len });
         }
-        *self.in_flight += 1;
         if lane.duplicate.hit(&mut lane.rng) {
-            if *self.in_flight < self.frames {
+            if lane.len() < self.room {
                 let copy = lane.tail & lane.mask;
                 lane.copy(at, copy, len as usize);
                 lane.push_back(Slot { due, len });
-                *self.in_flight += 1;
                 lane.stats.duplicated += 1;
             } else {
                 lane.stats.duplicate_skipped += 1;
@@ -856,7 +853,6 @@ impl Port for MemPort<'_> {
         let (pos, n) = self.wire.take_due(rx_dir, now, max);
         let MemWire {
             frames,
-            in_flight,
             lanes: [ab, ba],
         } = &mut *self.wire;
         let (rx_lane, tx_lane) = match rx_dir {
@@ -870,9 +866,8 @@ impl Port for MemPort<'_> {
             n,
         };
         let mut tx = TxLane {
+            room: *frames - rx_lane.len(),
             lane: tx_lane,
-            in_flight,
-            frames: *frames,
         };
         b.run(&mut rx, &mut tx)
     }
