@@ -447,10 +447,12 @@ fn duration_nanos(d: Duration) -> u64 {
 /// thread. See the [module documentation](self).
 #[derive(Debug)]
 pub struct MemWire {
-    /// The most frames in flight at once, both directions together. (Those in
-    /// flight are the frames queued in the two lanes: no count of its own to
-    /// keep per frame.)
+    /// The most frames in flight at once, both directions together.
     frames: usize,
+    /// How many more frames can be put in flight: `frames` less those queued in
+    /// both lanes (a count down, so that a transmit checks and takes one with a
+    /// single field).
+    free: usize,
     /// Indexed by [`Dir::index`].
     lanes: [Lane; 2],
 }
@@ -475,6 +477,7 @@ impl MemWire {
         rng_ba.long_jump();
         MemWire {
             frames,
+            free: frames,
             lanes: [
                 Lane::new(frames, rng_ab, imp),
                 Lane::new(frames, rng_ba, imp),
@@ -552,7 +555,7 @@ impl MemWire {
 
     /// Frames queued in both directions and not yet delivered.
     pub fn in_flight_frames(&self) -> usize {
-        self.lanes[0].len() + self.lanes[1].len()
+        self.frames - self.free
     }
 
     /// Frames queued in one direction and not yet delivered.
@@ -562,7 +565,7 @@ impl MemWire {
 
     /// How many more frames can be put in flight (`frames` less those in flight).
     pub fn free_frames(&self) -> usize {
-        self.frames - self.in_flight_frames()
+        self.free
     }
 
     /// Frames transmitted in `dir` since its port last called `flush`. The wire does
@@ -619,6 +622,7 @@ impl MemWire {
             lane.slot(lane.tail.wrapping_sub(1) & lane.mask).due
         };
         let dropped = before - kept;
+        self.free += dropped;
         lane.stats.lost += dropped as u64;
         dropped
     }
@@ -627,14 +631,9 @@ impl MemWire {
     /// the other direction.
     #[inline(always)]
     fn tx_lane(&mut self, dir: Dir) -> TxLane<'_> {
-        let [ab, ba] = &mut self.lanes;
-        let (tx, rx) = match dir {
-            Dir::AtoB => (ab, ba),
-            Dir::BtoA => (ba, ab),
-        };
         TxLane {
-            room: self.frames - rx.len(),
-            lane: tx,
+            lane: &mut self.lanes[dir.index()],
+            free: &mut self.free,
         }
     }
 
@@ -663,6 +662,7 @@ impl MemWire {
             lane.back_due = Instant::ZERO;
         }
         lane.stats.delivered += n as u64;
+        self.free += n;
         (start, n)
     }
 }
@@ -678,14 +678,12 @@ impl Lane {
     }
 }
 
-/// One direction's transmit side: its lane, and its share of the pool of frames
-/// in flight that both directions share.
+/// One direction's transmit side: its lane, and the pool of frames in flight that
+/// both directions share.
 struct TxLane<'a> {
     lane: &'a mut Lane,
-    /// How many frames this lane may hold: the wire's `frames` less those queued
-    /// in the other direction (which does not change while the lane is lent:
-    /// only its receiver takes frames off it, and only this side adds to it).
-    room: usize,
+    /// How many more frames can be put in flight ([`MemWire`]'s).
+    free: &'a mut usize,
 }
 
 impl TxLane<'_> {
@@ -694,7 +692,7 @@ impl TxLane<'_> {
     #[inline(always)]
     fn transmit<F: FnOnce(&mut [u8]) -> usize>(&mut self, now: Instant, build: F) -> bool {
         let lane = &mut *self.lane;
-        if lane.len() >= self.room {
+        if *self.free == 0 {
             lane.stats.pool_exhausted += 1;
             return false;
         }
@@ -707,6 +705,7 @@ impl TxLane<'_> {
         let due = Instant(now.as_nanos().saturating_add(lane.delay_ns)).max(lane.back_due);
         lane.tail = lane.tail.wrapping_add(1);
         lane.back_due = due;
+        *self.free -= 1;
         // The buffer and its padding, found once for the frame and its slot.
         let c = cell_mut(&mut lane.bytes, pos);
         c[META..META + 8].copy_from_slice(&due.as_nanos().to_ne_bytes());
@@ -732,6 +731,7 @@ impl TxLane<'_> {
     fn take_back(&mut self) {
         let lane = &mut *self.lane;
         lane.tail = lane.tail.wrapping_sub(1);
+        *self.free += 1;
         lane.back_due = if lane.len() == 0 {
             Instant::ZERO
         } else {
@@ -767,11 +767,13 @@ impl TxLane<'_> {
         } else {
             lane.push_back(Slot { due, len });
         }
+        *self.free -= 1;
         if lane.duplicate.hit(&mut lane.rng) {
-            if lane.len() < self.room {
+            if *self.free > 0 {
                 let copy = lane.tail & lane.mask;
                 lane.copy(at, copy, len as usize);
                 lane.push_back(Slot { due, len });
+                *self.free -= 1;
                 lane.stats.duplicated += 1;
             } else {
                 lane.stats.duplicate_skipped += 1;
@@ -852,8 +854,9 @@ impl Port for MemPort<'_> {
         let rx_dir = self.tx_dir.reverse();
         let (pos, n) = self.wire.take_due(rx_dir, now, max);
         let MemWire {
-            frames,
+            free,
             lanes: [ab, ba],
+            ..
         } = &mut *self.wire;
         let (rx_lane, tx_lane) = match rx_dir {
             Dir::AtoB => (ab, ba),
@@ -866,8 +869,8 @@ impl Port for MemPort<'_> {
             n,
         };
         let mut tx = TxLane {
-            room: *frames - rx_lane.len(),
             lane: tx_lane,
+            free,
         };
         b.run(&mut rx, &mut tx)
     }
