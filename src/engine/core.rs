@@ -27,7 +27,7 @@ use crate::wire::ethernet::EthernetAddress;
 use crate::wire::frame::{
     FrameHeader, KeepFrame, TcpFrame, TcpFrameTemplate, parse_tcp_frame, with_usual_tcp_frame,
 };
-use crate::wire::tcp::TcpRepr;
+use crate::wire::tcp::{TcpHeaderWords, TcpRepr};
 
 /// Tag bit of a table value or wheel item that refers to a TIME-WAIT record.
 pub const TW_BIT: u32 = 1 << 31;
@@ -369,7 +369,7 @@ impl<P: Port> Tx<'_, P> {
         &mut self,
         local_ip: u32,
         remote_ip: u32,
-        seg: &TcpRepr,
+        seg: &TcpHeaderWords,
         payload: &[u8],
         payload_acc: u64,
     ) {
@@ -380,9 +380,7 @@ impl<P: Port> Tx<'_, P> {
             self.now,
             #[inline(always)]
             |buf| {
-                len = tmpl
-                    .emit_carrying(buf, seg, payload, payload_acc)
-                    .unwrap_or(0);
+                len = tmpl.emit_words(buf, seg, payload, payload_acc).unwrap_or(0);
                 len
             },
         );
@@ -398,6 +396,17 @@ impl<P: Port> Tx<'_, P> {
 impl<P: Port> Sink for Tx<'_, P> {
     #[inline(always)]
     fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32) {
+        self.send_words(local_ip, remote_ip, &seg.header_words(), payload_offset);
+    }
+
+    #[inline(always)]
+    fn send_words(
+        &mut self,
+        local_ip: u32,
+        remote_ip: u32,
+        seg: &TcpHeaderWords,
+        payload_offset: u32,
+    ) {
         let (payload, payload_acc): (&[u8], u64) = if seg.payload_len == 0 {
             // Most segments (SYN, ACK, FIN) carry nothing.
             (&[], 0)
@@ -408,8 +417,8 @@ impl<P: Port> Sink for Tx<'_, P> {
             }
         };
         // A segment asking for more than the payload source holds carries what there
-        // is (never the case for the engine's own connections): `emit_carrying`
-        // writes the frame of the payload given.
+        // is (never the case for the engine's own connections): `emit_words` writes
+        // the frame of the payload given.
         self.transmit(local_ip, remote_ip, seg, payload, payload_acc);
     }
 

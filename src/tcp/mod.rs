@@ -14,7 +14,7 @@ use core::fmt;
 use std::time::Duration;
 
 pub use crate::stats::{FailCause, Phase};
-use crate::wire::tcp::TcpRepr;
+use crate::wire::tcp::{TcpHeaderWords, TcpRepr};
 
 pub mod conn;
 pub mod isn;
@@ -324,6 +324,21 @@ pub trait Sink {
     /// this side's payload source (the request on the client side, the response on the
     /// server side).
     fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32);
+    /// [`send`](Self::send) of a segment whose header is given as a frame stores it
+    /// ([`TcpHeaderWords`]): how a connection sends its own segments, its fields
+    /// going straight into header words with no [`TcpRepr`] in between. The default
+    /// reads the header back as a [`TcpRepr`] with the wire's parser and sends that,
+    /// so that a sink which looks at segments sees what goes on the wire.
+    #[inline]
+    fn send_words(
+        &mut self,
+        local_ip: u32,
+        remote_ip: u32,
+        seg: &TcpHeaderWords,
+        payload_offset: u32,
+    ) {
+        self.send(local_ip, remote_ip, &seg.repr(), payload_offset);
+    }
     /// A latency sample, in nanoseconds.
     fn record(&mut self, phase: Phase, nanos: u64);
     /// Count an event.
