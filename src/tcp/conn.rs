@@ -195,7 +195,7 @@ impl Conn {
             ..Conn::default()
         };
         self.set_state(State::SynSent);
-        self.send_at(cfg, now, iss, 0, sink);
+        self.send_syn(cfg, now, sink);
         self.snd_nxt = iss + 1;
         self.arm_retransmit(now);
     }
@@ -255,7 +255,7 @@ impl Conn {
         };
         self.negotiate(cfg, syn);
         self.set_state(State::SynReceived);
-        self.send_at(cfg, now, iss, 0, sink);
+        self.send_syn(cfg, now, sink);
         self.snd_nxt = iss + 1;
         self.arm_retransmit(now);
     }
@@ -468,8 +468,8 @@ impl Conn {
 
     /// Send the segment that starts at sequence number `at` (which must be in
     /// `[SND.UNA, SND.NXT]` or the next new one) and return how much sequence space it
-    /// covers. Every segment but our SYN carries ACK, and its ACK field becomes
-    /// Last.ACK.sent.
+    /// covers: what a retransmission sends.
+    #[inline]
     fn send_at(
         &mut self,
         cfg: &impl Settings,
@@ -479,37 +479,75 @@ impl Conn {
         sink: &mut impl Sink,
     ) -> u32 {
         if at == self.iss {
-            let seg = self.syn_header(cfg, now);
-            if self.state != State::SynSent {
-                self.last_ack_sent = self.rcv_nxt;
-            }
-            sink.send_words(self.local_ip, self.remote_ip, &seg, 0);
+            self.send_syn(cfg, now, sink);
             return 1;
         }
-        let end = self.data_end();
-        if at < end {
-            let len = (end.diff(at) as u32)
-                .min(self.seg_payload_max(cfg))
-                .min(max_len.max(1));
-            let last = at + len == end;
-            let mut flags = TcpFlags::ACK;
-            if last {
-                flags = flags | TcpFlags::PSH;
-            }
-            if last && self.fin_queued {
-                flags = flags | TcpFlags::FIN;
-            }
-            let seg = self.header(cfg, now, flags, at, len);
-            let offset = at.diff(self.iss + 1) as u32;
-            self.last_ack_sent = self.rcv_nxt;
-            sink.send_words(self.local_ip, self.remote_ip, &seg, offset);
-            return len + flags.fin() as u32;
+        if at < self.data_end() {
+            return self.send_data(cfg, now, at, max_len, sink);
         }
-        // At `end`: only the FIN is left.
-        let seg = self.header(cfg, now, TcpFlags::FIN | TcpFlags::ACK, at, 0);
+        // At the end of our data: only the FIN is left.
+        self.send_bare(cfg, now, TcpFlags::FIN | TcpFlags::ACK, at, sink);
+        1
+    }
+
+    /// Send our SYN (in SYN-SENT) or SYN-ACK (in SYN-RECEIVED). The SYN-ACK's ACK
+    /// field becomes Last.ACK.sent.
+    #[inline(never)]
+    fn send_syn(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
+        let seg = self.syn_header(cfg, now);
+        if self.state != State::SynSent {
+            self.last_ack_sent = self.rcv_nxt;
+        }
+        sink.send_words(self.local_ip, self.remote_ip, &seg, 0);
+    }
+
+    /// Send data from `at` (after our SYN, before the end of our data): as much as
+    /// the segment size, `max_len` (at least one octet) and the data allow, with PSH
+    /// on the last octets and our FIN with them when it is queued. Returns the
+    /// sequence space covered. The ACK field becomes Last.ACK.sent.
+    #[inline(never)]
+    fn send_data(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        at: SeqNumber,
+        max_len: u32,
+        sink: &mut impl Sink,
+    ) -> u32 {
+        let end = self.data_end();
+        debug_assert!(self.iss < at && at < end);
+        let len = (end.diff(at) as u32)
+            .min(self.seg_payload_max(cfg))
+            .min(max_len.max(1));
+        let last = at + len == end;
+        let mut flags = TcpFlags::ACK;
+        if last {
+            flags = flags | TcpFlags::PSH;
+        }
+        if last && self.fin_queued {
+            flags = flags | TcpFlags::FIN;
+        }
+        let seg = self.header(cfg, now, flags, at, len);
+        let offset = at.diff(self.iss + 1) as u32;
+        self.last_ack_sent = self.rcv_nxt;
+        sink.send_words(self.local_ip, self.remote_ip, &seg, offset);
+        len + flags.fin() as u32
+    }
+
+    /// Send `<SEQ=seq><ACK=RCV.NXT><CTL=flags>` with no payload: a bare ACK, or our
+    /// FIN (`flags` include ACK, not SYN). The ACK field becomes Last.ACK.sent.
+    #[inline(never)]
+    fn send_bare(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        flags: TcpFlags,
+        seq: SeqNumber,
+        sink: &mut impl Sink,
+    ) {
+        let seg = self.header(cfg, now, flags, seq, 0);
         self.last_ack_sent = self.rcv_nxt;
         sink.send_words(self.local_ip, self.remote_ip, &seg, 0);
-        1
     }
 
     /// Send whatever new data (and FIN) the peer's window allows. Returns whether
@@ -519,14 +557,15 @@ impl Conn {
         let end = self.data_end();
         let limit = self.snd_una + self.snd_wnd.max(1);
         let mut sent = false;
+        // (Our SYN went out when the connection opened: SND.NXT is past it.)
         while self.snd_nxt < end && self.snd_nxt < limit {
             let room = limit.diff(self.snd_nxt) as u32;
-            let n = self.send_at(cfg, now, self.snd_nxt, room, sink);
+            let n = self.send_data(cfg, now, self.snd_nxt, room, sink);
             self.snd_nxt = self.snd_nxt + n;
             sent = true;
         }
         if self.fin_queued && self.snd_nxt == end {
-            self.send_at(cfg, now, end, 0, sink);
+            self.send_bare(cfg, now, TcpFlags::FIN | TcpFlags::ACK, end, sink);
             self.snd_nxt = end + 1;
             sent = true;
         }
@@ -540,10 +579,9 @@ impl Conn {
     }
 
     /// Send a bare ACK `<SEQ=SND.NXT><ACK=RCV.NXT>`.
+    #[inline(always)]
     fn send_ack(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
-        let seg = self.header(cfg, now, TcpFlags::ACK, self.snd_nxt, 0);
-        self.last_ack_sent = self.rcv_nxt;
-        sink.send_words(self.local_ip, self.remote_ip, &seg, 0);
+        self.send_bare(cfg, now, TcpFlags::ACK, self.snd_nxt, sink);
         self.ack_pending = 0;
     }
 
@@ -573,9 +611,7 @@ impl Conn {
     #[inline(never)]
     fn send_syn_ack(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
         debug_assert_eq!(self.state, State::SynReceived);
-        let seg = self.syn_header(cfg, now);
-        self.last_ack_sent = self.rcv_nxt;
-        sink.send_words(self.local_ip, self.remote_ip, &seg, 0);
+        self.send_syn(cfg, now, sink);
     }
 
     /// Send `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>` with a zero window and no
