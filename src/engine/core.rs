@@ -224,7 +224,7 @@ pub struct Templates {
     /// answers them in the same order, so consecutive frames mostly share their
     /// pair. Starts as the pair (0, 0).
     last: (u64, TcpFrameTemplate),
-    /// `(local_ip << 32 | remote_ip, template)`; every slot starts as the pair (0, 0).
+    /// `(remote_ip << 32 | local_ip, template)`; every slot starts as the pair (0, 0).
     /// A fixed-size array, so that a slot index needs no bounds check.
     slots: Box<[(u64, TcpFrameTemplate); Templates::SLOTS]>,
 }
@@ -265,7 +265,9 @@ impl Templates {
     /// The template for frames from `local_ip` to `remote_ip` (host order).
     #[inline(always)]
     pub fn get(&mut self, local_ip: u32, remote_ip: u32) -> &TcpFrameTemplate {
-        let key = u64::from(local_ip) << 32 | u64::from(remote_ip);
+        // The remote address high: as a connection holds the two (`Conn::local_ip`
+        // then `remote_ip`), so that the key is one load from it.
+        let key = u64::from(remote_ip) << 32 | u64::from(local_ip);
         if self.last.0 != key {
             self.switch(key);
         }
@@ -277,7 +279,7 @@ impl Templates {
     #[cold]
     #[inline(never)]
     fn switch(&mut self, key: u64) {
-        let (local_ip, remote_ip) = ((key >> 32) as u32, key as u32);
+        let (local_ip, remote_ip) = (key as u32, (key >> 32) as u32);
         // Fibonacci hashing of the pair: consecutive addresses land far apart.
         let h = (local_ip ^ remote_ip.rotate_left(16)).wrapping_mul(0x9e37_79b9);
         let slot = &mut self.slots[(h >> 24) as usize];
@@ -297,19 +299,24 @@ impl Templates {
 pub struct Payload {
     bytes: Vec<u8>,
     sums: PrefixSums,
+    /// [`PrefixSums::slice_acc`] of all the bytes: most segments carry the whole
+    /// request or response.
+    whole: u64,
 }
 
 /// The payload of segments that carry none (resets, TIME-WAIT acknowledgments).
 pub static NO_PAYLOAD: Payload = Payload {
     bytes: Vec::new(),
     sums: PrefixSums::EMPTY,
+    whole: 0,
 };
 
 impl Payload {
     /// `bytes`, with their prefix sums.
     pub fn new(bytes: Vec<u8>) -> Payload {
         let sums = PrefixSums::new(&bytes);
-        Payload { bytes, sums }
+        let whole = sums.slice_acc(0, bytes.len()).unwrap_or(0);
+        Payload { bytes, sums, whole }
     }
 
     /// The bytes.
@@ -328,6 +335,9 @@ impl Payload {
     /// ([`PrefixSums::slice_acc`]), if the payload holds them.
     #[inline(always)]
     pub fn slice(&self, offset: u32, len: u16) -> Option<(&[u8], u64)> {
+        if offset == 0 && usize::from(len) == self.bytes.len() {
+            return Some((&self.bytes, self.whole));
+        }
         let start = offset as usize;
         let end = start + usize::from(len);
         let bytes = self.bytes.get(start..end)?;
@@ -998,6 +1008,21 @@ impl<K: Copy + Default> Core<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn payload_slices_are_the_bytes_and_sums_asked_for() {
+        let bytes: Vec<u8> = (0..300u32).map(|i| (i * 37 + 5) as u8).collect();
+        let sums = PrefixSums::new(&bytes);
+        let p = Payload::new(bytes.clone());
+        for (off, len) in [(0, 300), (0, 299), (1, 299), (0, 1), (100, 64), (299, 1)] {
+            let (start, end) = (off as usize, off as usize + usize::from(len));
+            let (b, acc) = p.slice(off, len).unwrap();
+            assert_eq!(b, &bytes[start..end]);
+            assert_eq!(Some(acc), sums.slice_acc(start, end));
+        }
+        assert_eq!(p.slice(1, 300), None);
+        assert_eq!(p.slice_clamped(1, 300).0, &bytes[1..]);
+    }
 
     #[test]
     fn the_hint_does_not_grow_a_table_slot() {

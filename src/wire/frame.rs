@@ -567,8 +567,8 @@ impl TcpFrameTemplate {
 
     /// The emit of every frame: the headers are written as one fixed-size area of
     /// [`HEAD_AREA`] octets with no check per field, the template copied, the TCP
-    /// header stored as five whole words (those past a shorter header are then
-    /// overwritten by the payload, or lie past the frame), both checksums finished
+    /// header stored as four or five whole words (those past a shorter header are
+    /// then overwritten by the payload, or lie past the frame), both checksums finished
     /// from the template's sums. A buffer shorter than the area (never a port's,
     /// whose [`MAX_FRAME`](crate::io::MAX_FRAME) octets the compiler sees) gets the
     /// area written aside first. The frame carries `payload`, whatever
@@ -614,13 +614,14 @@ impl TcpFrameTemplate {
         *head = self.head;
         head[IP_LENGTH..IP_LENGTH + 2].copy_from_slice(&total_len.to_be_bytes());
         head[IP_CHECKSUM..IP_CHECKSUM + 2].copy_from_slice(&ip_check.to_ne_bytes());
-        for (dst, w) in tcp_area
-            .as_chunks_mut::<8>()
-            .0
-            .iter_mut()
-            .zip([w0, w1, w2, w3, w4])
-        {
+        let (words, _) = tcp_area.as_chunks_mut::<8>();
+        for (dst, w) in words.iter_mut().zip([w0, w1, w2, w3]) {
             *dst = w.to_ne_bytes();
+        }
+        if header_len > 32 {
+            // (Past a shorter header the last word is zero, and either payload or
+            // past the frame: not stored. The usual headers' lengths are known.)
+            words[4] = w4.to_ne_bytes();
         }
         tcp_area[tcp::field::CHECKSUM].copy_from_slice(&tcp_check.to_ne_bytes());
         let payload_at = HEAD_LEN + header_len;
