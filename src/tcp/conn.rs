@@ -364,7 +364,7 @@ impl Conn {
     #[inline]
     fn window_field(&self, cfg: &impl Settings, syn: bool) -> u16 {
         if syn {
-            cfg.tcp().window.min(65535) as u16
+            cfg.syn_window()
         } else {
             (cfg.tcp().window >> self.rcv_wscale).min(65535) as u16
         }
@@ -430,31 +430,36 @@ impl Conn {
         // a simultaneous open sends its SYN-ACK from SYN-RECEIVED too, and used to
         // offer everything with TSecr 0 there.
         let offer = self.state == State::SynSent;
-        let (flags, ack, tsecr, window_scale) = if offer {
-            (TcpFlags::SYN, SeqNumber(0), 0, c.window_scale)
+        let (flags, ack, tsecr) = if offer {
+            (TcpFlags::SYN, SeqNumber(0), 0)
         } else {
-            let ws = self.rcv_wscale > 0 || self.snd_wscale > 0;
-            (
-                TcpFlags::SYN | TcpFlags::ACK,
-                self.rcv_nxt,
-                self.ts_recent,
-                ws.then_some(self.rcv_wscale),
-            )
+            (TcpFlags::SYN | TcpFlags::ACK, self.rcv_nxt, self.ts_recent)
         };
-        let timestamps = c.timestamps && (offer || self.ts_ok);
-        let sack_permitted = c.sack_permitted && (offer || self.sack_ok);
+        let ws_agreed = self.rcv_wscale > 0 || self.snd_wscale > 0;
         let tsval = self.tsval(cfg, now);
-        let options = match window_scale {
-            Some(shift) if timestamps && sack_permitted => {
+        let options =
+            if cfg.syn_offers_all() && (offer || (self.ts_ok && self.sack_ok && ws_agreed)) {
+                // Every option: the usual SYN and SYN-ACK.
+                let shift = if offer {
+                    c.window_scale.unwrap_or(0)
+                } else {
+                    self.rcv_wscale
+                };
                 OptionArea::syn_all(c.mss, tsval, tsecr, shift)
-            }
-            _ => OptionArea::syn(&TcpOptions {
-                mss: Some(c.mss),
-                window_scale,
-                sack_permitted,
-                timestamps: timestamps.then_some(Timestamps { tsval, tsecr }),
-            }),
-        };
+            } else {
+                let window_scale = if offer {
+                    c.window_scale
+                } else {
+                    ws_agreed.then_some(self.rcv_wscale)
+                };
+                let timestamps = c.timestamps && (offer || self.ts_ok);
+                OptionArea::syn(&TcpOptions {
+                    mss: Some(c.mss),
+                    window_scale,
+                    sack_permitted: c.sack_permitted && (offer || self.sack_ok),
+                    timestamps: timestamps.then_some(Timestamps { tsval, tsecr }),
+                })
+            };
         TcpHeaderWords::new(
             self.ports(),
             self.iss,

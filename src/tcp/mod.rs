@@ -211,6 +211,20 @@ pub trait Settings {
     fn time_wait_nanos(&self) -> u64 {
         nanos(self.tcp().time_wait)
     }
+    /// Our SYN offers every option (MSS, window scale, SACK-permitted, timestamps):
+    /// the usual SYN, whose options are laid out at once
+    /// ([`OptionArea::syn_all`](crate::wire::tcp::OptionArea::syn_all)).
+    #[inline]
+    fn syn_offers_all(&self) -> bool {
+        let c = self.tcp();
+        c.window_scale.is_some() && c.sack_permitted && c.timestamps
+    }
+    /// The window field of a SYN or SYN-ACK: `window`, never scaled there
+    /// (RFC 7323 §2.2), at most 65,535.
+    #[inline]
+    fn syn_window(&self) -> u16 {
+        self.tcp().window.min(65535) as u16
+    }
 }
 
 /// A duration in nanoseconds, saturating (as `Instant + Duration` adds it).
@@ -238,6 +252,8 @@ pub struct TcpParams {
     time_wait_ms: u32,
     idle_nanos: u64,
     time_wait_nanos: u64,
+    syn_offers_all: bool,
+    syn_window: u16,
 }
 
 impl TcpParams {
@@ -250,6 +266,8 @@ impl TcpParams {
             time_wait_ms: cfg.time_wait_ms(),
             idle_nanos: cfg.idle_nanos(),
             time_wait_nanos: cfg.time_wait_nanos(),
+            syn_offers_all: cfg.syn_offers_all(),
+            syn_window: cfg.syn_window(),
             cfg,
         }
     }
@@ -291,6 +309,14 @@ impl Settings for TcpParams {
     #[inline(always)]
     fn time_wait_nanos(&self) -> u64 {
         self.time_wait_nanos
+    }
+    #[inline(always)]
+    fn syn_offers_all(&self) -> bool {
+        self.syn_offers_all
+    }
+    #[inline(always)]
+    fn syn_window(&self) -> u16 {
+        self.syn_window
     }
 }
 
