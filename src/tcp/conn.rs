@@ -826,12 +826,10 @@ impl Conn {
             {
                 self.usual_handshake_ack(cfg, now, seg, sink)
             }
-            // ESTABLISHED, client: the response; once it is in, FIN → FIN-WAIT-1.
+            // ESTABLISHED, client: the response; once it is in, FIN → FIN-WAIT-1
+            // (or the abort).
             State::Established
-                if self.role == Role::Client
-                    && !self.fin_queued
-                    && cfg.tcp().close != CloseMode::Rst
-                    && self.usual(seg, ACK) =>
+                if self.role == Role::Client && !self.fin_queued && self.usual(seg, ACK) =>
             {
                 self.usual_response(cfg, now, seg, sink)
             }
@@ -845,6 +843,15 @@ impl Conn {
             {
                 self.usual_peer_fin(cfg, now, seg, sink)
             }
+            // ESTABLISHED, client: the server's FIN (after the response) →
+            // CLOSE-WAIT → LAST-ACK, FIN.
+            State::Established
+                if self.role == Role::Client && !self.fin_queued && self.usual(seg, FIN_ACK) =>
+            {
+                self.usual_response_fin(cfg, now, seg, sink)
+            }
+            // ESTABLISHED: the peer's RST at RCV.NXT (its abort) → CLOSED.
+            State::Established if self.usual_rst(seg) => self.on_usual_rst(now, seg, sink),
             // FIN-WAIT-1: the peer's FIN acknowledging ours → TIME-WAIT, ACK.
             State::FinWait1
                 if seg.payload_len == 0 && self.fin_sent() && self.usual(seg, FIN_ACK) =>
@@ -1047,10 +1054,24 @@ impl Conn {
         }
         self.usual_ack(seg);
         self.usual_data(seg, now, sink);
-        if self.rx_got >= self.rx_expect && cfg.tcp().close == CloseMode::Client {
-            self.fin_queued = true;
-            self.t_fin = now;
-            self.set_state(State::FinWait1);
+        if self.rx_got >= self.rx_expect {
+            // Everything expected is in: the client closes (app_progress).
+            match cfg.tcp().close {
+                CloseMode::Client => {
+                    self.fin_queued = true;
+                    self.t_fin = now;
+                    self.set_state(State::FinWait1);
+                }
+                CloseMode::Rst => {
+                    let sent = self.transmit(cfg, now, sink);
+                    if !sent && self.rcv_nxt == self.irs + 1 && self.last_ack_sent != self.rcv_nxt {
+                        // (See app_progress: the SYN-ACK not yet answered.)
+                        self.send_ack(cfg, now, sink);
+                    }
+                    return self.abort(cfg, now, None, sink);
+                }
+                CloseMode::Server => {}
+            }
         }
         let sent = self.transmit(cfg, now, sink);
         if !sent && self.ack_pending >= 2 {
@@ -1080,6 +1101,71 @@ impl Conn {
         self.transmit(cfg, now, sink);
         self.rearm_open(cfg, now, true);
         Step::Continue
+    }
+
+    /// ESTABLISHED, client: the server's FIN, usually on the last of the response
+    /// (RFC 9293 §3.10.7.4, eighth) → CLOSE-WAIT; the application closes at once
+    /// (app_close_passive) → LAST-ACK, our FIN (or the abort in RST mode).
+    #[inline(always)]
+    fn usual_response_fin(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        if seg.ack > self.snd_una {
+            self.usual_request_rtt(cfg, now, seg);
+        }
+        self.usual_ack(seg);
+        self.usual_data(seg, now, sink);
+        // The FIN, in order behind the data just taken.
+        self.rcv_nxt = self.rcv_nxt + 1;
+        self.t_fin = now;
+        self.set_state(State::CloseWait);
+        if self.rx_got < self.rx_expect {
+            self.pending_fail = Some(FailCause::ShortResponse);
+        }
+        if cfg.tcp().close == CloseMode::Rst {
+            let fail = self.pending_fail;
+            return self.abort(cfg, now, fail, sink);
+        }
+        self.fin_queued = true;
+        self.set_state(State::LastAck);
+        if !self.transmit(cfg, now, sink) {
+            self.send_ack(cfg, now, sink);
+        }
+        self.rearm_open(cfg, now, true);
+        Step::Continue
+    }
+
+    /// Whether `seg` is a RST exactly at RCV.NXT (RFC 5961 §3.2: it resets) with
+    /// no SYN, our window open (so the sequence test passes).
+    #[inline(always)]
+    fn usual_rst(&self, seg: &TcpRepr) -> bool {
+        const SYN_RST: u8 = TcpFlags::SYN.0 | TcpFlags::RST.0;
+        let usual = seg.flags.0 & SYN_RST == TcpFlags::RST.0
+            && seg.seq == self.rcv_nxt
+            && !self.rcv_wnd_shut;
+        #[cfg(test)]
+        usual_taken(usual);
+        usual
+    }
+
+    /// An acceptable RST ([`usual_rst`](Self::usual_rst)) in a synchronized
+    /// state: what [`synchronized`](Self::synchronized) does with it (PAWS does
+    /// not apply to a RST; TS.Recent may move forward).
+    #[inline(always)]
+    fn on_usual_rst(&mut self, now: Instant, seg: &TcpRepr, sink: &mut impl Sink) -> Step {
+        if self.ts_ok
+            && let Some(ts) = seg.options.timestamps
+            && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0
+            && seg.seq <= self.last_ack_sent
+        {
+            self.ts_recent = ts.tsval;
+        }
+        sink.event(Event::RstReceived);
+        self.on_reset(now, seg, sink)
     }
 
     /// FIN-WAIT-1: the peer's FIN acknowledging ours → (FIN-WAIT-2) → TIME-WAIT,

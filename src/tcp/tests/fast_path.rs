@@ -221,8 +221,7 @@ fn a_control_block_stays_within_120_bytes() {
 /// Whole lifecycles over a lossless link, in every close mode, with and without
 /// options, with responses of one and of several segments: the segments of the
 /// usual lifecycle take the specialised handlers (each checked against the
-/// general path by the tests' `on_segment`), all but the one the client's
-/// abort answers in RST mode.
+/// general path by the tests' `on_segment`).
 #[test]
 fn the_usual_lifecycle_takes_the_specialised_handlers() {
     use super::pair::Pair;
@@ -240,26 +239,17 @@ fn the_usual_lifecycle_takes_the_specialised_handlers() {
                 let taken = conn::USUAL_TAKEN.with(|n| n.get()) - before;
                 assert_eq!(p.client.outcomes(), [Event::Completed]);
                 assert_eq!(p.server().outcomes(), [Event::Completed]);
-                // Every segment received, but the SYN (LISTEN's) and, in RST mode,
-                // the RST.
-                let received = p.trace.len() as u64 - 1 - u64::from(close == CloseMode::Rst);
-                let expect = match close {
-                    CloseMode::Client => received,
-                    // Not (yet) specialised: the server's FIN on the response.
-                    CloseMode::Server => received - 1,
-                    // The SYN-ACK and the handshake's ACK: the client takes the
-                    // response the general way (it aborts after it).
-                    CloseMode::Rst => 2,
-                };
-                if resp == RESP || close == CloseMode::Rst {
-                    assert_eq!(taken, expect, "{close:?}, {cfg:?}");
+                // Every segment received but the SYN (LISTEN's).
+                let received = p.trace.len() as u64 - 1;
+                if resp == RESP {
+                    assert_eq!(taken, received, "{close:?}, {cfg:?}");
                 } else {
                     // The client's ACK of the first two response segments goes
-                    // the general way too (the server in ESTABLISHED is only
-                    // specialised for the FIN).
+                    // the general way (the server in ESTABLISHED is specialised
+                    // for the FIN and the RST only).
                     assert_eq!(
                         taken,
-                        expect - 1,
+                        received - 1,
                         "{close:?}, {resp}-byte response, {cfg:?}"
                     );
                 }
