@@ -24,7 +24,7 @@ use std::net::Ipv4Addr;
 
 use super::slab::Slab;
 use super::wheel::TimerWheel;
-use crate::io::Port;
+use crate::io::{Port, Transmit};
 use crate::stats::Recorder;
 use crate::tcp::conn::ms;
 use crate::tcp::isn::IsnGenerator;
@@ -374,7 +374,7 @@ impl Payload {
 }
 
 /// The transmit side of a worker as the TCP core sees it ([`Sink`]).
-pub struct Tx<'a, P: Port> {
+pub struct Tx<'a, P: Transmit> {
     /// Where frames go.
     pub port: &'a mut P,
     /// The burst's time.
@@ -387,7 +387,7 @@ pub struct Tx<'a, P: Port> {
     pub rec: &'a mut Recorder,
 }
 
-impl<P: Port> Tx<'_, P> {
+impl<P: Transmit> Tx<'_, P> {
     /// Transmit `seg` with `payload` (whose native-space sum is congruent to
     /// `payload_acc`, see [`PrefixSums::slice_acc`]) through the port, counting it
     /// as sent or dropped.
@@ -420,7 +420,7 @@ impl<P: Port> Tx<'_, P> {
     }
 }
 
-impl<P: Port> Sink for Tx<'_, P> {
+impl<P: Transmit> Sink for Tx<'_, P> {
     #[inline(always)]
     fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32) {
         self.send_words(local_ip, remote_ip, &seg.header_words(), payload_offset);
@@ -629,7 +629,7 @@ impl<K: Copy + Default> Core<K> {
     /// and its timer armed. Returns the slot, or `None` (nothing built, nothing
     /// sent) when the table is full.
     #[inline(always)]
-    pub fn open_conn<P: Port, I: FlowIndex<Key = K>>(
+    pub fn open_conn<P: Transmit, I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
         port: &mut P,
@@ -644,7 +644,7 @@ impl<K: Copy + Default> Core<K> {
     /// was looked up ([`FlowIndex::set_hinted`]); the slot keeps the hint for
     /// the connection's later filing and clearing.
     #[inline(always)]
-    pub fn open_conn_hinted<P: Port, I: FlowIndex<Key = K>>(
+    pub fn open_conn_hinted<P: Transmit, I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
         port: &mut P,
@@ -865,7 +865,7 @@ impl<K: Copy + Default> Core<K> {
 
     /// A segment for control block `i`.
     #[inline]
-    pub fn conn_segment<P: Port, I: FlowIndex<Key = K>>(
+    pub fn conn_segment<P: Transmit, I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
         port: &mut P,
@@ -906,7 +906,7 @@ impl<K: Copy + Default> Core<K> {
 
     /// A segment for TIME-WAIT record `i`. Returns true when it is a SYN that may
     /// reopen the tuple (the record is gone then).
-    pub fn tw_segment<P: Port, I: FlowIndex<Key = K>>(
+    pub fn tw_segment<P: Transmit, I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
         port: &mut P,
