@@ -12,7 +12,9 @@
 use super::timewait::{TimeWaitRecord, TwVerdict};
 use super::{CloseMode, Event, FailCause, Phase, Role, Settings, Sink, State};
 use crate::time::Instant;
-use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+use crate::wire::tcp::{
+    OptionArea, SeqNumber, TcpFlags, TcpHeaderWords, TcpOptions, TcpRepr, Timestamps,
+};
 
 /// What the engine must do with a control block after a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,7 +195,7 @@ impl Conn {
             ..Conn::default()
         };
         self.set_state(State::SynSent);
-        self.send_at(cfg, now, iss, 0, sink);
+        self.send_syn(cfg, now, sink);
         self.snd_nxt = iss + 1;
         self.arm_retransmit(now);
     }
@@ -253,7 +255,7 @@ impl Conn {
         };
         self.negotiate(cfg, syn);
         self.set_state(State::SynReceived);
-        self.send_at(cfg, now, iss, 0, sink);
+        self.send_syn(cfg, now, sink);
         self.snd_nxt = iss + 1;
         self.arm_retransmit(now);
     }
@@ -362,7 +364,7 @@ impl Conn {
     #[inline]
     fn window_field(&self, cfg: &impl Settings, syn: bool) -> u16 {
         if syn {
-            cfg.tcp().window.min(65535) as u16
+            cfg.syn_window()
         } else {
             (cfg.tcp().window >> self.rcv_wscale).min(65535) as u16
         }
@@ -382,75 +384,97 @@ impl Conn {
         mss.saturating_sub(opt).max(1) as u32
     }
 
-    /// A segment of ours with the common fields filled in.
+    /// Our ports as the first word of a header holds them: ours in the high half.
     #[inline(always)]
-    fn segment(
+    fn ports(&self) -> u32 {
+        u32::from(self.local_port) << 16 | u32::from(self.remote_port)
+    }
+
+    /// The header of one of our segments after the handshake, `<SEQ=seq>
+    /// <ACK=RCV.NXT>` with `flags` (which include ACK) and `len` octets of payload,
+    /// built from the connection's fields as a frame stores it: no SYN options, and
+    /// the timestamps when they were negotiated.
+    #[inline(always)]
+    fn header(
         &self,
         cfg: &impl Settings,
         now: Instant,
         flags: TcpFlags,
         seq: SeqNumber,
         len: u32,
-    ) -> TcpRepr {
-        let syn = flags.syn();
-        let mut options = TcpOptions::default();
-        if syn {
-            options.mss = Some(cfg.tcp().mss);
-            // Our SYN (SYN-SENT) offers what is configured. A SYN-ACK offers an
-            // option only if the SYN carried it (RFC 7323 §2.2, §3.2; RFC 2018), and
-            // echoes the SYN's TSval. This is decided by the state, not the role: a
-            // client that met a simultaneous open sends its SYN-ACK from
-            // SYN-RECEIVED too, and used to offer everything with TSecr 0 there.
-            let offer = self.state == State::SynSent;
-            if cfg.tcp().timestamps && (offer || self.ts_ok) {
-                options.timestamps = Some(Timestamps {
-                    tsval: self.tsval(cfg, now),
-                    tsecr: if offer { 0 } else { self.ts_recent },
-                });
-            }
-            if offer || self.rcv_wscale > 0 || self.snd_wscale > 0 {
-                options.window_scale = if offer {
-                    cfg.tcp().window_scale
-                } else {
-                    Some(self.rcv_wscale)
-                };
-            }
-            options.sack_permitted = cfg.tcp().sack_permitted && (offer || self.sack_ok);
-        } else if self.ts_ok {
-            options.timestamps = Some(Timestamps {
-                tsval: self.tsval(cfg, now),
-                tsecr: self.ts_recent,
-            });
-        }
-        TcpRepr {
-            src_port: self.local_port,
-            dst_port: self.remote_port,
+    ) -> TcpHeaderWords {
+        debug_assert!(flags.ack() && !flags.syn());
+        let options = if self.ts_ok {
+            OptionArea::timestamps(self.tsval(cfg, now), self.ts_recent)
+        } else {
+            OptionArea::NONE
+        };
+        TcpHeaderWords::new(
+            self.ports(),
             seq,
-            ack: if flags.ack() {
-                self.rcv_nxt
-            } else {
-                SeqNumber(0)
-            },
+            self.rcv_nxt,
             flags,
-            window: self.window_field(cfg, syn),
+            self.window_field(cfg, false),
             options,
-            payload_len: len as u16,
-        }
+            len as u16,
+        )
     }
 
-    /// Hand one of our segments to the sink, remembering its ACK field as
-    /// Last.ACK.sent.
+    /// The header of our SYN (in SYN-SENT) or SYN-ACK (in SYN-RECEIVED).
     #[inline(always)]
-    fn emit(&mut self, seg: &TcpRepr, payload_offset: u32, sink: &mut impl Sink) {
-        if seg.flags.ack() {
-            self.last_ack_sent = seg.ack;
-        }
-        sink.send(self.local_ip, self.remote_ip, seg, payload_offset);
+    fn syn_header(&self, cfg: &impl Settings, now: Instant) -> TcpHeaderWords {
+        let c = cfg.tcp();
+        // Our SYN (SYN-SENT) offers what is configured. A SYN-ACK offers an option
+        // only if the SYN carried it (RFC 7323 §2.2, §3.2; RFC 2018), and echoes the
+        // SYN's TSval. This is decided by the state, not the role: a client that met
+        // a simultaneous open sends its SYN-ACK from SYN-RECEIVED too, and used to
+        // offer everything with TSecr 0 there.
+        let offer = self.state == State::SynSent;
+        let (flags, ack, tsecr) = if offer {
+            (TcpFlags::SYN, SeqNumber(0), 0)
+        } else {
+            (TcpFlags::SYN | TcpFlags::ACK, self.rcv_nxt, self.ts_recent)
+        };
+        let ws_agreed = self.rcv_wscale > 0 || self.snd_wscale > 0;
+        let tsval = self.tsval(cfg, now);
+        let options =
+            if cfg.syn_offers_all() && (offer || (self.ts_ok && self.sack_ok && ws_agreed)) {
+                // Every option: the usual SYN and SYN-ACK.
+                let shift = if offer {
+                    c.window_scale.unwrap_or(0)
+                } else {
+                    self.rcv_wscale
+                };
+                OptionArea::syn_all(c.mss, tsval, tsecr, shift)
+            } else {
+                let window_scale = if offer {
+                    c.window_scale
+                } else {
+                    ws_agreed.then_some(self.rcv_wscale)
+                };
+                let timestamps = c.timestamps && (offer || self.ts_ok);
+                OptionArea::syn(&TcpOptions {
+                    mss: Some(c.mss),
+                    window_scale,
+                    sack_permitted: c.sack_permitted && (offer || self.sack_ok),
+                    timestamps: timestamps.then_some(Timestamps { tsval, tsecr }),
+                })
+            };
+        TcpHeaderWords::new(
+            self.ports(),
+            self.iss,
+            ack,
+            flags,
+            self.window_field(cfg, true),
+            options,
+            0,
+        )
     }
 
     /// Send the segment that starts at sequence number `at` (which must be in
     /// `[SND.UNA, SND.NXT]` or the next new one) and return how much sequence space it
-    /// covers.
+    /// covers: what a retransmission sends.
+    #[inline]
     fn send_at(
         &mut self,
         cfg: &impl Settings,
@@ -460,37 +484,84 @@ impl Conn {
         sink: &mut impl Sink,
     ) -> u32 {
         if at == self.iss {
-            let flags = if self.state == State::SynSent {
-                TcpFlags::SYN
-            } else {
-                TcpFlags::SYN | TcpFlags::ACK
-            };
-            let seg = self.segment(cfg, now, flags, at, 0);
-            self.emit(&seg, 0, sink);
+            self.send_syn(cfg, now, sink);
             return 1;
         }
-        let end = self.data_end();
-        if at < end {
-            let len = (end.diff(at) as u32)
-                .min(self.seg_payload_max(cfg))
-                .min(max_len.max(1));
-            let last = at + len == end;
-            let mut flags = TcpFlags::ACK;
-            if last {
-                flags = flags | TcpFlags::PSH;
-            }
-            if last && self.fin_queued {
-                flags = flags | TcpFlags::FIN;
-            }
-            let seg = self.segment(cfg, now, flags, at, len);
-            let offset = at.diff(self.iss + 1) as u32;
-            self.emit(&seg, offset, sink);
-            return len + flags.fin() as u32;
+        if at < self.data_end() {
+            return self.send_data(cfg, now, at, max_len, sink);
         }
-        // At `end`: only the FIN is left.
-        let seg = self.segment(cfg, now, TcpFlags::FIN | TcpFlags::ACK, at, 0);
-        self.emit(&seg, 0, sink);
+        // At the end of our data: only the FIN is left.
+        self.send_fin(cfg, now, sink);
         1
+    }
+
+    /// Send our SYN (in SYN-SENT) or SYN-ACK (in SYN-RECEIVED). The SYN-ACK's ACK
+    /// field becomes Last.ACK.sent.
+    #[inline(never)]
+    fn send_syn(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
+        let seg = self.syn_header(cfg, now);
+        if self.state != State::SynSent {
+            self.last_ack_sent = self.rcv_nxt;
+        }
+        sink.send_words(self.local_ip, self.remote_ip, &seg, 0);
+    }
+
+    /// Send data from `at` (after our SYN, before the end of our data): as much as
+    /// the segment size, `max_len` (at least one octet) and the data allow, with PSH
+    /// on the last octets and our FIN with them when it is queued. Returns the
+    /// sequence space covered. The ACK field becomes Last.ACK.sent.
+    #[inline(never)]
+    fn send_data(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        at: SeqNumber,
+        max_len: u32,
+        sink: &mut impl Sink,
+    ) -> u32 {
+        let end = self.data_end();
+        debug_assert!(self.iss < at && at < end);
+        let len = (end.diff(at) as u32)
+            .min(self.seg_payload_max(cfg))
+            .min(max_len.max(1));
+        let last = at + len == end;
+        let mut flags = TcpFlags::ACK;
+        if last {
+            flags = flags | TcpFlags::PSH;
+        }
+        if last && self.fin_queued {
+            flags = flags | TcpFlags::FIN;
+        }
+        let seg = self.header(cfg, now, flags, at, len);
+        let offset = at.diff(self.iss + 1) as u32;
+        self.last_ack_sent = self.rcv_nxt;
+        sink.send_words(self.local_ip, self.remote_ip, &seg, offset);
+        len + flags.fin() as u32
+    }
+
+    /// Send our FIN, `<SEQ=end of our data><ACK=RCV.NXT><CTL=FIN,ACK>`. Its own
+    /// function (not [`send_bare`](Self::send_bare) with arguments) so that a call
+    /// passes only what every send takes.
+    #[inline(never)]
+    fn send_fin(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
+        let end = self.data_end();
+        self.send_bare(cfg, now, TcpFlags::FIN | TcpFlags::ACK, end, sink);
+    }
+
+    /// Send `<SEQ=seq><ACK=RCV.NXT><CTL=flags>` with no payload: a bare ACK, or our
+    /// FIN (`flags` include ACK, not SYN). The ACK field becomes Last.ACK.sent.
+    #[inline(always)]
+    fn send_bare(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        flags: TcpFlags,
+        seq: SeqNumber,
+        sink: &mut impl Sink,
+    ) {
+        let seg = self.header(cfg, now, flags, seq, 0);
+        self.last_ack_sent = self.rcv_nxt;
+        sink.send_words(self.local_ip, self.remote_ip, &seg, 0);
     }
 
     /// Send whatever new data (and FIN) the peer's window allows. Returns whether
@@ -500,14 +571,15 @@ impl Conn {
         let end = self.data_end();
         let limit = self.snd_una + self.snd_wnd.max(1);
         let mut sent = false;
+        // (Our SYN went out when the connection opened: SND.NXT is past it.)
         while self.snd_nxt < end && self.snd_nxt < limit {
             let room = limit.diff(self.snd_nxt) as u32;
-            let n = self.send_at(cfg, now, self.snd_nxt, room, sink);
+            let n = self.send_data(cfg, now, self.snd_nxt, room, sink);
             self.snd_nxt = self.snd_nxt + n;
             sent = true;
         }
         if self.fin_queued && self.snd_nxt == end {
-            self.send_at(cfg, now, end, 0, sink);
+            self.send_fin(cfg, now, sink);
             self.snd_nxt = end + 1;
             sent = true;
         }
@@ -520,10 +592,10 @@ impl Conn {
         sent
     }
 
-    /// Send a bare ACK `<SEQ=SND.NXT><ACK=RCV.NXT>`.
+    /// Send a bare ACK `<SEQ=SND.NXT><ACK=RCV.NXT>`; nothing is left to acknowledge.
+    #[inline(never)]
     fn send_ack(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
-        let seg = self.segment(cfg, now, TcpFlags::ACK, self.snd_nxt, 0);
-        self.emit(&seg, 0, sink);
+        self.send_bare(cfg, now, TcpFlags::ACK, self.snd_nxt, sink);
         self.ack_pending = 0;
     }
 
@@ -552,16 +624,23 @@ impl Conn {
     #[cold]
     #[inline(never)]
     fn send_syn_ack(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
-        let s = self.segment(cfg, now, TcpFlags::SYN | TcpFlags::ACK, self.iss, 0);
-        self.emit(&s, 0, sink);
+        debug_assert_eq!(self.state, State::SynReceived);
+        self.send_syn(cfg, now, sink);
     }
 
-    /// Send `<SEQ=SND.NXT><CTL=RST,ACK>` (an abort, like SO_LINGER 0).
-    fn send_rst(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
-        let mut seg = self.segment(cfg, now, TcpFlags::RST | TcpFlags::ACK, self.snd_nxt, 0);
-        seg.window = 0;
-        seg.options = TcpOptions::default();
-        sink.send(self.local_ip, self.remote_ip, &seg, 0);
+    /// Send `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>` with a zero window and no
+    /// options (an abort, like SO_LINGER 0).
+    fn send_rst(&mut self, _cfg: &impl Settings, _now: Instant, sink: &mut impl Sink) {
+        let seg = TcpHeaderWords::new(
+            self.ports(),
+            self.snd_nxt,
+            self.rcv_nxt,
+            TcpFlags::RST | TcpFlags::ACK,
+            0,
+            OptionArea::NONE,
+            0,
+        );
+        sink.send_words(self.local_ip, self.remote_ip, &seg, 0);
         sink.event(Event::RstSent);
     }
 
@@ -583,12 +662,19 @@ impl Conn {
     fn rearm(&mut self, cfg: &impl Settings, now: Instant, new_ack: bool) {
         match self.state {
             State::TimeWait | State::Closed => {}
-            _ if self.snd_una != self.snd_nxt => {
-                if new_ack || self.timer != TimerKind::Retransmit {
-                    self.arm_retransmit(now);
-                }
+            _ => self.rearm_open(cfg, now, new_ack),
+        }
+    }
+
+    /// [`rearm`](Self::rearm) in a state known to be neither TIME-WAIT nor CLOSED.
+    #[inline(always)]
+    fn rearm_open(&mut self, cfg: &impl Settings, now: Instant, new_ack: bool) {
+        if self.snd_una != self.snd_nxt {
+            if new_ack || self.timer != TimerKind::Retransmit {
+                self.arm_retransmit(now);
             }
-            _ => self.arm_idle(cfg, now),
+        } else {
+            self.arm_idle(cfg, now);
         }
     }
 
@@ -791,8 +877,78 @@ impl Conn {
     }
 
     /// A segment for this connection arrived (RFC 9293 §3.10.7.3 and §3.10.7.4).
-    #[inline]
+    ///
+    /// The segments of the usual lifecycle go to handlers specialised by state
+    /// and role, each doing only what its transition needs (see
+    /// [`usual`](Self::usual)); every other segment, and every usual one in a
+    /// connection that is not in its usual condition, takes the general path
+    /// ([`on_segment_general`](Self::on_segment_general)), which is the
+    /// reference: the handlers leave the same state and send the same segments.
+    #[inline(always)]
     pub fn on_segment(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        const ACK: u8 = TcpFlags::ACK.0;
+        const FIN_ACK: u8 = TcpFlags::FIN.0 | TcpFlags::ACK.0;
+        match self.state {
+            // SYN-SENT: the SYN-ACK → ESTABLISHED, the request on the ACK.
+            State::SynSent if self.usual_syn_ack(seg) => self.on_usual_syn_ack(cfg, now, seg, sink),
+            // (Nothing is predicted in SYN-SENT.)
+            State::SynSent => self.on_unpredicted(cfg, now, seg, sink),
+            // SYN-RECEIVED: the handshake's ACK (with the request) → ESTABLISHED.
+            State::SynReceived
+                if self.role == Role::Server && !self.fin_queued && self.usual(seg, ACK) =>
+            {
+                self.usual_handshake_ack(cfg, now, seg, sink)
+            }
+            // ESTABLISHED, client: the response; once it is in, FIN → FIN-WAIT-1
+            // (or the abort).
+            State::Established
+                if self.role == Role::Client && !self.fin_queued && self.usual(seg, ACK) =>
+            {
+                self.usual_response(cfg, now, seg, sink)
+            }
+            // ESTABLISHED, server: the client's FIN → CLOSE-WAIT → LAST-ACK, FIN.
+            State::Established
+                if self.role == Role::Server
+                    && !self.fin_queued
+                    && seg.payload_len == 0
+                    && self.snd_nxt == self.data_end()
+                    && self.usual(seg, FIN_ACK) =>
+            {
+                self.usual_peer_fin(cfg, now, seg, sink)
+            }
+            // ESTABLISHED, client: the server's FIN (after the response) →
+            // CLOSE-WAIT → LAST-ACK, FIN.
+            State::Established
+                if self.role == Role::Client && !self.fin_queued && self.usual(seg, FIN_ACK) =>
+            {
+                self.usual_response_fin(cfg, now, seg, sink)
+            }
+            // ESTABLISHED: the peer's RST at RCV.NXT (its abort) → CLOSED.
+            State::Established if self.usual_rst(seg) => self.on_usual_rst(now, seg, sink),
+            // FIN-WAIT-1: the peer's FIN acknowledging ours → TIME-WAIT, ACK.
+            State::FinWait1
+                if seg.payload_len == 0 && self.fin_sent() && self.usual(seg, FIN_ACK) =>
+            {
+                self.usual_fin_wait_1_fin(cfg, now, seg, sink)
+            }
+            // LAST-ACK: the ACK of our FIN → CLOSED.
+            State::LastAck if seg.payload_len == 0 && self.fin_sent() && self.usual(seg, ACK) => {
+                self.usual_last_ack(cfg, now, seg, sink)
+            }
+            _ => self.on_segment_general(cfg, now, seg, sink),
+        }
+    }
+
+    /// [`on_segment`](Self::on_segment) by the general path alone (the reference
+    /// the specialised handlers are tested against).
+    #[inline(never)]
+    pub(crate) fn on_segment_general(
         &mut self,
         cfg: &impl Settings,
         now: Instant,
@@ -803,6 +959,330 @@ impl Conn {
             return self.on_predicted(cfg, now, seg, sink);
         }
         self.on_unpredicted(cfg, now, seg, sink)
+    }
+
+    /// Whether `seg` is the segment of the usual lifecycle a specialised handler
+    /// takes: among FIN, SYN, RST, ACK and URG exactly `flags` (PSH is free), at
+    /// RCV.NXT, acknowledging exactly SND.NXT, passing PAWS, with our window
+    /// open, and no retransmission under way (so no RTT sample is ambiguous and
+    /// no recovery is to be continued). Such a segment is
+    /// [`predicted`](Self::predicted) (SND.NXT is within every range prediction
+    /// allows), so its handler is [`on_predicted`](Self::on_predicted) with the
+    /// branches the state, the role and these facts decide taken.
+    #[inline(always)]
+    fn usual(&self, seg: &TcpRepr, flags: u8) -> bool {
+        const CTL: u8 =
+            TcpFlags::FIN.0 | TcpFlags::SYN.0 | TcpFlags::RST.0 | TcpFlags::ACK.0 | TcpFlags::URG.0;
+        let paws_ok = !self.ts_ok
+            || matches!(seg.options.timestamps,
+                Some(ts) if (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0);
+        let usual = seg.flags.0 & CTL == flags
+            && seg.seq == self.rcv_nxt
+            && seg.ack == self.snd_nxt
+            && self.retries == 0
+            && !self.recovering
+            && !self.rcv_wnd_shut
+            && paws_ok;
+        // (The last condition of every guard: true means its handler runs.)
+        #[cfg(test)]
+        usual_taken(usual);
+        usual
+    }
+
+    /// Whether `seg` is the SYN-ACK of the usual lifecycle in SYN-SENT: among FIN,
+    /// SYN, RST and ACK exactly SYN and ACK, acknowledging our SYN (SND.NXT), our
+    /// SYN not retransmitted (so the RTT sample is not ambiguous), and a response
+    /// expected (so the client does not close at once).
+    #[inline(always)]
+    fn usual_syn_ack(&self, seg: &TcpRepr) -> bool {
+        const CTL: u8 = TcpFlags::FIN.0 | TcpFlags::SYN.0 | TcpFlags::RST.0 | TcpFlags::ACK.0;
+        let usual = seg.flags.0 & CTL == TcpFlags::SYN.0 | TcpFlags::ACK.0
+            && seg.ack == self.snd_nxt
+            && self.retries == 0
+            && self.rx_expect > 0;
+        #[cfg(test)]
+        usual_taken(usual);
+        usual
+    }
+
+    /// SYN-SENT: the usual SYN-ACK ([`usual_syn_ack`](Self::usual_syn_ack)) →
+    /// ESTABLISHED (RFC 9293 §3.10.7.3, fourth), the request on the handshake's
+    /// ACK; what [`on_syn_sent`](Self::on_syn_sent) and
+    /// [`after_established`](Self::after_established) do with it.
+    #[inline(always)]
+    fn on_usual_syn_ack(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        self.irs = seg.seq;
+        self.rcv_nxt = seg.seq + 1;
+        self.negotiate(cfg, seg);
+        self.snd_una = seg.ack;
+        self.snd_wnd = seg.window as u32; // not scaled in a SYN (RFC 7323 §2.2)
+        sink.record(Phase::Connect, now.nanos_since(self.t_start));
+        self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
+        self.recovering = false;
+        self.set_state(State::Established);
+        self.t_mark = now;
+        // The client's move (app_progress): the request, with the ACK.
+        if !self.transmit(cfg, now, sink) {
+            self.send_ack(cfg, now, sink);
+        }
+        self.rearm_open(cfg, now, true);
+        Step::Continue
+    }
+
+    /// Our FIN is queued and has been sent (SND.NXT is one past it).
+    #[inline(always)]
+    fn fin_sent(&self) -> bool {
+        self.fin_queued && self.snd_nxt == self.data_end() + 1
+    }
+
+    /// TS.Recent from a [`usual`](Self::usual) segment (RFC 7323 §4.3 (2), as
+    /// [`on_predicted`](Self::on_predicted)), and the peer's window (RFC 9293
+    /// §3.10.7.4, scaled: not a SYN) and SND.UNA from its ACK.
+    #[inline(always)]
+    fn usual_ack(&mut self, seg: &TcpRepr) {
+        if self.ts_ok
+            && let Some(ts) = seg.options.timestamps
+            && seg.seq <= self.last_ack_sent
+        {
+            self.ts_recent = ts.tsval;
+        }
+        self.snd_una = seg.ack;
+        self.snd_wnd = (seg.window as u32) << self.snd_wscale;
+    }
+
+    /// The client's RTT sample on the ACK of its whole request, as
+    /// [`on_ack`](Self::on_ack) takes it (a usual segment: no retransmission, so
+    /// no ambiguity), before SND.UNA moves.
+    #[inline(always)]
+    fn usual_request_rtt(&mut self, cfg: &impl Settings, now: Instant, seg: &TcpRepr) {
+        if self.role == Role::Client
+            && self.tx_total > 0
+            && self.snd_una <= self.iss + 1
+            && seg.ack >= self.data_end()
+        {
+            self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
+        }
+    }
+
+    /// In-order payload of a usual segment, as [`on_data`](Self::on_data) counts
+    /// it (the client times the first byte).
+    #[inline(always)]
+    fn usual_data(&mut self, seg: &TcpRepr, now: Instant, sink: &mut impl Sink) {
+        let len = seg.payload_len as u32;
+        if len > 0 {
+            if self.role == Role::Client && self.rx_got == 0 {
+                sink.record(Phase::Ttfb, now.nanos_since(self.t_mark));
+            }
+            self.rx_got = self.rx_got.saturating_add(len);
+            self.rcv_nxt = self.rcv_nxt + len;
+            self.ack_pending = self.ack_pending.saturating_add(1);
+        }
+    }
+
+    /// SYN-RECEIVED, server: the handshake's ACK, usually carrying the request
+    /// (RFC 9293 §3.10.7.4) → ESTABLISHED; once the whole request is in, the
+    /// response goes out (with our FIN when the server closes).
+    #[inline(always)]
+    fn usual_handshake_ack(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        self.usual_ack(seg);
+        // The SYN-ACK was not retransmitted: the handshake's RTT sample.
+        self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
+        self.set_state(State::Established);
+        self.usual_data(seg, now, sink);
+        let mut sent = false;
+        if self.rx_got >= self.rx_expect {
+            if cfg.tcp().close == CloseMode::Server {
+                self.fin_queued = true;
+                self.t_fin = now;
+                self.set_state(State::FinWait1);
+            }
+            sent = self.transmit(cfg, now, sink);
+        }
+        if !sent && self.ack_pending >= 2 {
+            self.send_ack(cfg, now, sink);
+        }
+        self.rearm_open(cfg, now, true);
+        Step::Continue
+    }
+
+    /// ESTABLISHED, client: (part of) the response; once it is all in, the
+    /// client closes (CloseMode::Client): FIN → FIN-WAIT-1.
+    #[inline(always)]
+    fn usual_response(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        let new_ack = seg.ack > self.snd_una;
+        if new_ack {
+            self.usual_request_rtt(cfg, now, seg);
+        }
+        self.usual_ack(seg);
+        self.usual_data(seg, now, sink);
+        if self.rx_got >= self.rx_expect {
+            // Everything expected is in: the client closes (app_progress).
+            match cfg.tcp().close {
+                CloseMode::Client => {
+                    self.fin_queued = true;
+                    self.t_fin = now;
+                    self.set_state(State::FinWait1);
+                }
+                CloseMode::Rst => {
+                    let sent = self.transmit(cfg, now, sink);
+                    if !sent && self.rcv_nxt == self.irs + 1 && self.last_ack_sent != self.rcv_nxt {
+                        // (See app_progress: the SYN-ACK not yet answered.)
+                        self.send_ack(cfg, now, sink);
+                    }
+                    return self.abort(cfg, now, None, sink);
+                }
+                CloseMode::Server => {}
+            }
+        }
+        let sent = self.transmit(cfg, now, sink);
+        if !sent && self.ack_pending >= 2 {
+            self.send_ack(cfg, now, sink);
+        }
+        self.rearm_open(cfg, now, new_ack);
+        Step::Continue
+    }
+
+    /// ESTABLISHED, server: the client's FIN, everything of ours acknowledged →
+    /// CLOSE-WAIT; the application closes at once → LAST-ACK, our FIN.
+    #[inline(always)]
+    fn usual_peer_fin(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        self.usual_ack(seg);
+        self.rcv_nxt = self.rcv_nxt + 1;
+        self.t_fin = now;
+        self.set_state(State::CloseWait);
+        self.fin_queued = true;
+        self.set_state(State::LastAck);
+        // All our data is out and acknowledged: this sends just the FIN.
+        self.transmit(cfg, now, sink);
+        self.rearm_open(cfg, now, true);
+        Step::Continue
+    }
+
+    /// ESTABLISHED, client: the server's FIN, usually on the last of the response
+    /// (RFC 9293 §3.10.7.4, eighth) → CLOSE-WAIT; the application closes at once
+    /// (app_close_passive) → LAST-ACK, our FIN (or the abort in RST mode).
+    #[inline(always)]
+    fn usual_response_fin(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        if seg.ack > self.snd_una {
+            self.usual_request_rtt(cfg, now, seg);
+        }
+        self.usual_ack(seg);
+        self.usual_data(seg, now, sink);
+        // The FIN, in order behind the data just taken.
+        self.rcv_nxt = self.rcv_nxt + 1;
+        self.t_fin = now;
+        self.set_state(State::CloseWait);
+        if self.rx_got < self.rx_expect {
+            self.pending_fail = Some(FailCause::ShortResponse);
+        }
+        if cfg.tcp().close == CloseMode::Rst {
+            let fail = self.pending_fail;
+            return self.abort(cfg, now, fail, sink);
+        }
+        self.fin_queued = true;
+        self.set_state(State::LastAck);
+        if !self.transmit(cfg, now, sink) {
+            self.send_ack(cfg, now, sink);
+        }
+        self.rearm_open(cfg, now, true);
+        Step::Continue
+    }
+
+    /// Whether `seg` is a RST exactly at RCV.NXT (RFC 5961 §3.2: it resets) with
+    /// no SYN, our window open (so the sequence test passes).
+    #[inline(always)]
+    fn usual_rst(&self, seg: &TcpRepr) -> bool {
+        const SYN_RST: u8 = TcpFlags::SYN.0 | TcpFlags::RST.0;
+        let usual = seg.flags.0 & SYN_RST == TcpFlags::RST.0
+            && seg.seq == self.rcv_nxt
+            && !self.rcv_wnd_shut;
+        #[cfg(test)]
+        usual_taken(usual);
+        usual
+    }
+
+    /// An acceptable RST ([`usual_rst`](Self::usual_rst)) in a synchronized
+    /// state: what [`synchronized`](Self::synchronized) does with it (PAWS does
+    /// not apply to a RST; TS.Recent may move forward).
+    #[inline(always)]
+    fn on_usual_rst(&mut self, now: Instant, seg: &TcpRepr, sink: &mut impl Sink) -> Step {
+        if self.ts_ok
+            && let Some(ts) = seg.options.timestamps
+            && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0
+            && seg.seq <= self.last_ack_sent
+        {
+            self.ts_recent = ts.tsval;
+        }
+        sink.event(Event::RstReceived);
+        self.on_reset(now, seg, sink)
+    }
+
+    /// FIN-WAIT-1: the peer's FIN acknowledging ours → (FIN-WAIT-2) → TIME-WAIT,
+    /// with the last ACK.
+    #[inline(always)]
+    fn usual_fin_wait_1_fin(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        self.usual_request_rtt(cfg, now, seg);
+        self.usual_ack(seg);
+        self.set_state(State::FinWait2);
+        self.rcv_nxt = self.rcv_nxt + 1;
+        if self.t_fin == Instant::ZERO {
+            self.t_fin = now;
+        }
+        self.send_ack(cfg, now, sink);
+        self.enter_time_wait(cfg, now, sink)
+    }
+
+    /// LAST-ACK: the ACK of our FIN → CLOSED.
+    #[inline(always)]
+    fn usual_last_ack(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        self.usual_request_rtt(cfg, now, seg);
+        self.usual_ack(seg);
+        if self.role == Role::Client {
+            sink.record(Phase::Close, now.nanos_since(self.t_fin));
+        }
+        self.finish(now, None, sink)
     }
 
     /// Header prediction (after the BSD stack's `tcp_input`): whether `seg` is the
@@ -1424,6 +1904,19 @@ impl Conn {
         };
         self.finish(now, cause, sink)
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Segments the specialised handlers of [`Conn::on_segment`] took on this
+    /// thread (the tests check that the usual lifecycle takes them).
+    pub(crate) static USUAL_TAKEN: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// Count a segment a specialised handler takes.
+#[cfg(test)]
+fn usual_taken(taken: bool) {
+    USUAL_TAKEN.with(|n| n.set(n.get() + u64::from(taken)));
 }
 
 /// A duration in whole milliseconds, saturating.
