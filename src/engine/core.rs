@@ -126,14 +126,19 @@ pub struct TwSlot<K> {
 
 /// A received segment as a worker holds it between parsing and dispatch: its
 /// addresses (host order) and TCP header. The payload is only counted, never read.
+///
+/// In C layout, the destination first: the addresses are then the last eight
+/// octets of the IPv4 header read as one big-endian word (the source is its high
+/// half), stored with one load, one byte swap and one store.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct RxSeg {
-    /// IPv4 source.
-    pub src_ip: u32,
-    /// IPv4 destination.
-    pub dst_ip: u32,
     /// The TCP header.
     pub tcp: TcpRepr,
+    /// IPv4 destination.
+    pub dst_ip: u32,
+    /// IPv4 source.
+    pub src_ip: u32,
 }
 
 /// Where a worker keeps a burst's segments between parsing and dispatch: a slot

@@ -207,39 +207,39 @@ pub fn with_usual_tcp_frame<K: KeepFrame>(
 /// The options of a header of 8 words after the handshake: NOP, NOP, timestamps,
 /// recognised by one comparison of their first word.
 #[inline(always)]
-fn timestamps_only(o: &[u8]) -> Option<TcpOptions> {
-    (u32::from_ne_bytes(*o.first_chunk()?) == NOP_NOP_TS).then(|| TcpOptions {
-        timestamps: Some(Timestamps {
-            tsval: be32(o, 4),
-            tsecr: be32(o, 8),
-        }),
+fn is_timestamps_only(o: &[u8; 12]) -> bool {
+    u32::from_ne_bytes(*o.first_chunk().expect("12 octets")) == NOP_NOP_TS
+}
+
+/// The options of a header of 8 words that [`is_timestamps_only`] recognised.
+#[inline(always)]
+fn timestamps_only(o: &[u8; 12]) -> TcpOptions {
+    TcpOptions {
+        timestamps: Some(timestamps(be64(o, 4))),
         ..TcpOptions::default()
-    })
+    }
 }
 
-/// The options of a header of 5 words: none.
+/// Whether the options of a SYN or SYN-ACK of 10 words are as Linux sends them with
+/// everything on: MSS, SACK-permitted, timestamps, NOP, window scale.
 #[inline(always)]
-fn no_options(_: &[u8]) -> Option<TcpOptions> {
-    Some(TcpOptions::default())
-}
-
-/// The options of a SYN or SYN-ACK of 10 words as Linux sends it with everything on:
-/// MSS, SACK-permitted, timestamps, NOP, window scale.
-#[inline(always)]
-fn linux_syn_options(o: &[u8]) -> Option<TcpOptions> {
-    (u32::from_ne_bytes(*o.first_chunk()?) & u32::from_ne_bytes([0xff, 0xff, 0, 0])
+fn is_linux_syn_options(o: &[u8; 20]) -> bool {
+    u32::from_ne_bytes(*o.first_chunk().expect("20 octets"))
+        & u32::from_ne_bytes([0xff, 0xff, 0, 0])
         == u32::from_ne_bytes([tcp::kind::MSS, 4, 0, 0])
         && be32(o, 4) == SACKPERM_TS
-        && be32(o, 16) >> 8 == NOP_WS >> 8)
-        .then(|| TcpOptions {
-            mss: Some(u16::from_be_bytes([o[2], o[3]])),
-            window_scale: Some(o[19]),
-            sack_permitted: true,
-            timestamps: Some(Timestamps {
-                tsval: be32(o, 8),
-                tsecr: be32(o, 12),
-            }),
-        })
+        && be32(o, 16) >> 8 == NOP_WS >> 8
+}
+
+/// The options of a header of 10 words that [`is_linux_syn_options`] recognised.
+#[inline(always)]
+fn linux_syn_options(o: &[u8; 20]) -> TcpOptions {
+    TcpOptions {
+        mss: Some(u16::from_be_bytes([o[2], o[3]])),
+        window_scale: Some(o[19]),
+        sack_permitted: true,
+        timestamps: Some(timestamps(be64(o, 8))),
+    }
 }
 
 /// Offset of the IPv4 header in a frame.
@@ -255,6 +255,22 @@ const SACKPERM_TS: u32 =
     u32::from_be_bytes([tcp::kind::SACK_PERMITTED, 2, tcp::kind::TIMESTAMPS, 10]);
 /// NOP, window scale kind and length; the shift goes in the low octet.
 const NOP_WS: u32 = u32::from_be_bytes([tcp::kind::NOP, tcp::kind::WINDOW_SCALE, 3, 0]);
+
+/// The timestamps option's TSval and TSecr read as one big-endian word (the
+/// fields of [`Timestamps`] are its halves, in its order in memory).
+#[inline(always)]
+fn timestamps(w: u64) -> Timestamps {
+    Timestamps {
+        tsecr: w as u32,
+        tsval: (w >> 32) as u32,
+    }
+}
+
+/// The big-endian 64-bit word at `at` of `b`.
+#[inline(always)]
+fn be64(b: &[u8], at: usize) -> u64 {
+    u64::from_be_bytes(*b[at..].first_chunk().expect("8 octets"))
+}
 
 /// The big-endian word at `at` of `b`.
 #[inline(always)]
@@ -284,16 +300,17 @@ fn usual_shape<const N: usize>(
     let Some(h) = frame.first_chunk::<N>() else {
         return false;
     };
-    let o = &h[TCP + tcp::HEADER_LEN..];
-    // (A match on the constant, so that each shape's parser is a direct call.)
-    let options = match N - TCP {
-        20 => no_options(o),
-        32 => timestamps_only(o),
-        _ => linux_syn_options(o),
+    // The options are recognised here, and read after the verification (their
+    // values, kept in registers across it, went to the stack). (A match on the
+    // constant, so that each shape's recogniser is a direct call.)
+    let usual = match N - TCP {
+        20 => true,
+        32 => is_timestamps_only(options::<N, 12>(h)),
+        _ => is_linux_syn_options(options::<N, 20>(h)),
     };
-    let Some(options) = options else {
+    if !usual {
         return false;
-    };
+    }
     if verify_checksums {
         // Native byte order (see `checksum::sum_native`); 0xffff is the same in both.
         let ip_sum = checksum::add_native(0, &h[IP..TCP]);
@@ -321,25 +338,44 @@ fn usual_shape<const N: usize>(
     // were too many and went to the stack. (`black_box` hides that it is the same
     // memory; it changes nothing else.)
     let h = std::hint::black_box(h);
-    let t = &h[TCP..];
+    // The header's fields read as big-endian words whose halves and octets are
+    // the fields in the order of `TcpRepr` and `RxSeg` (C layout): each word is
+    // then stored with one byte swap and one store.
+    let addrs = be64(h, IP + 12);
+    let ports_seq = be64(h, TCP);
+    let ack_flags_window = be64(h, TCP + 8);
+    let options = match N - TCP {
+        20 => TcpOptions::default(),
+        32 => timestamps_only(options::<N, 12>(h)),
+        _ => linux_syn_options(options::<N, 20>(h)),
+    };
     out.keep(TcpFrame {
         src_mac: EthernetAddress([h[6], h[7], h[8], h[9], h[10], h[11]]),
         dst_mac: EthernetAddress([h[0], h[1], h[2], h[3], h[4], h[5]]),
-        src_ip: Ipv4Addr::new(h[IP + 12], h[IP + 13], h[IP + 14], h[IP + 15]),
-        dst_ip: Ipv4Addr::new(h[IP + 16], h[IP + 17], h[IP + 18], h[IP + 19]),
+        src_ip: Ipv4Addr::from_bits((addrs >> 32) as u32),
+        dst_ip: Ipv4Addr::from_bits(addrs as u32),
         tcp: TcpRepr {
-            src_port: u16::from_be_bytes([t[0], t[1]]),
-            dst_port: u16::from_be_bytes([t[2], t[3]]),
-            seq: tcp::SeqNumber(be32(t, 4)),
-            ack: tcp::SeqNumber(be32(t, 8)),
-            flags: tcp::TcpFlags(t[13]),
-            window: u16::from_be_bytes([t[14], t[15]]),
+            seq: tcp::SeqNumber(ports_seq as u32),
+            dst_port: (ports_seq >> 32) as u16,
+            src_port: (ports_seq >> 48) as u16,
+            window: ack_flags_window as u16,
+            flags: tcp::TcpFlags((ack_flags_window >> 16) as u8),
+            ack: tcp::SeqNumber((ack_flags_window >> 32) as u32),
             options,
             payload_len: payload.len() as u16,
         },
         payload_offset: N,
     });
     true
+}
+
+/// The `M` octets of options of a header that ends at `N` (`M` is `N - TCP - 20`
+/// where this is called, and the match arms that do not call it are never taken).
+#[inline(always)]
+fn options<const N: usize, const M: usize>(h: &[u8; N]) -> &[u8; M] {
+    h[TCP + tcp::HEADER_LEN..]
+        .first_chunk()
+        .expect("the options of the shape")
 }
 
 /// [`parse_tcp_frame`] through the parsers of each layer.

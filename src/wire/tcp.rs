@@ -155,12 +155,17 @@ impl fmt::Debug for TcpFlags {
 }
 
 /// The TCP timestamps option (RFC 7323 §3).
+///
+/// In C layout, TSecr first: the two fields are then the option's eight octets
+/// read as one big-endian word (TSval is its high half), so that a parser stores
+/// them with one load, one byte swap and one store.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(C)]
 pub struct Timestamps {
-    /// TSval: the sender's timestamp clock.
-    pub tsval: u32,
     /// TSecr: the most recent TSval received from the peer (valid when ACK is set).
     pub tsecr: u32,
+    /// TSval: the sender's timestamp clock.
+    pub tsval: u32,
 }
 
 /// The TCP options synfin understands. Unknown options are skipped on parse.
@@ -178,24 +183,31 @@ pub struct TcpOptions {
 
 /// A plain, `Copy` representation of a TCP header. The payload is not held:
 /// `payload_len` says how long it is, and emit takes the bytes separately.
+///
+/// In C layout, in an order that follows the header read as big-endian words:
+/// the ports and sequence number (the header's first eight octets) are one 64-bit
+/// word whose high half is the ports, so `seq`, `dst_port`, `src_port` are that word
+/// stored little-endian; `window` and `flags` are the low octets of the next 32-bit
+/// word. A parser then stores them with one load, one byte swap and one store each.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct TcpRepr {
-    /// Source port.
-    pub src_port: u16,
-    /// Destination port.
-    pub dst_port: u16,
     /// Sequence number of the first octet (of the SYN when SYN is set).
     pub seq: SeqNumber,
-    /// Next sequence number the sender expects; meaningful only when ACK is set.
-    pub ack: SeqNumber,
-    /// Control bits.
-    pub flags: TcpFlags,
+    /// Destination port.
+    pub dst_port: u16,
+    /// Source port.
+    pub src_port: u16,
     /// Receive window, unscaled (as on the wire).
     pub window: u16,
-    /// Options.
-    pub options: TcpOptions,
+    /// Control bits.
+    pub flags: TcpFlags,
+    /// Next sequence number the sender expects; meaningful only when ACK is set.
+    pub ack: SeqNumber,
     /// Length of the payload in octets.
     pub payload_len: u16,
+    /// Options.
+    pub options: TcpOptions,
 }
 
 impl TcpRepr {
