@@ -210,7 +210,11 @@ impl<const VERIFY: bool> Burst for ReceiveSegs<'_, VERIFY> {
     fn run<R: Receive, T: Transmit>(self, rx: &mut R, _tx: &mut T) -> Received {
         let ReceiveSegs { segs } = self;
         let verify = VERIFY;
-        let (mut frames, mut kept, mut invalid, mut bytes) = (0u64, 0usize, 0u64, 0u64);
+        let (mut frames, mut invalid, mut bytes) = (0u64, 0u64, 0u64);
+        // The slots not yet taken: the frame's slot is the first, and a kept frame
+        // moves the start past it (a pointer and a length, instead of the slot's
+        // address computed from a count for every frame).
+        let mut free: &mut [RxSeg] = segs;
         let n = rx.each(
             #[inline(always)]
             |frame| {
@@ -219,7 +223,7 @@ impl<const VERIFY: bool> Burst for ReceiveSegs<'_, VERIFY> {
                 // The frame's slot, found before it is parsed, so that nothing comes
                 // between the parsing and the store: the parsed fields would be kept
                 // across it on the stack.
-                let Some(slot) = segs.get_mut(kept) else {
+                let Some(slot) = free.first_mut() else {
                     invalid += 1;
                     return;
                 };
@@ -230,12 +234,13 @@ impl<const VERIFY: bool> Burst for ReceiveSegs<'_, VERIFY> {
                 if with_usual_tcp_frame(frame, verify, &mut Put(slot))
                     || receive_unusual(frame, verify, slot)
                 {
-                    kept += 1;
+                    free = &mut std::mem::take(&mut free)[1..];
                 } else {
                     invalid += 1;
                 }
             },
         );
+        let kept = super::BURST - free.len();
         Received {
             n,
             kept,

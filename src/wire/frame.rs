@@ -196,8 +196,13 @@ pub fn with_usual_tcp_frame<K: KeepFrame>(
         return false;
     }
     let total_len = usize::from(u16::from_be_bytes([h[IP + 2], h[IP + 3]]));
-    match h[TCP + tcp::field::DATA_OFF] >> 4 {
-        8 => usual_shape::<{ TCP + 32 }>(frame, total_len, verify_checksums, out),
+    // The shape of every segment after the handshake first, on its own (in one
+    // match with the others, it was tested last).
+    let data_off = h[TCP + tcp::field::DATA_OFF];
+    if data_off & 0xf0 == 0x80 {
+        return usual_shape::<{ TCP + 32 }>(frame, total_len, verify_checksums, out);
+    }
+    match data_off >> 4 {
         5 => usual_shape::<{ TCP + 20 }>(frame, total_len, verify_checksums, out),
         10 => usual_shape::<{ TCP + 40 }>(frame, total_len, verify_checksums, out),
         _ => false,
