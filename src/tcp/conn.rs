@@ -174,28 +174,18 @@ impl Conn {
         now: Instant,
         sink: &mut impl Sink,
     ) {
-        *self = Conn {
-            local_ip: local.0,
-            local_port: local.1,
-            remote_ip: remote.0,
-            remote_port: remote.1,
-            role: Role::Client,
+        self.open(
+            cfg,
+            Role::Client,
+            local,
+            remote,
+            None,
             iss,
-            snd_una: iss,
-            snd_nxt: iss,
             ts_offset,
-            tx_total: cfg.tcp().request_bytes,
-            rx_expect: cfg.tcp().response_bytes,
-            rto_ms: cfg.rto_initial_ms(),
-            t_start: start,
-            t_mark: now,
-            deadline: Instant::NEVER,
-            ..Conn::default()
-        };
-        self.set_state(State::SynSent);
-        self.send_at(cfg, now, iss, 0, sink);
-        self.snd_nxt = iss + 1;
-        self.arm_retransmit(now);
+            start,
+            now,
+            sink,
+        );
     }
 
     /// Passive open (server side): build a control block in SYN-RECEIVED for the
@@ -231,31 +221,76 @@ impl Conn {
         now: Instant,
         sink: &mut impl Sink,
     ) {
+        self.open(
+            cfg,
+            Role::Server,
+            local,
+            remote,
+            Some(syn),
+            iss,
+            ts_offset,
+            now,
+            now,
+            sink,
+        );
+    }
+
+    /// The in-place builder of both opens: every field of the block written for a
+    /// new connection of `role` between `local` and `remote` (the peer's `syn` in
+    /// a passive open), in SYN-SENT (active) or SYN-RECEIVED (passive) with the
+    /// SYN-ACK's options negotiated, then our SYN (or SYN-ACK) sent and the
+    /// retransmission timer running. SND.NXT and the timer are written with the
+    /// rest (sending the SYN reads neither), so no field is stored twice around
+    /// the send.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn open(
+        &mut self,
+        cfg: &impl Settings,
+        role: Role,
+        local: (u32, u16),
+        remote: (u32, u16),
+        syn: Option<&TcpRepr>,
+        iss: SeqNumber,
+        ts_offset: u32,
+        start: Instant,
+        now: Instant,
+        sink: &mut impl Sink,
+    ) {
+        let c = cfg.tcp();
+        let (tx_total, rx_expect, state) = match role {
+            Role::Client => (c.request_bytes, c.response_bytes, State::SynSent),
+            Role::Server => (c.response_bytes, c.request_bytes, State::SynReceived),
+        };
+        let rto_ms = cfg.rto_initial_ms();
+        let irs = syn.map_or(SeqNumber(0), |syn| syn.seq);
         *self = Conn {
             local_ip: local.0,
             local_port: local.1,
             remote_ip: remote.0,
             remote_port: remote.1,
-            role: Role::Server,
+            role,
             iss,
             snd_una: iss,
-            snd_nxt: iss,
+            snd_nxt: iss + 1,
             ts_offset,
-            tx_total: cfg.tcp().response_bytes,
-            rx_expect: cfg.tcp().request_bytes,
-            rto_ms: cfg.rto_initial_ms(),
-            t_start: now,
+            tx_total,
+            rx_expect,
+            rto_ms,
+            t_start: start,
             t_mark: now,
-            deadline: Instant::NEVER,
-            irs: syn.seq,
-            rcv_nxt: syn.seq + 1,
+            // arm_retransmit's, as sending the SYN leaves them.
+            timer: TimerKind::Retransmit,
+            deadline: Instant(now.0.saturating_add(rto_ms as u64 * 1_000_000)),
+            irs,
+            rcv_nxt: if syn.is_some() { irs + 1 } else { SeqNumber(0) },
             ..Conn::default()
         };
-        self.negotiate(cfg, syn);
-        self.set_state(State::SynReceived);
+        if let Some(syn) = syn {
+            self.negotiate(cfg, syn);
+        }
+        self.set_state(state);
         self.send_at(cfg, now, iss, 0, sink);
-        self.snd_nxt = iss + 1;
-        self.arm_retransmit(now);
     }
 
     /// The current state.
