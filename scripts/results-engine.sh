@@ -1,7 +1,10 @@
 #!/bin/sh
 # Regenerate results/engine.md: instruction counts per lifecycle (callgrind),
 # criterion lifecycle throughput, and a full demo report, with the commands that
-# produced them. Takes a few minutes. Usage: scripts/results-engine.sh
+# produced them. Takes a few minutes. Usage: scripts/results-engine.sh [BASE_REV]
+# With BASE_REV, also the lifecycle bench side by side with that commit's
+# (scripts/bench-side-by-side.sh BASE_REV 2), the only trustworthy timing comparison
+# on a shared machine.
 set -eu
 cd "$(dirname "$0")/.."
 out=results/engine.md
@@ -53,6 +56,14 @@ bin="${CARGO_TARGET_DIR:-target}/release/synfin"
   cargo bench --locked --bench lifecycle 2>/dev/null | grep -E '^lifecycle|thrpt:|time:' | grep -v '%' || true
   echo '```'
   echo
+  if [ -n "${1:-}" ]; then
+    echo "## Side by side with commit $(git rev-parse --short "$1") (criterion)"
+    echo
+    echo "Command: \`scripts/bench-side-by-side.sh $1 2\` — both builds' lifecycle benches, run alternately."
+    echo
+    scripts/bench-side-by-side.sh "$1" 2
+    echo
+  fi
   echo "## An in-memory run (real clock)"
   echo
   echo "Command: \`synfin run --io mem --connections 200k --close client --request-bytes 64 --response-bytes 256\`."
