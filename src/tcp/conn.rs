@@ -1017,9 +1017,11 @@ impl Conn {
     /// no ambiguity), before SND.UNA moves.
     #[inline(always)]
     fn usual_request_rtt(&mut self, cfg: &impl Settings, now: Instant, seg: &TcpRepr) {
-        if self.role == Role::Client
+        // (SND.UNA first: past the request's start in every usual segment but
+        // the one that acknowledges it, so that the others test one condition.)
+        if self.snd_una <= self.iss + 1
+            && self.role == Role::Client
             && self.tx_total > 0
-            && self.snd_una <= self.iss + 1
             && seg.ack >= self.data_end()
         {
             self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
