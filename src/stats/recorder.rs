@@ -97,8 +97,14 @@ impl Buckets {
         let c = &mut self.counts[Self::index(v)];
         *c = c.wrapping_add(1);
         self.total = self.total.wrapping_add(1);
-        self.max = self.max.max(v);
-        self.min_nz = self.min_nz.min(v);
+        // Stored only when they move (a compare each, where max()/min() stored
+        // both every time).
+        if v > self.max {
+            self.max = v;
+        }
+        if v < self.min_nz {
+            self.min_nz = v;
+        }
     }
 
     fn record_n(&mut self, v: u64, n: u64) {
