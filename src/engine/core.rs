@@ -24,7 +24,7 @@ use std::net::Ipv4Addr;
 
 use super::slab::Slab;
 use super::wheel::TimerWheel;
-use crate::io::Port;
+use crate::io::{Port, Transmit};
 use crate::stats::Recorder;
 use crate::tcp::conn::ms;
 use crate::tcp::isn::IsnGenerator;
@@ -37,7 +37,7 @@ use crate::wire::ethernet::EthernetAddress;
 use crate::wire::frame::{
     FrameHeader, KeepFrame, TcpFrame, TcpFrameTemplate, parse_tcp_frame, with_usual_tcp_frame,
 };
-use crate::wire::tcp::TcpRepr;
+use crate::wire::tcp::{TcpHeaderWords, TcpRepr};
 
 /// Tag bit of a table value or wheel item that refers to a TIME-WAIT record.
 pub const TW_BIT: u32 = 1 << 31;
@@ -241,7 +241,7 @@ pub struct Templates {
     /// answers them in the same order, so consecutive frames mostly share their
     /// pair. Starts as the pair (0, 0).
     last: (u64, TcpFrameTemplate),
-    /// `(local_ip << 32 | remote_ip, template)`; every slot starts as the pair (0, 0).
+    /// `(remote_ip << 32 | local_ip, template)`; every slot starts as the pair (0, 0).
     /// A fixed-size array, so that a slot index needs no bounds check.
     slots: Box<[(u64, TcpFrameTemplate); Templates::SLOTS]>,
 }
@@ -282,7 +282,9 @@ impl Templates {
     /// The template for frames from `local_ip` to `remote_ip` (host order).
     #[inline(always)]
     pub fn get(&mut self, local_ip: u32, remote_ip: u32) -> &TcpFrameTemplate {
-        let key = u64::from(local_ip) << 32 | u64::from(remote_ip);
+        // The remote address high: as a connection holds the two (`Conn::local_ip`
+        // then `remote_ip`), so that the key is one load from it.
+        let key = u64::from(remote_ip) << 32 | u64::from(local_ip);
         if self.last.0 != key {
             self.switch(key);
         }
@@ -294,7 +296,7 @@ impl Templates {
     #[cold]
     #[inline(never)]
     fn switch(&mut self, key: u64) {
-        let (local_ip, remote_ip) = ((key >> 32) as u32, key as u32);
+        let (local_ip, remote_ip) = (key as u32, (key >> 32) as u32);
         // Fibonacci hashing of the pair: consecutive addresses land far apart.
         let h = (local_ip ^ remote_ip.rotate_left(16)).wrapping_mul(0x9e37_79b9);
         let slot = &mut self.slots[(h >> 24) as usize];
@@ -314,19 +316,24 @@ impl Templates {
 pub struct Payload {
     bytes: Vec<u8>,
     sums: PrefixSums,
+    /// [`PrefixSums::slice_acc`] of all the bytes: most segments carry the whole
+    /// request or response.
+    whole: u64,
 }
 
 /// The payload of segments that carry none (resets, TIME-WAIT acknowledgments).
 pub static NO_PAYLOAD: Payload = Payload {
     bytes: Vec::new(),
     sums: PrefixSums::EMPTY,
+    whole: 0,
 };
 
 impl Payload {
     /// `bytes`, with their prefix sums.
     pub fn new(bytes: Vec<u8>) -> Payload {
         let sums = PrefixSums::new(&bytes);
-        Payload { bytes, sums }
+        let whole = sums.slice_acc(0, bytes.len()).unwrap_or(0);
+        Payload { bytes, sums, whole }
     }
 
     /// The bytes.
@@ -345,6 +352,9 @@ impl Payload {
     /// ([`PrefixSums::slice_acc`]), if the payload holds them.
     #[inline(always)]
     pub fn slice(&self, offset: u32, len: u16) -> Option<(&[u8], u64)> {
+        if offset == 0 && usize::from(len) == self.bytes.len() {
+            return Some((&self.bytes, self.whole));
+        }
         let start = offset as usize;
         let end = start + usize::from(len);
         let bytes = self.bytes.get(start..end)?;
@@ -364,7 +374,7 @@ impl Payload {
 }
 
 /// The transmit side of a worker as the TCP core sees it ([`Sink`]).
-pub struct Tx<'a, P: Port> {
+pub struct Tx<'a, P: Transmit> {
     /// Where frames go.
     pub port: &'a mut P,
     /// The burst's time.
@@ -377,7 +387,7 @@ pub struct Tx<'a, P: Port> {
     pub rec: &'a mut Recorder,
 }
 
-impl<P: Port> Tx<'_, P> {
+impl<P: Transmit> Tx<'_, P> {
     /// Transmit `seg` with `payload` (whose native-space sum is congruent to
     /// `payload_acc`, see [`PrefixSums::slice_acc`]) through the port, counting it
     /// as sent or dropped.
@@ -386,7 +396,7 @@ impl<P: Port> Tx<'_, P> {
         &mut self,
         local_ip: u32,
         remote_ip: u32,
-        seg: &TcpRepr,
+        seg: &TcpHeaderWords,
         payload: &[u8],
         payload_acc: u64,
     ) {
@@ -397,9 +407,7 @@ impl<P: Port> Tx<'_, P> {
             self.now,
             #[inline(always)]
             |buf| {
-                len = tmpl
-                    .emit_carrying(buf, seg, payload, payload_acc)
-                    .unwrap_or(0);
+                len = tmpl.emit_words(buf, seg, payload, payload_acc).unwrap_or(0);
                 len
             },
         );
@@ -412,9 +420,20 @@ impl<P: Port> Tx<'_, P> {
     }
 }
 
-impl<P: Port> Sink for Tx<'_, P> {
+impl<P: Transmit> Sink for Tx<'_, P> {
     #[inline(always)]
     fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32) {
+        self.send_words(local_ip, remote_ip, &seg.header_words(), payload_offset);
+    }
+
+    #[inline(always)]
+    fn send_words(
+        &mut self,
+        local_ip: u32,
+        remote_ip: u32,
+        seg: &TcpHeaderWords,
+        payload_offset: u32,
+    ) {
         let (payload, payload_acc): (&[u8], u64) = if seg.payload_len == 0 {
             // Most segments (SYN, ACK, FIN) carry nothing.
             (&[], 0)
@@ -425,8 +444,8 @@ impl<P: Port> Sink for Tx<'_, P> {
             }
         };
         // A segment asking for more than the payload source holds carries what there
-        // is (never the case for the engine's own connections): `emit_carrying`
-        // writes the frame of the payload given.
+        // is (never the case for the engine's own connections): `emit_words` writes
+        // the frame of the payload given.
         self.transmit(local_ip, remote_ip, seg, payload, payload_acc);
     }
 
@@ -610,7 +629,7 @@ impl<K: Copy + Default> Core<K> {
     /// and its timer armed. Returns the slot, or `None` (nothing built, nothing
     /// sent) when the table is full.
     #[inline(always)]
-    pub fn open_conn<P: Port, I: FlowIndex<Key = K>>(
+    pub fn open_conn<P: Transmit, I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
         port: &mut P,
@@ -625,7 +644,7 @@ impl<K: Copy + Default> Core<K> {
     /// was looked up ([`FlowIndex::set_hinted`]); the slot keeps the hint for
     /// the connection's later filing and clearing.
     #[inline(always)]
-    pub fn open_conn_hinted<P: Port, I: FlowIndex<Key = K>>(
+    pub fn open_conn_hinted<P: Transmit, I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
         port: &mut P,
@@ -846,7 +865,7 @@ impl<K: Copy + Default> Core<K> {
 
     /// A segment for control block `i`.
     #[inline]
-    pub fn conn_segment<P: Port, I: FlowIndex<Key = K>>(
+    pub fn conn_segment<P: Transmit, I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
         port: &mut P,
@@ -887,7 +906,7 @@ impl<K: Copy + Default> Core<K> {
 
     /// A segment for TIME-WAIT record `i`. Returns true when it is a SYN that may
     /// reopen the tuple (the record is gone then).
-    pub fn tw_segment<P: Port, I: FlowIndex<Key = K>>(
+    pub fn tw_segment<P: Transmit, I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
         port: &mut P,
@@ -1097,6 +1116,21 @@ impl<K: Copy + Default> Core<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn payload_slices_are_the_bytes_and_sums_asked_for() {
+        let bytes: Vec<u8> = (0..300u32).map(|i| (i * 37 + 5) as u8).collect();
+        let sums = PrefixSums::new(&bytes);
+        let p = Payload::new(bytes.clone());
+        for (off, len) in [(0, 300), (0, 299), (1, 299), (0, 1), (100, 64), (299, 1)] {
+            let (start, end) = (off as usize, off as usize + usize::from(len));
+            let (b, acc) = p.slice(off, len).unwrap();
+            assert_eq!(b, &bytes[start..end]);
+            assert_eq!(Some(acc), sums.slice_acc(start, end));
+        }
+        assert_eq!(p.slice(1, 300), None);
+        assert_eq!(p.slice_clamped(1, 300).0, &bytes[1..]);
+    }
 
     #[test]
     fn the_hint_does_not_grow_a_table_slot() {

@@ -12,7 +12,9 @@
 use super::timewait::{TimeWaitRecord, TwVerdict};
 use super::{CloseMode, Event, FailCause, Phase, Role, Settings, Sink, State};
 use crate::time::Instant;
-use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+use crate::wire::tcp::{
+    OptionArea, SeqNumber, TcpFlags, TcpHeaderWords, TcpOptions, TcpRepr, Timestamps,
+};
 
 /// What the engine must do with a control block after a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -290,7 +292,7 @@ impl Conn {
             self.negotiate(cfg, syn);
         }
         self.set_state(state);
-        self.send_at(cfg, now, iss, 0, sink);
+        self.send_syn(cfg, now, sink);
     }
 
     /// The current state.
@@ -397,7 +399,7 @@ impl Conn {
     #[inline]
     fn window_field(&self, cfg: &impl Settings, syn: bool) -> u16 {
         if syn {
-            cfg.tcp().window.min(65535) as u16
+            cfg.syn_window()
         } else {
             (cfg.tcp().window >> self.rcv_wscale).min(65535) as u16
         }
@@ -417,75 +419,97 @@ impl Conn {
         mss.saturating_sub(opt).max(1) as u32
     }
 
-    /// A segment of ours with the common fields filled in.
+    /// Our ports as the first word of a header holds them: ours in the high half.
     #[inline(always)]
-    fn segment(
+    fn ports(&self) -> u32 {
+        u32::from(self.local_port) << 16 | u32::from(self.remote_port)
+    }
+
+    /// The header of one of our segments after the handshake, `<SEQ=seq>
+    /// <ACK=RCV.NXT>` with `flags` (which include ACK) and `len` octets of payload,
+    /// built from the connection's fields as a frame stores it: no SYN options, and
+    /// the timestamps when they were negotiated.
+    #[inline(always)]
+    fn header(
         &self,
         cfg: &impl Settings,
         now: Instant,
         flags: TcpFlags,
         seq: SeqNumber,
         len: u32,
-    ) -> TcpRepr {
-        let syn = flags.syn();
-        let mut options = TcpOptions::default();
-        if syn {
-            options.mss = Some(cfg.tcp().mss);
-            // Our SYN (SYN-SENT) offers what is configured. A SYN-ACK offers an
-            // option only if the SYN carried it (RFC 7323 §2.2, §3.2; RFC 2018), and
-            // echoes the SYN's TSval. This is decided by the state, not the role: a
-            // client that met a simultaneous open sends its SYN-ACK from
-            // SYN-RECEIVED too, and used to offer everything with TSecr 0 there.
-            let offer = self.state == State::SynSent;
-            if cfg.tcp().timestamps && (offer || self.ts_ok) {
-                options.timestamps = Some(Timestamps {
-                    tsval: self.tsval(cfg, now),
-                    tsecr: if offer { 0 } else { self.ts_recent },
-                });
-            }
-            if offer || self.rcv_wscale > 0 || self.snd_wscale > 0 {
-                options.window_scale = if offer {
-                    cfg.tcp().window_scale
-                } else {
-                    Some(self.rcv_wscale)
-                };
-            }
-            options.sack_permitted = cfg.tcp().sack_permitted && (offer || self.sack_ok);
-        } else if self.ts_ok {
-            options.timestamps = Some(Timestamps {
-                tsval: self.tsval(cfg, now),
-                tsecr: self.ts_recent,
-            });
-        }
-        TcpRepr {
-            src_port: self.local_port,
-            dst_port: self.remote_port,
+    ) -> TcpHeaderWords {
+        debug_assert!(flags.ack() && !flags.syn());
+        let options = if self.ts_ok {
+            OptionArea::timestamps(self.tsval(cfg, now), self.ts_recent)
+        } else {
+            OptionArea::NONE
+        };
+        TcpHeaderWords::new(
+            self.ports(),
             seq,
-            ack: if flags.ack() {
-                self.rcv_nxt
-            } else {
-                SeqNumber(0)
-            },
+            self.rcv_nxt,
             flags,
-            window: self.window_field(cfg, syn),
+            self.window_field(cfg, false),
             options,
-            payload_len: len as u16,
-        }
+            len as u16,
+        )
     }
 
-    /// Hand one of our segments to the sink, remembering its ACK field as
-    /// Last.ACK.sent.
+    /// The header of our SYN (in SYN-SENT) or SYN-ACK (in SYN-RECEIVED).
     #[inline(always)]
-    fn emit(&mut self, seg: &TcpRepr, payload_offset: u32, sink: &mut impl Sink) {
-        if seg.flags.ack() {
-            self.last_ack_sent = seg.ack;
-        }
-        sink.send(self.local_ip, self.remote_ip, seg, payload_offset);
+    fn syn_header(&self, cfg: &impl Settings, now: Instant) -> TcpHeaderWords {
+        let c = cfg.tcp();
+        // Our SYN (SYN-SENT) offers what is configured. A SYN-ACK offers an option
+        // only if the SYN carried it (RFC 7323 §2.2, §3.2; RFC 2018), and echoes the
+        // SYN's TSval. This is decided by the state, not the role: a client that met
+        // a simultaneous open sends its SYN-ACK from SYN-RECEIVED too, and used to
+        // offer everything with TSecr 0 there.
+        let offer = self.state == State::SynSent;
+        let (flags, ack, tsecr) = if offer {
+            (TcpFlags::SYN, SeqNumber(0), 0)
+        } else {
+            (TcpFlags::SYN | TcpFlags::ACK, self.rcv_nxt, self.ts_recent)
+        };
+        let ws_agreed = self.rcv_wscale > 0 || self.snd_wscale > 0;
+        let tsval = self.tsval(cfg, now);
+        let options =
+            if cfg.syn_offers_all() && (offer || (self.ts_ok && self.sack_ok && ws_agreed)) {
+                // Every option: the usual SYN and SYN-ACK.
+                let shift = if offer {
+                    c.window_scale.unwrap_or(0)
+                } else {
+                    self.rcv_wscale
+                };
+                OptionArea::syn_all(c.mss, tsval, tsecr, shift)
+            } else {
+                let window_scale = if offer {
+                    c.window_scale
+                } else {
+                    ws_agreed.then_some(self.rcv_wscale)
+                };
+                let timestamps = c.timestamps && (offer || self.ts_ok);
+                OptionArea::syn(&TcpOptions {
+                    mss: Some(c.mss),
+                    window_scale,
+                    sack_permitted: c.sack_permitted && (offer || self.sack_ok),
+                    timestamps: timestamps.then_some(Timestamps { tsval, tsecr }),
+                })
+            };
+        TcpHeaderWords::new(
+            self.ports(),
+            self.iss,
+            ack,
+            flags,
+            self.window_field(cfg, true),
+            options,
+            0,
+        )
     }
 
     /// Send the segment that starts at sequence number `at` (which must be in
     /// `[SND.UNA, SND.NXT]` or the next new one) and return how much sequence space it
-    /// covers.
+    /// covers: what a retransmission sends.
+    #[inline]
     fn send_at(
         &mut self,
         cfg: &impl Settings,
@@ -495,37 +519,84 @@ impl Conn {
         sink: &mut impl Sink,
     ) -> u32 {
         if at == self.iss {
-            let flags = if self.state == State::SynSent {
-                TcpFlags::SYN
-            } else {
-                TcpFlags::SYN | TcpFlags::ACK
-            };
-            let seg = self.segment(cfg, now, flags, at, 0);
-            self.emit(&seg, 0, sink);
+            self.send_syn(cfg, now, sink);
             return 1;
         }
-        let end = self.data_end();
-        if at < end {
-            let len = (end.diff(at) as u32)
-                .min(self.seg_payload_max(cfg))
-                .min(max_len.max(1));
-            let last = at + len == end;
-            let mut flags = TcpFlags::ACK;
-            if last {
-                flags = flags | TcpFlags::PSH;
-            }
-            if last && self.fin_queued {
-                flags = flags | TcpFlags::FIN;
-            }
-            let seg = self.segment(cfg, now, flags, at, len);
-            let offset = at.diff(self.iss + 1) as u32;
-            self.emit(&seg, offset, sink);
-            return len + flags.fin() as u32;
+        if at < self.data_end() {
+            return self.send_data(cfg, now, at, max_len, sink);
         }
-        // At `end`: only the FIN is left.
-        let seg = self.segment(cfg, now, TcpFlags::FIN | TcpFlags::ACK, at, 0);
-        self.emit(&seg, 0, sink);
+        // At the end of our data: only the FIN is left.
+        self.send_fin(cfg, now, sink);
         1
+    }
+
+    /// Send our SYN (in SYN-SENT) or SYN-ACK (in SYN-RECEIVED). The SYN-ACK's ACK
+    /// field becomes Last.ACK.sent.
+    #[inline(never)]
+    fn send_syn(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
+        let seg = self.syn_header(cfg, now);
+        if self.state != State::SynSent {
+            self.last_ack_sent = self.rcv_nxt;
+        }
+        sink.send_words(self.local_ip, self.remote_ip, &seg, 0);
+    }
+
+    /// Send data from `at` (after our SYN, before the end of our data): as much as
+    /// the segment size, `max_len` (at least one octet) and the data allow, with PSH
+    /// on the last octets and our FIN with them when it is queued. Returns the
+    /// sequence space covered. The ACK field becomes Last.ACK.sent.
+    #[inline(never)]
+    fn send_data(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        at: SeqNumber,
+        max_len: u32,
+        sink: &mut impl Sink,
+    ) -> u32 {
+        let end = self.data_end();
+        debug_assert!(self.iss < at && at < end);
+        let len = (end.diff(at) as u32)
+            .min(self.seg_payload_max(cfg))
+            .min(max_len.max(1));
+        let last = at + len == end;
+        let mut flags = TcpFlags::ACK;
+        if last {
+            flags = flags | TcpFlags::PSH;
+        }
+        if last && self.fin_queued {
+            flags = flags | TcpFlags::FIN;
+        }
+        let seg = self.header(cfg, now, flags, at, len);
+        let offset = at.diff(self.iss + 1) as u32;
+        self.last_ack_sent = self.rcv_nxt;
+        sink.send_words(self.local_ip, self.remote_ip, &seg, offset);
+        len + flags.fin() as u32
+    }
+
+    /// Send our FIN, `<SEQ=end of our data><ACK=RCV.NXT><CTL=FIN,ACK>`. Its own
+    /// function (not [`send_bare`](Self::send_bare) with arguments) so that a call
+    /// passes only what every send takes.
+    #[inline(never)]
+    fn send_fin(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
+        let end = self.data_end();
+        self.send_bare(cfg, now, TcpFlags::FIN | TcpFlags::ACK, end, sink);
+    }
+
+    /// Send `<SEQ=seq><ACK=RCV.NXT><CTL=flags>` with no payload: a bare ACK, or our
+    /// FIN (`flags` include ACK, not SYN). The ACK field becomes Last.ACK.sent.
+    #[inline(always)]
+    fn send_bare(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        flags: TcpFlags,
+        seq: SeqNumber,
+        sink: &mut impl Sink,
+    ) {
+        let seg = self.header(cfg, now, flags, seq, 0);
+        self.last_ack_sent = self.rcv_nxt;
+        sink.send_words(self.local_ip, self.remote_ip, &seg, 0);
     }
 
     /// Send whatever new data (and FIN) the peer's window allows. Returns whether
@@ -535,14 +606,15 @@ impl Conn {
         let end = self.data_end();
         let limit = self.snd_una + self.snd_wnd.max(1);
         let mut sent = false;
+        // (Our SYN went out when the connection opened: SND.NXT is past it.)
         while self.snd_nxt < end && self.snd_nxt < limit {
             let room = limit.diff(self.snd_nxt) as u32;
-            let n = self.send_at(cfg, now, self.snd_nxt, room, sink);
+            let n = self.send_data(cfg, now, self.snd_nxt, room, sink);
             self.snd_nxt = self.snd_nxt + n;
             sent = true;
         }
         if self.fin_queued && self.snd_nxt == end {
-            self.send_at(cfg, now, end, 0, sink);
+            self.send_fin(cfg, now, sink);
             self.snd_nxt = end + 1;
             sent = true;
         }
@@ -555,10 +627,10 @@ impl Conn {
         sent
     }
 
-    /// Send a bare ACK `<SEQ=SND.NXT><ACK=RCV.NXT>`.
+    /// Send a bare ACK `<SEQ=SND.NXT><ACK=RCV.NXT>`; nothing is left to acknowledge.
+    #[inline(never)]
     fn send_ack(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
-        let seg = self.segment(cfg, now, TcpFlags::ACK, self.snd_nxt, 0);
-        self.emit(&seg, 0, sink);
+        self.send_bare(cfg, now, TcpFlags::ACK, self.snd_nxt, sink);
         self.ack_pending = 0;
     }
 
@@ -587,16 +659,23 @@ impl Conn {
     #[cold]
     #[inline(never)]
     fn send_syn_ack(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
-        let s = self.segment(cfg, now, TcpFlags::SYN | TcpFlags::ACK, self.iss, 0);
-        self.emit(&s, 0, sink);
+        debug_assert_eq!(self.state, State::SynReceived);
+        self.send_syn(cfg, now, sink);
     }
 
-    /// Send `<SEQ=SND.NXT><CTL=RST,ACK>` (an abort, like SO_LINGER 0).
-    fn send_rst(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
-        let mut seg = self.segment(cfg, now, TcpFlags::RST | TcpFlags::ACK, self.snd_nxt, 0);
-        seg.window = 0;
-        seg.options = TcpOptions::default();
-        sink.send(self.local_ip, self.remote_ip, &seg, 0);
+    /// Send `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>` with a zero window and no
+    /// options (an abort, like SO_LINGER 0).
+    fn send_rst(&mut self, _cfg: &impl Settings, _now: Instant, sink: &mut impl Sink) {
+        let seg = TcpHeaderWords::new(
+            self.ports(),
+            self.snd_nxt,
+            self.rcv_nxt,
+            TcpFlags::RST | TcpFlags::ACK,
+            0,
+            OptionArea::NONE,
+            0,
+        );
+        sink.send_words(self.local_ip, self.remote_ip, &seg, 0);
         sink.event(Event::RstSent);
     }
 

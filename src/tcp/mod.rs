@@ -14,7 +14,7 @@ use core::fmt;
 use std::time::Duration;
 
 pub use crate::stats::{FailCause, Phase};
-use crate::wire::tcp::TcpRepr;
+use crate::wire::tcp::{TcpHeaderWords, TcpRepr};
 
 pub mod conn;
 pub mod isn;
@@ -211,6 +211,20 @@ pub trait Settings {
     fn time_wait_nanos(&self) -> u64 {
         nanos(self.tcp().time_wait)
     }
+    /// Our SYN offers every option (MSS, window scale, SACK-permitted, timestamps):
+    /// the usual SYN, whose options are laid out at once
+    /// ([`OptionArea::syn_all`](crate::wire::tcp::OptionArea::syn_all)).
+    #[inline]
+    fn syn_offers_all(&self) -> bool {
+        let c = self.tcp();
+        c.window_scale.is_some() && c.sack_permitted && c.timestamps
+    }
+    /// The window field of a SYN or SYN-ACK: `window`, never scaled there
+    /// (RFC 7323 §2.2), at most 65,535.
+    #[inline]
+    fn syn_window(&self) -> u16 {
+        self.tcp().window.min(65535) as u16
+    }
 }
 
 /// A duration in nanoseconds, saturating (as `Instant + Duration` adds it).
@@ -238,6 +252,8 @@ pub struct TcpParams {
     time_wait_ms: u32,
     idle_nanos: u64,
     time_wait_nanos: u64,
+    syn_offers_all: bool,
+    syn_window: u16,
 }
 
 impl TcpParams {
@@ -250,6 +266,8 @@ impl TcpParams {
             time_wait_ms: cfg.time_wait_ms(),
             idle_nanos: cfg.idle_nanos(),
             time_wait_nanos: cfg.time_wait_nanos(),
+            syn_offers_all: cfg.syn_offers_all(),
+            syn_window: cfg.syn_window(),
             cfg,
         }
     }
@@ -292,6 +310,14 @@ impl Settings for TcpParams {
     fn time_wait_nanos(&self) -> u64 {
         self.time_wait_nanos
     }
+    #[inline(always)]
+    fn syn_offers_all(&self) -> bool {
+        self.syn_offers_all
+    }
+    #[inline(always)]
+    fn syn_window(&self) -> u16 {
+        self.syn_window
+    }
 }
 
 /// Something a connection reports, for the counters.
@@ -324,6 +350,21 @@ pub trait Sink {
     /// this side's payload source (the request on the client side, the response on the
     /// server side).
     fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32);
+    /// [`send`](Self::send) of a segment whose header is given as a frame stores it
+    /// ([`TcpHeaderWords`]): how a connection sends its own segments, its fields
+    /// going straight into header words with no [`TcpRepr`] in between. The default
+    /// reads the header back as a [`TcpRepr`] with the wire's parser and sends that,
+    /// so that a sink which looks at segments sees what goes on the wire.
+    #[inline]
+    fn send_words(
+        &mut self,
+        local_ip: u32,
+        remote_ip: u32,
+        seg: &TcpHeaderWords,
+        payload_offset: u32,
+    ) {
+        self.send(local_ip, remote_ip, &seg.repr(), payload_offset);
+    }
     /// A latency sample, in nanoseconds.
     fn record(&mut self, phase: Phase, nanos: u64);
     /// Count an event.

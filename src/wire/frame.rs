@@ -12,7 +12,7 @@ use super::arp::{ArpPacket, ArpRepr};
 use super::checksum;
 use super::ethernet::{self, EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
 use super::ipv4::{self, Ipv4Packet, Ipv4Repr, PROTOCOL_TCP};
-use super::tcp::{self, TcpOptions, TcpPacket, TcpRepr, Timestamps};
+use super::tcp::{self, TcpHeaderWords, TcpOptions, TcpPacket, TcpRepr, Timestamps};
 use super::{Error, Result};
 
 /// Length of the Ethernet II and IPv4 headers that every emitted TCP frame starts with.
@@ -488,24 +488,10 @@ impl TcpFrameTemplate {
         self.emit_summed(buf, tcp, payload, None)
     }
 
-    /// [`emit`](Self::emit) of a payload whose sum is known: `payload_sum` is its
-    /// folded native-space sum (as [`checksum::PrefixSums::slice_sum`] gives it for a
-    /// slice of a buffer prepared once), so that the payload is copied but not read
-    /// again to be summed. The bytes written are those of `emit`.
-    #[inline(always)]
-    pub fn emit_with_payload_sum(
-        &self,
-        buf: &mut [u8],
-        tcp: &TcpRepr,
-        payload: &[u8],
-        payload_sum: u16,
-    ) -> Result<usize> {
-        self.emit_with_payload_acc(buf, tcp, payload, u64::from(payload_sum))
-    }
-
-    /// [`emit_with_payload_sum`](Self::emit_with_payload_sum) of a payload whose sum
-    /// is given unfolded: any `u64` congruent modulo 0xffff to its native-space sum
-    /// (as [`checksum::PrefixSums::slice_acc`] gives it). The bytes written are those
+    /// [`emit`](Self::emit) of a payload whose sum is known, so that the payload is
+    /// copied but not read again to be summed: `payload_acc` is any `u64` congruent
+    /// modulo 0xffff to its native-space sum (as [`checksum::PrefixSums::slice_acc`]
+    /// gives it for a slice of a buffer prepared once). The bytes written are those
     /// of `emit`.
     #[inline(always)]
     pub fn emit_with_payload_acc(
@@ -542,14 +528,28 @@ impl TcpFrameTemplate {
         self.emit_summed(buf, tcp, payload, Some(payload_acc))
     }
 
-    /// The emit of every frame: the headers are written as one fixed-size area of
-    /// [`HEAD_AREA`] octets with no check per field, the template copied, the TCP
-    /// header stored as five whole words (those past a shorter header are then
-    /// overwritten by the payload, or lie past the frame), both checksums finished
-    /// from the template's sums. A buffer shorter than the area (never a port's,
-    /// whose [`MAX_FRAME`](crate::io::MAX_FRAME) octets the compiler sees) gets the
-    /// area written aside first. The frame carries `payload`, whatever
-    /// `tcp.payload_len` says (the callers check it, or mean it).
+    /// [`emit_carrying`](Self::emit_carrying) of a header given as the words a frame
+    /// stores ([`TcpHeaderWords`]), as the transmit path builds it from a
+    /// connection's fields: the frame of `payload` (whatever `tcp.payload_len`
+    /// says), its bytes those of `emit` of [`TcpHeaderWords::repr`].
+    #[inline(always)]
+    pub fn emit_words(
+        &self,
+        buf: &mut [u8],
+        tcp: &TcpHeaderWords,
+        payload: &[u8],
+        payload_acc: u64,
+    ) -> Result<usize> {
+        debug_assert_eq!(
+            u64::from(checksum::fold(checksum::sum_native(payload))) % 0xffff,
+            payload_acc % 0xffff,
+            "payload sum does not match the payload"
+        );
+        self.emit_header_words(buf, tcp, payload, payload_acc)
+    }
+
+    /// The emit of a [`TcpRepr`]: its header words, then
+    /// [`emit_header_words`](Self::emit_header_words).
     #[inline(always)]
     fn emit_summed(
         &self,
@@ -558,7 +558,32 @@ impl TcpFrameTemplate {
         payload: &[u8],
         payload_acc: Option<u64>,
     ) -> Result<usize> {
-        let (header_len, [w2, w3, w4]) = tcp.tail_words();
+        let payload_acc = match payload_acc {
+            Some(sum) => sum,
+            None => checksum::sum_native(payload),
+        };
+        self.emit_header_words(buf, &tcp.header_words(), payload, payload_acc)
+    }
+
+    /// The emit of every frame: the headers are written as one fixed-size area of
+    /// [`HEAD_AREA`] octets with no check per field, the template copied, the TCP
+    /// header stored as four or five whole words (those past a shorter header are
+    /// then overwritten by the payload, or lie past the frame), both checksums finished
+    /// from the template's sums. A buffer shorter than the area (never a port's,
+    /// whose [`MAX_FRAME`](crate::io::MAX_FRAME) octets the compiler sees) gets the
+    /// area written aside first. The frame carries `payload`, whatever
+    /// `tcp.payload_len` says (the callers check it, or mean it), whose
+    /// native-space sum is congruent to `payload_acc`.
+    #[inline(always)]
+    fn emit_header_words(
+        &self,
+        buf: &mut [u8],
+        tcp: &TcpHeaderWords,
+        payload: &[u8],
+        payload_acc: u64,
+    ) -> Result<usize> {
+        let header_len = tcp.len;
+        let [w0, w1, w2, w3, w4] = tcp.words;
         let seg_len = header_len + payload.len();
         let frame_len = HEAD_LEN + seg_len;
         // The errors of emit_tcp_frame, in its order (the payload length was
@@ -569,14 +594,9 @@ impl TcpFrameTemplate {
         if frame_len > buf.len() {
             return Err(Error::BufferTooSmall);
         }
-        let [w0, w1] = tcp.fixed_words(header_len);
         // Checksums are summed in native byte order (see `checksum::sum_native`): a
         // big-endian 16-bit value v enters as v.to_be(), a folded sum f is stored as
         // (!f).to_ne_bytes().
-        let payload_acc = match payload_acc {
-            Some(sum) => sum,
-            None => checksum::sum_native(payload),
-        };
         let acc = checksum::add_words(
             u64::from(self.pseudo_sum) + u64::from((seg_len as u16).to_be()),
             [w0, w1, w2, w3, w4, payload_acc],
@@ -594,13 +614,14 @@ impl TcpFrameTemplate {
         *head = self.head;
         head[IP_LENGTH..IP_LENGTH + 2].copy_from_slice(&total_len.to_be_bytes());
         head[IP_CHECKSUM..IP_CHECKSUM + 2].copy_from_slice(&ip_check.to_ne_bytes());
-        for (dst, w) in tcp_area
-            .as_chunks_mut::<8>()
-            .0
-            .iter_mut()
-            .zip([w0, w1, w2, w3, w4])
-        {
+        let (words, _) = tcp_area.as_chunks_mut::<8>();
+        for (dst, w) in words.iter_mut().zip([w0, w1, w2, w3]) {
             *dst = w.to_ne_bytes();
+        }
+        if header_len > 32 {
+            // (Past a shorter header the last word is zero, and either payload or
+            // past the frame: not stored. The usual headers' lengths are known.)
+            words[4] = w4.to_ne_bytes();
         }
         tcp_area[tcp::field::CHECKSUM].copy_from_slice(&tcp_check.to_ne_bytes());
         let payload_at = HEAD_LEN + header_len;
@@ -736,7 +757,12 @@ mod tests {
                 let (mut x, mut y) = ([0u8; 600], [0u8; 600]);
                 let n = t.emit(&mut x, &tcp, &data[a..b]).unwrap();
                 let m = t
-                    .emit_with_payload_sum(&mut y, &tcp, &data[a..b], sums.slice_sum(&data, a, b))
+                    .emit_with_payload_acc(
+                        &mut y,
+                        &tcp,
+                        &data[a..b],
+                        u64::from(sums.slice_sum(&data, a, b)),
+                    )
                     .unwrap();
                 assert_eq!((n, &x[..n]), (m, &y[..m]), "{a}..{b}");
                 assert!(parse_tcp_frame(&y[..m], true).is_ok());
@@ -802,6 +828,10 @@ mod tests {
                             let m = t.emit_with_payload_acc(&mut got, &tcp, payload, acc);
                             assert_eq!(m, Ok(n));
                             assert_eq!(got[..n], want[..n], "{tcp:?} at {offset}");
+                            got.fill(fill);
+                            let m = t.emit_words(&mut got, &tcp.header_words(), payload, acc);
+                            assert_eq!(m, Ok(n));
+                            assert_eq!(got[..n], want[..n], "{tcp:?} as words");
                         }
                         let mut short = vec![0u8; n - 1];
                         assert_eq!(

@@ -30,7 +30,10 @@ pub use frame::{
     Frame, FrameHeader, TcpFrame, TcpFrameTemplate, classify, emit_tcp_frame, parse_tcp_frame,
 };
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
-pub use tcp::{SeqNumber, TcpFlags, TcpOption, TcpOptions, TcpPacket, TcpRepr, Timestamps};
+pub use tcp::{
+    OptionArea, SeqNumber, TcpFlags, TcpHeaderWords, TcpOption, TcpOptions, TcpPacket, TcpRepr,
+    Timestamps,
+};
 
 /// Why a buffer could not be parsed, or a header could not be emitted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -661,6 +661,184 @@ impl OptionWords {
     }
 }
 
+/// The first 16 octets of a header as two words in memory order: the ports (`ports`
+/// is the source port in the high half, the destination port in the low half),
+/// sequence and acknowledgment numbers, data offset, flags and window.
+#[inline(always)]
+fn fixed_words(
+    ports: u32,
+    seq: SeqNumber,
+    ack: SeqNumber,
+    header_len: usize,
+    flags: TcpFlags,
+    window: u16,
+) -> [u64; 2] {
+    let w0 = u64::from(ports) << 32 | u64::from(seq.0);
+    let w1 = u64::from(ack.0) << 32
+        | (header_len as u64) << 26
+        | u64::from(flags.0) << 16
+        | u64::from(window);
+    [w0.to_be(), w1.to_be()]
+}
+
+/// The part of a header from octet 16 to 40 (checksum and urgent pointer, zero, then
+/// up to 20 octets of options, zero past the header) as three words in memory order,
+/// and the header length: what [`TcpHeaderWords`] takes besides the fixed fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OptionArea {
+    /// The header length, 20 plus the options' octets.
+    pub header_len: usize,
+    /// Octets 16 to 40 of the header, in memory order.
+    pub words: [u64; 3],
+}
+
+impl OptionArea {
+    /// No options: a 20-octet header.
+    pub const NONE: OptionArea = OptionArea {
+        header_len: HEADER_LEN,
+        words: [0; 3],
+    };
+
+    /// NOP, NOP, timestamps: the options of every segment after the handshake when
+    /// timestamps were negotiated (RFC 7323 Appendix A layout).
+    #[inline(always)]
+    pub fn timestamps(tsval: u32, tsecr: u32) -> OptionArea {
+        OptionArea {
+            header_len: HEADER_LEN + 12,
+            words: [
+                u64::from(OptionWords::NOP_NOP_TS).to_be(),
+                (u64::from(tsval) << 32 | u64::from(tsecr)).to_be(),
+                0,
+            ],
+        }
+    }
+
+    /// The options of a SYN (or SYN-ACK) that carries all four, laid out as Linux lays
+    /// them out: MSS, SACK-permitted + timestamps, NOP + window scale.
+    #[inline(always)]
+    pub fn syn_all(mss: u16, tsval: u32, tsecr: u32, shift: u8) -> OptionArea {
+        OptionArea {
+            header_len: HEADER_LEN + 20,
+            words: [
+                u64::from(OptionWords::MSS | u32::from(mss)).to_be(),
+                (u64::from(OptionWords::SACKPERM_TS) << 32 | u64::from(tsval)).to_be(),
+                (u64::from(tsecr) << 32 | u64::from(OptionWords::NOP_WS | u32::from(shift)))
+                    .to_be(),
+            ],
+        }
+    }
+
+    /// The options of a SYN (or SYN-ACK) with any option set, laid out as
+    /// [`TcpRepr::emit`] lays them out. The usual SYNs carry every option
+    /// ([`syn_all`](Self::syn_all)); the others are laid out out of line.
+    #[inline(always)]
+    pub fn syn(o: &TcpOptions) -> OptionArea {
+        // The options as scalars in registers: anything passed in memory would make
+        // every caller keep its options in memory.
+        let ts = o.timestamps.unwrap_or_default();
+        Self::syn_any(
+            o.mss,
+            o.window_scale,
+            o.sack_permitted,
+            o.timestamps.is_some(),
+            u64::from(ts.tsval) << 32 | u64::from(ts.tsecr),
+        )
+    }
+
+    /// [`syn`](Self::syn) of any option set, through the general option writer.
+    #[cold]
+    #[inline(never)]
+    fn syn_any(
+        mss: Option<u16>,
+        window_scale: Option<u8>,
+        sack_permitted: bool,
+        has_timestamps: bool,
+        timestamps: u64,
+    ) -> OptionArea {
+        let syn = TcpRepr {
+            flags: TcpFlags::SYN,
+            options: TcpOptions {
+                mss,
+                window_scale,
+                sack_permitted,
+                timestamps: has_timestamps.then_some(Timestamps {
+                    tsval: (timestamps >> 32) as u32,
+                    tsecr: timestamps as u32,
+                }),
+            },
+            ..TcpRepr::default()
+        };
+        let opts = OptionWords::new(&syn);
+        let [a, b, c, d, e] = opts.words.map(u64::from);
+        OptionArea {
+            header_len: HEADER_LEN + 4 * opts.len,
+            words: [a.to_be(), (b << 32 | c).to_be(), (d << 32 | e).to_be()],
+        }
+    }
+}
+
+/// A TCP header in the form a frame stores it: its first 40 octets as five words in
+/// memory order (the checksum field zero, the octets past the header zero), its
+/// length, and the length of the payload that follows it. Built straight from a
+/// connection's fields on the transmit path ([`TcpHeaderWords::new`]), or from a
+/// [`TcpRepr`] ([`TcpRepr::header_words`]); [`repr`](Self::repr) reads it back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpHeaderWords {
+    /// The header length in octets: 20 plus the options, a multiple of 4, at most 40.
+    pub len: usize,
+    /// Octets 0 to 40 of the header, in memory order.
+    pub words: [u64; 5],
+    /// Length of the payload in octets.
+    pub payload_len: u16,
+}
+
+impl TcpHeaderWords {
+    /// The header of a segment from port `ports >> 16` to port `ports & 0xffff`
+    /// with these fields, `options` and a payload of `payload_len` octets.
+    #[inline(always)]
+    pub fn new(
+        ports: u32,
+        seq: SeqNumber,
+        ack: SeqNumber,
+        flags: TcpFlags,
+        window: u16,
+        options: OptionArea,
+        payload_len: u16,
+    ) -> TcpHeaderWords {
+        let [w0, w1] = fixed_words(ports, seq, ack, options.header_len, flags, window);
+        let [w2, w3, w4] = options.words;
+        TcpHeaderWords {
+            len: options.header_len,
+            words: [w0, w1, w2, w3, w4],
+            payload_len,
+        }
+    }
+
+    /// The header's octets (40; those past [`len`](Self::len) are zero).
+    #[inline]
+    pub fn octets(&self) -> [u8; 40] {
+        let mut b = [0u8; 40];
+        for (dst, w) in b.as_chunks_mut::<8>().0.iter_mut().zip(self.words) {
+            *dst = w.to_ne_bytes();
+        }
+        b
+    }
+
+    /// The header read back as a [`TcpRepr`] by the parser, as a receiver reads it.
+    /// Panics if the words are not a header (they always are when built by
+    /// [`new`](Self::new) with an [`OptionArea`], or from a `TcpRepr`).
+    pub fn repr(&self) -> TcpRepr {
+        let b = self.octets();
+        let packet = TcpPacket::new_checked(&b[..self.len]).expect("a whole TCP header");
+        let any = Ipv4Addr::UNSPECIFIED;
+        let repr = TcpRepr::parse(&packet, any, any, false).expect("a valid TCP header");
+        TcpRepr {
+            payload_len: self.payload_len,
+            ..repr
+        }
+    }
+}
+
 impl TcpOptions {
     /// Parses the option octets of a header. Unknown kinds and SACK blocks are
     /// skipped; a later option of a kind replaces an earlier one; parsing stops at
@@ -772,13 +950,26 @@ impl TcpRepr {
     /// store, and to add in the native space of the checksum).
     #[inline(always)]
     pub(crate) fn fixed_words(&self, header_len: usize) -> [u64; 2] {
-        let w0 =
-            u64::from(self.src_port) << 48 | u64::from(self.dst_port) << 32 | u64::from(self.seq.0);
-        let w1 = u64::from(self.ack.0) << 32
-            | (header_len as u64) << 26
-            | u64::from(self.flags.0) << 16
-            | u64::from(self.window);
-        [w0.to_be(), w1.to_be()]
+        fixed_words(
+            u32::from(self.src_port) << 16 | u32::from(self.dst_port),
+            self.seq,
+            self.ack,
+            header_len,
+            self.flags,
+            self.window,
+        )
+    }
+
+    /// The header as [`TcpHeaderWords`]: what a frame carries of it.
+    #[inline(always)]
+    pub fn header_words(&self) -> TcpHeaderWords {
+        let (len, [w2, w3, w4]) = self.tail_words();
+        let [w0, w1] = self.fixed_words(len);
+        TcpHeaderWords {
+            len,
+            words: [w0, w1, w2, w3, w4],
+            payload_len: self.payload_len,
+        }
     }
 
     /// The header length [`header_len`](Self::header_len) gives, and the octets from
@@ -791,18 +982,18 @@ impl TcpRepr {
     /// sets go through the general option writer.
     #[inline(always)]
     pub(crate) fn tail_words(&self) -> (usize, [u64; 3]) {
+        let a = self.option_area();
+        (a.header_len, a.words)
+    }
+
+    /// The options as an [`OptionArea`] (see [`tail_words`](Self::tail_words)).
+    #[inline(always)]
+    fn option_area(&self) -> OptionArea {
         let o = &self.options;
         if !self.flags.syn() {
             return match o.timestamps {
-                Some(ts) => (
-                    HEADER_LEN + 12,
-                    [
-                        u64::from(OptionWords::NOP_NOP_TS).to_be(),
-                        (u64::from(ts.tsval) << 32 | u64::from(ts.tsecr)).to_be(),
-                        0,
-                    ],
-                ),
-                None => (HEADER_LEN, [0; 3]),
+                Some(ts) => OptionArea::timestamps(ts.tsval, ts.tsecr),
+                None => OptionArea::NONE,
             };
         }
         if let TcpOptions {
@@ -812,58 +1003,9 @@ impl TcpRepr {
             timestamps: Some(ts),
         } = *o
         {
-            // MSS, SACK-permitted + timestamps, NOP + window scale.
-            return (
-                HEADER_LEN + 20,
-                [
-                    u64::from(OptionWords::MSS | u32::from(mss)).to_be(),
-                    (u64::from(OptionWords::SACKPERM_TS) << 32 | u64::from(ts.tsval)).to_be(),
-                    (u64::from(ts.tsecr) << 32 | u64::from(OptionWords::NOP_WS | u32::from(shift)))
-                        .to_be(),
-                ],
-            );
+            return OptionArea::syn_all(mss, ts.tsval, ts.tsecr, shift);
         }
-        // The options as scalars in registers: anything passed in memory would make
-        // every caller keep its segment in memory.
-        let ts = o.timestamps.unwrap_or_default();
-        Self::syn_tail_words(
-            o.mss,
-            o.window_scale,
-            o.sack_permitted,
-            o.timestamps.is_some(),
-            u64::from(ts.tsval) << 32 | u64::from(ts.tsecr),
-        )
-    }
-
-    /// [`tail_words`](Self::tail_words) of a SYN with any option set.
-    #[cold]
-    #[inline(never)]
-    fn syn_tail_words(
-        mss: Option<u16>,
-        window_scale: Option<u8>,
-        sack_permitted: bool,
-        has_timestamps: bool,
-        timestamps: u64,
-    ) -> (usize, [u64; 3]) {
-        let syn = TcpRepr {
-            flags: TcpFlags::SYN,
-            options: TcpOptions {
-                mss,
-                window_scale,
-                sack_permitted,
-                timestamps: has_timestamps.then_some(Timestamps {
-                    tsval: (timestamps >> 32) as u32,
-                    tsecr: timestamps as u32,
-                }),
-            },
-            ..TcpRepr::default()
-        };
-        let opts = OptionWords::new(&syn);
-        let [a, b, c, d, e] = opts.words.map(u64::from);
-        (
-            HEADER_LEN + 4 * opts.len,
-            [a.to_be(), (b << 32 | c).to_be(), (d << 32 | e).to_be()],
-        )
+        OptionArea::syn(o)
     }
 
     /// Writes header, options and payload into `seg` (at least header plus payload
@@ -1162,6 +1304,115 @@ mod tests {
             let p = TcpPacket::new_checked(&buf[..n]).unwrap();
             assert_eq!(TcpRepr::parse(&p, SRC, DST, true), Ok(repr));
         }
+    }
+
+    #[test]
+    fn header_words_are_the_header_emit_writes_and_read_back_as_the_repr() {
+        let ts = Some(Timestamps {
+            tsval: 0x0102_0304,
+            tsecr: 0xa0b0_c0d0,
+        });
+        let mut reprs = vec![data_repr(), syn_repr()];
+        for mss in [None, Some(536), Some(1460)] {
+            for window_scale in [None, Some(0), Some(7), Some(14)] {
+                for sack_permitted in [false, true] {
+                    for timestamps in [None, ts] {
+                        let options = TcpOptions {
+                            mss,
+                            window_scale,
+                            sack_permitted,
+                            timestamps,
+                        };
+                        reprs.push(TcpRepr {
+                            options,
+                            ..syn_repr()
+                        });
+                        reprs.push(TcpRepr {
+                            options,
+                            flags: TcpFlags::SYN | TcpFlags::ACK,
+                            ack: SeqNumber(77),
+                            ..syn_repr()
+                        });
+                    }
+                }
+            }
+        }
+        for flags in [0x10, 0x11, 0x18, 0x19, 0x14, 0x04] {
+            for timestamps in [None, ts] {
+                reprs.push(TcpRepr {
+                    flags: TcpFlags(flags),
+                    options: TcpOptions {
+                        timestamps,
+                        ..TcpOptions::default()
+                    },
+                    payload_len: 0,
+                    ..data_repr()
+                });
+            }
+        }
+        for repr in reprs {
+            let w = repr.header_words();
+            assert_eq!(w.len, repr.header_len(), "{repr:?}");
+            let mut buf = [0u8; 60];
+            let n = repr.emit(&mut buf, SRC, DST, &[0; 3][..usize::from(repr.payload_len)]);
+            let n = n.unwrap() - usize::from(repr.payload_len);
+            buf[field::CHECKSUM].fill(0);
+            assert_eq!(w.octets()[..n], buf[..n], "{repr:?}");
+            assert!(w.octets()[n..].iter().all(|&b| b == 0), "{repr:?}");
+            assert_eq!(w.repr(), repr);
+        }
+    }
+
+    #[test]
+    fn header_words_built_from_fields_are_those_of_the_repr() {
+        let ts = Timestamps {
+            tsval: 0x0102_0304,
+            tsecr: 0xa0b0_c0d0,
+        };
+        let syn = TcpRepr {
+            flags: TcpFlags::SYN | TcpFlags::ACK,
+            ack: SeqNumber(0x8000_0001),
+            options: TcpOptions {
+                mss: Some(1400),
+                window_scale: Some(9),
+                sack_permitted: true,
+                timestamps: Some(ts),
+            },
+            ..syn_repr()
+        };
+        let ports = u32::from(syn.src_port) << 16 | u32::from(syn.dst_port);
+        let all = OptionArea::syn_all(1400, ts.tsval, ts.tsecr, 9);
+        assert_eq!(all, OptionArea::syn(&syn.options));
+        let w = TcpHeaderWords::new(ports, syn.seq, syn.ack, syn.flags, syn.window, all, 0);
+        assert_eq!(w, syn.header_words());
+        let ack = TcpRepr {
+            payload_len: 1000,
+            ..data_repr()
+        };
+        let w = TcpHeaderWords::new(
+            u32::from(ack.dst_port) | u32::from(ack.src_port) << 16,
+            ack.seq,
+            ack.ack,
+            ack.flags,
+            ack.window,
+            OptionArea::timestamps(9, 1),
+            1000,
+        );
+        assert_eq!(w, ack.header_words());
+        let bare = TcpRepr {
+            options: TcpOptions::default(),
+            ..ack
+        };
+        let w = TcpHeaderWords::new(
+            u32::from(ack.dst_port) | u32::from(ack.src_port) << 16,
+            ack.seq,
+            ack.ack,
+            ack.flags,
+            ack.window,
+            OptionArea::NONE,
+            1000,
+        );
+        assert_eq!(w, bare.header_words());
     }
 
     #[test]

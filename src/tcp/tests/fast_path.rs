@@ -121,8 +121,16 @@ fn params_derive_what_the_config_derives() {
         time_wait: Duration::from_secs(u64::MAX / 1000),
         ..config()
     };
-    for cfg in [config(), TcpConfig::default(), odd] {
+    let plain = TcpConfig {
+        window_scale: None,
+        sack_permitted: false,
+        window: 1000,
+        ..config()
+    };
+    for cfg in [config(), TcpConfig::default(), odd, plain] {
         let p = TcpParams::new(cfg.clone());
+        assert_eq!(p.syn_offers_all(), cfg.syn_offers_all());
+        assert_eq!(p.syn_window(), cfg.syn_window());
         assert_eq!(p.rto_initial_ms(), cfg.rto_initial_ms());
         assert_eq!(p.rto_min_ms(), cfg.rto_min_ms());
         assert_eq!(p.rto_max_ms(), cfg.rto_max_ms());
