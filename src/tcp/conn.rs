@@ -1063,11 +1063,33 @@ impl Conn {
         self.set_state(State::Established);
         self.t_mark = now;
         // The client's move (app_progress): the request, with the ACK.
-        if !self.transmit(cfg, now, sink) {
+        if !self.transmit_usual(cfg, now, sink) {
             self.send_ack(cfg, now, sink);
         }
         self.rearm_open(cfg, now, true);
         Step::Continue
+    }
+
+    /// [`transmit`](Self::transmit) for the usual handlers: once all our data is
+    /// out (SND.NXT at its end, as it is after the request or the response went),
+    /// only our FIN can be due, and it goes without the data loop; otherwise
+    /// transmit itself. Leaves what transmit leaves.
+    #[inline(always)]
+    fn transmit_usual(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) -> bool {
+        let end = self.data_end();
+        if self.snd_nxt != end {
+            return self.transmit(cfg, now, sink);
+        }
+        if !self.fin_queued {
+            return false;
+        }
+        self.send_fin(cfg, now, sink);
+        self.snd_nxt = end + 1;
+        self.ack_pending = 0;
+        if self.timer != TimerKind::Retransmit {
+            self.arm_retransmit(now);
+        }
+        true
     }
 
     /// Our FIN is queued and has been sent (SND.NXT is one past it).
@@ -1145,7 +1167,7 @@ impl Conn {
                 self.t_fin = now;
                 self.set_state(State::FinWait1);
             }
-            sent = self.transmit(cfg, now, sink);
+            sent = self.transmit_usual(cfg, now, sink);
         }
         if !sent && self.ack_pending >= 2 {
             self.send_ack(cfg, now, sink);
@@ -1179,7 +1201,7 @@ impl Conn {
                     self.set_state(State::FinWait1);
                 }
                 CloseMode::Rst => {
-                    let sent = self.transmit(cfg, now, sink);
+                    let sent = self.transmit_usual(cfg, now, sink);
                     if !sent && self.rcv_nxt == self.irs + 1 && self.last_ack_sent != self.rcv_nxt {
                         // (See app_progress: the SYN-ACK not yet answered.)
                         self.send_ack(cfg, now, sink);
@@ -1189,7 +1211,7 @@ impl Conn {
                 CloseMode::Server => {}
             }
         }
-        let sent = self.transmit(cfg, now, sink);
+        let sent = self.transmit_usual(cfg, now, sink);
         if !sent && self.ack_pending >= 2 {
             self.send_ack(cfg, now, sink);
         }
@@ -1214,7 +1236,7 @@ impl Conn {
         self.fin_queued = true;
         self.set_state(State::LastAck);
         // All our data is out and acknowledged: this sends just the FIN.
-        self.transmit(cfg, now, sink);
+        self.transmit_usual(cfg, now, sink);
         self.rearm_open(cfg, now, true);
         Step::Continue
     }
@@ -1248,7 +1270,7 @@ impl Conn {
         }
         self.fin_queued = true;
         self.set_state(State::LastAck);
-        if !self.transmit(cfg, now, sink) {
+        if !self.transmit_usual(cfg, now, sink) {
             self.send_ack(cfg, now, sink);
         }
         self.rearm_open(cfg, now, true);
