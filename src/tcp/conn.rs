@@ -914,11 +914,11 @@ impl Conn {
     /// A segment for this connection arrived (RFC 9293 §3.10.7.3 and §3.10.7.4).
     ///
     /// The segments of the usual lifecycle go to handlers specialised by state
-    /// and role, each doing only what its transition needs (see
-    /// [`usual`](Self::usual)); every other segment, and every usual one in a
+    /// and role, each doing only what its transition needs (`usual` says which
+    /// segments those are); every other segment, and every usual one in a
     /// connection that is not in its usual condition, takes the general path
-    /// ([`on_segment_general`](Self::on_segment_general)), which is the
-    /// reference: the handlers leave the same state and send the same segments.
+    /// (`on_segment_general`), which is the reference: the handlers leave the same
+    /// state and send the same segments.
     #[inline(always)]
     pub fn on_segment(
         &mut self,
