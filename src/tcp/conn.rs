@@ -929,6 +929,9 @@ impl Conn {
     ) -> Step {
         const ACK: u8 = TcpFlags::ACK.0;
         const FIN_ACK: u8 = TcpFlags::FIN.0 | TcpFlags::ACK.0;
+        // The segment's TSval when timestamps are on, read once for PAWS (in
+        // `usual`) and TS.Recent (in the handlers).
+        let ts = seg.options.timestamps.filter(|_| self.ts_ok);
         match self.state {
             // SYN-SENT: the SYN-ACK → ESTABLISHED, the request on the ACK.
             State::SynSent if self.usual_syn_ack(seg) => self.on_usual_syn_ack(cfg, now, seg, sink),
@@ -936,16 +939,16 @@ impl Conn {
             State::SynSent => self.on_unpredicted(cfg, now, seg, sink),
             // SYN-RECEIVED: the handshake's ACK (with the request) → ESTABLISHED.
             State::SynReceived
-                if self.role == Role::Server && !self.fin_queued && self.usual(seg, ACK) =>
+                if self.role == Role::Server && !self.fin_queued && self.usual(seg, ACK, ts) =>
             {
-                self.usual_handshake_ack(cfg, now, seg, sink)
+                self.usual_handshake_ack(cfg, now, seg, ts, sink)
             }
             // ESTABLISHED, client: the response; once it is in, FIN → FIN-WAIT-1
             // (or the abort).
             State::Established
-                if self.role == Role::Client && !self.fin_queued && self.usual(seg, ACK) =>
+                if self.role == Role::Client && !self.fin_queued && self.usual(seg, ACK, ts) =>
             {
-                self.usual_response(cfg, now, seg, sink)
+                self.usual_response(cfg, now, seg, ts, sink)
             }
             // ESTABLISHED, server: the client's FIN → CLOSE-WAIT → LAST-ACK, FIN.
             State::Established
@@ -953,28 +956,32 @@ impl Conn {
                     && !self.fin_queued
                     && seg.payload_len == 0
                     && self.snd_nxt == self.data_end()
-                    && self.usual(seg, FIN_ACK) =>
+                    && self.usual(seg, FIN_ACK, ts) =>
             {
-                self.usual_peer_fin(cfg, now, seg, sink)
+                self.usual_peer_fin(cfg, now, seg, ts, sink)
             }
             // ESTABLISHED, client: the server's FIN (after the response) →
             // CLOSE-WAIT → LAST-ACK, FIN.
             State::Established
-                if self.role == Role::Client && !self.fin_queued && self.usual(seg, FIN_ACK) =>
+                if self.role == Role::Client
+                    && !self.fin_queued
+                    && self.usual(seg, FIN_ACK, ts) =>
             {
-                self.usual_response_fin(cfg, now, seg, sink)
+                self.usual_response_fin(cfg, now, seg, ts, sink)
             }
             // ESTABLISHED: the peer's RST at RCV.NXT (its abort) → CLOSED.
             State::Established if self.usual_rst(seg) => self.on_usual_rst(now, seg, sink),
             // FIN-WAIT-1: the peer's FIN acknowledging ours → TIME-WAIT, ACK.
             State::FinWait1
-                if seg.payload_len == 0 && self.fin_sent() && self.usual(seg, FIN_ACK) =>
+                if seg.payload_len == 0 && self.fin_sent() && self.usual(seg, FIN_ACK, ts) =>
             {
-                self.usual_fin_wait_1_fin(cfg, now, seg, sink)
+                self.usual_fin_wait_1_fin(cfg, now, seg, ts, sink)
             }
             // LAST-ACK: the ACK of our FIN → CLOSED.
-            State::LastAck if seg.payload_len == 0 && self.fin_sent() && self.usual(seg, ACK) => {
-                self.usual_last_ack(cfg, now, seg, sink)
+            State::LastAck
+                if seg.payload_len == 0 && self.fin_sent() && self.usual(seg, ACK, ts) =>
+            {
+                self.usual_last_ack(cfg, now, seg, ts, sink)
             }
             _ => self.on_segment_general(cfg, now, seg, sink),
         }
@@ -1005,12 +1012,14 @@ impl Conn {
     /// allows), so its handler is [`on_predicted`](Self::on_predicted) with the
     /// branches the state, the role and these facts decide taken.
     #[inline(always)]
-    fn usual(&self, seg: &TcpRepr, flags: u8) -> bool {
+    fn usual(&self, seg: &TcpRepr, flags: u8, ts: Option<Timestamps>) -> bool {
         const CTL: u8 =
             TcpFlags::FIN.0 | TcpFlags::SYN.0 | TcpFlags::RST.0 | TcpFlags::ACK.0 | TcpFlags::URG.0;
-        let paws_ok = !self.ts_ok
-            || matches!(seg.options.timestamps,
-                Some(ts) if (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0);
+        // `ts` is the TSval with timestamps on, None without (or when missing).
+        let paws_ok = match ts {
+            Some(ts) => (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0,
+            None => !self.ts_ok,
+        };
         let usual = seg.flags.0 & CTL == flags
             && seg.seq == self.rcv_nxt
             && seg.ack == self.snd_nxt
@@ -1102,9 +1111,8 @@ impl Conn {
     /// [`on_predicted`](Self::on_predicted)), and the peer's window (RFC 9293
     /// §3.10.7.4, scaled: not a SYN) and SND.UNA from its ACK.
     #[inline(always)]
-    fn usual_ack(&mut self, seg: &TcpRepr) {
-        if self.ts_ok
-            && let Some(ts) = seg.options.timestamps
+    fn usual_ack(&mut self, seg: &TcpRepr, ts: Option<Timestamps>) {
+        if let Some(ts) = ts
             && seg.seq <= self.last_ack_sent
         {
             self.ts_recent = ts.tsval;
@@ -1153,9 +1161,10 @@ impl Conn {
         cfg: &impl Settings,
         now: Instant,
         seg: &TcpRepr,
+        ts: Option<Timestamps>,
         sink: &mut impl Sink,
     ) -> Step {
-        self.usual_ack(seg);
+        self.usual_ack(seg, ts);
         // The SYN-ACK was not retransmitted: the handshake's RTT sample.
         self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
         self.set_state(State::Established);
@@ -1184,13 +1193,14 @@ impl Conn {
         cfg: &impl Settings,
         now: Instant,
         seg: &TcpRepr,
+        ts: Option<Timestamps>,
         sink: &mut impl Sink,
     ) -> Step {
         let new_ack = seg.ack > self.snd_una;
         if new_ack {
             self.usual_request_rtt(cfg, now, seg);
         }
-        self.usual_ack(seg);
+        self.usual_ack(seg, ts);
         self.usual_data(seg, now, sink);
         if self.rx_got >= self.rx_expect {
             // Everything expected is in: the client closes (app_progress).
@@ -1227,9 +1237,10 @@ impl Conn {
         cfg: &impl Settings,
         now: Instant,
         seg: &TcpRepr,
+        ts: Option<Timestamps>,
         sink: &mut impl Sink,
     ) -> Step {
-        self.usual_ack(seg);
+        self.usual_ack(seg, ts);
         self.rcv_nxt = self.rcv_nxt + 1;
         self.t_fin = now;
         self.set_state(State::CloseWait);
@@ -1250,12 +1261,13 @@ impl Conn {
         cfg: &impl Settings,
         now: Instant,
         seg: &TcpRepr,
+        ts: Option<Timestamps>,
         sink: &mut impl Sink,
     ) -> Step {
         if seg.ack > self.snd_una {
             self.usual_request_rtt(cfg, now, seg);
         }
-        self.usual_ack(seg);
+        self.usual_ack(seg, ts);
         self.usual_data(seg, now, sink);
         // The FIN, in order behind the data just taken.
         self.rcv_nxt = self.rcv_nxt + 1;
@@ -1314,10 +1326,11 @@ impl Conn {
         cfg: &impl Settings,
         now: Instant,
         seg: &TcpRepr,
+        ts: Option<Timestamps>,
         sink: &mut impl Sink,
     ) -> Step {
         self.usual_request_rtt(cfg, now, seg);
-        self.usual_ack(seg);
+        self.usual_ack(seg, ts);
         self.set_state(State::FinWait2);
         self.rcv_nxt = self.rcv_nxt + 1;
         if self.t_fin == Instant::ZERO {
@@ -1334,10 +1347,11 @@ impl Conn {
         cfg: &impl Settings,
         now: Instant,
         seg: &TcpRepr,
+        ts: Option<Timestamps>,
         sink: &mut impl Sink,
     ) -> Step {
         self.usual_request_rtt(cfg, now, seg);
-        self.usual_ack(seg);
+        self.usual_ack(seg, ts);
         if self.role == Role::Client {
             sink.record(Phase::Close, now.nanos_since(self.t_fin));
         }
