@@ -10,8 +10,8 @@ use synfin::engine::core::Macs;
 use synfin::engine::mem_run::{MemRunConfig, MemRunResult, payload, run_mem};
 use synfin::engine::pacer::{Pacer, PacerMode};
 use synfin::engine::server::{ServerConfig, ServerWorker};
-use synfin::io::Port;
 use synfin::io::mem::{MemWire, MemWireConfig};
+use synfin::io::{Burst, Port, Receive, Transmit};
 use synfin::stats::{Counters, FailCause};
 use synfin::tcp::{CloseMode, TcpConfig};
 use synfin::time::Instant;
@@ -174,13 +174,23 @@ struct Tap<'a, P: Port> {
     min_gap: &'a mut Option<Duration>,
 }
 
-impl<P: Port> Port for Tap<'_, P> {
-    fn rx_burst<F: FnMut(&[u8])>(&mut self, now: Instant, max: usize, f: F) -> usize {
-        self.inner.rx_burst(now, max, f)
-    }
+/// What the tap keeps: when each source tuple last sent, the smallest gap before a
+/// SYN.
+struct TapLog<'a> {
+    last_tx: &'a mut HashMap<(u32, u16), Instant>,
+    min_gap: &'a mut Option<Duration>,
+}
+
+/// A transmit side that logs into a [`TapLog`].
+struct Tapped<'a, 'l, T: Transmit> {
+    inner: &'a mut T,
+    log: TapLog<'l>,
+}
+
+impl<T: Transmit> Transmit for Tapped<'_, '_, T> {
     fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, now: Instant, build: F) -> bool {
-        let last_tx = &mut *self.last_tx;
-        let min_gap = &mut *self.min_gap;
+        let last_tx = &mut *self.log.last_tx;
+        let min_gap = &mut *self.log.min_gap;
         self.inner.tx(now, |buf| {
             let n = build(buf);
             if let Ok(f) = parse_tcp_frame(&buf[..n], false) {
@@ -199,8 +209,53 @@ impl<P: Port> Port for Tap<'_, P> {
             n
         })
     }
+}
+
+/// A burst whose transmit side is tapped.
+struct TapBurst<'l, B> {
+    burst: B,
+    log: TapLog<'l>,
+}
+
+impl<B: Burst> Burst for TapBurst<'_, B> {
+    type Out = B::Out;
+    fn run<R: Receive, T: Transmit>(self, rx: &mut R, tx: &mut T) -> B::Out {
+        self.burst.run(
+            rx,
+            &mut Tapped {
+                inner: tx,
+                log: self.log,
+            },
+        )
+    }
+}
+
+impl<P: Port> Port for Tap<'_, P> {
+    fn burst<B: Burst>(&mut self, now: Instant, max: usize, b: B) -> B::Out {
+        let burst = TapBurst {
+            burst: b,
+            log: TapLog {
+                last_tx: &mut *self.last_tx,
+                min_gap: &mut *self.min_gap,
+            },
+        };
+        self.inner.burst(now, max, burst)
+    }
     fn flush(&mut self, now: Instant) {
         self.inner.flush(now)
+    }
+}
+
+impl<P: Port> Transmit for Tap<'_, P> {
+    fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, now: Instant, build: F) -> bool {
+        Tapped {
+            inner: &mut self.inner,
+            log: TapLog {
+                last_tx: &mut *self.last_tx,
+                min_gap: &mut *self.min_gap,
+            },
+        }
+        .tx(now, build)
     }
 }
 

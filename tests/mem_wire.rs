@@ -2,7 +2,7 @@
 //! allocator watches 100,000 frames go through each direction.
 
 use synfin::io::mem::{Dir, MemWire, MemWireConfig};
-use synfin::io::{MAX_FRAME, Port};
+use synfin::io::{MAX_FRAME, Port, Transmit};
 use synfin::time::Instant;
 
 #[path = "common/counting_alloc.rs"]

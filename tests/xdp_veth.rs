@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant as StdInstant};
 
-use synfin::io::Port;
 use synfin::io::xdp::{AttachMode, BindMode, XdpConfig, XdpMode, XdpPort, XdpProgram};
+use synfin::io::{Port, Transmit};
 use synfin::time::Instant;
 
 // ---------------------------------------------------------------------------------

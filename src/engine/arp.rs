@@ -9,7 +9,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::io::Port;
+use crate::io::{Burst, Port, Receive, Transmit};
 use crate::time::Instant;
 use crate::wire::arp::{ArpOperation, ArpRepr};
 use crate::wire::ethernet::EthernetAddress;
@@ -64,12 +64,26 @@ impl<P: Port> ArpResponder<P> {
     }
 }
 
-impl<P: Port> Port for ArpResponder<P> {
-    fn rx_burst<F: FnMut(&[u8])>(&mut self, now: Instant, max: usize, mut f: F) -> usize {
+/// The frames of a burst less the ARP frames, which it answers (queues the
+/// answers in `pending`) or counts.
+struct ArpFilter<'a, R> {
+    inner: &'a mut R,
+    first: u32,
+    count: u32,
+    mac: EthernetAddress,
+    pending: &'a mut [Option<ArpRepr>; MAX_PENDING],
+    answered: u64,
+    ignored: u64,
+    asker: Option<EthernetAddress>,
+}
+
+impl<R: Receive> Receive for ArpFilter<'_, R> {
+    #[inline]
+    fn each<F: FnMut(&[u8])>(&mut self, mut f: F) -> usize {
         let (first, count, mac) = (self.first, self.count, self.mac);
-        let pending = &mut self.pending;
-        let (mut answered, mut ignored, mut asker) = (0, 0, None);
-        let n = self.inner.rx_burst(now, max, |frame| {
+        let pending = &mut *self.pending;
+        let (answered, ignored, asker) = (&mut self.answered, &mut self.ignored, &mut self.asker);
+        self.inner.each(|frame| {
             // EtherType 0x0806 at bytes 12..14.
             if frame.len() >= 14 && frame[12] == 0x08 && frame[13] == 0x06 {
                 match classify(frame, false) {
@@ -77,18 +91,69 @@ impl<P: Port> Port for ArpResponder<P> {
                         if arp.operation == ArpOperation::Request
                             && u32::from(arp.target_protocol_addr).wrapping_sub(first) < count =>
                     {
-                        asker = Some(arp.source_hardware_addr);
+                        *asker = Some(arp.source_hardware_addr);
                         if let Some(slot) = pending.iter_mut().find(|p| p.is_none()) {
                             *slot = Some(arp.answer(mac));
-                            answered += 1;
+                            *answered += 1;
                         }
                     }
-                    _ => ignored += 1,
+                    _ => *ignored += 1,
                 }
                 return;
             }
             f(frame)
-        });
+        })
+    }
+}
+
+/// A burst run on the frames that are not ARP; gives back what it gave and the
+/// filter's counts.
+struct ArpBurst<'a, B> {
+    burst: B,
+    first: u32,
+    count: u32,
+    mac: EthernetAddress,
+    pending: &'a mut [Option<ArpRepr>; MAX_PENDING],
+}
+
+impl<B: Burst> Burst for ArpBurst<'_, B> {
+    type Out = (B::Out, u64, u64, Option<EthernetAddress>);
+    #[inline(always)]
+    fn run<R: Receive, T: Transmit>(self, rx: &mut R, tx: &mut T) -> Self::Out {
+        let mut rx = ArpFilter {
+            inner: rx,
+            first: self.first,
+            count: self.count,
+            mac: self.mac,
+            pending: self.pending,
+            answered: 0,
+            ignored: 0,
+            asker: None,
+        };
+        let out = self.burst.run(&mut rx, tx);
+        (out, rx.answered, rx.ignored, rx.asker)
+    }
+}
+
+impl<P: Port> Transmit for ArpResponder<P> {
+    #[inline]
+    fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, now: Instant, build: F) -> bool {
+        self.inner.tx(now, build)
+    }
+}
+
+impl<P: Port> Port for ArpResponder<P> {
+    /// ARP frames are answered once the burst is over (queued meanwhile), and
+    /// flushed at once.
+    fn burst<B: Burst>(&mut self, now: Instant, max: usize, b: B) -> B::Out {
+        let burst = ArpBurst {
+            burst: b,
+            first: self.first,
+            count: self.count,
+            mac: self.mac,
+            pending: &mut self.pending,
+        };
+        let (out, answered, ignored, asker) = self.inner.burst(now, max, burst);
         self.answered += answered;
         self.ignored += ignored;
         if asker.is_some() {
@@ -102,12 +167,7 @@ impl<P: Port> Port for ArpResponder<P> {
             }
             self.inner.flush(now);
         }
-        n
-    }
-
-    #[inline]
-    fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, now: Instant, build: F) -> bool {
-        self.inner.tx(now, build)
+        out
     }
 
     #[inline]

@@ -9,12 +9,22 @@
 //! freed slot keeps its pending entry, and the next occupant inherits it. So the
 //! wheel never holds more entries than there are slots, and a connection that
 //! finishes before its RTO costs no cancel at all.
+//!
+//! TIME-WAIT records that want the same deadline while the wheel's time stands
+//! still (a burst's records, all 2·MSL from the same millisecond) share one wheel
+//! entry: a group, whose records are chained through `tw_next`. The wheel would
+//! have put each record's own entry exactly where it puts the group's (same
+//! deadline, same current time), and moves them alike when it cascades, so its
+//! slots, and with them every wake-up it asks for, are those it would have had;
+//! only the order in which the records of one millisecond expire differs, and
+//! nothing observable depends on it. A record costs a wheel insert only when it
+//! starts a group.
 
 use std::net::Ipv4Addr;
 
 use super::slab::Slab;
 use super::wheel::TimerWheel;
-use crate::io::Port;
+use crate::io::{Port, Transmit};
 use crate::stats::Recorder;
 use crate::tcp::conn::ms;
 use crate::tcp::isn::IsnGenerator;
@@ -32,7 +42,14 @@ use crate::wire::tcp::{TcpHeaderWords, TcpRepr};
 /// Tag bit of a table value or wheel item that refers to a TIME-WAIT record.
 pub const TW_BIT: u32 = 1 << 31;
 const TW_ITEM: u64 = 1 << 63;
+/// Tag bit of a TIME-WAIT wheel item that stands for a group of records (see the
+/// module documentation): the item is the group's first record.
+const TW_GROUP: u64 = 1 << 62;
 const NOT_ARMED: u64 = u64::MAX;
+/// `tw_next` of a record slot that is in no group.
+const UNLINKED: u32 = u32::MAX - 1;
+/// `tw_next` of the last record of a group.
+const LIST_END: u32 = u32::MAX;
 /// [`Core`]'s `conn_armed` holds, instead of the pending entry's tick `a`, the
 /// bound [`conn_bound`]`(a)` in nanoseconds: a deadline at or beyond it needs no
 /// new entry. These are its values for no entry and for [`RETRY`] (a bound
@@ -357,7 +374,7 @@ impl Payload {
 }
 
 /// The transmit side of a worker as the TCP core sees it ([`Sink`]).
-pub struct Tx<'a, P: Port> {
+pub struct Tx<'a, P: Transmit> {
     /// Where frames go.
     pub port: &'a mut P,
     /// The burst's time.
@@ -370,7 +387,7 @@ pub struct Tx<'a, P: Port> {
     pub rec: &'a mut Recorder,
 }
 
-impl<P: Port> Tx<'_, P> {
+impl<P: Transmit> Tx<'_, P> {
     /// Transmit `seg` with `payload` (whose native-space sum is congruent to
     /// `payload_acc`, see [`PrefixSums::slice_acc`]) through the port, counting it
     /// as sent or dropped.
@@ -403,7 +420,7 @@ impl<P: Port> Tx<'_, P> {
     }
 }
 
-impl<P: Port> Sink for Tx<'_, P> {
+impl<P: Transmit> Sink for Tx<'_, P> {
     #[inline(always)]
     fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32) {
         self.send_words(local_ip, remote_ip, &seg.header_words(), payload_offset);
@@ -437,14 +454,17 @@ impl<P: Port> Sink for Tx<'_, P> {
         self.rec.record(phase, nanos);
     }
 
-    #[inline]
+    // Always inline: an event is mostly a constant (Completed), and the match
+    // on it then folds to one increment; out of line it was a call per
+    // connection.
+    #[inline(always)]
     fn event(&mut self, ev: Event) {
         count_event(&mut self.rec.counters, ev);
     }
 }
 
 /// Add an event to the counters.
-#[inline]
+#[inline(always)]
 pub fn count_event(c: &mut crate::stats::Counters, ev: Event) {
     match ev {
         Event::Completed => c.completed += 1,
@@ -486,6 +506,29 @@ fn ceil_ms(t: Instant) -> u64 {
     t.as_nanos().div_ceil(1_000_000)
 }
 
+/// The open group of TIME-WAIT records sharing one wheel entry (see the module
+/// documentation).
+#[derive(Clone, Copy, Debug)]
+struct TwGroup {
+    /// The entry's deadline, in ms.
+    deadline: u64,
+    /// The wheel's time when the entry was placed.
+    placed_at: u64,
+    /// The first record (the entry's item) and the last; `tail` is [`LIST_END`]
+    /// when no group is open.
+    head: u32,
+    tail: u32,
+}
+
+impl TwGroup {
+    const NONE: TwGroup = TwGroup {
+        deadline: 0,
+        placed_at: 0,
+        head: LIST_END,
+        tail: LIST_END,
+    };
+}
+
 /// The per-worker state both sides share.
 pub struct Core<K: Copy + Default> {
     /// TCP settings of this side (with the values the segment path derives from
@@ -497,6 +540,11 @@ pub struct Core<K: Copy + Default> {
     /// TIME-WAIT records.
     pub tws: Slab<TwSlot<K>>,
     tw_armed: Vec<u64>,
+    /// The next record of the slot's TIME-WAIT group ([`LIST_END`] after the
+    /// last), or [`UNLINKED`].
+    tw_next: Vec<u32>,
+    /// The group records join while the wheel's time stands still.
+    tw_group: TwGroup,
     /// Timers of both tables.
     pub wheel: TimerWheel<u64>,
     /// Histograms and counters.
@@ -530,6 +578,8 @@ impl<K: Copy + Default> Core<K> {
             conn_armed: vec![CONN_NOT_ARMED; max_conns],
             tws: Slab::new(max_tw),
             tw_armed: vec![NOT_ARMED; max_tw],
+            tw_next: vec![UNLINKED; max_tw],
+            tw_group: TwGroup::NONE,
             wheel: TimerWheel::new(max_conns + max_tw, 0),
             rec: Recorder::new(),
             payload: Payload::new(payload),
@@ -579,7 +629,7 @@ impl<K: Copy + Default> Core<K> {
     /// and its timer armed. Returns the slot, or `None` (nothing built, nothing
     /// sent) when the table is full.
     #[inline(always)]
-    pub fn open_conn<P: Port, I: FlowIndex<Key = K>>(
+    pub fn open_conn<P: Transmit, I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
         port: &mut P,
@@ -594,7 +644,7 @@ impl<K: Copy + Default> Core<K> {
     /// was looked up ([`FlowIndex::set_hinted`]); the slot keeps the hint for
     /// the connection's later filing and clearing.
     #[inline(always)]
-    pub fn open_conn_hinted<P: Port, I: FlowIndex<Key = K>>(
+    pub fn open_conn_hinted<P: Transmit, I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
         port: &mut P,
@@ -663,17 +713,71 @@ impl<K: Copy + Default> Core<K> {
         }
     }
 
+    /// Make sure the wheel will visit TIME-WAIT slot `i` by `expires_ms`: the
+    /// slot joins the open group if that group is for this very deadline and the
+    /// wheel's time has not moved since it was placed; otherwise it starts a
+    /// group of its own (or, when it is still on an older group's list, which
+    /// fires too late, gets an entry of its own).
     #[inline]
     fn arm_tw(&mut self, i: u32, expires_ms: u32) {
         let want = expires_ms as u64;
-        let armed = &mut self.tw_armed[i as usize];
-        if want < *armed {
-            if self.wheel.insert(want, TW_ITEM | i as u64).is_ok() {
-                *armed = want;
-            } else {
-                *armed = RETRY;
-                self.overflowed = true;
+        let slot = i as usize;
+        if want >= self.tw_armed[slot] {
+            return;
+        }
+        let unlinked = self.tw_next[slot] == UNLINKED;
+        let placed_at = self.wheel.now_ms();
+        let g = self.tw_group;
+        if unlinked && g.tail != LIST_END && g.deadline == want && g.placed_at == placed_at {
+            self.tw_next[g.tail as usize] = i;
+            self.tw_next[slot] = LIST_END;
+            self.tw_group.tail = i;
+            self.tw_armed[slot] = want;
+            return;
+        }
+        let item = if unlinked {
+            TW_ITEM | TW_GROUP | i as u64
+        } else {
+            TW_ITEM | i as u64
+        };
+        if self.wheel.insert(want, item).is_ok() {
+            self.tw_armed[slot] = want;
+            if unlinked {
+                self.tw_next[slot] = LIST_END;
+                self.tw_group = TwGroup {
+                    deadline: want,
+                    placed_at,
+                    head: i,
+                    tail: i,
+                };
             }
+        } else {
+            self.tw_armed[slot] = RETRY;
+            self.overflowed = true;
+        }
+    }
+
+    /// The wheel entry of TIME-WAIT slot `i` (its own, or its group's) fired at
+    /// `deadline`: drop the record if its time is up, arm it again if not.
+    #[inline]
+    fn tw_timer<I: FlowIndex<Key = K>>(
+        &mut self,
+        index: &mut I,
+        i: u32,
+        deadline: u64,
+        now_ms: u64,
+    ) {
+        if self.tw_armed[i as usize] == deadline {
+            self.tw_armed[i as usize] = NOT_ARMED;
+        }
+        if self.tws.key_of(i).is_none() {
+            return;
+        }
+        let rec = self.tws.get_by_index(i).rec;
+        if rec.expired(now_ms as u32) {
+            self.drop_time_wait(index, i);
+        } else {
+            self.arm_tw(i, rec.expires_ms);
         }
     }
 
@@ -761,7 +865,7 @@ impl<K: Copy + Default> Core<K> {
 
     /// A segment for control block `i`.
     #[inline]
-    pub fn conn_segment<P: Port, I: FlowIndex<Key = K>>(
+    pub fn conn_segment<P: Transmit, I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
         port: &mut P,
@@ -802,7 +906,7 @@ impl<K: Copy + Default> Core<K> {
 
     /// A segment for TIME-WAIT record `i`. Returns true when it is a SYN that may
     /// reopen the tuple (the record is gone then).
-    pub fn tw_segment<P: Port, I: FlowIndex<Key = K>>(
+    pub fn tw_segment<P: Transmit, I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
         port: &mut P,
@@ -867,20 +971,24 @@ impl<K: Copy + Default> Core<K> {
         while let Some((deadline, item)) = self.wheel.pop_expired(now_ms) {
             n += 1;
             let i = item as u32;
-            if item & TW_ITEM != 0 {
-                if self.tw_armed[i as usize] == deadline {
-                    self.tw_armed[i as usize] = NOT_ARMED;
+            if item & TW_GROUP != 0 {
+                // A group's entry: every record on its list, which is closed to
+                // newcomers now.
+                if self.tw_group.head == i {
+                    self.tw_group = TwGroup::NONE;
                 }
-                if self.tws.key_of(i).is_none() {
-                    continue;
+                let mut at = i;
+                loop {
+                    let next = self.tw_next[at as usize];
+                    self.tw_next[at as usize] = UNLINKED;
+                    self.tw_timer(index, at, deadline, now_ms);
+                    if next == LIST_END {
+                        break;
+                    }
+                    at = next;
                 }
-                let tw = self.tws.get_by_index(i);
-                let rec = tw.rec;
-                if rec.expired(now_ms as u32) {
-                    self.drop_time_wait(index, i);
-                } else {
-                    self.arm_tw(i, rec.expires_ms);
-                }
+            } else if item & TW_ITEM != 0 {
+                self.tw_timer(index, i, deadline, now_ms);
             } else {
                 if self.conn_armed[i as usize] == conn_bound(deadline) {
                     self.conn_armed[i as usize] = CONN_NOT_ARMED;
@@ -1029,6 +1137,93 @@ mod tests {
         // Conn (120 bytes) + key + hint, as Conn + key took before the hint.
         assert!(size_of::<ConnSlot<u32>>() <= 128);
         assert!(size_of::<ConnSlot<crate::engine::flow_table::FlowKey>>() <= 136);
+    }
+
+    /// An index of `u32` keys in a map, for tests of the core alone.
+    #[derive(Default)]
+    struct MapIndex(std::collections::HashMap<u32, u32>);
+
+    impl FlowIndex for MapIndex {
+        type Key = u32;
+        fn endpoints(&self, key: u32) -> (u32, u16, u32, u16) {
+            (0xc612_0001, key as u16, 0xc613_0001, 80)
+        }
+        fn set(&mut self, key: u32, value: u32) {
+            self.0.insert(key, value);
+        }
+        fn clear(&mut self, key: u32) {
+            self.0.remove(&key);
+        }
+    }
+
+    fn tw_record(entered_ms: u32, expires_ms: u32) -> TimeWaitRecord {
+        TimeWaitRecord {
+            entered_ms,
+            expires_ms,
+            ..TimeWaitRecord::default()
+        }
+    }
+
+    #[test]
+    fn time_wait_records_of_one_moment_share_a_wheel_entry_and_each_expires_on_time() {
+        let macs = Macs {
+            local: EthernetAddress([2, 0, 0, 0, 0, 1]),
+            remote: EthernetAddress([2, 0, 0, 0, 0, 2]),
+        };
+        let mut core: Core<u32> = Core::new(TcpConfig::default(), 4, 64, Vec::new(), macs, 1);
+        let mut index = MapIndex::default();
+        let mut wire = crate::io::mem::MemWire::new(Default::default());
+        let mut port = wire.port_a();
+        // Ten records at t = 0, all to expire at 60 s: one group, one entry.
+        for key in 0..10 {
+            core.enter_time_wait(&mut index, key, NO_HINT, tw_record(0, 60_000));
+        }
+        assert_eq!(core.wheel.len(), 1);
+        // The wheel's time moves: the same deadline starts a new group.
+        core.poll_timers(&mut index, &mut port, Instant::from_millis(5));
+        for key in 10..15 {
+            core.enter_time_wait(&mut index, key, NO_HINT, tw_record(5, 60_000));
+        }
+        // Another deadline: another group.
+        core.enter_time_wait(&mut index, 15, NO_HINT, tw_record(5, 60_005));
+        assert_eq!(core.wheel.len(), 3);
+        assert_eq!(core.rec.counters.tw_current, 16);
+        // A record of the first group ends early (a reused tuple) and its slot
+        // takes a new record, which inherits the group's entry; another is
+        // restarted (a retransmitted FIN) and must outlive its group.
+        let first = index.0[&3] & !TW_BIT;
+        core.drop_time_wait(&mut index, first);
+        core.enter_time_wait(&mut index, 100, NO_HINT, tw_record(7, 60_007));
+        assert_eq!(index.0[&100] & !TW_BIT, first, "the freed slot is reused");
+        let restarted = index.0[&4] & !TW_BIT;
+        core.tws.get_by_index_mut(restarted).rec.expires_ms = 61_000;
+        // Nothing before 60 s; at 60 s the two groups of 60 s fire, everything
+        // but the new record and the restarted one ends.
+        core.poll_timers(&mut index, &mut port, Instant::from_millis(59_999));
+        assert_eq!(core.rec.counters.tw_current, 16);
+        core.poll_timers(&mut index, &mut port, Instant::from_millis(60_000));
+        let mut left: Vec<u32> = index.0.keys().copied().collect();
+        left.sort();
+        assert_eq!(left, [4, 15, 100]);
+        core.poll_timers(&mut index, &mut port, Instant::from_millis(60_005));
+        core.poll_timers(&mut index, &mut port, Instant::from_millis(60_006));
+        assert!(index.0.len() == 2 && index.0.contains_key(&4) && index.0.contains_key(&100));
+        core.poll_timers(&mut index, &mut port, Instant::from_millis(60_007));
+        assert_eq!(index.0.keys().copied().collect::<Vec<_>>(), [4]);
+        core.poll_timers(&mut index, &mut port, Instant::from_millis(60_999));
+        assert_eq!(core.rec.counters.tw_current, 1);
+        core.poll_timers(&mut index, &mut port, Instant::from_millis(61_000));
+        assert!(index.0.is_empty());
+        assert_eq!(core.rec.counters.tw_current, 0);
+        assert!(core.wheel.is_empty());
+        // Every slot is out of its group, and new records group again.
+        assert!(core.tw_next.iter().all(|&n| n == UNLINKED));
+        for key in 0..64 {
+            core.enter_time_wait(&mut index, key, NO_HINT, tw_record(61_000, 121_000));
+        }
+        assert_eq!(core.wheel.len(), 1);
+        core.poll_timers(&mut index, &mut port, Instant::from_millis(121_000));
+        assert_eq!(core.rec.counters.tw_current, 0);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crossbeam::queue::ArrayQueue;
 
-use crate::io::{MAX_FRAME, Port};
+use crate::io::{Burst, MAX_FRAME, Port, Receive, Transmit};
 use crate::time::Instant;
 
 /// Which worker owns which source ports: worker `w` owns
@@ -148,37 +148,50 @@ impl<P: Port> HandoffPort<P> {
     }
 }
 
-impl<P: Port> Port for HandoffPort<P> {
-    fn rx_burst<F: FnMut(&[u8])>(&mut self, now: Instant, max: usize, mut f: F) -> usize {
+/// The frames of a burst that this worker owns: the inner port's less those
+/// handed to their owners, then what the others handed to this one (at most
+/// `max`).
+struct HandoffFrames<'a, R> {
+    inner: &'a mut R,
+    me: u32,
+    owners: PortOwners,
+    inboxes: &'a [Arc<Inbox>],
+    stats: &'a mut HandoffStats,
+    max: usize,
+}
+
+impl<R: Receive> Receive for HandoffFrames<'_, R> {
+    fn each<F: FnMut(&[u8])>(&mut self, mut f: F) -> usize {
         let (me, owners) = (self.me, self.owners);
-        let inboxes = &self.inboxes;
-        let stats = &mut self.stats;
-        let mut n = self.inner.rx_burst(now, max, |frame| {
-            match tcp_dst_port(frame).and_then(|p| owners.owner(p)) {
-                Some(w) if w != me => {
-                    let inbox = &inboxes[w as usize];
-                    match inbox.pool.pop() {
-                        Some(mut buf) => {
-                            let len = frame.len().min(MAX_FRAME);
-                            buf.data[..len].copy_from_slice(&frame[..len]);
-                            buf.len = len as u16;
-                            match inbox.queue.push(buf) {
-                                Ok(()) => stats.handed_out += 1,
-                                Err(buf) => {
-                                    let _ = inbox.pool.push(buf);
-                                    stats.dropped += 1;
+        let inboxes = self.inboxes;
+        let stats = &mut *self.stats;
+        let mut n =
+            self.inner.each(
+                |frame| match tcp_dst_port(frame).and_then(|p| owners.owner(p)) {
+                    Some(w) if w != me => {
+                        let inbox = &inboxes[w as usize];
+                        match inbox.pool.pop() {
+                            Some(mut buf) => {
+                                let len = frame.len().min(MAX_FRAME);
+                                buf.data[..len].copy_from_slice(&frame[..len]);
+                                buf.len = len as u16;
+                                match inbox.queue.push(buf) {
+                                    Ok(()) => stats.handed_out += 1,
+                                    Err(buf) => {
+                                        let _ = inbox.pool.push(buf);
+                                        stats.dropped += 1;
+                                    }
                                 }
                             }
+                            None => stats.dropped += 1,
                         }
-                        None => stats.dropped += 1,
                     }
-                }
-                _ => f(frame),
-            }
-        });
+                    _ => f(frame),
+                },
+            );
         // Then what the others handed to us.
         let mine = &self.inboxes[me as usize];
-        for _ in 0..max {
+        for _ in 0..std::mem::take(&mut self.max) {
             let Some(buf) = mine.queue.pop() else { break };
             f(&buf.data[..buf.len as usize]);
             self.stats.handed_in += 1;
@@ -187,10 +200,52 @@ impl<P: Port> Port for HandoffPort<P> {
         }
         n
     }
+}
 
+/// A burst run on the frames this worker owns ([`HandoffFrames`]).
+struct HandoffBurst<'a, B> {
+    burst: B,
+    me: u32,
+    owners: PortOwners,
+    inboxes: &'a [Arc<Inbox>],
+    stats: &'a mut HandoffStats,
+    max: usize,
+}
+
+impl<B: Burst> Burst for HandoffBurst<'_, B> {
+    type Out = B::Out;
+    #[inline(always)]
+    fn run<R: Receive, T: Transmit>(self, rx: &mut R, tx: &mut T) -> B::Out {
+        let mut rx = HandoffFrames {
+            inner: rx,
+            me: self.me,
+            owners: self.owners,
+            inboxes: self.inboxes,
+            stats: self.stats,
+            max: self.max,
+        };
+        self.burst.run(&mut rx, tx)
+    }
+}
+
+impl<P: Port> Transmit for HandoffPort<P> {
     #[inline]
     fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, now: Instant, build: F) -> bool {
         self.inner.tx(now, build)
+    }
+}
+
+impl<P: Port> Port for HandoffPort<P> {
+    fn burst<B: Burst>(&mut self, now: Instant, max: usize, b: B) -> B::Out {
+        let burst = HandoffBurst {
+            burst: b,
+            me: self.me,
+            owners: self.owners,
+            inboxes: &self.inboxes,
+            stats: &mut self.stats,
+            max,
+        };
+        self.inner.burst(now, max, burst)
     }
 
     #[inline]

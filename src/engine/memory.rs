@@ -22,6 +22,8 @@ const SLAB_META: usize = 8;
 const WHEEL_NODE: usize = 24;
 /// The deadline a slot remembers for its pending timer.
 const ARMED: usize = 8;
+/// A TIME-WAIT slot's link in its timer group.
+const TW_LINK: usize = 4;
 /// A flow-table slot (key and value).
 const FLOW_SLOT: usize = 16;
 /// Histograms, templates and other fixed per-worker state (measured order of
@@ -79,7 +81,7 @@ impl MemoryBudget {
         MemoryBudget {
             conn_table: conns * (size_of::<ConnSlot<u32>>() + SLAB_META) as u64,
             time_wait: tws * (size_of::<TwSlot<u32>>() + SLAB_META) as u64,
-            timers: (conns + tws) * (WHEEL_NODE + ARMED) as u64,
+            timers: (conns + tws) * (WHEEL_NODE + ARMED) as u64 + tws * TW_LINK as u64,
             tuple_index: u64::from(cfg.src_count) * n_ports * 4,
             flow_table: 0,
             frames: 0,
@@ -95,7 +97,7 @@ impl MemoryBudget {
         MemoryBudget {
             conn_table: conns * (size_of::<ConnSlot<FlowKey>>() + SLAB_META) as u64,
             time_wait: tws * (size_of::<TwSlot<FlowKey>>() + SLAB_META) as u64,
-            timers: (conns + tws) * (WHEEL_NODE + ARMED) as u64,
+            timers: (conns + tws) * (WHEEL_NODE + ARMED) as u64 + tws * TW_LINK as u64,
             tuple_index: 0,
             flow_table: flow_slots * FLOW_SLOT as u64,
             frames: 0,

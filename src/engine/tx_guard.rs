@@ -10,7 +10,7 @@
 //! frames are counted in [`TxGuard::blocked`] and reported; a correct engine never
 //! blocks one, which the tests assert.
 
-use crate::io::Port;
+use crate::io::{Burst, Port, Receive, Transmit};
 use crate::time::Instant;
 
 /// What a client may send: IPv4 TCP from its source range to its destination.
@@ -76,12 +76,14 @@ impl<P: Port> TxGuard<P> {
     }
 }
 
-impl<P: Port> Port for TxGuard<P> {
-    #[inline]
-    fn rx_burst<F: FnMut(&[u8])>(&mut self, now: Instant, max: usize, f: F) -> usize {
-        self.inner.rx_burst(now, max, f)
-    }
+/// A transmit side whose frames are checked against a [`TxPolicy`].
+struct Guarded<'a, T: Transmit> {
+    inner: &'a mut T,
+    policy: TxPolicy,
+    blocked: &'a mut u64,
+}
 
+impl<T: Transmit> Transmit for Guarded<'_, T> {
     #[inline]
     fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, now: Instant, build: F) -> bool {
         let policy = self.policy;
@@ -96,10 +98,54 @@ impl<P: Port> Port for TxGuard<P> {
             }
         });
         if blocked {
-            self.blocked += 1;
+            *self.blocked += 1;
             return false;
         }
         sent
+    }
+}
+
+/// A burst run with the inner port's transmit side guarded.
+struct GuardedBurst<'a, B> {
+    burst: B,
+    policy: TxPolicy,
+    blocked: &'a mut u64,
+}
+
+impl<B: Burst> Burst for GuardedBurst<'_, B> {
+    type Out = B::Out;
+    #[inline(always)]
+    fn run<R: Receive, T: Transmit>(self, rx: &mut R, tx: &mut T) -> B::Out {
+        let mut tx = Guarded {
+            inner: tx,
+            policy: self.policy,
+            blocked: self.blocked,
+        };
+        self.burst.run(rx, &mut tx)
+    }
+}
+
+impl<P: Port> Transmit for TxGuard<P> {
+    #[inline]
+    fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, now: Instant, build: F) -> bool {
+        Guarded {
+            inner: &mut self.inner,
+            policy: self.policy,
+            blocked: &mut self.blocked,
+        }
+        .tx(now, build)
+    }
+}
+
+impl<P: Port> Port for TxGuard<P> {
+    #[inline]
+    fn burst<B: Burst>(&mut self, now: Instant, max: usize, b: B) -> B::Out {
+        let burst = GuardedBurst {
+            burst: b,
+            policy: self.policy,
+            blocked: &mut self.blocked,
+        };
+        self.inner.burst(now, max, burst)
     }
 
     #[inline]
@@ -121,9 +167,13 @@ mod tests {
     struct Sink(Vec<Vec<u8>>);
 
     impl Port for Sink {
-        fn rx_burst<F: FnMut(&[u8])>(&mut self, _: Instant, _: usize, _: F) -> usize {
-            0
+        fn burst<B: Burst>(&mut self, _: Instant, _: usize, b: B) -> B::Out {
+            b.run(&mut crate::io::NoFrames, self)
         }
+        fn flush(&mut self, _: Instant) {}
+    }
+
+    impl Transmit for Sink {
         fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, _: Instant, build: F) -> bool {
             let mut buf = vec![0u8; crate::io::MAX_FRAME];
             let n = build(&mut buf);
@@ -133,7 +183,6 @@ mod tests {
             }
             true
         }
-        fn flush(&mut self, _: Instant) {}
     }
 
     const POLICY: TxPolicy = TxPolicy {

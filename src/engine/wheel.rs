@@ -135,6 +135,7 @@ impl<T: Copy> TimerWheel<T> {
     /// A deadline at or before the wheel's current time (the `now_ms` of the last
     /// [`poll`](Self::poll)) fires at the next poll. Returns `Err(item)` when the
     /// pool is full.
+    #[inline]
     pub fn insert(&mut self, deadline_ms: u64, item: T) -> Result<(), T> {
         let idx = match self.alloc(deadline_ms, item) {
             Some(idx) => idx,

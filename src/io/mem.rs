@@ -29,7 +29,7 @@ use std::time::Duration;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 
-use super::{MAX_FRAME, Port};
+use super::{Burst, MAX_FRAME, Port, Receive, Transmit};
 use crate::time::Instant;
 
 /// Frames in flight at most when the configuration does not say otherwise.
@@ -449,8 +449,10 @@ fn duration_nanos(d: Duration) -> u64 {
 pub struct MemWire {
     /// The most frames in flight at once, both directions together.
     frames: usize,
-    /// Frames in flight, both directions together.
-    in_flight: usize,
+    /// How many more frames can be put in flight: `frames` less those queued in
+    /// both lanes (a count down, so that a transmit checks and takes one with a
+    /// single field).
+    free: usize,
     /// Indexed by [`Dir::index`].
     lanes: [Lane; 2],
 }
@@ -475,7 +477,7 @@ impl MemWire {
         rng_ba.long_jump();
         MemWire {
             frames,
-            in_flight: 0,
+            free: frames,
             lanes: [
                 Lane::new(frames, rng_ab, imp),
                 Lane::new(frames, rng_ba, imp),
@@ -553,7 +555,7 @@ impl MemWire {
 
     /// Frames queued in both directions and not yet delivered.
     pub fn in_flight_frames(&self) -> usize {
-        self.in_flight
+        self.frames - self.free
     }
 
     /// Frames queued in one direction and not yet delivered.
@@ -563,7 +565,7 @@ impl MemWire {
 
     /// How many more frames can be put in flight (`frames` less those in flight).
     pub fn free_frames(&self) -> usize {
-        self.frames - self.in_flight
+        self.free
     }
 
     /// Frames transmitted in `dir` since its port last called `flush`. The wire does
@@ -620,22 +622,77 @@ impl MemWire {
             lane.slot(lane.tail.wrapping_sub(1) & lane.mask).due
         };
         let dropped = before - kept;
-        self.in_flight -= dropped;
+        self.free += dropped;
         lane.stats.lost += dropped as u64;
         dropped
     }
 
+    /// The transmit side of direction `dir`: its lane and the pool it shares with
+    /// the other direction.
+    #[inline(always)]
+    fn tx_lane(&mut self, dir: Dir) -> TxLane<'_> {
+        TxLane {
+            lane: &mut self.lanes[dir.index()],
+            free: &mut self.free,
+        }
+    }
+
+    /// Take the frames of `dir` due at `now` off the ring, at most `max`: the ring's
+    /// front moves past them and they leave the pool (their buffers stay as they
+    /// are until the other side transmits into this direction again, which the
+    /// caller's borrow excludes). Returns the first one's ring position and how many.
+    #[inline(always)]
+    fn take_due(&mut self, dir: Dir, now: Instant, max: usize) -> (usize, usize) {
+        let lane = &mut self.lanes[dir.index()];
+        if now < lane.paused_until {
+            return (0, 0);
+        }
+        let start = lane.head;
+        let mut n = lane.len().min(max);
+        // The ring is ordered by delivery time and `back_due` is its last one: when
+        // that is due, every frame is (the usual case); otherwise count them.
+        if lane.back_due > now {
+            n = lane.count_due(now, n);
+        }
+        lane.head = start.wrapping_add(n);
+        if lane.head == lane.tail {
+            // Empty: start over at the first buffers, which are warm.
+            lane.head = 0;
+            lane.tail = 0;
+            lane.back_due = Instant::ZERO;
+        }
+        lane.stats.delivered += n as u64;
+        self.free += n;
+        (start, n)
+    }
+}
+
+impl Lane {
+    /// How many of the (at most `max`) frames at the front are due at `now`.
+    #[cold]
+    #[inline(never)]
+    fn count_due(&self, now: Instant, max: usize) -> usize {
+        (0..max)
+            .take_while(|&i| self.slot(self.head.wrapping_add(i) & self.mask).due <= now)
+            .count()
+    }
+}
+
+/// One direction's transmit side: its lane, and the pool of frames in flight that
+/// both directions share.
+struct TxLane<'a> {
+    lane: &'a mut Lane,
+    /// How many more frames can be put in flight ([`MemWire`]'s).
+    free: &'a mut usize,
+}
+
+impl TxLane<'_> {
     /// The transmit path, inlined into each caller (it is short on a clean wire);
     /// impairments are applied out of line by [`impaired`](Self::impaired).
     #[inline(always)]
-    fn transmit<F: FnOnce(&mut [u8]) -> usize>(
-        &mut self,
-        dir: Dir,
-        now: Instant,
-        build: F,
-    ) -> bool {
-        let lane = &mut self.lanes[dir.index()];
-        if self.in_flight >= self.frames {
+    fn transmit<F: FnOnce(&mut [u8]) -> usize>(&mut self, now: Instant, build: F) -> bool {
+        let lane = &mut *self.lane;
+        if *self.free == 0 {
             lane.stats.pool_exhausted += 1;
             return false;
         }
@@ -648,7 +705,7 @@ impl MemWire {
         let due = Instant(now.as_nanos().saturating_add(lane.delay_ns)).max(lane.back_due);
         lane.tail = lane.tail.wrapping_add(1);
         lane.back_due = due;
-        self.in_flight += 1;
+        *self.free -= 1;
         // The buffer and its padding, found once for the frame and its slot.
         let c = cell_mut(&mut lane.bytes, pos);
         c[META..META + 8].copy_from_slice(&due.as_nanos().to_ne_bytes());
@@ -656,13 +713,13 @@ impl MemWire {
         debug_assert!(len <= MAX_FRAME, "frame of {len} bytes exceeds MAX_FRAME");
         let len = len.min(MAX_FRAME);
         if len == 0 {
-            self.take_back(dir);
+            self.take_back();
             return true;
         }
         c[META + 8..META + 12].copy_from_slice(&(len as u32).to_ne_bytes());
         if !lane.clean {
-            self.take_back(dir);
-            self.impaired(dir, now, len as u32);
+            self.take_back();
+            self.impaired(now, len as u32);
         }
         true
     }
@@ -671,10 +728,10 @@ impl MemWire {
     /// building it (its bytes stay in the back buffer).
     #[cold]
     #[inline(never)]
-    fn take_back(&mut self, dir: Dir) {
-        let lane = &mut self.lanes[dir.index()];
+    fn take_back(&mut self) {
+        let lane = &mut *self.lane;
         lane.tail = lane.tail.wrapping_sub(1);
-        self.in_flight -= 1;
+        *self.free += 1;
         lane.back_due = if lane.len() == 0 {
             Instant::ZERO
         } else {
@@ -683,10 +740,10 @@ impl MemWire {
     }
 
     /// Queue (or lose, reorder, duplicate) the frame of `len` octets just built in
-    /// the back buffer of `dir`, sent at `now`, on a direction with impairments.
+    /// the back buffer, sent at `now`, on a direction with impairments.
     #[inline(never)]
-    fn impaired(&mut self, dir: Dir, now: Instant, len: u32) {
-        let lane = &mut self.lanes[dir.index()];
+    fn impaired(&mut self, now: Instant, len: u32) {
+        let lane = &mut *self.lane;
         if lane.loss.hit(&mut lane.rng) {
             // Not queued: the back buffer is simply built over by the next frame.
             lane.stats.lost += 1;
@@ -710,54 +767,53 @@ impl MemWire {
         } else {
             lane.push_back(Slot { due, len });
         }
-        self.in_flight += 1;
+        *self.free -= 1;
         if lane.duplicate.hit(&mut lane.rng) {
-            if self.in_flight < self.frames {
+            if *self.free > 0 {
                 let copy = lane.tail & lane.mask;
                 lane.copy(at, copy, len as usize);
                 lane.push_back(Slot { due, len });
-                self.in_flight += 1;
+                *self.free -= 1;
                 lane.stats.duplicated += 1;
             } else {
                 lane.stats.duplicate_skipped += 1;
             }
         }
     }
+}
 
+impl Transmit for TxLane<'_> {
     #[inline(always)]
-    fn receive<F: FnMut(&[u8])>(&mut self, dir: Dir, now: Instant, max: usize, mut f: F) -> usize {
-        let lane = &mut self.lanes[dir.index()];
-        if now < lane.paused_until {
-            return 0;
-        }
-        // The ring's front in a local, written back once (`f` cannot reach the lane),
-        // and where this burst stops at the latest: one comparison a frame.
-        let (start, mask) = (lane.head, lane.mask);
-        let end = start.wrapping_add(lane.tail.wrapping_sub(start).min(max));
-        // Exactly the ring's buffers, so that a position `& mask` needs no bounds
-        // check.
-        let cells = &lane.bytes[..=mask];
-        let mut head = start;
-        while head != end {
-            let c = &cells[head & mask];
-            let slot = read_slot(c);
-            if slot.due > now {
-                break;
-            }
-            head = head.wrapping_add(1);
+    fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, now: Instant, build: F) -> bool {
+        self.transmit(now, build)
+    }
+}
+
+/// The frames of a receive burst: `n` ring positions from `pos` of a lane that
+/// [`MemWire::take_due`] has already moved past them.
+struct RxFrames<'a> {
+    /// Exactly the ring's buffers, so that a position `& mask` needs no bounds
+    /// check.
+    cells: &'a [[u8; STRIDE]],
+    mask: usize,
+    pos: usize,
+    n: usize,
+}
+
+impl Receive for RxFrames<'_> {
+    #[inline(always)]
+    fn each<F: FnMut(&[u8])>(&mut self, mut f: F) -> usize {
+        let (cells, mask, n) = (self.cells, self.mask, self.n);
+        let mut pos = self.pos;
+        let end = pos.wrapping_add(n);
+        self.n = 0;
+        while pos != end {
+            let c = &cells[pos & mask];
+            pos = pos.wrapping_add(1);
+            let len = u32::from_ne_bytes(*c[META + 8..].first_chunk::<4>().expect("a Slot"));
             // (A length is at most MAX_FRAME: `transmit` keeps it so.)
-            f(&c[..(slot.len as usize).min(MAX_FRAME)]);
+            f(&c[..(len as usize).min(MAX_FRAME)]);
         }
-        let n = head.wrapping_sub(start);
-        lane.head = head;
-        if lane.head == lane.tail {
-            // Empty: start over at the first buffers, which are warm.
-            lane.head = 0;
-            lane.tail = 0;
-            lane.back_due = Instant::ZERO;
-        }
-        self.in_flight -= n;
-        lane.stats.delivered += n as u64;
         n
     }
 }
@@ -776,22 +832,47 @@ impl MemPort<'_> {
     }
 }
 
-impl Port for MemPort<'_> {
-    /// Deliver, in order, up to `max` frames of the reverse direction whose delivery
-    /// time is `<= now` (none while that direction is paused); their buffers are
-    /// free again once delivered.
-    #[inline]
-    fn rx_burst<F: FnMut(&[u8])>(&mut self, now: Instant, max: usize, f: F) -> usize {
-        self.wire.receive(self.tx_dir.reverse(), now, max, f)
-    }
-
+impl Transmit for MemPort<'_> {
     /// Lend the buffer at the back of this direction's ring to `build` and queue the frame with delivery time
     /// `now + delay (+ jitter)`, applying loss, reordering and duplication. Returns
     /// false when `frames` frames are in flight (counted as `pool_exhausted`). A lost frame still
     /// returns true: the sender cannot tell.
     #[inline(always)]
     fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, now: Instant, build: F) -> bool {
-        self.wire.transmit(self.tx_dir, now, build)
+        self.wire.tx_lane(self.tx_dir).transmit(now, build)
+    }
+}
+
+impl Port for MemPort<'_> {
+    /// Deliver, in order, up to `max` frames of the reverse direction whose delivery
+    /// time is `<= now` (none while that direction is paused); their buffers are
+    /// free again once delivered. They are all taken off the ring (and out of the
+    /// pool of frames in flight) before `b` runs; its transmit side is this port's
+    /// lane, the other one.
+    #[inline(always)]
+    fn burst<B: Burst>(&mut self, now: Instant, max: usize, b: B) -> B::Out {
+        let rx_dir = self.tx_dir.reverse();
+        let (pos, n) = self.wire.take_due(rx_dir, now, max);
+        let MemWire {
+            free,
+            lanes: [ab, ba],
+            ..
+        } = &mut *self.wire;
+        let (rx_lane, tx_lane) = match rx_dir {
+            Dir::AtoB => (ab, ba),
+            Dir::BtoA => (ba, ab),
+        };
+        let mut rx = RxFrames {
+            cells: &rx_lane.bytes[..=rx_lane.mask],
+            mask: rx_lane.mask,
+            pos,
+            n,
+        };
+        let mut tx = TxLane {
+            lane: tx_lane,
+            free,
+        };
+        b.run(&mut rx, &mut tx)
     }
 
     /// Nothing to kick: frames become deliverable at their delivery time. Only resets

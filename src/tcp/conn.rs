@@ -662,12 +662,19 @@ impl Conn {
     fn rearm(&mut self, cfg: &impl Settings, now: Instant, new_ack: bool) {
         match self.state {
             State::TimeWait | State::Closed => {}
-            _ if self.snd_una != self.snd_nxt => {
-                if new_ack || self.timer != TimerKind::Retransmit {
-                    self.arm_retransmit(now);
-                }
+            _ => self.rearm_open(cfg, now, new_ack),
+        }
+    }
+
+    /// [`rearm`](Self::rearm) in a state known to be neither TIME-WAIT nor CLOSED.
+    #[inline(always)]
+    fn rearm_open(&mut self, cfg: &impl Settings, now: Instant, new_ack: bool) {
+        if self.snd_una != self.snd_nxt {
+            if new_ack || self.timer != TimerKind::Retransmit {
+                self.arm_retransmit(now);
             }
-            _ => self.arm_idle(cfg, now),
+        } else {
+            self.arm_idle(cfg, now);
         }
     }
 
@@ -870,8 +877,78 @@ impl Conn {
     }
 
     /// A segment for this connection arrived (RFC 9293 §3.10.7.3 and §3.10.7.4).
-    #[inline]
+    ///
+    /// The segments of the usual lifecycle go to handlers specialised by state
+    /// and role, each doing only what its transition needs (see
+    /// [`usual`](Self::usual)); every other segment, and every usual one in a
+    /// connection that is not in its usual condition, takes the general path
+    /// ([`on_segment_general`](Self::on_segment_general)), which is the
+    /// reference: the handlers leave the same state and send the same segments.
+    #[inline(always)]
     pub fn on_segment(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        const ACK: u8 = TcpFlags::ACK.0;
+        const FIN_ACK: u8 = TcpFlags::FIN.0 | TcpFlags::ACK.0;
+        match self.state {
+            // SYN-SENT: the SYN-ACK → ESTABLISHED, the request on the ACK.
+            State::SynSent if self.usual_syn_ack(seg) => self.on_usual_syn_ack(cfg, now, seg, sink),
+            // (Nothing is predicted in SYN-SENT.)
+            State::SynSent => self.on_unpredicted(cfg, now, seg, sink),
+            // SYN-RECEIVED: the handshake's ACK (with the request) → ESTABLISHED.
+            State::SynReceived
+                if self.role == Role::Server && !self.fin_queued && self.usual(seg, ACK) =>
+            {
+                self.usual_handshake_ack(cfg, now, seg, sink)
+            }
+            // ESTABLISHED, client: the response; once it is in, FIN → FIN-WAIT-1
+            // (or the abort).
+            State::Established
+                if self.role == Role::Client && !self.fin_queued && self.usual(seg, ACK) =>
+            {
+                self.usual_response(cfg, now, seg, sink)
+            }
+            // ESTABLISHED, server: the client's FIN → CLOSE-WAIT → LAST-ACK, FIN.
+            State::Established
+                if self.role == Role::Server
+                    && !self.fin_queued
+                    && seg.payload_len == 0
+                    && self.snd_nxt == self.data_end()
+                    && self.usual(seg, FIN_ACK) =>
+            {
+                self.usual_peer_fin(cfg, now, seg, sink)
+            }
+            // ESTABLISHED, client: the server's FIN (after the response) →
+            // CLOSE-WAIT → LAST-ACK, FIN.
+            State::Established
+                if self.role == Role::Client && !self.fin_queued && self.usual(seg, FIN_ACK) =>
+            {
+                self.usual_response_fin(cfg, now, seg, sink)
+            }
+            // ESTABLISHED: the peer's RST at RCV.NXT (its abort) → CLOSED.
+            State::Established if self.usual_rst(seg) => self.on_usual_rst(now, seg, sink),
+            // FIN-WAIT-1: the peer's FIN acknowledging ours → TIME-WAIT, ACK.
+            State::FinWait1
+                if seg.payload_len == 0 && self.fin_sent() && self.usual(seg, FIN_ACK) =>
+            {
+                self.usual_fin_wait_1_fin(cfg, now, seg, sink)
+            }
+            // LAST-ACK: the ACK of our FIN → CLOSED.
+            State::LastAck if seg.payload_len == 0 && self.fin_sent() && self.usual(seg, ACK) => {
+                self.usual_last_ack(cfg, now, seg, sink)
+            }
+            _ => self.on_segment_general(cfg, now, seg, sink),
+        }
+    }
+
+    /// [`on_segment`](Self::on_segment) by the general path alone (the reference
+    /// the specialised handlers are tested against).
+    #[inline(never)]
+    pub(crate) fn on_segment_general(
         &mut self,
         cfg: &impl Settings,
         now: Instant,
@@ -882,6 +959,330 @@ impl Conn {
             return self.on_predicted(cfg, now, seg, sink);
         }
         self.on_unpredicted(cfg, now, seg, sink)
+    }
+
+    /// Whether `seg` is the segment of the usual lifecycle a specialised handler
+    /// takes: among FIN, SYN, RST, ACK and URG exactly `flags` (PSH is free), at
+    /// RCV.NXT, acknowledging exactly SND.NXT, passing PAWS, with our window
+    /// open, and no retransmission under way (so no RTT sample is ambiguous and
+    /// no recovery is to be continued). Such a segment is
+    /// [`predicted`](Self::predicted) (SND.NXT is within every range prediction
+    /// allows), so its handler is [`on_predicted`](Self::on_predicted) with the
+    /// branches the state, the role and these facts decide taken.
+    #[inline(always)]
+    fn usual(&self, seg: &TcpRepr, flags: u8) -> bool {
+        const CTL: u8 =
+            TcpFlags::FIN.0 | TcpFlags::SYN.0 | TcpFlags::RST.0 | TcpFlags::ACK.0 | TcpFlags::URG.0;
+        let paws_ok = !self.ts_ok
+            || matches!(seg.options.timestamps,
+                Some(ts) if (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0);
+        let usual = seg.flags.0 & CTL == flags
+            && seg.seq == self.rcv_nxt
+            && seg.ack == self.snd_nxt
+            && self.retries == 0
+            && !self.recovering
+            && !self.rcv_wnd_shut
+            && paws_ok;
+        // (The last condition of every guard: true means its handler runs.)
+        #[cfg(test)]
+        usual_taken(usual);
+        usual
+    }
+
+    /// Whether `seg` is the SYN-ACK of the usual lifecycle in SYN-SENT: among FIN,
+    /// SYN, RST and ACK exactly SYN and ACK, acknowledging our SYN (SND.NXT), our
+    /// SYN not retransmitted (so the RTT sample is not ambiguous), and a response
+    /// expected (so the client does not close at once).
+    #[inline(always)]
+    fn usual_syn_ack(&self, seg: &TcpRepr) -> bool {
+        const CTL: u8 = TcpFlags::FIN.0 | TcpFlags::SYN.0 | TcpFlags::RST.0 | TcpFlags::ACK.0;
+        let usual = seg.flags.0 & CTL == TcpFlags::SYN.0 | TcpFlags::ACK.0
+            && seg.ack == self.snd_nxt
+            && self.retries == 0
+            && self.rx_expect > 0;
+        #[cfg(test)]
+        usual_taken(usual);
+        usual
+    }
+
+    /// SYN-SENT: the usual SYN-ACK ([`usual_syn_ack`](Self::usual_syn_ack)) →
+    /// ESTABLISHED (RFC 9293 §3.10.7.3, fourth), the request on the handshake's
+    /// ACK; what [`on_syn_sent`](Self::on_syn_sent) and
+    /// [`after_established`](Self::after_established) do with it.
+    #[inline(always)]
+    fn on_usual_syn_ack(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        self.irs = seg.seq;
+        self.rcv_nxt = seg.seq + 1;
+        self.negotiate(cfg, seg);
+        self.snd_una = seg.ack;
+        self.snd_wnd = seg.window as u32; // not scaled in a SYN (RFC 7323 §2.2)
+        sink.record(Phase::Connect, now.nanos_since(self.t_start));
+        self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
+        self.recovering = false;
+        self.set_state(State::Established);
+        self.t_mark = now;
+        // The client's move (app_progress): the request, with the ACK.
+        if !self.transmit(cfg, now, sink) {
+            self.send_ack(cfg, now, sink);
+        }
+        self.rearm_open(cfg, now, true);
+        Step::Continue
+    }
+
+    /// Our FIN is queued and has been sent (SND.NXT is one past it).
+    #[inline(always)]
+    fn fin_sent(&self) -> bool {
+        self.fin_queued && self.snd_nxt == self.data_end() + 1
+    }
+
+    /// TS.Recent from a [`usual`](Self::usual) segment (RFC 7323 §4.3 (2), as
+    /// [`on_predicted`](Self::on_predicted)), and the peer's window (RFC 9293
+    /// §3.10.7.4, scaled: not a SYN) and SND.UNA from its ACK.
+    #[inline(always)]
+    fn usual_ack(&mut self, seg: &TcpRepr) {
+        if self.ts_ok
+            && let Some(ts) = seg.options.timestamps
+            && seg.seq <= self.last_ack_sent
+        {
+            self.ts_recent = ts.tsval;
+        }
+        self.snd_una = seg.ack;
+        self.snd_wnd = (seg.window as u32) << self.snd_wscale;
+    }
+
+    /// The client's RTT sample on the ACK of its whole request, as
+    /// [`on_ack`](Self::on_ack) takes it (a usual segment: no retransmission, so
+    /// no ambiguity), before SND.UNA moves.
+    #[inline(always)]
+    fn usual_request_rtt(&mut self, cfg: &impl Settings, now: Instant, seg: &TcpRepr) {
+        if self.role == Role::Client
+            && self.tx_total > 0
+            && self.snd_una <= self.iss + 1
+            && seg.ack >= self.data_end()
+        {
+            self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
+        }
+    }
+
+    /// In-order payload of a usual segment, as [`on_data`](Self::on_data) counts
+    /// it (the client times the first byte).
+    #[inline(always)]
+    fn usual_data(&mut self, seg: &TcpRepr, now: Instant, sink: &mut impl Sink) {
+        let len = seg.payload_len as u32;
+        if len > 0 {
+            if self.role == Role::Client && self.rx_got == 0 {
+                sink.record(Phase::Ttfb, now.nanos_since(self.t_mark));
+            }
+            self.rx_got = self.rx_got.saturating_add(len);
+            self.rcv_nxt = self.rcv_nxt + len;
+            self.ack_pending = self.ack_pending.saturating_add(1);
+        }
+    }
+
+    /// SYN-RECEIVED, server: the handshake's ACK, usually carrying the request
+    /// (RFC 9293 §3.10.7.4) → ESTABLISHED; once the whole request is in, the
+    /// response goes out (with our FIN when the server closes).
+    #[inline(always)]
+    fn usual_handshake_ack(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        self.usual_ack(seg);
+        // The SYN-ACK was not retransmitted: the handshake's RTT sample.
+        self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
+        self.set_state(State::Established);
+        self.usual_data(seg, now, sink);
+        let mut sent = false;
+        if self.rx_got >= self.rx_expect {
+            if cfg.tcp().close == CloseMode::Server {
+                self.fin_queued = true;
+                self.t_fin = now;
+                self.set_state(State::FinWait1);
+            }
+            sent = self.transmit(cfg, now, sink);
+        }
+        if !sent && self.ack_pending >= 2 {
+            self.send_ack(cfg, now, sink);
+        }
+        self.rearm_open(cfg, now, true);
+        Step::Continue
+    }
+
+    /// ESTABLISHED, client: (part of) the response; once it is all in, the
+    /// client closes (CloseMode::Client): FIN → FIN-WAIT-1.
+    #[inline(always)]
+    fn usual_response(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        let new_ack = seg.ack > self.snd_una;
+        if new_ack {
+            self.usual_request_rtt(cfg, now, seg);
+        }
+        self.usual_ack(seg);
+        self.usual_data(seg, now, sink);
+        if self.rx_got >= self.rx_expect {
+            // Everything expected is in: the client closes (app_progress).
+            match cfg.tcp().close {
+                CloseMode::Client => {
+                    self.fin_queued = true;
+                    self.t_fin = now;
+                    self.set_state(State::FinWait1);
+                }
+                CloseMode::Rst => {
+                    let sent = self.transmit(cfg, now, sink);
+                    if !sent && self.rcv_nxt == self.irs + 1 && self.last_ack_sent != self.rcv_nxt {
+                        // (See app_progress: the SYN-ACK not yet answered.)
+                        self.send_ack(cfg, now, sink);
+                    }
+                    return self.abort(cfg, now, None, sink);
+                }
+                CloseMode::Server => {}
+            }
+        }
+        let sent = self.transmit(cfg, now, sink);
+        if !sent && self.ack_pending >= 2 {
+            self.send_ack(cfg, now, sink);
+        }
+        self.rearm_open(cfg, now, new_ack);
+        Step::Continue
+    }
+
+    /// ESTABLISHED, server: the client's FIN, everything of ours acknowledged →
+    /// CLOSE-WAIT; the application closes at once → LAST-ACK, our FIN.
+    #[inline(always)]
+    fn usual_peer_fin(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        self.usual_ack(seg);
+        self.rcv_nxt = self.rcv_nxt + 1;
+        self.t_fin = now;
+        self.set_state(State::CloseWait);
+        self.fin_queued = true;
+        self.set_state(State::LastAck);
+        // All our data is out and acknowledged: this sends just the FIN.
+        self.transmit(cfg, now, sink);
+        self.rearm_open(cfg, now, true);
+        Step::Continue
+    }
+
+    /// ESTABLISHED, client: the server's FIN, usually on the last of the response
+    /// (RFC 9293 §3.10.7.4, eighth) → CLOSE-WAIT; the application closes at once
+    /// (app_close_passive) → LAST-ACK, our FIN (or the abort in RST mode).
+    #[inline(always)]
+    fn usual_response_fin(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        if seg.ack > self.snd_una {
+            self.usual_request_rtt(cfg, now, seg);
+        }
+        self.usual_ack(seg);
+        self.usual_data(seg, now, sink);
+        // The FIN, in order behind the data just taken.
+        self.rcv_nxt = self.rcv_nxt + 1;
+        self.t_fin = now;
+        self.set_state(State::CloseWait);
+        if self.rx_got < self.rx_expect {
+            self.pending_fail = Some(FailCause::ShortResponse);
+        }
+        if cfg.tcp().close == CloseMode::Rst {
+            let fail = self.pending_fail;
+            return self.abort(cfg, now, fail, sink);
+        }
+        self.fin_queued = true;
+        self.set_state(State::LastAck);
+        if !self.transmit(cfg, now, sink) {
+            self.send_ack(cfg, now, sink);
+        }
+        self.rearm_open(cfg, now, true);
+        Step::Continue
+    }
+
+    /// Whether `seg` is a RST exactly at RCV.NXT (RFC 5961 §3.2: it resets) with
+    /// no SYN, our window open (so the sequence test passes).
+    #[inline(always)]
+    fn usual_rst(&self, seg: &TcpRepr) -> bool {
+        const SYN_RST: u8 = TcpFlags::SYN.0 | TcpFlags::RST.0;
+        let usual = seg.flags.0 & SYN_RST == TcpFlags::RST.0
+            && seg.seq == self.rcv_nxt
+            && !self.rcv_wnd_shut;
+        #[cfg(test)]
+        usual_taken(usual);
+        usual
+    }
+
+    /// An acceptable RST ([`usual_rst`](Self::usual_rst)) in a synchronized
+    /// state: what [`synchronized`](Self::synchronized) does with it (PAWS does
+    /// not apply to a RST; TS.Recent may move forward).
+    #[inline(always)]
+    fn on_usual_rst(&mut self, now: Instant, seg: &TcpRepr, sink: &mut impl Sink) -> Step {
+        if self.ts_ok
+            && let Some(ts) = seg.options.timestamps
+            && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0
+            && seg.seq <= self.last_ack_sent
+        {
+            self.ts_recent = ts.tsval;
+        }
+        sink.event(Event::RstReceived);
+        self.on_reset(now, seg, sink)
+    }
+
+    /// FIN-WAIT-1: the peer's FIN acknowledging ours → (FIN-WAIT-2) → TIME-WAIT,
+    /// with the last ACK.
+    #[inline(always)]
+    fn usual_fin_wait_1_fin(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        self.usual_request_rtt(cfg, now, seg);
+        self.usual_ack(seg);
+        self.set_state(State::FinWait2);
+        self.rcv_nxt = self.rcv_nxt + 1;
+        if self.t_fin == Instant::ZERO {
+            self.t_fin = now;
+        }
+        self.send_ack(cfg, now, sink);
+        self.enter_time_wait(cfg, now, sink)
+    }
+
+    /// LAST-ACK: the ACK of our FIN → CLOSED.
+    #[inline(always)]
+    fn usual_last_ack(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
+        self.usual_request_rtt(cfg, now, seg);
+        self.usual_ack(seg);
+        if self.role == Role::Client {
+            sink.record(Phase::Close, now.nanos_since(self.t_fin));
+        }
+        self.finish(now, None, sink)
     }
 
     /// Header prediction (after the BSD stack's `tcp_input`): whether `seg` is the
@@ -1503,6 +1904,19 @@ impl Conn {
         };
         self.finish(now, cause, sink)
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Segments the specialised handlers of [`Conn::on_segment`] took on this
+    /// thread (the tests check that the usual lifecycle takes them).
+    pub(crate) static USUAL_TAKEN: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// Count a segment a specialised handler takes.
+#[cfg(test)]
+fn usual_taken(taken: bool) {
+    USUAL_TAKEN.with(|n| n.set(n.get() + u64::from(taken)));
 }
 
 /// A duration in whole milliseconds, saturating.

@@ -35,8 +35,8 @@ use serde::Serialize;
 
 use super::sysctl::{AppliedSysctl, SysctlGuard};
 use crate::engine::xdp_run::open_port_in;
-use crate::io::Port;
 use crate::io::xdp::{XdpConfig, XdpPort};
+use crate::io::{Port, Transmit};
 use crate::testbed::{Testbed, TestbedConfig, TestbedGuard, netns};
 use crate::time::Instant;
 use crate::wire::frame::{FrameHeader, emit_tcp_frame, parse_tcp_frame};

@@ -21,7 +21,7 @@ use synfin::engine::core::Macs;
 use synfin::engine::pacer::{Pacer, PacerMode};
 use synfin::engine::server::{ServerConfig, ServerWorker};
 use synfin::engine::tx_guard::TxPolicy;
-use synfin::io::Port;
+use synfin::io::{Burst, Port, Receive, Transmit};
 use synfin::tcp::{CloseMode, TcpConfig};
 use synfin::time::Instant;
 use synfin::wire::ethernet::EthernetAddress;
@@ -140,6 +140,8 @@ pub struct HostilePort<C: Choices> {
     peer_isn: u32,
     tx_buf: Vec<u8>,
     rx_buf: Vec<u8>,
+    /// The frames of the burst being received, made before the worker sees any.
+    staged: Vec<Vec<u8>>,
     zeros: Vec<u8>,
     /// Stop sending (the drain: the peer falls silent).
     pub silent: bool,
@@ -199,6 +201,7 @@ impl<C: Choices> HostilePort<C> {
             peer_isn: 0x1000_0000,
             tx_buf: vec![0; synfin::io::MAX_FRAME],
             rx_buf: vec![0; synfin::io::MAX_FRAME],
+            staged: Vec::new(),
             zeros: vec![0; 1500],
             silent: false,
             burst: 8,
@@ -411,30 +414,56 @@ impl<C: Choices> HostilePort<C> {
     }
 }
 
+/// The frames of one burst of a [`HostilePort`], and how many it counts as
+/// received (frames it made empty included).
+struct Staged<'a> {
+    frames: &'a [Vec<u8>],
+    n: usize,
+}
+
+impl Receive for Staged<'_> {
+    fn each<F: FnMut(&[u8])>(&mut self, mut f: F) -> usize {
+        for frame in std::mem::take(&mut self.frames) {
+            f(frame);
+        }
+        std::mem::take(&mut self.n)
+    }
+}
+
 impl<C: Choices> Port for HostilePort<C> {
-    fn rx_burst<F: FnMut(&[u8])>(&mut self, _now: Instant, max: usize, mut f: F) -> usize {
-        if self.silent || self.choices.exhausted() {
-            return 0;
-        }
+    /// The burst's frames are all made first (they depend on what the worker sent
+    /// before the burst, not on its answers within it), then lent with the port
+    /// as the transmit side.
+    fn burst<B: Burst>(&mut self, _now: Instant, max: usize, b: B) -> B::Out {
+        let mut staged = std::mem::take(&mut self.staged);
+        staged.clear();
         let mut n = 0;
-        let want = self.choices.below(self.burst + 1) as usize;
-        // An RST flood now and then: a burst of RSTs on seen tuples.
-        let flood = self.choices.chance(10);
-        while n < want.min(max) {
-            let len = if flood {
-                self.make_rst()
-            } else {
-                self.make_frame()
-            };
-            if len > 0 {
-                f(&self.rx_buf[..len]);
-                self.rx_frames += 1;
+        if !(self.silent || self.choices.exhausted()) {
+            let want = self.choices.below(self.burst + 1) as usize;
+            // An RST flood now and then: a burst of RSTs on seen tuples.
+            let flood = self.choices.chance(10);
+            while n < want.min(max) {
+                let len = if flood {
+                    self.make_rst()
+                } else {
+                    self.make_frame()
+                };
+                if len > 0 {
+                    staged.push(self.rx_buf[..len].to_vec());
+                    self.rx_frames += 1;
+                }
+                n += 1;
             }
-            n += 1;
         }
-        n
+        let out = b.run(&mut Staged { frames: &staged, n }, self);
+        self.staged = staged;
+        out
     }
 
+    fn flush(&mut self, _now: Instant) {}
+}
+
+impl<C: Choices> Transmit for HostilePort<C> {
     fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, _now: Instant, build: F) -> bool {
         let len = build(&mut self.tx_buf);
         if len > 0 {
@@ -442,8 +471,6 @@ impl<C: Choices> Port for HostilePort<C> {
         }
         true
     }
-
-    fn flush(&mut self, _now: Instant) {}
 }
 
 impl<C: Choices> HostilePort<C> {

@@ -3,12 +3,17 @@
 //!
 //! Frame ownership, which the two `unsafe` blocks below rely on:
 //! - receive frames (UMEM frames `0..rx_frames`) are in the fill ring, or in the rx
-//!   ring, or being read by `rx_burst` (between `receive` and the refill that follows
-//!   in the same call), or in `to_fill`. User space reads a frame only in the third
-//!   state;
+//!   ring, or being read during a `burst` (between `receive` and the refill that
+//!   follows in the same call), or in `to_fill`. User space reads a frame only in the
+//!   third state;
 //! - transmit frames (`rx_frames..frames`) are on `tx_free`, or in the tx ring, or in
 //!   the completion ring. User space writes a frame only while it is on `tx_free`, and
 //!   takes it off in the same call that puts it on the tx ring.
+//!
+//! A burst lends both sides at once (a reply is built while the frame it answers is
+//! read): the two kinds of frames are disjoint parts of the UMEM, and the split
+//! views of it ([`UmemArea::split`]) reach only their own part, so a received
+//! frame's slice and a transmit frame's never overlap.
 #![allow(unsafe_code)]
 
 use std::num::NonZeroU32;
@@ -20,9 +25,9 @@ use xdpilone::xdp::XdpDesc;
 use xdpilone::{DeviceQueue, IfInfo, RingRx, RingTx, Socket, SocketConfig, UmemConfig, User};
 
 use super::bpf::{XdpProgram, ifindex};
-use super::umem::{FRAME, UmemArea};
+use super::umem::{FRAME, RxArea, TxArea, UmemArea};
 use super::{BindMode, Iface, PortMode, XdpConfig, XdpError, XdpStats, ZeroCopy, sys};
-use crate::io::Port;
+use crate::io::{Burst, Port, Receive, Transmit};
 use crate::time::Instant;
 
 /// An AF_XDP socket on one (interface, queue) with its own UMEM.
@@ -43,6 +48,9 @@ pub struct XdpPort {
     to_fill: Vec<u64>,
     program: Arc<XdpProgram>,
     area: UmemArea,
+    /// Where the transmit frames start in the area (octets): the receive frames
+    /// lie below, the transmit frames from here on ([`UmemArea::split`]).
+    rx_end: usize,
     fd: RawFd,
     queue: u32,
     mode: PortMode,
@@ -162,6 +170,7 @@ impl XdpPort {
             to_fill: Vec::with_capacity(layout.rx_frames as usize),
             program: Arc::clone(program),
             area,
+            rx_end: layout.rx_frames as usize * FRAME,
             fd,
             queue,
             mode: PortMode {
@@ -247,16 +256,33 @@ impl XdpPort {
 
     /// Move completed transmit frames back to the free stack.
     fn reclaim(&mut self) {
-        loop {
-            let mut done = self.device.complete(u32::MAX);
-            if done.capacity() == 0 {
-                break;
-            }
-            while let Some(addr) = done.read() {
-                self.tx_free.push(addr - addr % FRAME as u64);
-            }
-            done.release();
-        }
+        reclaim(&mut self.device, &mut self.tx_free);
+    }
+
+    /// The two sides of the port, lent together for a burst: the receive side (rx
+    /// ring, receive frames) reads frames while the transmit side (tx and
+    /// completion rings, transmit frames) builds others. Disjoint fields, and
+    /// disjoint parts of the UMEM ([`UmemArea::split`]).
+    fn halves(&mut self, max: usize) -> (XdpRx<'_>, XdpTx<'_>) {
+        let (rx_area, tx_area) = self.area.split(self.rx_end);
+        (
+            XdpRx {
+                rx: &mut self.rx,
+                area: rx_area,
+                to_fill: &mut self.to_fill,
+                bad_descs: &mut self.counters.rx_bad_descs,
+                max,
+                got: 0,
+            },
+            XdpTx {
+                tx: &mut self.tx,
+                device: &mut self.device,
+                tx_free: &mut self.tx_free,
+                area: tx_area,
+                no_buffer: &mut self.counters.tx_no_buffer,
+                frames: &mut self.counters.tx_frames,
+            },
+        )
     }
 
     /// Give read receive frames back to the fill ring.
@@ -290,6 +316,112 @@ impl std::fmt::Debug for XdpPort {
             .field("mode", &self.mode)
             .field("fd", &self.fd)
             .finish_non_exhaustive()
+    }
+}
+
+/// Move completed transmit frames back to the free stack.
+fn reclaim(device: &mut DeviceQueue, tx_free: &mut Vec<u64>) {
+    loop {
+        let mut done = device.complete(u32::MAX);
+        if done.capacity() == 0 {
+            break;
+        }
+        while let Some(addr) = done.read() {
+            tx_free.push(addr - addr % FRAME as u64);
+        }
+        done.release();
+    }
+}
+
+/// The receive side of an [`XdpPort`] during a burst.
+struct XdpRx<'a> {
+    rx: &'a mut RingRx,
+    area: RxArea<'a>,
+    to_fill: &'a mut Vec<u64>,
+    bad_descs: &'a mut u64,
+    /// The most frames the burst takes.
+    max: usize,
+    /// Frames taken so far.
+    got: usize,
+}
+
+impl Receive for XdpRx<'_> {
+    fn each<F: FnMut(&[u8])>(&mut self, mut f: F) -> usize {
+        let before = self.got;
+        while self.got < self.max {
+            let want = u32::try_from(self.max - self.got).unwrap_or(u32::MAX);
+            let mut batch = self.rx.receive(want);
+            if batch.capacity() == 0 {
+                break;
+            }
+            while let Some(desc) = batch.read() {
+                // SAFETY: the kernel handed this frame over on the rx ring and it goes
+                // back to the fill ring only in `refill`, after the burst has ended
+                // and the slice is gone (see the module's ownership notes).
+                match unsafe { self.area.bytes(desc.addr, desc.len) } {
+                    Some(frame) => {
+                        f(frame);
+                        self.got += 1;
+                        self.to_fill.push(desc.addr - desc.addr % FRAME as u64);
+                    }
+                    None => *self.bad_descs += 1,
+                }
+            }
+            batch.release();
+        }
+        self.got - before
+    }
+}
+
+/// The transmit side of an [`XdpPort`] (the whole port's, or lent during a burst).
+struct XdpTx<'a> {
+    tx: &'a mut RingTx,
+    device: &'a mut DeviceQueue,
+    tx_free: &'a mut Vec<u64>,
+    area: TxArea<'a>,
+    no_buffer: &'a mut u64,
+    frames: &'a mut u64,
+}
+
+impl Transmit for XdpTx<'_> {
+    fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, _now: Instant, build: F) -> bool {
+        if self.tx_free.is_empty() {
+            reclaim(self.device, self.tx_free);
+        }
+        let Some(&offset) = self.tx_free.last() else {
+            *self.no_buffer += 1;
+            return false;
+        };
+        let mut slot = self.tx.transmit(1);
+        if slot.capacity() == 0 {
+            // Cannot happen while the tx ring holds every transmit frame; kept as a
+            // refusal rather than a panic.
+            *self.no_buffer += 1;
+            return false;
+        }
+        // SAFETY: `offset` is on the free stack: user space owns the frame, and it
+        // leaves the stack below in the same call that queues it, after `build`'s
+        // borrow has ended.
+        let Some(buf) = (unsafe { self.area.frame_mut(offset) }) else {
+            *self.no_buffer += 1;
+            return false;
+        };
+        let len = build(buf);
+        debug_assert!(len <= FRAME, "frame of {len} bytes exceeds MAX_FRAME");
+        let len = len.min(FRAME);
+        if len == 0 {
+            // Dropping the uncommitted slot cancels it; the frame stays free.
+            return true;
+        }
+        slot.insert_once(XdpDesc {
+            addr: offset,
+            len: len as u32,
+            options: 0,
+        });
+        slot.commit();
+        self.tx_free.pop();
+        *self.frames += 1;
+        true
     }
 }
 
@@ -376,77 +508,26 @@ fn bind_socket(
     })
 }
 
+impl Transmit for XdpPort {
+    fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, now: Instant, build: F) -> bool {
+        self.halves(0).1.tx(now, build)
+    }
+}
+
 impl Port for XdpPort {
-    fn rx_burst<F: FnMut(&[u8])>(&mut self, _now: Instant, max: usize, mut f: F) -> usize {
-        let mut got = 0;
-        while got < max {
-            let want = u32::try_from(max - got).unwrap_or(u32::MAX);
-            let mut batch = self.rx.receive(want);
-            if batch.capacity() == 0 {
-                break;
-            }
-            while let Some(desc) = batch.read() {
-                // SAFETY: the kernel handed this frame over on the rx ring and it goes
-                // back to the fill ring only in `refill` below, after the closure has
-                // returned and the slice is gone (see the module's ownership notes).
-                match unsafe { self.area.bytes(desc.addr, desc.len) } {
-                    Some(frame) => {
-                        f(frame);
-                        got += 1;
-                        self.to_fill.push(desc.addr - desc.addr % FRAME as u64);
-                    }
-                    None => self.counters.rx_bad_descs += 1,
-                }
-            }
-            batch.release();
-        }
+    /// Takes frames off the rx ring as `b` reads them (up to `max`), then gives
+    /// them back to the fill ring and wakes the kernel if it asks to be.
+    fn burst<B: Burst>(&mut self, _now: Instant, max: usize, b: B) -> B::Out {
+        let (mut rx, mut tx) = self.halves(max);
+        let out = b.run(&mut rx, &mut tx);
+        let got = rx.got;
         self.counters.rx_frames += got as u64;
         self.refill();
         if self.device.needs_wakeup() {
             self.device.wake();
             self.counters.rx_wakeups += 1;
         }
-        got
-    }
-
-    fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, _now: Instant, build: F) -> bool {
-        if self.tx_free.is_empty() {
-            self.reclaim();
-        }
-        let Some(&offset) = self.tx_free.last() else {
-            self.counters.tx_no_buffer += 1;
-            return false;
-        };
-        let mut slot = self.tx.transmit(1);
-        if slot.capacity() == 0 {
-            // Cannot happen while the tx ring holds every transmit frame; kept as a
-            // refusal rather than a panic.
-            self.counters.tx_no_buffer += 1;
-            return false;
-        }
-        // SAFETY: `offset` is on the free stack: user space owns the frame, and it
-        // leaves the stack below in the same call that queues it, after `build`'s
-        // borrow has ended.
-        let Some(buf) = (unsafe { self.area.frame_mut(offset) }) else {
-            self.counters.tx_no_buffer += 1;
-            return false;
-        };
-        let len = build(buf);
-        debug_assert!(len <= FRAME, "frame of {len} bytes exceeds MAX_FRAME");
-        let len = len.min(FRAME);
-        if len == 0 {
-            // Dropping the uncommitted slot cancels it; the frame stays free.
-            return true;
-        }
-        slot.insert_once(XdpDesc {
-            addr: offset,
-            len: len as u32,
-            options: 0,
-        });
-        slot.commit();
-        self.tx_free.pop();
-        self.counters.tx_frames += 1;
-        true
+        out
     }
 
     fn flush(&mut self, _now: Instant) {

@@ -8,6 +8,7 @@
 #![allow(unsafe_code)]
 
 use std::io;
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 
 use xdpilone::{Umem, UmemConfig};
@@ -79,7 +80,37 @@ impl UmemArea {
             .map_err(|errno| XdpError::socket_errno("register the UMEM", &errno))
     }
 
-    /// Bytes `offset..offset + len` of the area, if they lie inside it.
+    /// The area as two views that cannot overlap: the receive frames, below
+    /// `boundary` (octets from the start), to read, and the transmit frames, from
+    /// `boundary` on, to write. Both live as long as the borrow of the area, so a
+    /// received frame can be read while a reply is built into a transmit frame.
+    pub(super) fn split(&mut self, boundary: usize) -> (RxArea<'_>, TxArea<'_>) {
+        let boundary = boundary.min(self.len);
+        (
+            RxArea {
+                base: self.base,
+                end: boundary,
+                _area: PhantomData,
+            },
+            TxArea {
+                base: self.base,
+                start: boundary,
+                end: self.len,
+                _area: PhantomData,
+            },
+        )
+    }
+}
+
+/// The receive frames of a [`UmemArea`] (`0..end`), to read ([`UmemArea::split`]).
+pub(super) struct RxArea<'a> {
+    base: NonNull<u8>,
+    end: usize,
+    _area: PhantomData<&'a UmemArea>,
+}
+
+impl RxArea<'_> {
+    /// Bytes `offset..offset + len`, if they lie inside the receive frames.
     ///
     /// # Safety
     ///
@@ -88,16 +119,28 @@ impl UmemArea {
     pub(super) unsafe fn bytes(&self, offset: u64, len: u32) -> Option<&[u8]> {
         let start = usize::try_from(offset).ok()?;
         let end = start.checked_add(len as usize)?;
-        if end > self.len {
+        if end > self.end {
             return None;
         }
-        // SAFETY: start..end lies inside the mapping (checked above), which is
-        // initialised memory; the caller promises the kernel does not write it while
-        // the shared borrow lives.
+        // SAFETY: start..end lies inside the mapping's receive part (checked above),
+        // which is initialised memory that no TxArea of the same split reaches (it
+        // starts at `self.end` or later); the caller promises the kernel does not
+        // write it while the shared borrow lives.
         Some(unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(start), end - start) })
     }
+}
 
-    /// The whole frame that starts at `offset`, if it lies inside the area.
+/// The transmit frames of a [`UmemArea`] (`start..end`), to write
+/// ([`UmemArea::split`]).
+pub(super) struct TxArea<'a> {
+    base: NonNull<u8>,
+    start: usize,
+    end: usize,
+    _area: PhantomData<&'a mut UmemArea>,
+}
+
+impl TxArea<'_> {
+    /// The whole frame that starts at `offset`, if it is one of the transmit frames.
     ///
     /// # Safety
     ///
@@ -105,12 +148,14 @@ impl UmemArea {
     /// the kernel, or returned on the completion ring) for as long as the slice lives.
     pub(super) unsafe fn frame_mut(&mut self, offset: u64) -> Option<&mut [u8]> {
         let start = usize::try_from(offset).ok()?;
-        if start % FRAME != 0 || start.checked_add(FRAME)? > self.len {
+        if start % FRAME != 0 || start < self.start || start.checked_add(FRAME)? > self.end {
             return None;
         }
-        // SAFETY: the frame lies inside the mapping (checked above); `&mut self`
-        // excludes other borrows made through this area and the caller promises the
-        // kernel does not touch the frame while the borrow lives.
+        // SAFETY: the frame lies inside the mapping's transmit part (checked above),
+        // which no RxArea of the same split reaches (it ends at `self.start` or
+        // earlier); `&mut self` excludes other borrows made through this view (and
+        // the split's borrow of the area, any made through the area); the caller
+        // promises the kernel does not touch the frame while the borrow lives.
         Some(unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(start), FRAME) })
     }
 }

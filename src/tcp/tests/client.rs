@@ -82,7 +82,13 @@ fn connect_latency_is_measured_from_the_scheduled_start() {
         &mut sink,
     );
     sink.take();
-    conn.on_segment(&config(), Instant::from_millis(1001), &syn_ack(), &mut sink);
+    on_segment(
+        &mut conn,
+        &config(),
+        Instant::from_millis(1001),
+        &syn_ack(),
+        &mut sink,
+    );
     assert_eq!(sink.samples, [(Phase::Connect, 101_000_000)]);
     assert_eq!(conn.start(), Instant::from_millis(900));
 }

@@ -185,7 +185,7 @@ fn params_and_config_drive_a_connection_alike() {
             (format!("{c:?}"), step, sink.sent, sink.samples, sink.events)
         };
         let with_cfg = run(
-            &|c, now, seg, sink| c.on_segment(&cfg, now, seg, sink),
+            &|c, now, seg, sink| on_segment(c, &cfg, now, seg, sink),
             &|now, sink| {
                 Conn::connect(
                     &cfg,
@@ -200,7 +200,7 @@ fn params_and_config_drive_a_connection_alike() {
             },
         );
         let with_params = run(
-            &|c, now, seg, sink| c.on_segment(&p, now, seg, sink),
+            &|c, now, seg, sink| on_segment(c, &p, now, seg, sink),
             &|now, sink| {
                 Conn::connect(
                     &p,
@@ -224,4 +224,44 @@ fn a_control_block_stays_within_120_bytes() {
     // Two cache lines with the table's key; the layout comment on Conn says
     // why the field order matters.
     assert!(std::mem::size_of::<Conn>() <= 120);
+}
+
+/// Whole lifecycles over a lossless link, in every close mode, with and without
+/// options, with responses of one and of several segments: the segments of the
+/// usual lifecycle take the specialised handlers (each checked against the
+/// general path by the tests' `on_segment`).
+#[test]
+fn the_usual_lifecycle_takes_the_specialised_handlers() {
+    use super::pair::Pair;
+    for cfg in configs() {
+        for close in [CloseMode::Client, CloseMode::Server, CloseMode::Rst] {
+            for resp in [RESP, 3000] {
+                let cfg = TcpConfig {
+                    close,
+                    response_bytes: resp,
+                    ..cfg.clone()
+                };
+                let before = conn::USUAL_TAKEN.with(|n| n.get());
+                let mut p = Pair::new(cfg.clone(), cfg.clone(), 1);
+                p.run(1_000);
+                let taken = conn::USUAL_TAKEN.with(|n| n.get()) - before;
+                assert_eq!(p.client.outcomes(), [Event::Completed]);
+                assert_eq!(p.server().outcomes(), [Event::Completed]);
+                // Every segment received but the SYN (LISTEN's).
+                let received = p.trace.len() as u64 - 1;
+                if resp == RESP {
+                    assert_eq!(taken, received, "{close:?}, {cfg:?}");
+                } else {
+                    // The client's ACK of the first two response segments goes
+                    // the general way (the server in ESTABLISHED is specialised
+                    // for the FIN and the RST only).
+                    assert_eq!(
+                        taken,
+                        received - 1,
+                        "{close:?}, {resp}-byte response, {cfg:?}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -77,6 +77,40 @@ impl TestSink {
     }
 }
 
+/// `conn.on_segment(cfg, now, seg, sink)`, checked against the general path
+/// ([`Conn::on_segment_general`]) on a copy of the control block: the
+/// specialised handlers of the usual lifecycle must leave exactly the same
+/// block, return the same step and send, record and count exactly the same.
+/// Every test feeds its segments through this.
+#[track_caller]
+pub(super) fn on_segment(
+    conn: &mut Conn,
+    cfg: &impl Settings,
+    now: Instant,
+    seg: &TcpRepr,
+    sink: &mut TestSink,
+) -> Step {
+    let mut general = conn.clone();
+    let mut expect = TestSink::default();
+    let general_step = general.on_segment_general(cfg, now, seg, &mut expect);
+    let (sent, samples, events) = (sink.sent.len(), sink.samples.len(), sink.events.len());
+    let step = conn.on_segment(cfg, now, seg, sink);
+    assert_eq!(step, general_step, "step for {seg:?}");
+    assert_eq!(
+        format!("{conn:?}"),
+        format!("{general:?}"),
+        "control block after {seg:?}"
+    );
+    assert_eq!(sink.sent[sent..], expect.sent, "sent for {seg:?}");
+    assert_eq!(
+        sink.samples[samples..],
+        expect.samples,
+        "samples for {seg:?}"
+    );
+    assert_eq!(sink.events[events..], expect.events, "events for {seg:?}");
+    step
+}
+
 /// Settings for fixtures: no options unless a test asks, small request/response.
 pub(super) fn config() -> TcpConfig {
     TcpConfig {
@@ -170,9 +204,7 @@ impl Fixture {
     /// Feed `seg` and assert that exactly `expect` comes back.
     #[track_caller]
     pub fn send(&mut self, seg: TcpRepr, expect: &[TcpRepr]) -> Step {
-        let step = self
-            .conn
-            .on_segment(&self.cfg, self.now, &seg, &mut self.sink);
+        let step = on_segment(&mut self.conn, &self.cfg, self.now, &seg, &mut self.sink);
         let got = self.sink.take();
         assert_eq!(got, expect, "in reply to {seg:?}");
         step

@@ -283,7 +283,7 @@ impl Pair {
         ts_offset: u32,
     ) -> bool {
         if let Some(conn) = e.conn.as_mut() {
-            let step = conn.on_segment(cfg, now, seg, &mut e.sink);
+            let step = super::on_segment(conn, cfg, now, seg, &mut e.sink);
             e.after(step);
             return true;
         }

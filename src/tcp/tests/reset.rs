@@ -319,7 +319,7 @@ fn rst_outside_the_advertised_window_is_dropped_without_window_scaling() {
     f.at(1001);
     // The SYN-ACK carries no window scale option.
     let got = {
-        f.conn.on_segment(&f.cfg, f.now, &syn_ack(), &mut f.sink);
+        on_segment(&mut f.conn, &f.cfg, f.now, &syn_ack(), &mut f.sink);
         f.sink.take()
     };
     assert_eq!(got[0].window, 65535);

@@ -530,8 +530,13 @@ fn connection_stays_open_while_the_peer_answers_zero_window_probes() {
     );
     // The window opens: the rest of the request goes out.
     let sent = {
-        f.conn
-            .on_segment(&f.cfg, f.now, &peer_ack(LOCAL_ISS + 2), &mut f.sink);
+        on_segment(
+            &mut f.conn,
+            &f.cfg,
+            f.now,
+            &peer_ack(LOCAL_ISS + 2),
+            &mut f.sink,
+        );
         f.sink.take()
     };
     assert_eq!(sent.len(), 3);
