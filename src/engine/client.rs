@@ -2,7 +2,7 @@
 //! source addresses and ports, drives them through their lifecycle, and keeps
 //! TIME-WAIT under the chosen policy.
 
-use super::core::{Core, FlowIndex, Macs, RxSeg, TW_BIT, receive_burst};
+use super::core::{Core, FlowIndex, Macs, RxSeg, RxSegs, TW_BIT, receive_burst, rx_segs};
 use super::pacer::Pacer;
 use super::tuple_index::TupleIndex;
 use super::{BURST, TwPolicy};
@@ -92,7 +92,8 @@ pub struct ClientWorker {
     pub pacer: Pacer,
     policy: TwPolicy,
     cursor: usize,
-    rx: Vec<RxSeg>,
+    /// The burst's segments (out only while they are dispatched).
+    rx: Option<RxSegs>,
     verify: bool,
     /// Times a due connection found no usable source tuple and waited.
     pub tuple_waits: u64,
@@ -133,7 +134,7 @@ impl ClientWorker {
             pacer,
             policy: cfg.tw_policy,
             cursor: (cfg.cursor_start % n_tuples.max(1) as u64) as usize,
-            rx: Vec::with_capacity(BURST),
+            rx: Some(rx_segs()),
             verify: cfg.verify_checksums,
             tuple_waits: 0,
             stopping: false,
@@ -178,20 +179,14 @@ impl ClientWorker {
     }
 
     fn receive<P: Port>(&mut self, port: &mut P, now: Instant) -> usize {
-        let n = receive_burst(
-            port,
-            now,
-            &mut self.rx,
-            &mut self.core.rec.counters,
-            self.verify,
-        );
-        // Taken out for the loop (and put back, keeping its allocation) so that the
-        // segments are read in place while the worker is borrowed.
-        let rx = std::mem::take(&mut self.rx);
-        for f in &rx {
+        // Taken out for the burst (and put back) so that the segments are read in
+        // place while the worker is borrowed.
+        let mut rx = self.rx.take().expect("the burst's segments are back");
+        let (n, kept) = receive_burst(port, now, &mut rx, &mut self.core.rec.counters, self.verify);
+        for f in &rx[..kept] {
             self.on_frame(port, now, f);
         }
-        self.rx = rx;
+        self.rx = Some(rx);
         n
     }
 

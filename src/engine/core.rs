@@ -24,7 +24,7 @@ use std::net::Ipv4Addr;
 
 use super::slab::Slab;
 use super::wheel::TimerWheel;
-use crate::io::{Port, Transmit};
+use crate::io::{Burst, Port, Receive, Transmit};
 use crate::stats::Recorder;
 use crate::tcp::conn::ms;
 use crate::tcp::isn::IsnGenerator;
@@ -136,85 +136,136 @@ pub struct RxSeg {
     pub tcp: TcpRepr,
 }
 
-/// Receive up to a burst of frames from `port` into `rx` (cleared first), parsing
-/// and (with `verify`) checksum-verifying each; invalid frames are counted and
-/// dropped. Returns the number of frames received.
-#[inline(always)]
+/// Where a worker keeps a burst's segments between parsing and dispatch: a slot
+/// per frame of a burst, allocated once.
+pub type RxSegs = Box<[RxSeg; super::BURST]>;
+
+/// A new [`RxSegs`].
+pub fn rx_segs() -> RxSegs {
+    Box::new([RxSeg::default(); super::BURST])
+}
+
+/// Receive up to a burst of frames from `port` into `rx`, parsing and (with
+/// `verify`) checksum-verifying each; invalid frames are counted and dropped.
+/// Returns the number of frames received and how many segments were kept (at the
+/// start of `rx`).
+///
+/// The segments are kept in a fixed array with their count in a register, not
+/// pushed on a `Vec` (whose length and capacity were loaded and stored for every
+/// frame). A port hands at most a burst's frames; one more would be counted
+/// invalid. Out of line: the loop has the registers to itself, apart from the
+/// worker's code around it.
+#[inline(never)]
 pub fn receive_burst<P: Port>(
     port: &mut P,
     now: Instant,
-    rx: &mut Vec<RxSeg>,
+    rx: &mut [RxSeg; super::BURST],
     c: &mut crate::stats::Counters,
     verify: bool,
-) -> usize {
-    rx.clear();
-    // Counted once a burst: every frame is either kept in `rx` or counted invalid.
-    let invalid = c.rx_invalid;
-    let mut bytes = 0u64;
-    // The closure takes `verify` by value (and the rest as references it owns): a
-    // copy it can keep in a register, not a reference to follow for every frame.
-    // (Better than one loop for each value of `verify`, whose two copies of the
-    // receive loop made the workers' code around them worse.)
-    let (total, rx_invalid, kept) = (&mut bytes, &mut c.rx_invalid, &mut *rx);
-    let n = port.rx_burst(now, super::BURST, move |frame| {
-        let rx = &mut *kept;
-        *total += frame.len() as u64;
-        // Room for the frame, made before it is parsed (always there: a burst is at
-        // most BURST frames), so that no call comes between the parsing and the
-        // push: the parsed fields would be kept across it on the stack.
-        if rx.len() == rx.capacity() {
-            push_grow(rx);
-        }
-        // The usual frame is parsed inline and pushed where it is parsed, in the code
-        // of its shape; anything else goes the general way out of line. (Joining
-        // the shapes into one result first made every frame's fields go through a
-        // copy on the stack.)
-        if !with_usual_tcp_frame(frame, verify, &mut Push(rx)) {
-            receive_unusual(frame, verify, rx, rx_invalid);
-        }
-    });
-    c.rx_packets += rx.len() as u64 + (c.rx_invalid - invalid);
-    c.rx_bytes += bytes;
-    n
+) -> (usize, usize) {
+    let r = port.burst(now, super::BURST, ReceiveSegs { segs: rx, verify });
+    // Every frame is either kept or counted invalid.
+    c.rx_packets += r.frames;
+    c.rx_invalid += r.invalid;
+    c.rx_bytes += r.bytes;
+    (r.n, r.kept)
 }
 
-/// Where a burst's frames are kept: [`push`] as a [`KeepFrame`].
-struct Push<'a>(&'a mut Vec<RxSeg>);
+/// [`receive_burst`]'s burst. Its counts are its own locals, given back at the
+/// end (a closure's captured counts live where the caller put them, and were
+/// loaded and stored through a pointer for every frame).
+struct ReceiveSegs<'a> {
+    segs: &'a mut [RxSeg; super::BURST],
+    verify: bool,
+}
 
-impl KeepFrame for Push<'_> {
+/// What [`ReceiveSegs`] counted.
+struct Received {
+    /// Frames the port took off.
+    n: usize,
+    /// Segments kept, at the start of the array.
+    kept: usize,
+    /// Frames handed to the burst.
+    frames: u64,
+    /// Their octets.
+    bytes: u64,
+    /// Frames found invalid.
+    invalid: u64,
+}
+
+impl Burst for ReceiveSegs<'_> {
+    type Out = Received;
+    #[inline(always)]
+    fn run<R: Receive, T: Transmit>(self, rx: &mut R, _tx: &mut T) -> Received {
+        let ReceiveSegs { segs, verify } = self;
+        let (mut frames, mut kept, mut invalid, mut bytes) = (0u64, 0usize, 0u64, 0u64);
+        let n = rx.each(
+            #[inline(always)]
+            |frame| {
+                frames += 1;
+                bytes += frame.len() as u64;
+                // The frame's slot, found before it is parsed, so that nothing comes
+                // between the parsing and the store: the parsed fields would be kept
+                // across it on the stack.
+                let Some(slot) = segs.get_mut(kept) else {
+                    invalid += 1;
+                    return;
+                };
+                // The usual frame is parsed inline and stored where it is parsed, in
+                // the code of its shape; anything else goes the general way out of
+                // line. (Joining the shapes into one result first made every frame's
+                // fields go through a copy on the stack.)
+                if with_usual_tcp_frame(frame, verify, &mut Put(slot))
+                    || receive_unusual(frame, verify, slot)
+                {
+                    kept += 1;
+                } else {
+                    invalid += 1;
+                }
+            },
+        );
+        Received {
+            n,
+            kept,
+            frames,
+            bytes,
+            invalid,
+        }
+    }
+}
+
+/// Where a burst's frame is kept: [`put`] as a [`KeepFrame`].
+struct Put<'a>(&'a mut RxSeg);
+
+impl KeepFrame for Put<'_> {
     #[inline(always)]
     fn keep(&mut self, frame: TcpFrame) {
-        push(self.0, frame);
+        put(self.0, frame);
     }
 }
 
 /// Keep a parsed frame of a burst.
 #[inline(always)]
-fn push(rx: &mut Vec<RxSeg>, f: TcpFrame) {
-    rx.push(RxSeg {
+fn put(slot: &mut RxSeg, f: TcpFrame) {
+    *slot = RxSeg {
         src_ip: f.src_ip.to_bits(),
         dst_ip: f.dst_ip.to_bits(),
         tcp: f.tcp,
-    });
+    };
 }
 
-/// [`receive_burst`] of a frame its inline parser did not take: parsed by layers,
-/// kept or counted as invalid.
+/// [`receive_burst`] of a frame its inline parser did not take: parsed by layers
+/// and kept (true) or found invalid (false).
 #[cold]
 #[inline(never)]
-fn receive_unusual(frame: &[u8], verify: bool, rx: &mut Vec<RxSeg>, rx_invalid: &mut u64) {
+fn receive_unusual(frame: &[u8], verify: bool, slot: &mut RxSeg) -> bool {
     match parse_tcp_frame(frame, verify) {
-        Ok(f) => push(rx, f),
-        Err(_) => *rx_invalid += 1,
+        Ok(f) => {
+            put(slot, f);
+            true
+        }
+        Err(_) => false,
     }
-}
-
-/// Room for the push of [`receive_burst`] beyond the reserved capacity (never
-/// needed).
-#[cold]
-#[inline(never)]
-fn push_grow(rx: &mut Vec<RxSeg>) {
-    rx.reserve(1);
 }
 
 /// Link-layer addresses a worker puts on its frames.

@@ -2,8 +2,7 @@
 //! SYN, reads the request, sends the response, and closes as configured. It closes
 //! the loop for `--io mem` and serves as a DUT made of the same engine.
 
-use super::BURST;
-use super::core::{Core, FlowIndex, Macs, NO_HINT, RxSeg, TW_BIT, receive_burst};
+use super::core::{Core, FlowIndex, Macs, NO_HINT, RxSeg, RxSegs, TW_BIT, receive_burst, rx_segs};
 use super::flow_table::{FlowKey, FlowTable};
 use super::tuple_index::TupleIndex;
 use crate::io::Port;
@@ -162,7 +161,8 @@ pub struct ServerWorker {
     pub core: Core<FlowKey>,
     index: ServerIndex,
     cfg: ServerConfig,
-    rx: Vec<RxSeg>,
+    /// The burst's segments (out only while they are dispatched).
+    rx: Option<RxSegs>,
     /// SYNs dropped because the table was full (a listen overflow).
     pub listen_overflows: u64,
 }
@@ -186,7 +186,7 @@ impl ServerWorker {
                 direct: None,
             },
             cfg,
-            rx: Vec::with_capacity(BURST),
+            rx: Some(rx_segs()),
             listen_overflows: 0,
         }
     }
@@ -247,20 +247,21 @@ impl ServerWorker {
 
     /// One burst: receive, fire timers, flush.
     pub fn step<P: Port>(&mut self, port: &mut P, now: Instant) -> usize {
-        let mut work = receive_burst(
+        // Taken out for the burst (and put back) so that the segments are read in
+        // place while the worker is borrowed.
+        let mut rx = self.rx.take().expect("the burst's segments are back");
+        let (n, kept) = receive_burst(
             port,
             now,
-            &mut self.rx,
+            &mut rx,
             &mut self.core.rec.counters,
             self.cfg.verify_checksums,
         );
-        // Taken out for the loop (and put back, keeping its allocation) so that the
-        // segments are read in place while the worker is borrowed.
-        let rx = std::mem::take(&mut self.rx);
-        for f in &rx {
+        for f in &rx[..kept] {
             self.on_frame(port, now, f);
         }
-        self.rx = rx;
+        self.rx = Some(rx);
+        let mut work = n;
         work += self.core.poll_timers(&mut self.index, port, now);
         port.flush(now);
         work
