@@ -195,7 +195,7 @@ impl Conn {
             ..Conn::default()
         };
         self.set_state(State::SynSent);
-        self.send_at(cfg, now, iss, 0, sink);
+        self.send_syn(cfg, now, sink);
         self.snd_nxt = iss + 1;
         self.arm_retransmit(now);
     }
@@ -255,7 +255,7 @@ impl Conn {
         };
         self.negotiate(cfg, syn);
         self.set_state(State::SynReceived);
-        self.send_at(cfg, now, iss, 0, sink);
+        self.send_syn(cfg, now, sink);
         self.snd_nxt = iss + 1;
         self.arm_retransmit(now);
     }
