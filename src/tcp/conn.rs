@@ -554,21 +554,20 @@ impl Conn {
         max_len: u32,
         sink: &mut impl Sink,
     ) -> u32 {
-        let end = self.data_end();
-        debug_assert!(self.iss < at && at < end);
-        let len = (end.diff(at) as u32)
-            .min(self.seg_payload_max(cfg))
-            .min(max_len.max(1));
-        let last = at + len == end;
-        let mut flags = TcpFlags::ACK;
-        if last {
-            flags = flags | TcpFlags::PSH;
-        }
-        if last && self.fin_queued {
-            flags = flags | TcpFlags::FIN;
-        }
-        let seg = self.header(cfg, now, flags, at, len);
+        debug_assert!(self.iss < at && at < self.data_end());
+        // Where `at` is in our data, and what is left of it from there.
         let offset = at.diff(self.iss + 1) as u32;
+        let rest = self.tx_total.wrapping_sub(offset);
+        let len = rest.min(self.seg_payload_max(cfg)).min(max_len.max(1));
+        // PSH on the last octets, and our FIN with them when it is queued.
+        let last = len == rest;
+        let fin = last && self.fin_queued;
+        let flags = TcpFlags(
+            TcpFlags::ACK.0
+                | (u8::from(last) * TcpFlags::PSH.0)
+                | (u8::from(fin) * TcpFlags::FIN.0),
+        );
+        let seg = self.header(cfg, now, flags, at, len);
         self.last_ack_sent = self.rcv_nxt;
         sink.send_words(self.local_ip, self.remote_ip, &seg, offset);
         len + flags.fin() as u32
