@@ -97,8 +97,14 @@ impl Buckets {
         let c = &mut self.counts[Self::index(v)];
         *c = c.wrapping_add(1);
         self.total = self.total.wrapping_add(1);
-        self.max = self.max.max(v);
-        self.min_nz = self.min_nz.min(v);
+        // Stored only when they move (a compare each, where max()/min() stored
+        // both every time).
+        if v > self.max {
+            self.max = v;
+        }
+        if v < self.min_nz {
+            self.min_nz = v;
+        }
     }
 
     fn record_n(&mut self, v: u64, n: u64) {
@@ -180,7 +186,13 @@ impl Recorder {
     /// 1 ns ..= 1 h are clamped into it. Never allocates, never fails.
     #[inline(always)]
     pub fn record(&mut self, phase: Phase, nanos: u64) {
-        let v = nanos.clamp(Self::LOWEST_NANOS, Self::HIGHEST_NANOS);
+        // Within the bounds, one unsigned comparison (LOWEST_NANOS is 1);
+        // outside, the clamp.
+        let v = if nanos.wrapping_sub(Self::LOWEST_NANOS) < Self::HIGHEST_NANOS {
+            nanos
+        } else {
+            nanos.clamp(Self::LOWEST_NANOS, Self::HIGHEST_NANOS)
+        };
         let i = phase.index();
         self.buckets[i].record(v);
         self.stale(i);

@@ -176,28 +176,18 @@ impl Conn {
         now: Instant,
         sink: &mut impl Sink,
     ) {
-        *self = Conn {
-            local_ip: local.0,
-            local_port: local.1,
-            remote_ip: remote.0,
-            remote_port: remote.1,
-            role: Role::Client,
+        self.open(
+            cfg,
+            Role::Client,
+            local,
+            remote,
+            None,
             iss,
-            snd_una: iss,
-            snd_nxt: iss,
             ts_offset,
-            tx_total: cfg.tcp().request_bytes,
-            rx_expect: cfg.tcp().response_bytes,
-            rto_ms: cfg.rto_initial_ms(),
-            t_start: start,
-            t_mark: now,
-            deadline: Instant::NEVER,
-            ..Conn::default()
-        };
-        self.set_state(State::SynSent);
-        self.send_syn(cfg, now, sink);
-        self.snd_nxt = iss + 1;
-        self.arm_retransmit(now);
+            start,
+            now,
+            sink,
+        );
     }
 
     /// Passive open (server side): build a control block in SYN-RECEIVED for the
@@ -233,31 +223,76 @@ impl Conn {
         now: Instant,
         sink: &mut impl Sink,
     ) {
+        self.open(
+            cfg,
+            Role::Server,
+            local,
+            remote,
+            Some(syn),
+            iss,
+            ts_offset,
+            now,
+            now,
+            sink,
+        );
+    }
+
+    /// The in-place builder of both opens: every field of the block written for a
+    /// new connection of `role` between `local` and `remote` (the peer's `syn` in
+    /// a passive open), in SYN-SENT (active) or SYN-RECEIVED (passive) with the
+    /// SYN-ACK's options negotiated, then our SYN (or SYN-ACK) sent and the
+    /// retransmission timer running. SND.NXT and the timer are written with the
+    /// rest (sending the SYN reads neither), so no field is stored twice around
+    /// the send.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn open(
+        &mut self,
+        cfg: &impl Settings,
+        role: Role,
+        local: (u32, u16),
+        remote: (u32, u16),
+        syn: Option<&TcpRepr>,
+        iss: SeqNumber,
+        ts_offset: u32,
+        start: Instant,
+        now: Instant,
+        sink: &mut impl Sink,
+    ) {
+        let c = cfg.tcp();
+        let (tx_total, rx_expect, state) = match role {
+            Role::Client => (c.request_bytes, c.response_bytes, State::SynSent),
+            Role::Server => (c.response_bytes, c.request_bytes, State::SynReceived),
+        };
+        let rto_ms = cfg.rto_initial_ms();
+        let irs = syn.map_or(SeqNumber(0), |syn| syn.seq);
         *self = Conn {
             local_ip: local.0,
             local_port: local.1,
             remote_ip: remote.0,
             remote_port: remote.1,
-            role: Role::Server,
+            role,
             iss,
             snd_una: iss,
-            snd_nxt: iss,
+            snd_nxt: iss + 1,
             ts_offset,
-            tx_total: cfg.tcp().response_bytes,
-            rx_expect: cfg.tcp().request_bytes,
-            rto_ms: cfg.rto_initial_ms(),
-            t_start: now,
+            tx_total,
+            rx_expect,
+            rto_ms,
+            t_start: start,
             t_mark: now,
-            deadline: Instant::NEVER,
-            irs: syn.seq,
-            rcv_nxt: syn.seq + 1,
+            // arm_retransmit's, as sending the SYN leaves them.
+            timer: TimerKind::Retransmit,
+            deadline: Instant(now.0.saturating_add(rto_ms as u64 * 1_000_000)),
+            irs,
+            rcv_nxt: if syn.is_some() { irs + 1 } else { SeqNumber(0) },
             ..Conn::default()
         };
-        self.negotiate(cfg, syn);
-        self.set_state(State::SynReceived);
+        if let Some(syn) = syn {
+            self.negotiate(cfg, syn);
+        }
+        self.set_state(state);
         self.send_syn(cfg, now, sink);
-        self.snd_nxt = iss + 1;
-        self.arm_retransmit(now);
     }
 
     /// The current state.
@@ -519,21 +554,20 @@ impl Conn {
         max_len: u32,
         sink: &mut impl Sink,
     ) -> u32 {
-        let end = self.data_end();
-        debug_assert!(self.iss < at && at < end);
-        let len = (end.diff(at) as u32)
-            .min(self.seg_payload_max(cfg))
-            .min(max_len.max(1));
-        let last = at + len == end;
-        let mut flags = TcpFlags::ACK;
-        if last {
-            flags = flags | TcpFlags::PSH;
-        }
-        if last && self.fin_queued {
-            flags = flags | TcpFlags::FIN;
-        }
-        let seg = self.header(cfg, now, flags, at, len);
+        debug_assert!(self.iss < at && at < self.data_end());
+        // Where `at` is in our data, and what is left of it from there.
         let offset = at.diff(self.iss + 1) as u32;
+        let rest = self.tx_total.wrapping_sub(offset);
+        let len = rest.min(self.seg_payload_max(cfg)).min(max_len.max(1));
+        // PSH on the last octets, and our FIN with them when it is queued.
+        let last = len == rest;
+        let fin = last && self.fin_queued;
+        let flags = TcpFlags(
+            TcpFlags::ACK.0
+                | (u8::from(last) * TcpFlags::PSH.0)
+                | (u8::from(fin) * TcpFlags::FIN.0),
+        );
+        let seg = self.header(cfg, now, flags, at, len);
         self.last_ack_sent = self.rcv_nxt;
         sink.send_words(self.local_ip, self.remote_ip, &seg, offset);
         len + flags.fin() as u32
@@ -879,11 +913,11 @@ impl Conn {
     /// A segment for this connection arrived (RFC 9293 §3.10.7.3 and §3.10.7.4).
     ///
     /// The segments of the usual lifecycle go to handlers specialised by state
-    /// and role, each doing only what its transition needs (see
-    /// [`usual`](Self::usual)); every other segment, and every usual one in a
+    /// and role, each doing only what its transition needs (`usual` says which
+    /// segments those are); every other segment, and every usual one in a
     /// connection that is not in its usual condition, takes the general path
-    /// ([`on_segment_general`](Self::on_segment_general)), which is the
-    /// reference: the handlers leave the same state and send the same segments.
+    /// (`on_segment_general`), which is the reference: the handlers leave the same
+    /// state and send the same segments.
     #[inline(always)]
     pub fn on_segment(
         &mut self,
@@ -894,6 +928,9 @@ impl Conn {
     ) -> Step {
         const ACK: u8 = TcpFlags::ACK.0;
         const FIN_ACK: u8 = TcpFlags::FIN.0 | TcpFlags::ACK.0;
+        // The segment's TSval when timestamps are on, read once for PAWS (in
+        // `usual`) and TS.Recent (in the handlers).
+        let ts = seg.options.timestamps.filter(|_| self.ts_ok);
         match self.state {
             // SYN-SENT: the SYN-ACK → ESTABLISHED, the request on the ACK.
             State::SynSent if self.usual_syn_ack(seg) => self.on_usual_syn_ack(cfg, now, seg, sink),
@@ -901,16 +938,16 @@ impl Conn {
             State::SynSent => self.on_unpredicted(cfg, now, seg, sink),
             // SYN-RECEIVED: the handshake's ACK (with the request) → ESTABLISHED.
             State::SynReceived
-                if self.role == Role::Server && !self.fin_queued && self.usual(seg, ACK) =>
+                if self.role == Role::Server && !self.fin_queued && self.usual(seg, ACK, ts) =>
             {
-                self.usual_handshake_ack(cfg, now, seg, sink)
+                self.usual_handshake_ack(cfg, now, seg, ts, sink)
             }
             // ESTABLISHED, client: the response; once it is in, FIN → FIN-WAIT-1
             // (or the abort).
             State::Established
-                if self.role == Role::Client && !self.fin_queued && self.usual(seg, ACK) =>
+                if self.role == Role::Client && !self.fin_queued && self.usual(seg, ACK, ts) =>
             {
-                self.usual_response(cfg, now, seg, sink)
+                self.usual_response(cfg, now, seg, ts, sink)
             }
             // ESTABLISHED, server: the client's FIN → CLOSE-WAIT → LAST-ACK, FIN.
             State::Established
@@ -918,28 +955,32 @@ impl Conn {
                     && !self.fin_queued
                     && seg.payload_len == 0
                     && self.snd_nxt == self.data_end()
-                    && self.usual(seg, FIN_ACK) =>
+                    && self.usual(seg, FIN_ACK, ts) =>
             {
-                self.usual_peer_fin(cfg, now, seg, sink)
+                self.usual_peer_fin(cfg, now, seg, ts, sink)
             }
             // ESTABLISHED, client: the server's FIN (after the response) →
             // CLOSE-WAIT → LAST-ACK, FIN.
             State::Established
-                if self.role == Role::Client && !self.fin_queued && self.usual(seg, FIN_ACK) =>
+                if self.role == Role::Client
+                    && !self.fin_queued
+                    && self.usual(seg, FIN_ACK, ts) =>
             {
-                self.usual_response_fin(cfg, now, seg, sink)
+                self.usual_response_fin(cfg, now, seg, ts, sink)
             }
             // ESTABLISHED: the peer's RST at RCV.NXT (its abort) → CLOSED.
             State::Established if self.usual_rst(seg) => self.on_usual_rst(now, seg, sink),
             // FIN-WAIT-1: the peer's FIN acknowledging ours → TIME-WAIT, ACK.
             State::FinWait1
-                if seg.payload_len == 0 && self.fin_sent() && self.usual(seg, FIN_ACK) =>
+                if seg.payload_len == 0 && self.fin_sent() && self.usual(seg, FIN_ACK, ts) =>
             {
-                self.usual_fin_wait_1_fin(cfg, now, seg, sink)
+                self.usual_fin_wait_1_fin(cfg, now, seg, ts, sink)
             }
             // LAST-ACK: the ACK of our FIN → CLOSED.
-            State::LastAck if seg.payload_len == 0 && self.fin_sent() && self.usual(seg, ACK) => {
-                self.usual_last_ack(cfg, now, seg, sink)
+            State::LastAck
+                if seg.payload_len == 0 && self.fin_sent() && self.usual(seg, ACK, ts) =>
+            {
+                self.usual_last_ack(cfg, now, seg, ts, sink)
             }
             _ => self.on_segment_general(cfg, now, seg, sink),
         }
@@ -970,12 +1011,14 @@ impl Conn {
     /// allows), so its handler is [`on_predicted`](Self::on_predicted) with the
     /// branches the state, the role and these facts decide taken.
     #[inline(always)]
-    fn usual(&self, seg: &TcpRepr, flags: u8) -> bool {
+    fn usual(&self, seg: &TcpRepr, flags: u8, ts: Option<Timestamps>) -> bool {
         const CTL: u8 =
             TcpFlags::FIN.0 | TcpFlags::SYN.0 | TcpFlags::RST.0 | TcpFlags::ACK.0 | TcpFlags::URG.0;
-        let paws_ok = !self.ts_ok
-            || matches!(seg.options.timestamps,
-                Some(ts) if (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0);
+        // `ts` is the TSval with timestamps on, None without (or when missing).
+        let paws_ok = match ts {
+            Some(ts) => (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0,
+            None => !self.ts_ok,
+        };
         let usual = seg.flags.0 & CTL == flags
             && seg.seq == self.rcv_nxt
             && seg.ack == self.snd_nxt
@@ -1028,11 +1071,33 @@ impl Conn {
         self.set_state(State::Established);
         self.t_mark = now;
         // The client's move (app_progress): the request, with the ACK.
-        if !self.transmit(cfg, now, sink) {
+        if !self.transmit_usual(cfg, now, sink) {
             self.send_ack(cfg, now, sink);
         }
         self.rearm_open(cfg, now, true);
         Step::Continue
+    }
+
+    /// [`transmit`](Self::transmit) for the usual handlers: once all our data is
+    /// out (SND.NXT at its end, as it is after the request or the response went),
+    /// only our FIN can be due, and it goes without the data loop; otherwise
+    /// transmit itself. Leaves what transmit leaves.
+    #[inline(always)]
+    fn transmit_usual(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) -> bool {
+        let end = self.data_end();
+        if self.snd_nxt != end {
+            return self.transmit(cfg, now, sink);
+        }
+        if !self.fin_queued {
+            return false;
+        }
+        self.send_fin(cfg, now, sink);
+        self.snd_nxt = end + 1;
+        self.ack_pending = 0;
+        if self.timer != TimerKind::Retransmit {
+            self.arm_retransmit(now);
+        }
+        true
     }
 
     /// Our FIN is queued and has been sent (SND.NXT is one past it).
@@ -1045,9 +1110,8 @@ impl Conn {
     /// [`on_predicted`](Self::on_predicted)), and the peer's window (RFC 9293
     /// §3.10.7.4, scaled: not a SYN) and SND.UNA from its ACK.
     #[inline(always)]
-    fn usual_ack(&mut self, seg: &TcpRepr) {
-        if self.ts_ok
-            && let Some(ts) = seg.options.timestamps
+    fn usual_ack(&mut self, seg: &TcpRepr, ts: Option<Timestamps>) {
+        if let Some(ts) = ts
             && seg.seq <= self.last_ack_sent
         {
             self.ts_recent = ts.tsval;
@@ -1061,9 +1125,11 @@ impl Conn {
     /// no ambiguity), before SND.UNA moves.
     #[inline(always)]
     fn usual_request_rtt(&mut self, cfg: &impl Settings, now: Instant, seg: &TcpRepr) {
-        if self.role == Role::Client
+        // (SND.UNA first: past the request's start in every usual segment but
+        // the one that acknowledges it, so that the others test one condition.)
+        if self.snd_una <= self.iss + 1
+            && self.role == Role::Client
             && self.tx_total > 0
-            && self.snd_una <= self.iss + 1
             && seg.ack >= self.data_end()
         {
             self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
@@ -1094,9 +1160,10 @@ impl Conn {
         cfg: &impl Settings,
         now: Instant,
         seg: &TcpRepr,
+        ts: Option<Timestamps>,
         sink: &mut impl Sink,
     ) -> Step {
-        self.usual_ack(seg);
+        self.usual_ack(seg, ts);
         // The SYN-ACK was not retransmitted: the handshake's RTT sample.
         self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
         self.set_state(State::Established);
@@ -1108,7 +1175,7 @@ impl Conn {
                 self.t_fin = now;
                 self.set_state(State::FinWait1);
             }
-            sent = self.transmit(cfg, now, sink);
+            sent = self.transmit_usual(cfg, now, sink);
         }
         if !sent && self.ack_pending >= 2 {
             self.send_ack(cfg, now, sink);
@@ -1125,13 +1192,14 @@ impl Conn {
         cfg: &impl Settings,
         now: Instant,
         seg: &TcpRepr,
+        ts: Option<Timestamps>,
         sink: &mut impl Sink,
     ) -> Step {
         let new_ack = seg.ack > self.snd_una;
         if new_ack {
             self.usual_request_rtt(cfg, now, seg);
         }
-        self.usual_ack(seg);
+        self.usual_ack(seg, ts);
         self.usual_data(seg, now, sink);
         if self.rx_got >= self.rx_expect {
             // Everything expected is in: the client closes (app_progress).
@@ -1142,7 +1210,7 @@ impl Conn {
                     self.set_state(State::FinWait1);
                 }
                 CloseMode::Rst => {
-                    let sent = self.transmit(cfg, now, sink);
+                    let sent = self.transmit_usual(cfg, now, sink);
                     if !sent && self.rcv_nxt == self.irs + 1 && self.last_ack_sent != self.rcv_nxt {
                         // (See app_progress: the SYN-ACK not yet answered.)
                         self.send_ack(cfg, now, sink);
@@ -1152,7 +1220,7 @@ impl Conn {
                 CloseMode::Server => {}
             }
         }
-        let sent = self.transmit(cfg, now, sink);
+        let sent = self.transmit_usual(cfg, now, sink);
         if !sent && self.ack_pending >= 2 {
             self.send_ack(cfg, now, sink);
         }
@@ -1168,16 +1236,17 @@ impl Conn {
         cfg: &impl Settings,
         now: Instant,
         seg: &TcpRepr,
+        ts: Option<Timestamps>,
         sink: &mut impl Sink,
     ) -> Step {
-        self.usual_ack(seg);
+        self.usual_ack(seg, ts);
         self.rcv_nxt = self.rcv_nxt + 1;
         self.t_fin = now;
         self.set_state(State::CloseWait);
         self.fin_queued = true;
         self.set_state(State::LastAck);
         // All our data is out and acknowledged: this sends just the FIN.
-        self.transmit(cfg, now, sink);
+        self.transmit_usual(cfg, now, sink);
         self.rearm_open(cfg, now, true);
         Step::Continue
     }
@@ -1191,12 +1260,13 @@ impl Conn {
         cfg: &impl Settings,
         now: Instant,
         seg: &TcpRepr,
+        ts: Option<Timestamps>,
         sink: &mut impl Sink,
     ) -> Step {
         if seg.ack > self.snd_una {
             self.usual_request_rtt(cfg, now, seg);
         }
-        self.usual_ack(seg);
+        self.usual_ack(seg, ts);
         self.usual_data(seg, now, sink);
         // The FIN, in order behind the data just taken.
         self.rcv_nxt = self.rcv_nxt + 1;
@@ -1211,7 +1281,7 @@ impl Conn {
         }
         self.fin_queued = true;
         self.set_state(State::LastAck);
-        if !self.transmit(cfg, now, sink) {
+        if !self.transmit_usual(cfg, now, sink) {
             self.send_ack(cfg, now, sink);
         }
         self.rearm_open(cfg, now, true);
@@ -1255,10 +1325,11 @@ impl Conn {
         cfg: &impl Settings,
         now: Instant,
         seg: &TcpRepr,
+        ts: Option<Timestamps>,
         sink: &mut impl Sink,
     ) -> Step {
         self.usual_request_rtt(cfg, now, seg);
-        self.usual_ack(seg);
+        self.usual_ack(seg, ts);
         self.set_state(State::FinWait2);
         self.rcv_nxt = self.rcv_nxt + 1;
         if self.t_fin == Instant::ZERO {
@@ -1275,10 +1346,11 @@ impl Conn {
         cfg: &impl Settings,
         now: Instant,
         seg: &TcpRepr,
+        ts: Option<Timestamps>,
         sink: &mut impl Sink,
     ) -> Step {
         self.usual_request_rtt(cfg, now, seg);
-        self.usual_ack(seg);
+        self.usual_ack(seg, ts);
         if self.role == Role::Client {
             sink.record(Phase::Close, now.nanos_since(self.t_fin));
         }

@@ -152,13 +152,13 @@ fn verifies(acc: u64) -> bool {
     verify_product(acc) <= u64::MAX / 0xffff
 }
 
-/// [`verifies`] of two sums at once, with one comparison.
+/// `verifies` (a test helper) of two sums at once, with one comparison.
 #[inline(always)]
 pub(crate) fn both_verify(a: u64, b: u64) -> bool {
     verify_product(a).max(verify_product(b)) <= u64::MAX / 0xffff
 }
 
-/// `acc` times the inverse of 0xffff modulo 2^64 (see [`verifies`]).
+/// `acc` times the inverse of 0xffff modulo 2^64 (see `verifies`, a test helper).
 #[inline(always)]
 fn verify_product(acc: u64) -> u64 {
     debug_assert_ne!(acc, 0, "the sum of a header is never zero");
