@@ -1294,6 +1294,41 @@ mod tests {
         assert_eq!(core.rec.counters.tw_current, 0);
     }
 
+    /// A TIME-WAIT record that finds the wheel full is marked for a retry and
+    /// armed once entries have fired and made room, so it still expires on time
+    /// (unarmed, it would never be visited and its tuple would stay taken).
+    #[test]
+    fn a_time_wait_record_that_finds_the_wheel_full_still_expires_on_time() {
+        let macs = Macs {
+            local: EthernetAddress([2, 0, 0, 0, 0, 1]),
+            remote: EthernetAddress([2, 0, 0, 0, 0, 2]),
+        };
+        let mut core: Core<u32> = Core::new(TcpConfig::default(), 4, 64, Vec::new(), macs, 1);
+        let mut index = MapIndex::default();
+        let mut wire = crate::io::mem::MemWire::new(Default::default());
+        let mut port = wire.port_a();
+        // Fill the wheel with entries of connection slots that hold no connection
+        // (what lazily cancelled timers leave behind), due at 10 ms.
+        let mut filled = 0u64;
+        while core.wheel.insert(10, filled % 4).is_ok() {
+            filled += 1;
+        }
+        assert!(filled >= 68, "the wheel holds an entry per slot at least");
+        core.enter_time_wait(&mut index, 7, NO_HINT, tw_record(0, 1_000));
+        assert_eq!(core.rec.counters.tw_current, 1);
+        assert_eq!(core.wheel.len() as u64, filled, "the record found no room");
+        // The stale entries fire and make room: the record is armed then.
+        core.poll_timers(&mut index, &mut port, Instant::from_millis(10));
+        assert_eq!(core.wheel.len(), 1);
+        core.poll_timers(&mut index, &mut port, Instant::from_millis(999));
+        assert_eq!(core.rec.counters.tw_current, 1);
+        assert!(index.0.contains_key(&7));
+        core.poll_timers(&mut index, &mut port, Instant::from_millis(1_000));
+        assert_eq!(core.rec.counters.tw_current, 0);
+        assert!(index.0.is_empty());
+        assert!(core.wheel.is_empty());
+    }
+
     #[test]
     fn conn_bound_decides_as_the_tick_did() {
         let ticks = [
