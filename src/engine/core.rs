@@ -1224,6 +1224,17 @@ mod tests {
         }
     }
 
+    /// A core of 4 connection slots and 64 TIME-WAIT slots (a wheel of 68 entries),
+    /// and an empty index.
+    fn small_core() -> (Core<u32>, MapIndex) {
+        let macs = Macs {
+            local: EthernetAddress([2, 0, 0, 0, 0, 1]),
+            remote: EthernetAddress([2, 0, 0, 0, 0, 2]),
+        };
+        let core = Core::new(TcpConfig::default(), 4, 64, Vec::new(), macs, 1);
+        (core, MapIndex::default())
+    }
+
     fn tw_record(entered_ms: u32, expires_ms: u32) -> TimeWaitRecord {
         TimeWaitRecord {
             entered_ms,
@@ -1234,12 +1245,7 @@ mod tests {
 
     #[test]
     fn time_wait_records_of_one_moment_share_a_wheel_entry_and_each_expires_on_time() {
-        let macs = Macs {
-            local: EthernetAddress([2, 0, 0, 0, 0, 1]),
-            remote: EthernetAddress([2, 0, 0, 0, 0, 2]),
-        };
-        let mut core: Core<u32> = Core::new(TcpConfig::default(), 4, 64, Vec::new(), macs, 1);
-        let mut index = MapIndex::default();
+        let (mut core, mut index) = small_core();
         let mut wire = crate::io::mem::MemWire::new(Default::default());
         let mut port = wire.port_a();
         // Ten records at t = 0, all to expire at 60 s: one group, one entry.
@@ -1299,12 +1305,7 @@ mod tests {
     /// (unarmed, it would never be visited and its tuple would stay taken).
     #[test]
     fn a_time_wait_record_that_finds_the_wheel_full_still_expires_on_time() {
-        let macs = Macs {
-            local: EthernetAddress([2, 0, 0, 0, 0, 1]),
-            remote: EthernetAddress([2, 0, 0, 0, 0, 2]),
-        };
-        let mut core: Core<u32> = Core::new(TcpConfig::default(), 4, 64, Vec::new(), macs, 1);
-        let mut index = MapIndex::default();
+        let (mut core, mut index) = small_core();
         let mut wire = crate::io::mem::MemWire::new(Default::default());
         let mut port = wire.port_a();
         // Fill the wheel with entries of connection slots that hold no connection
