@@ -225,6 +225,20 @@ pub trait Settings {
     fn syn_window(&self) -> u16 {
         self.tcp().window.min(65535) as u16
     }
+    /// The shift we apply to our window field once the peer agreed to window
+    /// scaling: our offered scale, at most 14 (RFC 7323 §2.3); `None` when we offer
+    /// none.
+    #[inline]
+    fn rcv_wscale(&self) -> Option<u8> {
+        self.tcp().window_scale.map(|s| s.min(conn::MAX_WSCALE))
+    }
+    /// The window field of every segment after the handshake when window scaling
+    /// was agreed: `window >> rcv_wscale`, at most 65,535 (without it, the field
+    /// is [`syn_window`](Self::syn_window)).
+    #[inline]
+    fn scaled_window(&self) -> u16 {
+        (self.tcp().window >> self.rcv_wscale().unwrap_or(0)).min(65535) as u16
+    }
 }
 
 /// A duration in nanoseconds, saturating (as `Instant + Duration` adds it).
@@ -254,6 +268,8 @@ pub struct TcpParams {
     time_wait_nanos: u64,
     syn_offers_all: bool,
     syn_window: u16,
+    rcv_wscale: Option<u8>,
+    scaled_window: u16,
 }
 
 impl TcpParams {
@@ -268,6 +284,8 @@ impl TcpParams {
             time_wait_nanos: cfg.time_wait_nanos(),
             syn_offers_all: cfg.syn_offers_all(),
             syn_window: cfg.syn_window(),
+            rcv_wscale: cfg.rcv_wscale(),
+            scaled_window: cfg.scaled_window(),
             cfg,
         }
     }
@@ -317,6 +335,14 @@ impl Settings for TcpParams {
     #[inline(always)]
     fn syn_window(&self) -> u16 {
         self.syn_window
+    }
+    #[inline(always)]
+    fn rcv_wscale(&self) -> Option<u8> {
+        self.rcv_wscale
+    }
+    #[inline(always)]
+    fn scaled_window(&self) -> u16 {
+        self.scaled_window
     }
 }
 
