@@ -525,11 +525,12 @@ impl Conn {
     /// field becomes Last.ACK.sent.
     #[inline(never)]
     fn send_syn(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
-        let seg = self.syn_header(cfg, now);
         if self.state != State::SynSent {
             self.last_ack_sent = self.rcv_nxt;
         }
-        sink.send_words(self.local_ip, self.remote_ip, &seg, 0);
+        sink.send_words(self.local_ip, self.remote_ip, 0, 0, || {
+            self.syn_header(cfg, now)
+        });
     }
 
     /// Send data from `at` (after our SYN, before the end of our data): as much as
@@ -558,9 +559,10 @@ impl Conn {
                 | (u8::from(last) * TcpFlags::PSH.0)
                 | (u8::from(fin) * TcpFlags::FIN.0),
         );
-        let seg = self.header(cfg, now, flags, at, len);
         self.last_ack_sent = self.rcv_nxt;
-        sink.send_words(self.local_ip, self.remote_ip, &seg, offset);
+        sink.send_words(self.local_ip, self.remote_ip, len as u16, offset, || {
+            self.header(cfg, now, flags, at, len)
+        });
         len + flags.fin() as u32
     }
 
@@ -584,9 +586,10 @@ impl Conn {
         seq: SeqNumber,
         sink: &mut impl Sink,
     ) {
-        let seg = self.header(cfg, now, flags, seq, 0);
         self.last_ack_sent = self.rcv_nxt;
-        sink.send_words(self.local_ip, self.remote_ip, &seg, 0);
+        sink.send_words(self.local_ip, self.remote_ip, 0, 0, || {
+            self.header(cfg, now, flags, seq, 0)
+        });
     }
 
     /// Send whatever new data (and FIN) the peer's window allows. Returns whether
@@ -656,16 +659,17 @@ impl Conn {
     /// Send `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>` with a zero window and no
     /// options (an abort, like SO_LINGER 0).
     fn send_rst(&mut self, _cfg: &impl Settings, _now: Instant, sink: &mut impl Sink) {
-        let seg = TcpHeaderWords::new(
-            self.ports(),
-            self.snd_nxt,
-            self.rcv_nxt,
-            TcpFlags::RST | TcpFlags::ACK,
-            0,
-            OptionArea::NONE,
-            0,
-        );
-        sink.send_words(self.local_ip, self.remote_ip, &seg, 0);
+        sink.send_words(self.local_ip, self.remote_ip, 0, 0, || {
+            TcpHeaderWords::new(
+                self.ports(),
+                self.snd_nxt,
+                self.rcv_nxt,
+                TcpFlags::RST | TcpFlags::ACK,
+                0,
+                OptionArea::NONE,
+                0,
+            )
+        });
         sink.event(Event::RstSent);
     }
 

@@ -376,19 +376,26 @@ pub trait Sink {
     /// this side's payload source (the request on the client side, the response on the
     /// server side).
     fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32);
-    /// [`send`](Self::send) of a segment whose header is given as a frame stores it
-    /// ([`TcpHeaderWords`]): how a connection sends its own segments, its fields
-    /// going straight into header words with no [`TcpRepr`] in between. The default
-    /// reads the header back as a [`TcpRepr`] with the wire's parser and sends that,
-    /// so that a sink which looks at segments sees what goes on the wire.
+    /// [`send`](Self::send) of a segment whose header `header` builds as a frame
+    /// stores it ([`TcpHeaderWords`], with `payload_len` octets of payload): how a
+    /// connection sends its own segments, its fields going straight into header
+    /// words with no [`TcpRepr`] in between. The sink calls `header` when it is
+    /// ready to store the header (a frame buffer taken), so that the connection's
+    /// fields are read where they are stored instead of being held across the
+    /// taking of the buffer. The default reads the header back as a [`TcpRepr`]
+    /// with the wire's parser and sends that, so that a sink which looks at
+    /// segments sees what goes on the wire.
     #[inline]
     fn send_words(
         &mut self,
         local_ip: u32,
         remote_ip: u32,
-        seg: &TcpHeaderWords,
+        payload_len: u16,
         payload_offset: u32,
+        header: impl FnOnce() -> TcpHeaderWords,
     ) {
+        let seg = header();
+        debug_assert_eq!(seg.payload_len, payload_len);
         self.send(local_ip, remote_ip, &seg.repr(), payload_offset);
     }
     /// A latency sample, in nanoseconds.
