@@ -93,10 +93,12 @@ pub struct Conn {
     /// RCV.NXT: next sequence number expected from the peer; everything before it
     /// has been received (and counted).
     rcv_nxt: SeqNumber,
-    /// Our port.
-    pub local_port: u16,
+    // The two ports in this order so that, little-endian, they read as one u32
+    // with ours in the high half: the first word of a header ([`Conn::ports`]).
     /// The peer's port.
     pub remote_port: u16,
+    /// Our port.
+    pub local_port: u16,
     state: State,
     role: Role,
     timer: TimerKind,
@@ -115,10 +117,11 @@ pub struct Conn {
     rcv_wscale: u8,
     /// RTO expirations of the current outstanding segment (reset by new ACKs).
     retries: u8,
+    /// Segments were retransmitted and not all acknowledged yet (recovery).
+    /// (Beside `retries`: `usual` tests the two as one 16-bit word.)
+    recovering: bool,
     /// Full-sized segments received and not yet acknowledged.
     ack_pending: u8,
-    /// Segments were retransmitted and not all acknowledged yet (recovery).
-    recovering: bool,
     /// The window field of our segments after the handshake,
     /// `(cfg.window >> rcv_wscale).min(65535)`: fixed at negotiation, so computed
     /// once rather than per segment (no segment but a SYN is sent before it).
@@ -1012,8 +1015,8 @@ impl Conn {
         let usual = seg.flags.0 & CTL == flags
             && seg.seq == self.rcv_nxt
             && seg.ack == self.snd_nxt
-            && self.retries == 0
-            && !self.recovering
+            // retries == 0 && !recovering, as one load of the two adjacent bytes.
+            && u16::from_le_bytes([self.retries, u8::from(self.recovering)]) == 0
             && self.rcv_wnd != 0
             && paws_ok;
         // (The last condition of every guard: true means its handler runs.)
