@@ -396,7 +396,13 @@ impl Conn {
     /// Our TSval at `now`.
     #[inline]
     pub fn tsval(&self, _cfg: &impl Settings, now: Instant) -> u32 {
-        (now.as_millis() as u32).wrapping_add(self.ts_clock)
+        self.tsval_at(now.as_millis() as u32)
+    }
+
+    /// Our TSval when the millisecond clock reads `ms` ([`Sink::ms_clock`]).
+    #[inline(always)]
+    fn tsval_at(&self, ms: u32) -> u32 {
+        ms.wrapping_add(self.ts_clock)
     }
 
     /// Sequence number one past our data, where our FIN goes.
@@ -424,17 +430,10 @@ impl Conn {
     /// built from the connection's fields as a frame stores it: no SYN options, and
     /// the timestamps when they were negotiated.
     #[inline(always)]
-    fn header(
-        &self,
-        cfg: &impl Settings,
-        now: Instant,
-        flags: TcpFlags,
-        seq: SeqNumber,
-        len: u32,
-    ) -> TcpHeaderWords {
+    fn header(&self, ms: u32, flags: TcpFlags, seq: SeqNumber, len: u32) -> TcpHeaderWords {
         debug_assert!(flags.ack() && !flags.syn());
         let options = if self.ts_ok {
-            OptionArea::timestamps(self.tsval(cfg, now), self.ts_recent)
+            OptionArea::timestamps(self.tsval_at(ms), self.ts_recent)
         } else {
             OptionArea::NONE
         };
@@ -451,7 +450,7 @@ impl Conn {
 
     /// The header of our SYN (in SYN-SENT) or SYN-ACK (in SYN-RECEIVED).
     #[inline(always)]
-    fn syn_header(&self, cfg: &impl Settings, now: Instant) -> TcpHeaderWords {
+    fn syn_header(&self, cfg: &impl Settings, ms: u32) -> TcpHeaderWords {
         let c = cfg.tcp();
         // Our SYN (SYN-SENT) offers what is configured. A SYN-ACK offers an option
         // only if the SYN carried it (RFC 7323 §2.2, §3.2; RFC 2018), and echoes the
@@ -465,7 +464,7 @@ impl Conn {
             (TcpFlags::SYN | TcpFlags::ACK, self.rcv_nxt, self.ts_recent)
         };
         let ws_agreed = self.rcv_wscale > 0 || self.snd_wscale > 0;
-        let tsval = self.tsval(cfg, now);
+        let tsval = self.tsval_at(ms);
         let options =
             if cfg.syn_offers_all() && (offer || (self.ts_ok && self.sack_ok && ws_agreed)) {
                 // Every option: the usual SYN and SYN-ACK.
@@ -531,8 +530,9 @@ impl Conn {
         if self.state != State::SynSent {
             self.last_ack_sent = self.rcv_nxt;
         }
+        let ms = sink.ms_clock(now);
         sink.send_words(self.local_ip, self.remote_ip, 0, 0, || {
-            self.syn_header(cfg, now)
+            self.syn_header(cfg, ms)
         });
     }
 
@@ -563,8 +563,9 @@ impl Conn {
                 | (u8::from(fin) * TcpFlags::FIN.0),
         );
         self.last_ack_sent = self.rcv_nxt;
+        let ms = sink.ms_clock(now);
         sink.send_words(self.local_ip, self.remote_ip, len as u16, offset, || {
-            self.header(cfg, now, flags, at, len)
+            self.header(ms, flags, at, len)
         });
         len + flags.fin() as u32
     }
@@ -583,15 +584,16 @@ impl Conn {
     #[inline(always)]
     fn send_bare(
         &mut self,
-        cfg: &impl Settings,
+        _cfg: &impl Settings,
         now: Instant,
         flags: TcpFlags,
         seq: SeqNumber,
         sink: &mut impl Sink,
     ) {
         self.last_ack_sent = self.rcv_nxt;
+        let ms = sink.ms_clock(now);
         sink.send_words(self.local_ip, self.remote_ip, 0, 0, || {
-            self.header(cfg, now, flags, seq, 0)
+            self.header(ms, flags, seq, 0)
         });
     }
 

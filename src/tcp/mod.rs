@@ -14,6 +14,7 @@ use core::fmt;
 use std::time::Duration;
 
 pub use crate::stats::{FailCause, Phase};
+use crate::time::Instant;
 use crate::wire::tcp::{TcpHeaderWords, TcpRepr};
 
 pub mod conn;
@@ -397,6 +398,14 @@ pub trait Sink {
         let seg = header();
         debug_assert_eq!(seg.payload_len, payload_len);
         self.send(local_ip, remote_ip, &seg.repr(), payload_offset);
+    }
+    /// The millisecond clock at `now` (`now.as_millis()`, truncated to 32 bits):
+    /// what our TSvals count, plus a connection's offset. `now` is the instant the
+    /// connection was called with; a sink made for one burst, whose instant that
+    /// is, may hold the value instead of dividing for every segment.
+    #[inline]
+    fn ms_clock(&self, now: Instant) -> u32 {
+        now.as_millis() as u32
     }
     /// A latency sample, in nanoseconds.
     fn record(&mut self, phase: Phase, nanos: u64);
