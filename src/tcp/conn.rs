@@ -724,6 +724,25 @@ impl Conn {
             self.rttvar_us = self.rttvar_us - self.rttvar_us / 4 + delta / 4;
             self.srtt_us = self.srtt_us - self.srtt_us / 8 + r_us / 8;
         }
+        self.set_rto(cfg);
+    }
+
+    /// [`rtt_sample`](Self::rtt_sample) of the first sample (SRTT still 0), as
+    /// the handshake of the usual lifecycle takes it: no SYN retransmitted, so no
+    /// sample was taken or skipped before.
+    #[inline(always)]
+    fn rtt_first_sample(&mut self, cfg: &impl Settings, r_us: u32) {
+        debug_assert_eq!(self.srtt_us, 0);
+        let r_us = r_us.max(1);
+        self.srtt_us = r_us;
+        self.rttvar_us = r_us / 2;
+        self.set_rto(cfg);
+    }
+
+    /// The RTO from SRTT and RTTVAR (RFC 6298 §2.2–2.3), rounded up to whole
+    /// milliseconds and bounded.
+    #[inline(always)]
+    fn set_rto(&mut self, cfg: &impl Settings) {
         let rto_us = self.srtt_us as u64 + (4 * self.rttvar_us as u64).max(1000);
         // Rounded up; rto_us < 2^35, so the sum cannot overflow (and it is
         // cheaper than div_ceil's remainder test).
@@ -1061,7 +1080,7 @@ impl Conn {
         self.snd_una = seg.ack;
         self.snd_wnd = seg.window as u32; // not scaled in a SYN (RFC 7323 §2.2)
         sink.record(Phase::Connect, now.nanos_since(self.t_start));
-        self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
+        self.rtt_first_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
         self.recovering = false;
         self.set_state(State::Established);
         self.t_mark = now;
@@ -1160,7 +1179,7 @@ impl Conn {
     ) -> Step {
         self.usual_ack(seg, ts);
         // The SYN-ACK was not retransmitted: the handshake's RTT sample.
-        self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
+        self.rtt_first_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
         self.set_state(State::Established);
         self.usual_data(seg, now, sink);
         let mut sent = false;
