@@ -796,7 +796,13 @@ impl<K: Copy + Default> Core<K> {
     /// wheel's time has not moved since it was placed; otherwise it starts a
     /// group of its own (or, when it is still on an older group's list, which
     /// fires too late, gets an entry of its own).
-    #[inline]
+    ///
+    /// Out of line (inlined, it made the client's burst loop cost more than the
+    /// call), but the wheel insert in a function of its own
+    /// ([`arm_tw_entry`](Self::arm_tw_entry)): the usual cases (already armed
+    /// early enough, or joining the open group) then need no callee-saved
+    /// register, so no register is saved and restored on the way.
+    #[inline(never)]
     fn arm_tw(&mut self, i: u32, expires_ms: u32) {
         let want = expires_ms as u64;
         let slot = i as usize;
@@ -804,15 +810,27 @@ impl<K: Copy + Default> Core<K> {
             return;
         }
         let unlinked = self.tw_next[slot] == UNLINKED;
-        let placed_at = self.wheel.now_ms();
         let g = self.tw_group;
-        if unlinked && g.tail != LIST_END && g.deadline == want && g.placed_at == placed_at {
+        if unlinked
+            && g.tail != LIST_END
+            && g.deadline == want
+            && g.placed_at == self.wheel.now_ms()
+        {
             self.tw_next[g.tail as usize] = i;
             self.tw_next[slot] = LIST_END;
             self.tw_group.tail = i;
             self.tw_armed[slot] = want;
             return;
         }
+        self.arm_tw_entry(i, want, unlinked);
+    }
+
+    /// [`arm_tw`](Self::arm_tw) of a slot that needs a wheel entry: a group's
+    /// (`unlinked`: the slot starts one) or its own.
+    #[inline(never)]
+    fn arm_tw_entry(&mut self, i: u32, want: u64, unlinked: bool) {
+        let slot = i as usize;
+        let placed_at = self.wheel.now_ms();
         let item = if unlinked {
             TW_ITEM | TW_GROUP | i as u64
         } else {
