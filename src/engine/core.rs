@@ -980,9 +980,13 @@ impl<K: Copy + Default> Core<K> {
         i: u32,
         seg: &TcpRepr,
     ) {
-        let Some(slot) = self.conns.get_live_mut(i) else {
-            return;
-        };
+        // The index names only slots in use (every path that frees a slot
+        // clears or refiles its key with it), so the slot is not checked again.
+        debug_assert!(
+            self.conns.key_of(i).is_some(),
+            "the index named a free slot"
+        );
+        let slot = self.conns.get_by_index_mut(i);
         let step = slot.conn.on_segment(&self.tcp, tx.now, seg, tx);
         // The slot was found in use above and is still: what after_step does,
         // with the block at hand.
