@@ -769,15 +769,14 @@ impl<K: Copy + Default> Core<K> {
     /// read by the caller (which has the block at hand).
     #[inline(always)]
     fn arm_conn_at(&mut self, i: u32, d: Instant) {
-        if d == Instant::NEVER {
-            return;
-        }
         let Some(armed) = self.conn_armed.get_mut(i as usize) else {
             return;
         };
         // ceil_ms(d) < the pending entry's tick, without the rounding division in
         // the usual case of a deadline at or after it: one comparison with the
-        // bound kept for the slot (conn_bound).
+        // bound kept for the slot (conn_bound). No deadline (Instant::NEVER,
+        // u64::MAX) is at or beyond every bound, so it returns here too.
+        const _: () = assert!(Instant::NEVER.as_nanos() == u64::MAX);
         if d.as_nanos() >= *armed {
             return;
         }
