@@ -494,25 +494,32 @@ impl MemWire {
 
     /// Port A (the client side): transmits on [`Dir::AtoB`], receives [`Dir::BtoA`].
     pub fn port_a(&mut self) -> MemPort<'_> {
-        MemPort {
-            wire: self,
-            tx_dir: Dir::AtoB,
-        }
+        self.port(Dir::AtoB)
     }
 
     /// Port B (the server side): transmits on [`Dir::BtoA`], receives [`Dir::AtoB`].
     pub fn port_b(&mut self) -> MemPort<'_> {
-        MemPort {
-            wire: self,
-            tx_dir: Dir::BtoA,
-        }
+        self.port(Dir::BtoA)
     }
 
     /// The port that transmits on `tx` (port A for [`Dir::AtoB`], B for
     /// [`Dir::BtoA`]).
     pub fn port(&mut self, tx: Dir) -> MemPort<'_> {
+        let MemWire {
+            free,
+            lanes: [ab, ba],
+            ..
+        } = self;
+        let (tx_lane, rx_lane) = match tx {
+            Dir::AtoB => (ab, ba),
+            Dir::BtoA => (ba, ab),
+        };
         MemPort {
-            wire: self,
+            tx: TxLane {
+                lane: tx_lane,
+                free,
+            },
+            rx: rx_lane,
             tx_dir: tx,
         }
     }
@@ -626,48 +633,38 @@ impl MemWire {
         lane.stats.lost += dropped as u64;
         dropped
     }
-
-    /// The transmit side of direction `dir`: its lane and the pool it shares with
-    /// the other direction.
-    #[inline(always)]
-    fn tx_lane(&mut self, dir: Dir) -> TxLane<'_> {
-        TxLane {
-            lane: &mut self.lanes[dir.index()],
-            free: &mut self.free,
-        }
-    }
-
-    /// Take the frames of `dir` due at `now` off the ring, at most `max`: the ring's
-    /// front moves past them and they leave the pool (their buffers stay as they
-    /// are until the other side transmits into this direction again, which the
-    /// caller's borrow excludes). Returns the first one's ring position and how many.
-    #[inline(always)]
-    fn take_due(&mut self, dir: Dir, now: Instant, max: usize) -> (usize, usize) {
-        let lane = &mut self.lanes[dir.index()];
-        if now < lane.paused_until {
-            return (0, 0);
-        }
-        let start = lane.head;
-        let mut n = lane.len().min(max);
-        // The ring is ordered by delivery time and `back_due` is its last one: when
-        // that is due, every frame is (the usual case); otherwise count them.
-        if lane.back_due > now {
-            n = lane.count_due(now, n);
-        }
-        lane.head = start.wrapping_add(n);
-        if lane.head == lane.tail {
-            // Empty: start over at the first buffers, which are warm.
-            lane.head = 0;
-            lane.tail = 0;
-            lane.back_due = Instant::ZERO;
-        }
-        lane.stats.delivered += n as u64;
-        self.free += n;
-        (start, n)
-    }
 }
 
 impl Lane {
+    /// Take the frames due at `now` off the ring, at most `max`: the ring's front
+    /// moves past them and they leave the pool of frames in flight, `free` (their
+    /// buffers stay as they are until the other side transmits into this direction
+    /// again, which the caller's borrow excludes). Returns the first one's ring
+    /// position and how many.
+    #[inline(always)]
+    fn take_due(&mut self, free: &mut usize, now: Instant, max: usize) -> (usize, usize) {
+        if now < self.paused_until {
+            return (0, 0);
+        }
+        let start = self.head;
+        let mut n = self.len().min(max);
+        // The ring is ordered by delivery time and `back_due` is its last one: when
+        // that is due, every frame is (the usual case); otherwise count them.
+        if self.back_due > now {
+            n = self.count_due(now, n);
+        }
+        self.head = start.wrapping_add(n);
+        if self.head == self.tail {
+            // Empty: start over at the first buffers, which are warm.
+            self.head = 0;
+            self.tail = 0;
+            self.back_due = Instant::ZERO;
+        }
+        self.stats.delivered += n as u64;
+        *free += n;
+        (start, n)
+    }
+
     /// How many of the (at most `max`) frames at the front are due at `now`.
     #[cold]
     #[inline(never)]
@@ -680,6 +677,7 @@ impl Lane {
 
 /// One direction's transmit side: its lane, and the pool of frames in flight that
 /// both directions share.
+#[derive(Debug)]
 struct TxLane<'a> {
     lane: &'a mut Lane,
     /// How many more frames can be put in flight ([`MemWire`]'s).
@@ -818,10 +816,14 @@ impl Receive for RxFrames<'_> {
     }
 }
 
-/// One side of a [`MemWire`], borrowed from it; implements [`Port`].
+/// One side of a [`MemWire`], borrowed from it; implements [`Port`]. It holds the
+/// lane it transmits on, the one it receives from and the pool they share, split
+/// from the wire once when the port is made, so that a frame finds them with one
+/// load each.
 #[derive(Debug)]
 pub struct MemPort<'w> {
-    wire: &'w mut MemWire,
+    tx: TxLane<'w>,
+    rx: &'w mut Lane,
     tx_dir: Dir,
 }
 
@@ -839,7 +841,7 @@ impl Transmit for MemPort<'_> {
     /// returns true: the sender cannot tell.
     #[inline(always)]
     fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, now: Instant, build: F) -> bool {
-        self.wire.tx_lane(self.tx_dir).transmit(now, build)
+        self.tx.transmit(now, build)
     }
 }
 
@@ -851,17 +853,8 @@ impl Port for MemPort<'_> {
     /// lane, the other one.
     #[inline(always)]
     fn burst<B: Burst>(&mut self, now: Instant, max: usize, b: B) -> B::Out {
-        let rx_dir = self.tx_dir.reverse();
-        let (pos, n) = self.wire.take_due(rx_dir, now, max);
-        let MemWire {
-            free,
-            lanes: [ab, ba],
-            ..
-        } = &mut *self.wire;
-        let (rx_lane, tx_lane) = match rx_dir {
-            Dir::AtoB => (ab, ba),
-            Dir::BtoA => (ba, ab),
-        };
+        let rx_lane = &mut *self.rx;
+        let (pos, n) = rx_lane.take_due(self.tx.free, now, max);
         let mut rx = RxFrames {
             cells: &rx_lane.bytes[..=rx_lane.mask],
             mask: rx_lane.mask,
@@ -869,8 +862,8 @@ impl Port for MemPort<'_> {
             n,
         };
         let mut tx = TxLane {
-            lane: tx_lane,
-            free,
+            lane: self.tx.lane,
+            free: self.tx.free,
         };
         b.run(&mut rx, &mut tx)
     }
@@ -879,7 +872,7 @@ impl Port for MemPort<'_> {
     /// the count reported by [`MemWire::unflushed`].
     #[inline]
     fn flush(&mut self, _now: Instant) {
-        let lane = &mut self.wire.lanes[self.tx_dir.index()];
+        let lane = &mut *self.tx.lane;
         lane.sent_at_flush = lane.sent();
     }
 }
@@ -1325,7 +1318,7 @@ mod tests {
         let mut a = w.port_a();
         send(&mut a, Instant::ZERO, 1);
         send(&mut a, Instant::ZERO, 2);
-        assert_eq!(a.wire.unflushed(Dir::AtoB), 2);
+        assert_eq!(a.tx.lane.sent() - a.tx.lane.sent_at_flush, 2);
         a.flush(Instant::ZERO);
         assert_eq!(w.unflushed(Dir::AtoB), 0);
     }
