@@ -278,6 +278,14 @@ struct Lane {
     /// `due` of the back slot, [`Instant::ZERO`] when empty: kept here so that the
     /// transmit path does not have to find the back slot to read it.
     back_due: Instant,
+    /// A frame sent before this instant (in nanoseconds) is due at `back_due`: the
+    /// frame queued last is due no earlier than it would be (`back_due - delay`,
+    /// plus one; 0 when `back_due` is less than the delay, and always 0 on a lane
+    /// with impairments, whose frames go another way). Kept with `back_due`
+    /// ([`set_back_due`](Self::set_back_due)), so that a clean lane's frames sent at
+    /// the same instant as the one before (a burst's) take their delivery time with
+    /// one comparison.
+    same_due_before: u64,
     /// No loss, duplication, reordering or jitter: no random number is ever drawn,
     /// and a frame only needs its delivery time.
     clean: bool,
@@ -307,6 +315,7 @@ impl Lane {
             head: 0,
             tail: 0,
             back_due: Instant::ZERO,
+            same_due_before: 0,
             clean: true,
             rng,
             loss: Chance(0),
@@ -342,6 +351,23 @@ impl Lane {
         self.impairments = imp;
         self.clean =
             self.loss.0 == 0 && self.duplicate.0 == 0 && self.reorder.0 == 0 && self.jitter_ns == 0;
+        // (What `same_due_before` says depends on the delay and on `clean`.)
+        self.set_back_due(self.back_due);
+    }
+
+    /// Move the back of the ring on by one position and return the buffer
+    /// (padding included) of the position it passed, where a frame is then built.
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    fn push_cell(&mut self) -> &mut [u8; STRIDE] {
+        let pos = self.tail & self.mask;
+        self.tail = self.tail.wrapping_add(1);
+        debug_assert!(pos < self.bytes.len());
+        // SAFETY: `bytes` holds `mask + 1` buffers from `new` on (it is never
+        // resized, and `mask` never changes), so a position `& mask` is in bounds.
+        // (The bounds check, which the compiler cannot drop, was three of the
+        // dozen or so instructions that queue a frame.)
+        unsafe { self.bytes.get_unchecked_mut(pos) }
     }
 
     /// Frames queued.
@@ -391,7 +417,7 @@ impl Lane {
         debug_assert!(self.len() <= self.mask, "MemWire ring overflow");
         self.set_slot(self.tail & self.mask, s);
         self.tail = self.tail.wrapping_add(1);
-        self.back_due = s.due;
+        self.set_back_due(s.due);
     }
 
     /// The slot at ring position `pos` (already `& mask`).
@@ -430,6 +456,28 @@ impl Lane {
         }
         // Never before the frame queued last.
         Instant(t).max(self.back_due)
+    }
+
+    /// Set the delivery time of the frame queued last (`back_due`), and with it
+    /// `same_due_before`.
+    #[inline(always)]
+    fn set_back_due(&mut self, due: Instant) {
+        self.back_due = due;
+        self.same_due_before = match due.as_nanos().checked_sub(self.delay_ns) {
+            Some(t) if self.clean => t.saturating_add(1),
+            _ => 0,
+        };
+    }
+
+    /// The delivery time of a frame sent at `now` on a clean lane (the constant
+    /// delay, never before the frame queued last), which becomes `back_due`: the
+    /// first frame of a burst's instant ([`TxLane::transmit`] takes the others'
+    /// from `same_due_before`).
+    #[inline(never)]
+    fn clean_due(&mut self, now: Instant) -> Instant {
+        let due = Instant(now.as_nanos().saturating_add(self.delay_ns)).max(self.back_due);
+        self.set_back_due(due);
+        due
     }
 
     #[inline]
@@ -623,11 +671,11 @@ impl MemWire {
             kept += 1;
         }
         lane.tail = lane.head.wrapping_add(kept);
-        lane.back_due = if kept == 0 {
+        lane.set_back_due(if kept == 0 {
             Instant::ZERO
         } else {
             lane.slot(lane.tail.wrapping_sub(1) & lane.mask).due
-        };
+        });
         let dropped = before - kept;
         self.free += dropped;
         lane.stats.lost += dropped as u64;
@@ -658,7 +706,7 @@ impl Lane {
             // Empty: start over at the first buffers, which are warm.
             self.head = 0;
             self.tail = 0;
-            self.back_due = Instant::ZERO;
+            self.set_back_due(Instant::ZERO);
         }
         self.stats.delivered += n as u64;
         *free += n;
@@ -694,18 +742,20 @@ impl TxLane<'_> {
             lane.stats.pool_exhausted += 1;
             return false;
         }
-        let pos = lane.tail & lane.mask;
         // The frame is queued before it is built, with the delivery time of a clean
         // lane (nothing to draw, no jitter to add), so that nothing but the buffer is
         // needed once it is built (building uses every register). A build that
         // cancels is taken back; on a lane with impairments the frame is taken back
-        // and queued again by `impaired`.
-        let due = Instant(now.as_nanos().saturating_add(lane.delay_ns)).max(lane.back_due);
-        lane.tail = lane.tail.wrapping_add(1);
-        lane.back_due = due;
+        // and queued again by `impaired`. A frame sent at the instant of the one
+        // before on a clean lane is due with it (one comparison); the first of an
+        // instant (and every frame of a lane with impairments) takes the delay.
+        let due = if now.as_nanos() < lane.same_due_before {
+            lane.back_due
+        } else {
+            lane.clean_due(now)
+        };
+        let c = lane.push_cell();
         *self.free -= 1;
-        // The buffer and its padding, found once for the frame and its slot.
-        let c = cell_mut(&mut lane.bytes, pos);
         c[META..META + 8].copy_from_slice(&due.as_nanos().to_ne_bytes());
         let len = build(&mut c[..MAX_FRAME]);
         debug_assert!(len <= MAX_FRAME, "frame of {len} bytes exceeds MAX_FRAME");
@@ -730,11 +780,12 @@ impl TxLane<'_> {
         let lane = &mut *self.lane;
         lane.tail = lane.tail.wrapping_sub(1);
         *self.free += 1;
-        lane.back_due = if lane.len() == 0 {
+        let back_due = if lane.len() == 0 {
             Instant::ZERO
         } else {
             lane.slot(lane.tail.wrapping_sub(1) & lane.mask).due
         };
+        lane.set_back_due(back_due);
     }
 
     /// Queue (or lose, reorder, duplicate) the frame of `len` octets just built in
@@ -1005,6 +1056,57 @@ mod tests {
         assert_eq!(w.in_flight_frames(), 0);
         assert_eq!(w.free_frames(), 4);
         assert_eq!(w.stats(Dir::AtoB).sent, 0);
+    }
+
+    #[test]
+    fn clean_delivery_times_are_the_delay_never_before_the_last() {
+        // Every frame of a clean lane is due at max(now + delay, the due of the
+        // frame queued last, or zero when none is), whatever the order of the
+        // instants, cancels, receives and delay changes: the shortcut for frames
+        // sent at the instant of the one before must not show.
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+        let mut w = wire(64, Impairments::NONE, 0);
+        let mut model: std::collections::VecDeque<Instant> = Default::default();
+        let mut delay = 0u64;
+        for step in 0..20_000u32 {
+            let r = rng.next_u64();
+            let now = Instant([0, 5, 5, 9, 100, 1_000, u64::MAX - 3, u64::MAX][(r % 8) as usize]);
+            match (r >> 8) % 10 {
+                0 => {
+                    delay = [0, 1, 5, 200, u64::MAX / 2][((r >> 16) % 5) as usize];
+                    w.set_impairments(
+                        Dir::AtoB,
+                        Impairments {
+                            delay: Duration::from_nanos(delay),
+                            ..Impairments::NONE
+                        },
+                    );
+                }
+                1 => {
+                    let n = recv(&mut w.port_b(), now).len();
+                    for _ in 0..n {
+                        model.pop_front();
+                    }
+                }
+                2 => {
+                    // (Refused when the pool is full: nothing to take back then.)
+                    w.port_a().tx(now, |_| 0);
+                }
+                _ => {
+                    let back = model.back().copied().unwrap_or(Instant::ZERO);
+                    let want = Instant(now.0.saturating_add(delay)).max(back);
+                    if send(&mut w.port_a(), now, step) {
+                        model.push_back(want);
+                        assert_eq!(w.lanes[0].back().map(|s| s.due), Some(want), "{step}");
+                    }
+                }
+            }
+            assert_eq!(
+                w.lanes[0].iter().map(|s| s.due).collect::<Vec<_>>(),
+                Vec::from(model.clone())
+            );
+        }
+        check_accounting(&w);
     }
 
     #[test]
