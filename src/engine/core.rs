@@ -262,11 +262,10 @@ impl KeepFrame for Put<'_> {
 /// Keep a parsed frame of a burst.
 #[inline(always)]
 fn put(slot: &mut RxSeg, f: TcpFrame) {
-    *slot = RxSeg {
-        src_ip: f.src_ip.to_bits(),
-        dst_ip: f.dst_ip.to_bits(),
-        tcp: f.tcp,
-    };
+    // (`TcpRepr::set` stores the window, flags and ack as one word.)
+    slot.tcp.set(f.tcp);
+    slot.src_ip = f.src_ip.to_bits();
+    slot.dst_ip = f.dst_ip.to_bits();
 }
 
 /// [`receive_burst`] of a frame its inline parser did not take: parsed by layers
