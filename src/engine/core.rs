@@ -444,6 +444,8 @@ pub struct Tx<'a, P: Transmit> {
     pub port: &'a mut P,
     /// The burst's time.
     pub now: Instant,
+    /// `now` on the millisecond clock ([`Sink::ms_clock`]), divided once per burst.
+    pub now_ms: u32,
     /// Prepared headers.
     pub templates: &'a mut Templates,
     /// The payload source (request or response bytes).
@@ -482,6 +484,7 @@ impl Output {
         Tx {
             port,
             now,
+            now_ms: now.as_millis() as u32,
             templates: &mut self.templates,
             payload: &self.payload,
             rec: &mut self.rec,
@@ -555,6 +558,14 @@ impl<P: Transmit> Sink for Tx<'_, P> {
         // is (never the case for the engine's own connections): `emit_words` writes
         // the frame of the payload given.
         self.transmit(local_ip, remote_ip, seg, payload, payload_acc);
+    }
+
+    /// The burst's millisecond clock: a connection is called with the burst's
+    /// `now` (the instant its frames are sent at, above).
+    #[inline(always)]
+    fn ms_clock(&self, now: Instant) -> u32 {
+        debug_assert_eq!(now, self.now);
+        self.now_ms
     }
 
     #[inline(always)]
