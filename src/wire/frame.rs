@@ -233,7 +233,10 @@ fn is_linux_syn_options(o: &[u8; 20]) -> bool {
         & u32::from_ne_bytes([0xff, 0xff, 0, 0])
         == u32::from_ne_bytes([tcp::kind::MSS, 4, 0, 0])
         && be32(o, 4) == SACKPERM_TS
-        && be32(o, 16) >> 8 == NOP_WS >> 8
+        // (A masked word: its three octets compared with one load.)
+        && u32::from_ne_bytes(*o[16..].first_chunk().expect("20 octets"))
+            & u32::from_ne_bytes([0xff, 0xff, 0xff, 0])
+            == NOP_WS
 }
 
 /// The options of a header of 10 words that [`is_linux_syn_options`] recognised.
@@ -258,8 +261,9 @@ const NOP_NOP_TS: u32 =
 /// SACK-permitted then timestamps kind and length, packed (as Linux sends them).
 const SACKPERM_TS: u32 =
     u32::from_be_bytes([tcp::kind::SACK_PERMITTED, 2, tcp::kind::TIMESTAMPS, 10]);
-/// NOP, window scale kind and length; the shift goes in the low octet.
-const NOP_WS: u32 = u32::from_be_bytes([tcp::kind::NOP, tcp::kind::WINDOW_SCALE, 3, 0]);
+/// NOP, window scale kind and length, as one native-order word whose last octet
+/// (the shift) is masked off.
+const NOP_WS: u32 = u32::from_ne_bytes([tcp::kind::NOP, tcp::kind::WINDOW_SCALE, 3, 0]);
 
 /// The timestamps option's TSval and TSecr read as one big-endian word (the
 /// fields of [`Timestamps`] are its halves, in its order in memory).
