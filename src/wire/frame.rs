@@ -138,7 +138,8 @@ pub fn parse_tcp_frame(frame: &[u8], verify_checksums: bool) -> Result<TcpFrame>
 
 /// The fast path of [`parse_tcp_frame`]: a valid frame with an IPv4 header without
 /// options and a TCP header of one of the shapes Linux (and synfin) sends, read at
-/// fixed offsets. Anything else (an error, IPv4 options, another option layout) is
+/// fixed offsets, with a type of service of zero. Anything else (an error, IPv4
+/// options, DSCP or ECN bits, another option layout) is
 /// `None`, and goes the way of the layered parsers, which give the same result for
 /// every frame this accepts (tested) and find the error of every frame it does not.
 /// Receive loops call it themselves, so that what it parses is used where it is
@@ -185,11 +186,12 @@ pub fn with_usual_tcp_frame<K: KeepFrame>(
     let Some(h) = frame.first_chunk::<{ TCP + tcp::HEADER_LEN }>() else {
         return false;
     };
-    // EtherType IPv4, version 4 with a 20-octet header; then no MF, offset zero, TCP.
-    // Two masked comparisons of four octets each.
+    // EtherType IPv4, version 4 with a 20-octet header and a type of service of
+    // zero (as Linux and synfin send TCP; a frame with DSCP or ECN bits goes the
+    // general way): one comparison of four octets with the frame in memory. Then
+    // no MF, offset zero (DF either way) and TCP: a masked comparison.
     let word = |at: usize| u32::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
-    if word(12) & u32::from_ne_bytes([0xff, 0xff, 0xff, 0])
-        != u32::from_ne_bytes([0x08, 0x00, 0x45, 0])
+    if word(12) != u32::from_ne_bytes([0x08, 0x00, 0x45, 0])
         || word(IP + 6) & u32::from_ne_bytes([0x3f, 0xff, 0, 0xff])
             != u32::from_ne_bytes([0, 0, 0, PROTOCOL_TCP])
     {
@@ -1302,6 +1304,19 @@ mod tests {
                 parse_tcp_frame(&f, true).unwrap().tcp.options.window_scale,
                 None
             );
+        }
+
+        #[test]
+        fn a_type_of_service_goes_the_general_way() {
+            let good = frame_of(&ack(), &[]);
+            let usual = fast(&good, true).expect("the usual frame");
+            for tos in [0x01, 0x02, 0x10, 0xb8] {
+                let mut f = good.clone();
+                f[15] = tos;
+                fix_checksums(&mut f);
+                assert_eq!(fast(&f, true), None, "{tos:#x}");
+                assert_eq!(parse_tcp_frame(&f, true), Ok(usual), "{tos:#x}");
+            }
         }
 
         #[test]
