@@ -2,13 +2,15 @@
 //! source addresses and ports, drives them through their lifecycle, and keeps
 //! TIME-WAIT under the chosen policy.
 
-use super::core::{Core, FlowIndex, Macs, RxSeg, RxSegs, TW_BIT, receive_burst, rx_segs};
+use super::core::{
+    Core, FlowIndex, Macs, Output, RxSeg, RxSegs, TW_BIT, Tx, receive_burst, rx_segs,
+};
 use super::pacer::Pacer;
 use super::tuple_index::TupleIndex;
 use super::{BURST, TwPolicy};
-use crate::io::Port;
-use crate::stats::{FailCause, Recorder};
-use crate::tcp::{Conn, TcpConfig, TcpParams, listen};
+use crate::io::{Port, Transmit};
+use crate::stats::{Counters, FailCause, Recorder};
+use crate::tcp::{Conn, Event, Sink, TcpConfig, TcpParams, listen};
 use crate::time::Instant;
 
 /// Where a client connects from and to.
@@ -85,8 +87,10 @@ impl FlowIndex for ClientIndex {
 
 /// One client worker.
 pub struct ClientWorker {
-    /// Table, timers, TIME-WAIT, stats.
+    /// Table, timers, TIME-WAIT.
     pub core: Core<u32>,
+    /// Stats, the request, frame templates.
+    pub out: Output,
     index: ClientIndex,
     /// The connection schedule.
     pub pacer: Pacer,
@@ -122,14 +126,8 @@ impl ClientWorker {
             dst_port: cfg.dst_port,
         };
         ClientWorker {
-            core: Core::new(
-                tcp,
-                cfg.max_conns,
-                cfg.tw_cap.max(1),
-                request,
-                macs,
-                cfg.secret,
-            ),
+            core: Core::new(tcp, cfg.max_conns, cfg.tw_cap.max(1), cfg.secret),
+            out: Output::new(request, macs),
             index,
             pacer,
             policy: cfg.tw_policy,
@@ -143,7 +141,7 @@ impl ClientWorker {
 
     /// The recorder (histograms and counters).
     pub fn recorder(&self) -> &Recorder {
-        &self.core.rec
+        &self.out.rec
     }
 
     /// Whether the run is over for this worker: nothing more to open, nothing open.
@@ -168,92 +166,73 @@ impl ClientWorker {
 
     /// One burst: receive, fire timers, open what is due, flush. Returns the work
     /// done (frames, timers and connections).
+    ///
+    /// One [`Tx`] serves the whole burst (every segment answered, every timer,
+    /// every open).
     pub fn step<P: Port>(&mut self, port: &mut P, now: Instant) -> usize {
-        let mut work = self.receive(port, now);
-        work += self.core.poll_timers(&mut self.index, port, now);
+        // Taken out for the burst (and put back) so that the segments are read in
+        // place while the worker is borrowed.
+        let mut rx = self.rx.take().expect("the burst's segments are back");
+        let (n, kept) = receive_burst(port, now, &mut rx, &mut self.out.rec.counters, self.verify);
+        let mut tx = self.out.tx(port, now);
+        for f in &rx[..kept] {
+            on_frame(&mut self.core, &mut self.index, &mut tx, f);
+        }
+        self.rx = Some(rx);
+        let mut work = n;
+        work += self.core.poll_timers(&mut self.index, &mut tx);
         if !self.stopping {
-            work += self.open_due(port, now);
+            let mut opener = Opener {
+                core: &mut self.core,
+                index: &mut self.index,
+                pacer: &mut self.pacer,
+                policy: self.policy,
+                cursor: &mut self.cursor,
+                tuple_waits: &mut self.tuple_waits,
+            };
+            work += opener.open_due(&mut tx);
         }
         port.flush(now);
         work
     }
+}
 
-    fn receive<P: Port>(&mut self, port: &mut P, now: Instant) -> usize {
-        // Taken out for the burst (and put back) so that the segments are read in
-        // place while the worker is borrowed.
-        let mut rx = self.rx.take().expect("the burst's segments are back");
-        let (n, kept) = receive_burst(port, now, &mut rx, &mut self.core.rec.counters, self.verify);
-        for f in &rx[..kept] {
-            self.on_frame(port, now, f);
-        }
-        self.rx = Some(rx);
-        n
-    }
+/// What opening connections works on, borrowed for a burst beside its [`Tx`].
+struct Opener<'a> {
+    core: &'a mut Core<u32>,
+    index: &'a mut ClientIndex,
+    pacer: &'a mut Pacer,
+    policy: TwPolicy,
+    cursor: &'a mut usize,
+    tuple_waits: &'a mut u64,
+}
 
-    #[inline]
-    fn on_frame<P: Port>(&mut self, port: &mut P, now: Instant, f: &RxSeg) {
-        let seg = &f.tcp;
-        if let Some(v) = self.index.lookup(f) {
-            if v == TupleIndex::EMPTY {
-                // fall through to CLOSED
-            } else if v & TW_BIT == 0 {
-                self.core.conn_segment(&mut self.index, port, now, v, seg);
-                return;
-            } else {
-                // The client never reopens on a SYN: only the server listens.
-                self.core
-                    .tw_segment(&mut self.index, port, now, v & !TW_BIT, seg);
-                return;
-            }
-        }
-        // CLOSED (RFC 9293 §3.10.7.1): answer with RST — but only a segment from
-        // our destination to one of our source addresses: synfin sends to nobody
-        // else, whatever arrives (a forged source must not make it a reflector).
-        self.core.rec.counters.rx_no_conn += 1;
-        if f.src_ip != self.index.dst_ip
-            || f.tcp.src_port != self.index.dst_port
-            || f.dst_ip.wrapping_sub(self.index.src_first) >= self.index.src_count
-        {
-            return;
-        }
-        if let listen::NoConnReply::Rst(rst) = listen::closed(seg) {
-            let mut tx = super::core::Tx {
-                port,
-                now,
-                templates: &mut self.core.templates,
-                payload: &super::core::NO_PAYLOAD,
-                rec: &mut self.core.rec,
-            };
-            crate::tcp::Sink::send(&mut tx, f.dst_ip, f.src_ip, &rst, 0);
-            crate::tcp::Sink::event(&mut tx, crate::tcp::Event::RstSent);
-        }
-    }
-
+impl Opener<'_> {
     /// Find a source tuple for a new connection under the TIME-WAIT policy.
     #[inline(always)]
-    fn alloc_tuple(&mut self, now: Instant) -> Option<u32> {
+    fn alloc_tuple(&mut self, c: &mut Counters, now: Instant) -> Option<u32> {
         // The usual case inline: the tuple at the cursor is unused (the first probe
         // of the scan below, which otherwise starts over from the same cursor).
-        let t = self.cursor;
+        let t = *self.cursor;
         let n = self.index.tuples.len();
         if t < n && self.index.tuples.get(t) == TupleIndex::EMPTY {
-            self.cursor = if t + 1 == n { 0 } else { t + 1 };
+            *self.cursor = if t + 1 == n { 0 } else { t + 1 };
             return Some(t as u32);
         }
-        self.alloc_tuple_scan(now)
+        self.alloc_tuple_scan(c, now)
     }
 
     /// [`alloc_tuple`](Self::alloc_tuple)'s scan.
     #[inline(never)]
-    fn alloc_tuple_scan(&mut self, now: Instant) -> Option<u32> {
+    fn alloc_tuple_scan(&mut self, c: &mut Counters, now: Instant) -> Option<u32> {
         let n = self.index.tuples.len();
         let now_ms = now.as_millis() as u32;
         // Bounded probing: a saturated tuple space costs a few probes per burst.
         for _ in 0..n.min(64) {
-            let t = self.cursor;
-            self.cursor += 1;
-            if self.cursor == n {
-                self.cursor = 0;
+            let t = *self.cursor;
+            *self.cursor += 1;
+            if *self.cursor == n {
+                *self.cursor = 0;
             }
             let v = self.index.tuples.get(t);
             if v == TupleIndex::EMPTY {
@@ -275,14 +254,14 @@ impl ClientWorker {
                     // than the reuse delay; the new TSval is then newer.
                     let age = now_ms.wrapping_sub(rec.entered_ms) as i32;
                     if rec.ts_ok && age >= 0 && age as u32 >= delay_ms {
-                        self.core.rec.counters.tw_reused += 1;
-                        self.core.drop_time_wait(&mut self.index, i);
+                        c.tw_reused += 1;
+                        self.core.drop_time_wait(self.index, c, i);
                         return Some(t as u32);
                     }
                 }
                 TwPolicy::None => {
-                    self.core.rec.counters.tw_hazard_reuses += 1;
-                    self.core.drop_time_wait(&mut self.index, i);
+                    c.tw_hazard_reuses += 1;
+                    self.core.drop_time_wait(self.index, c, i);
                     return Some(t as u32);
                 }
             }
@@ -290,7 +269,8 @@ impl ClientWorker {
         None
     }
 
-    fn open_due<P: Port>(&mut self, port: &mut P, now: Instant) -> usize {
+    fn open_due<P: Transmit>(&mut self, tx: &mut Tx<'_, P>) -> usize {
+        let now = tx.now;
         let mut opened = 0;
         while opened < BURST {
             let open = self.core.open() as u32;
@@ -300,37 +280,37 @@ impl ClientWorker {
             if self.core.open() >= self.core.conns.capacity() {
                 break;
             }
-            let Some(t) = self.alloc_tuple(now) else {
-                self.tuple_waits += 1;
+            let Some(t) = self.alloc_tuple(&mut tx.rec.counters, now) else {
+                *self.tuple_waits += 1;
                 break;
             };
             self.pacer.started();
-            self.core.rec.counters.attempted += 1;
+            tx.rec.counters.attempted += 1;
             let (lip, lport, rip, rport) = self.index.endpoints(t);
             let (iss, off) = self.core.isn.isn_and_offset(lip, lport, rip, rport, now);
-            let tcp_open = |c: &mut Conn, cfg: &TcpParams, tx: &mut super::core::Tx<'_, P>| {
+            let tcp_open = |c: &mut Conn, cfg: &TcpParams, tx: &mut Tx<'_, P>| {
                 c.open_active(cfg, (lip, lport), (rip, rport), iss, off, start, now, tx);
             };
-            if self
-                .core
-                .open_conn(&mut self.index, port, now, t, tcp_open)
-                .is_none()
-            {
-                self.core.fail_now(FailCause::TableFull);
+            if self.core.open_conn(self.index, tx, t, tcp_open).is_none() {
+                tx.rec.counters.fail(FailCause::TableFull);
             }
             opened += 1;
         }
-        self.core.rec.counters.deferred_by_cap = self.pacer.deferred_by_cap();
+        tx.rec.counters.deferred_by_cap = self.pacer.deferred_by_cap();
         opened
     }
+}
 
+impl ClientWorker {
     /// Stop opening; close what is open with FIN (see [`Core::close_all`]).
     /// Returns how many connections were open.
     ///
     /// [`Core::close_all`]: super::core::Core::close_all
     pub fn close_open<P: Port>(&mut self, port: &mut P, now: Instant) -> u64 {
         self.stopping = true;
-        let n = self.core.close_all(&mut self.index, port, now);
+        let n = self
+            .core
+            .close_all(&mut self.index, &mut self.out.tx(port, now));
         port.flush(now);
         n
     }
@@ -338,8 +318,49 @@ impl ClientWorker {
     /// Stop opening; abort what is still open and count it as in flight.
     pub fn abort_open<P: Port>(&mut self, port: &mut P, now: Instant) -> u64 {
         self.stopping = true;
-        let n = self.core.abort_all(&mut self.index, port, now);
+        let n = self
+            .core
+            .abort_all(&mut self.index, &mut self.out.tx(port, now));
         port.flush(now);
         n
+    }
+}
+
+/// A received segment: to its connection or TIME-WAIT record, or answered as
+/// CLOSED.
+#[inline]
+fn on_frame<P: Transmit>(
+    core: &mut Core<u32>,
+    index: &mut ClientIndex,
+    tx: &mut Tx<'_, P>,
+    f: &RxSeg,
+) {
+    let seg = &f.tcp;
+    if let Some(v) = index.lookup(f) {
+        if v == TupleIndex::EMPTY {
+            // fall through to CLOSED
+        } else if v & TW_BIT == 0 {
+            core.conn_segment(index, tx, v, seg);
+            return;
+        } else {
+            // The client never reopens on a SYN: only the server listens.
+            core.tw_segment(index, tx, v & !TW_BIT, seg);
+            return;
+        }
+    }
+    // CLOSED (RFC 9293 §3.10.7.1): answer with RST — but only a segment from
+    // our destination to one of our source addresses: synfin sends to nobody
+    // else, whatever arrives (a forged source must not make it a reflector).
+    tx.rec.counters.rx_no_conn += 1;
+    if f.src_ip != index.dst_ip
+        || f.tcp.src_port != index.dst_port
+        || f.dst_ip.wrapping_sub(index.src_first) >= index.src_count
+    {
+        return;
+    }
+    if let listen::NoConnReply::Rst(rst) = listen::closed(seg) {
+        // (A RST carries no payload: the side's payload is not read.)
+        tx.send(f.dst_ip, f.src_ip, &rst, 0);
+        tx.event(Event::RstSent);
     }
 }

@@ -25,12 +25,10 @@ use std::net::Ipv4Addr;
 use super::slab::Slab;
 use super::wheel::TimerWheel;
 use crate::io::{Burst, Port, Receive, Transmit};
-use crate::stats::Recorder;
+use crate::stats::{Counters, Recorder};
 use crate::tcp::conn::ms;
 use crate::tcp::isn::IsnGenerator;
-use crate::tcp::{
-    Conn, Event, FailCause, Phase, Sink, Step, TcpConfig, TcpParams, TimeWaitRecord, TwVerdict,
-};
+use crate::tcp::{Conn, Event, Phase, Sink, Step, TcpConfig, TcpParams, TimeWaitRecord, TwVerdict};
 use crate::time::Instant;
 use crate::wire::checksum::PrefixSums;
 use crate::wire::ethernet::EthernetAddress;
@@ -454,8 +452,46 @@ pub struct Tx<'a, P: Transmit> {
     pub rec: &'a mut Recorder,
 }
 
+/// What a worker sends with and records into: the side's histograms and
+/// counters, its payload and its prepared frame headers. Kept apart from the
+/// tables ([`Core`]) so that a worker builds its [`Tx`] once per burst
+/// ([`Output::tx`]) and hands the same one to every segment, timer and open of
+/// the burst, while the tables are borrowed beside it.
+pub struct Output {
+    /// Histograms and counters.
+    pub rec: Recorder,
+    /// The payload this side sends.
+    pub payload: Payload,
+    /// Prepared frame headers.
+    pub templates: Templates,
+}
+
+impl Output {
+    /// An output sending `payload` in frames between `macs`.
+    pub fn new(payload: Vec<u8>, macs: Macs) -> Output {
+        Output {
+            rec: Recorder::new(),
+            payload: Payload::new(payload),
+            templates: Templates::new(macs),
+        }
+    }
+
+    /// The transmit side for a burst at `now` through `port`.
+    #[inline(always)]
+    pub fn tx<'a, P: Transmit>(&'a mut self, port: &'a mut P, now: Instant) -> Tx<'a, P> {
+        Tx {
+            port,
+            now,
+            templates: &mut self.templates,
+            payload: &self.payload,
+            rec: &mut self.rec,
+        }
+    }
+}
+
 impl<P: Transmit> Tx<'_, P> {
-    /// Transmit `seg` with `payload` (whose native-space sum is congruent to
+    /// Transmit the header `seg` builds (once a frame buffer is taken) with
+    /// `payload` (whose native-space sum is congruent to
     /// `payload_acc`, see [`PrefixSums::slice_acc`]) through the port, counting it
     /// as sent or dropped.
     #[inline(always)]
@@ -463,7 +499,7 @@ impl<P: Transmit> Tx<'_, P> {
         &mut self,
         local_ip: u32,
         remote_ip: u32,
-        seg: &TcpHeaderWords,
+        seg: impl FnOnce() -> TcpHeaderWords,
         payload: &[u8],
         payload_acc: u64,
     ) {
@@ -474,7 +510,9 @@ impl<P: Transmit> Tx<'_, P> {
             self.now,
             #[inline(always)]
             |buf| {
-                len = tmpl.emit_words(buf, seg, payload, payload_acc).unwrap_or(0);
+                len = tmpl
+                    .emit_words(buf, &seg(), payload, payload_acc)
+                    .unwrap_or(0);
                 len
             },
         );
@@ -490,7 +528,9 @@ impl<P: Transmit> Tx<'_, P> {
 impl<P: Transmit> Sink for Tx<'_, P> {
     #[inline(always)]
     fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32) {
-        self.send_words(local_ip, remote_ip, &seg.header_words(), payload_offset);
+        self.send_words(local_ip, remote_ip, seg.payload_len, payload_offset, || {
+            seg.header_words()
+        });
     }
 
     #[inline(always)]
@@ -498,16 +538,17 @@ impl<P: Transmit> Sink for Tx<'_, P> {
         &mut self,
         local_ip: u32,
         remote_ip: u32,
-        seg: &TcpHeaderWords,
+        payload_len: u16,
         payload_offset: u32,
+        seg: impl FnOnce() -> TcpHeaderWords,
     ) {
-        let (payload, payload_acc): (&[u8], u64) = if seg.payload_len == 0 {
+        let (payload, payload_acc): (&[u8], u64) = if payload_len == 0 {
             // Most segments (SYN, ACK, FIN) carry nothing.
             (&[], 0)
         } else {
-            match self.payload.slice(payload_offset, seg.payload_len) {
+            match self.payload.slice(payload_offset, payload_len) {
                 Some(p) => p,
-                None => self.payload.slice_clamped(payload_offset, seg.payload_len),
+                None => self.payload.slice_clamped(payload_offset, payload_len),
             }
         };
         // A segment asking for more than the payload source holds carries what there
@@ -614,12 +655,6 @@ pub struct Core<K: Copy + Default> {
     tw_group: TwGroup,
     /// Timers of both tables.
     pub wheel: TimerWheel<u64>,
-    /// Histograms and counters.
-    pub rec: Recorder,
-    /// The payload this side sends.
-    pub payload: Payload,
-    /// Prepared frame headers.
-    pub templates: Templates,
     /// ISN and timestamp-offset generator.
     pub isn: IsnGenerator,
     tw_len_ms: u32,
@@ -630,14 +665,7 @@ pub struct Core<K: Copy + Default> {
 impl<K: Copy + Default> Core<K> {
     /// A core with room for `max_conns` control blocks and `max_tw` TIME-WAIT
     /// records, all allocated now.
-    pub fn new(
-        tcp: TcpConfig,
-        max_conns: usize,
-        max_tw: usize,
-        payload: Vec<u8>,
-        macs: Macs,
-        secret: u64,
-    ) -> Self {
+    pub fn new(tcp: TcpConfig, max_conns: usize, max_tw: usize, secret: u64) -> Self {
         let tw_len_ms = ms(tcp.time_wait);
         Core {
             tcp: TcpParams::new(tcp),
@@ -648,9 +676,6 @@ impl<K: Copy + Default> Core<K> {
             tw_next: vec![UNLINKED; max_tw],
             tw_group: TwGroup::NONE,
             wheel: TimerWheel::new(max_conns + max_tw, 0),
-            rec: Recorder::new(),
-            payload: Payload::new(payload),
-            templates: Templates::new(macs),
             isn: IsnGenerator::new(secret),
             tw_len_ms,
             overflowed: false,
@@ -696,42 +721,33 @@ impl<K: Copy + Default> Core<K> {
     /// and its timer armed. Returns the slot, or `None` (nothing built, nothing
     /// sent) when the table is full.
     #[inline(always)]
-    pub fn open_conn<P: Transmit, I: FlowIndex<Key = K>>(
+    pub fn open_conn<'a, P: Transmit, I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
-        port: &mut P,
-        now: Instant,
+        tx: &mut Tx<'a, P>,
         key: K,
-        init: impl FnOnce(&mut Conn, &TcpParams, &mut Tx<'_, P>),
+        init: impl FnOnce(&mut Conn, &TcpParams, &mut Tx<'a, P>),
     ) -> Option<u32> {
-        self.open_conn_hinted(index, port, now, key, NO_HINT, init)
+        self.open_conn_hinted(index, tx, key, NO_HINT, init)
     }
 
     /// [`open_conn`](Self::open_conn) of a key the index gave `hint` for when it
     /// was looked up ([`FlowIndex::set_hinted`]); the slot keeps the hint for
     /// the connection's later filing and clearing.
     #[inline(always)]
-    pub fn open_conn_hinted<P: Transmit, I: FlowIndex<Key = K>>(
+    pub fn open_conn_hinted<'a, P: Transmit, I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
-        port: &mut P,
-        now: Instant,
+        tx: &mut Tx<'a, P>,
         key: K,
         hint: u32,
-        init: impl FnOnce(&mut Conn, &TcpParams, &mut Tx<'_, P>),
+        init: impl FnOnce(&mut Conn, &TcpParams, &mut Tx<'a, P>),
     ) -> Option<u32> {
-        let mut tx = Tx {
-            port,
-            now,
-            templates: &mut self.templates,
-            payload: &self.payload,
-            rec: &mut self.rec,
-        };
         let tcp = &self.tcp;
         let k = self.conns.insert_with(|slot| {
             slot.key = key;
             slot.hint = hint;
-            init(&mut slot.conn, tcp, &mut tx);
+            init(&mut slot.conn, tcp, tx);
         })?;
         index.set_hinted(key, hint, k.index);
         self.arm_live_conn(k.index);
@@ -758,15 +774,14 @@ impl<K: Copy + Default> Core<K> {
     /// read by the caller (which has the block at hand).
     #[inline(always)]
     fn arm_conn_at(&mut self, i: u32, d: Instant) {
-        if d == Instant::NEVER {
-            return;
-        }
         let Some(armed) = self.conn_armed.get_mut(i as usize) else {
             return;
         };
         // ceil_ms(d) < the pending entry's tick, without the rounding division in
         // the usual case of a deadline at or after it: one comparison with the
-        // bound kept for the slot (conn_bound).
+        // bound kept for the slot (conn_bound). No deadline (Instant::NEVER,
+        // u64::MAX) is at or beyond every bound, so it returns here too.
+        const _: () = assert!(Instant::NEVER.as_nanos() == u64::MAX);
         if d.as_nanos() >= *armed {
             return;
         }
@@ -785,7 +800,13 @@ impl<K: Copy + Default> Core<K> {
     /// wheel's time has not moved since it was placed; otherwise it starts a
     /// group of its own (or, when it is still on an older group's list, which
     /// fires too late, gets an entry of its own).
-    #[inline]
+    ///
+    /// Out of line (inlined, it made the client's burst loop cost more than the
+    /// call), but the wheel insert in a function of its own
+    /// ([`arm_tw_entry`](Self::arm_tw_entry)): the usual cases (already armed
+    /// early enough, or joining the open group) then need no callee-saved
+    /// register, so no register is saved and restored on the way.
+    #[inline(never)]
     fn arm_tw(&mut self, i: u32, expires_ms: u32) {
         let want = expires_ms as u64;
         let slot = i as usize;
@@ -793,15 +814,27 @@ impl<K: Copy + Default> Core<K> {
             return;
         }
         let unlinked = self.tw_next[slot] == UNLINKED;
-        let placed_at = self.wheel.now_ms();
         let g = self.tw_group;
-        if unlinked && g.tail != LIST_END && g.deadline == want && g.placed_at == placed_at {
+        if unlinked
+            && g.tail != LIST_END
+            && g.deadline == want
+            && g.placed_at == self.wheel.now_ms()
+        {
             self.tw_next[g.tail as usize] = i;
             self.tw_next[slot] = LIST_END;
             self.tw_group.tail = i;
             self.tw_armed[slot] = want;
             return;
         }
+        self.arm_tw_entry(i, want, unlinked);
+    }
+
+    /// [`arm_tw`](Self::arm_tw) of a slot that needs a wheel entry: a group's
+    /// (`unlinked`: the slot starts one) or its own.
+    #[inline(never)]
+    fn arm_tw_entry(&mut self, i: u32, want: u64, unlinked: bool) {
+        let slot = i as usize;
+        let placed_at = self.wheel.now_ms();
         let item = if unlinked {
             TW_ITEM | TW_GROUP | i as u64
         } else {
@@ -830,6 +863,7 @@ impl<K: Copy + Default> Core<K> {
     fn tw_timer<I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
+        c: &mut Counters,
         i: u32,
         deadline: u64,
         now_ms: u64,
@@ -842,7 +876,7 @@ impl<K: Copy + Default> Core<K> {
         }
         let rec = self.tws.get_by_index(i).rec;
         if rec.expired(now_ms as u32) {
-            self.drop_time_wait(index, i);
+            self.drop_time_wait(index, c, i);
         } else {
             self.arm_tw(i, rec.expires_ms);
         }
@@ -874,7 +908,13 @@ impl<K: Copy + Default> Core<K> {
 
     /// Apply what a connection asked for after a call.
     #[inline(always)]
-    pub fn after_step<I: FlowIndex<Key = K>>(&mut self, index: &mut I, i: u32, step: Step) {
+    pub fn after_step<I: FlowIndex<Key = K>>(
+        &mut self,
+        index: &mut I,
+        c: &mut Counters,
+        i: u32,
+        step: Step,
+    ) {
         match step {
             Step::Continue => self.arm_conn(i),
             // The slot is read in place and freed without being reset (a closed
@@ -890,7 +930,7 @@ impl<K: Copy + Default> Core<K> {
                 if self.conns.discard(i) {
                     let slot = self.conns.get_by_index(i);
                     let (key, hint, rec) = (slot.key, slot.hint, slot.conn.time_wait_record());
-                    self.enter_time_wait(index, key, hint, rec);
+                    self.enter_time_wait(index, c, key, hint, rec);
                 }
             }
         }
@@ -902,11 +942,11 @@ impl<K: Copy + Default> Core<K> {
     fn enter_time_wait<I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
+        c: &mut Counters,
         key: K,
         hint: u32,
         rec: TimeWaitRecord,
     ) {
-        let c = &mut self.rec.counters;
         c.tw_entered += 1;
         match self.tws.insert(TwSlot { rec, key }) {
             None => {
@@ -923,10 +963,15 @@ impl<K: Copy + Default> Core<K> {
     }
 
     /// Remove TIME-WAIT record `i` (expired, reset, or its tuple reused).
-    pub fn drop_time_wait<I: FlowIndex<Key = K>>(&mut self, index: &mut I, i: u32) {
+    pub fn drop_time_wait<I: FlowIndex<Key = K>>(
+        &mut self,
+        index: &mut I,
+        c: &mut Counters,
+        i: u32,
+    ) {
         if self.tws.discard(i) {
             index.clear(self.tws.get_by_index(i).key);
-            self.rec.counters.tw_current -= 1;
+            c.tw_current -= 1;
         }
     }
 
@@ -935,22 +980,18 @@ impl<K: Copy + Default> Core<K> {
     pub fn conn_segment<P: Transmit, I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
-        port: &mut P,
-        now: Instant,
+        tx: &mut Tx<'_, P>,
         i: u32,
         seg: &TcpRepr,
     ) {
-        let Some(slot) = self.conns.get_live_mut(i) else {
-            return;
-        };
-        let mut tx = Tx {
-            port,
-            now,
-            templates: &mut self.templates,
-            payload: &self.payload,
-            rec: &mut self.rec,
-        };
-        let step = slot.conn.on_segment(&self.tcp, now, seg, &mut tx);
+        // The index names only slots in use (every path that frees a slot
+        // clears or refiles its key with it), so the slot is not checked again.
+        debug_assert!(
+            self.conns.key_of(i).is_some(),
+            "the index named a free slot"
+        );
+        let slot = self.conns.get_by_index_mut(i);
+        let step = slot.conn.on_segment(&self.tcp, tx.now, seg, tx);
         // The slot was found in use above and is still: what after_step does,
         // with the block at hand.
         match step {
@@ -966,7 +1007,7 @@ impl<K: Copy + Default> Core<K> {
             Step::TimeWait => {
                 let (key, hint, rec) = (slot.key, slot.hint, slot.conn.time_wait_record());
                 self.conns.discard(i);
-                self.enter_time_wait(index, key, hint, rec);
+                self.enter_time_wait(index, &mut tx.rec.counters, key, hint, rec);
             }
         }
     }
@@ -976,18 +1017,18 @@ impl<K: Copy + Default> Core<K> {
     pub fn tw_segment<P: Transmit, I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
-        port: &mut P,
-        now: Instant,
+        tx: &mut Tx<'_, P>,
         i: u32,
         seg: &TcpRepr,
     ) -> bool {
+        let now = tx.now;
         let now_ms = now.as_millis() as u32;
         let tw_len = self.tw_len_ms;
         if self.tws.key_of(i).is_none() {
             return false;
         }
         let tw = self.tws.get_by_index_mut(i);
-        let counters = &mut self.rec.counters;
+        let counters = &mut tx.rec.counters;
         let verdict = tw
             .rec
             .on_segment(seg, now_ms, tw_len, |e| count_event(counters, e));
@@ -1003,36 +1044,30 @@ impl<K: Copy + Default> Core<K> {
                     .wrapping_add(self.isn.ts_offset(lip, lport, rip, rport));
                 let window =
                     (self.tcp.window >> self.tcp.window_scale.unwrap_or(0)).min(65535) as u16;
+                // (No payload: the side's payload is not read.)
                 let ack = tw_rec.ack(lport, rport, tsval, window);
-                let mut tx = Tx {
-                    port,
-                    now,
-                    templates: &mut self.templates,
-                    payload: &NO_PAYLOAD,
-                    rec: &mut self.rec,
-                };
                 tx.send(lip, rip, &ack, 0);
                 self.arm_tw(i, tw_rec.expires_ms);
                 false
             }
             TwVerdict::Close => {
-                self.drop_time_wait(index, i);
+                self.drop_time_wait(index, &mut tx.rec.counters, i);
                 false
             }
             TwVerdict::Reopen => {
-                self.drop_time_wait(index, i);
+                self.drop_time_wait(index, &mut tx.rec.counters, i);
                 true
             }
         }
     }
 
     /// Fire every timer due at `now`.
-    pub fn poll_timers<P: Port, I: FlowIndex<Key = K>>(
+    pub fn poll_timers<P: Transmit, I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
-        port: &mut P,
-        now: Instant,
+        tx: &mut Tx<'_, P>,
     ) -> usize {
+        let now = tx.now;
         let now_ms = now.as_millis();
         let mut n = 0;
         while let Some((deadline, item)) = self.wheel.pop_expired(now_ms) {
@@ -1048,14 +1083,14 @@ impl<K: Copy + Default> Core<K> {
                 loop {
                     let next = self.tw_next[at as usize];
                     self.tw_next[at as usize] = UNLINKED;
-                    self.tw_timer(index, at, deadline, now_ms);
+                    self.tw_timer(index, &mut tx.rec.counters, at, deadline, now_ms);
                     if next == LIST_END {
                         break;
                     }
                     at = next;
                 }
             } else if item & TW_ITEM != 0 {
-                self.tw_timer(index, i, deadline, now_ms);
+                self.tw_timer(index, &mut tx.rec.counters, i, deadline, now_ms);
             } else {
                 if self.conn_armed[i as usize] == conn_bound(deadline) {
                     self.conn_armed[i as usize] = CONN_NOT_ARMED;
@@ -1065,15 +1100,8 @@ impl<K: Copy + Default> Core<K> {
                 }
                 let slot = self.conns.get_by_index_mut(i);
                 if slot.conn.deadline() <= now {
-                    let mut tx = Tx {
-                        port,
-                        now,
-                        templates: &mut self.templates,
-                        payload: &self.payload,
-                        rec: &mut self.rec,
-                    };
-                    let step = slot.conn.on_timer(&self.tcp, now, &mut tx);
-                    self.after_step(index, i, step);
+                    let step = slot.conn.on_timer(&self.tcp, now, tx);
+                    self.after_step(index, &mut tx.rec.counters, i, step);
                 } else {
                     self.arm_conn(i);
                 }
@@ -1088,11 +1116,10 @@ impl<K: Copy + Default> Core<K> {
     /// End every open connection now (the run's drain time is over): each is
     /// aborted with a RST to leave no half-open state on the peer, and counted as
     /// still in flight (its outcome is unknown), not as failed.
-    pub fn abort_all<P: Port, I: FlowIndex<Key = K>>(
+    pub fn abort_all<P: Transmit, I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
-        port: &mut P,
-        now: Instant,
+        tx: &mut Tx<'_, P>,
     ) -> u64 {
         let mut n = 0;
         for i in 0..self.conns.capacity() as u32 {
@@ -1100,13 +1127,6 @@ impl<K: Copy + Default> Core<K> {
                 continue;
             }
             let slot = self.conns.get_by_index_mut(i);
-            let mut tx = Tx {
-                port,
-                now,
-                templates: &mut self.templates,
-                payload: &self.payload,
-                rec: &mut self.rec,
-            };
             let c = &mut slot.conn;
             // In SYN-SENT the peer's sequence is unknown: a bare RST at SND.NXT (ISS
             // + 1), which is RCV.NXT of a peer in SYN-RECEIVED, ends that half-open
@@ -1145,11 +1165,10 @@ impl<K: Copy + Default> Core<K> {
     /// goes to FIN-WAIT-1, CLOSE-WAIT to LAST-ACK, FIN already sent is left to
     /// finish. A connection still in SYN-SENT is left to finish its handshake (a FIN
     /// needs one). Returns how many connections were open.
-    pub fn close_all<P: Port, I: FlowIndex<Key = K>>(
+    pub fn close_all<P: Transmit, I: FlowIndex<Key = K>>(
         &mut self,
         index: &mut I,
-        port: &mut P,
-        now: Instant,
+        tx: &mut Tx<'_, P>,
     ) -> u64 {
         let mut n = 0;
         for i in 0..self.conns.capacity() as u32 {
@@ -1161,22 +1180,10 @@ impl<K: Copy + Default> Core<K> {
             if slot.conn.state() == crate::tcp::State::SynSent {
                 continue;
             }
-            let mut tx = Tx {
-                port,
-                now,
-                templates: &mut self.templates,
-                payload: &self.payload,
-                rec: &mut self.rec,
-            };
-            let step = slot.conn.close(&self.tcp, now, &mut tx);
-            self.after_step(index, i, step);
+            let step = slot.conn.close(&self.tcp, tx.now, tx);
+            self.after_step(index, &mut tx.rec.counters, i, step);
         }
         n
-    }
-
-    /// Fail a connection that could not be started or timed (counted, never lost).
-    pub fn fail_now(&mut self, cause: FailCause) {
-        self.rec.counters.fail(cause);
     }
 }
 
@@ -1224,14 +1231,14 @@ mod tests {
     }
 
     /// A core of 4 connection slots and 64 TIME-WAIT slots (a wheel of 68 entries),
-    /// and an empty index.
-    fn small_core() -> (Core<u32>, MapIndex) {
+    /// its output, and an empty index.
+    fn small_core() -> (Core<u32>, Output, MapIndex) {
         let macs = Macs {
             local: EthernetAddress([2, 0, 0, 0, 0, 1]),
             remote: EthernetAddress([2, 0, 0, 0, 0, 2]),
         };
-        let core = Core::new(TcpConfig::default(), 4, 64, Vec::new(), macs, 1);
-        (core, MapIndex::default())
+        let core = Core::new(TcpConfig::default(), 4, 64, 1);
+        (core, Output::new(Vec::new(), macs), MapIndex::default())
     }
 
     fn tw_record(entered_ms: u32, expires_ms: u32) -> TimeWaitRecord {
@@ -1244,59 +1251,113 @@ mod tests {
 
     #[test]
     fn time_wait_records_of_one_moment_share_a_wheel_entry_and_each_expires_on_time() {
-        let (mut core, mut index) = small_core();
+        let (mut core, mut out, mut index) = small_core();
         let mut wire = crate::io::mem::MemWire::new(Default::default());
         let mut port = wire.port_a();
         // Ten records at t = 0, all to expire at 60 s: one group, one entry.
         for key in 0..10 {
-            core.enter_time_wait(&mut index, key, NO_HINT, tw_record(0, 60_000));
+            core.enter_time_wait(
+                &mut index,
+                &mut out.rec.counters,
+                key,
+                NO_HINT,
+                tw_record(0, 60_000),
+            );
         }
         assert_eq!(core.wheel.len(), 1);
         // The wheel's time moves: the same deadline starts a new group.
-        core.poll_timers(&mut index, &mut port, Instant::from_millis(5));
+        core.poll_timers(&mut index, &mut out.tx(&mut port, Instant::from_millis(5)));
         for key in 10..15 {
-            core.enter_time_wait(&mut index, key, NO_HINT, tw_record(5, 60_000));
+            core.enter_time_wait(
+                &mut index,
+                &mut out.rec.counters,
+                key,
+                NO_HINT,
+                tw_record(5, 60_000),
+            );
         }
         // Another deadline: another group.
-        core.enter_time_wait(&mut index, 15, NO_HINT, tw_record(5, 60_005));
+        core.enter_time_wait(
+            &mut index,
+            &mut out.rec.counters,
+            15,
+            NO_HINT,
+            tw_record(5, 60_005),
+        );
         assert_eq!(core.wheel.len(), 3);
-        assert_eq!(core.rec.counters.tw_current, 16);
+        assert_eq!(out.rec.counters.tw_current, 16);
         // A record of the first group ends early (a reused tuple) and its slot
         // takes a new record, which inherits the group's entry; another is
         // restarted (a retransmitted FIN) and must outlive its group.
         let first = index.0[&3] & !TW_BIT;
-        core.drop_time_wait(&mut index, first);
-        core.enter_time_wait(&mut index, 100, NO_HINT, tw_record(7, 60_007));
+        core.drop_time_wait(&mut index, &mut out.rec.counters, first);
+        core.enter_time_wait(
+            &mut index,
+            &mut out.rec.counters,
+            100,
+            NO_HINT,
+            tw_record(7, 60_007),
+        );
         assert_eq!(index.0[&100] & !TW_BIT, first, "the freed slot is reused");
         let restarted = index.0[&4] & !TW_BIT;
         core.tws.get_by_index_mut(restarted).rec.expires_ms = 61_000;
         // Nothing before 60 s; at 60 s the two groups of 60 s fire, everything
         // but the new record and the restarted one ends.
-        core.poll_timers(&mut index, &mut port, Instant::from_millis(59_999));
-        assert_eq!(core.rec.counters.tw_current, 16);
-        core.poll_timers(&mut index, &mut port, Instant::from_millis(60_000));
+        core.poll_timers(
+            &mut index,
+            &mut out.tx(&mut port, Instant::from_millis(59_999)),
+        );
+        assert_eq!(out.rec.counters.tw_current, 16);
+        core.poll_timers(
+            &mut index,
+            &mut out.tx(&mut port, Instant::from_millis(60_000)),
+        );
         let mut left: Vec<u32> = index.0.keys().copied().collect();
         left.sort();
         assert_eq!(left, [4, 15, 100]);
-        core.poll_timers(&mut index, &mut port, Instant::from_millis(60_005));
-        core.poll_timers(&mut index, &mut port, Instant::from_millis(60_006));
+        core.poll_timers(
+            &mut index,
+            &mut out.tx(&mut port, Instant::from_millis(60_005)),
+        );
+        core.poll_timers(
+            &mut index,
+            &mut out.tx(&mut port, Instant::from_millis(60_006)),
+        );
         assert!(index.0.len() == 2 && index.0.contains_key(&4) && index.0.contains_key(&100));
-        core.poll_timers(&mut index, &mut port, Instant::from_millis(60_007));
+        core.poll_timers(
+            &mut index,
+            &mut out.tx(&mut port, Instant::from_millis(60_007)),
+        );
         assert_eq!(index.0.keys().copied().collect::<Vec<_>>(), [4]);
-        core.poll_timers(&mut index, &mut port, Instant::from_millis(60_999));
-        assert_eq!(core.rec.counters.tw_current, 1);
-        core.poll_timers(&mut index, &mut port, Instant::from_millis(61_000));
+        core.poll_timers(
+            &mut index,
+            &mut out.tx(&mut port, Instant::from_millis(60_999)),
+        );
+        assert_eq!(out.rec.counters.tw_current, 1);
+        core.poll_timers(
+            &mut index,
+            &mut out.tx(&mut port, Instant::from_millis(61_000)),
+        );
         assert!(index.0.is_empty());
-        assert_eq!(core.rec.counters.tw_current, 0);
+        assert_eq!(out.rec.counters.tw_current, 0);
         assert!(core.wheel.is_empty());
         // Every slot is out of its group, and new records group again.
         assert!(core.tw_next.iter().all(|&n| n == UNLINKED));
         for key in 0..64 {
-            core.enter_time_wait(&mut index, key, NO_HINT, tw_record(61_000, 121_000));
+            core.enter_time_wait(
+                &mut index,
+                &mut out.rec.counters,
+                key,
+                NO_HINT,
+                tw_record(61_000, 121_000),
+            );
         }
         assert_eq!(core.wheel.len(), 1);
-        core.poll_timers(&mut index, &mut port, Instant::from_millis(121_000));
-        assert_eq!(core.rec.counters.tw_current, 0);
+        core.poll_timers(
+            &mut index,
+            &mut out.tx(&mut port, Instant::from_millis(121_000)),
+        );
+        assert_eq!(out.rec.counters.tw_current, 0);
     }
 
     /// A TIME-WAIT record that finds the wheel full is marked for a retry and
@@ -1304,7 +1365,7 @@ mod tests {
     /// (unarmed, it would never be visited and its tuple would stay taken).
     #[test]
     fn a_time_wait_record_that_finds_the_wheel_full_still_expires_on_time() {
-        let (mut core, mut index) = small_core();
+        let (mut core, mut out, mut index) = small_core();
         let mut wire = crate::io::mem::MemWire::new(Default::default());
         let mut port = wire.port_a();
         // Fill the wheel with entries of connection slots that hold no connection
@@ -1314,17 +1375,29 @@ mod tests {
             filled += 1;
         }
         assert!(filled >= 68, "the wheel holds an entry per slot at least");
-        core.enter_time_wait(&mut index, 7, NO_HINT, tw_record(0, 1_000));
-        assert_eq!(core.rec.counters.tw_current, 1);
+        core.enter_time_wait(
+            &mut index,
+            &mut out.rec.counters,
+            7,
+            NO_HINT,
+            tw_record(0, 1_000),
+        );
+        assert_eq!(out.rec.counters.tw_current, 1);
         assert_eq!(core.wheel.len() as u64, filled, "the record found no room");
         // The stale entries fire and make room: the record is armed then.
-        core.poll_timers(&mut index, &mut port, Instant::from_millis(10));
+        core.poll_timers(&mut index, &mut out.tx(&mut port, Instant::from_millis(10)));
         assert_eq!(core.wheel.len(), 1);
-        core.poll_timers(&mut index, &mut port, Instant::from_millis(999));
-        assert_eq!(core.rec.counters.tw_current, 1);
+        core.poll_timers(
+            &mut index,
+            &mut out.tx(&mut port, Instant::from_millis(999)),
+        );
+        assert_eq!(out.rec.counters.tw_current, 1);
         assert!(index.0.contains_key(&7));
-        core.poll_timers(&mut index, &mut port, Instant::from_millis(1_000));
-        assert_eq!(core.rec.counters.tw_current, 0);
+        core.poll_timers(
+            &mut index,
+            &mut out.tx(&mut port, Instant::from_millis(1_000)),
+        );
+        assert_eq!(out.rec.counters.tw_current, 0);
         assert!(index.0.is_empty());
         assert!(core.wheel.is_empty());
     }

@@ -2,10 +2,12 @@
 //! SYN, reads the request, sends the response, and closes as configured. It closes
 //! the loop for `--io mem` and serves as a DUT made of the same engine.
 
-use super::core::{Core, FlowIndex, Macs, NO_HINT, RxSeg, RxSegs, TW_BIT, receive_burst, rx_segs};
+use super::core::{
+    Core, FlowIndex, Macs, NO_HINT, Output, RxSeg, RxSegs, TW_BIT, Tx, receive_burst, rx_segs,
+};
 use super::flow_table::{FlowKey, FlowTable};
 use super::tuple_index::TupleIndex;
-use crate::io::Port;
+use crate::io::{Port, Transmit};
 use crate::stats::Recorder;
 use crate::tcp::listen::{self, NoConnReply};
 use crate::tcp::{Conn, Event, Sink, TcpConfig, TcpParams};
@@ -157,8 +159,10 @@ impl ServerIndex {
 
 /// One server worker.
 pub struct ServerWorker {
-    /// Table, timers, TIME-WAIT, stats.
+    /// Table, timers, TIME-WAIT.
     pub core: Core<FlowKey>,
+    /// Counters, the response, frame templates.
+    pub out: Output,
     index: ServerIndex,
     cfg: ServerConfig,
     /// The burst's segments (out only while they are dispatched).
@@ -173,14 +177,8 @@ impl ServerWorker {
         let table =
             FlowTable::with_capacity(cfg.max_conns + cfg.tw_cap.max(1), cfg.secret ^ 0x5eed);
         ServerWorker {
-            core: Core::new(
-                tcp,
-                cfg.max_conns,
-                cfg.tw_cap.max(1),
-                response,
-                macs,
-                cfg.secret,
-            ),
+            core: Core::new(tcp, cfg.max_conns, cfg.tw_cap.max(1), cfg.secret),
+            out: Output::new(response, macs),
             index: ServerIndex {
                 table,
                 direct: None,
@@ -231,13 +229,13 @@ impl ServerWorker {
     /// Send to `mac` from now on (a server that learns its peer's address after
     /// its tables were built: on a veth pair there is one peer).
     pub fn set_peer_mac(&mut self, mac: crate::wire::ethernet::EthernetAddress) {
-        let local = self.core.templates.macs().local;
-        self.core.templates = super::core::Templates::new(Macs { local, remote: mac });
+        let local = self.out.templates.macs().local;
+        self.out.templates = super::core::Templates::new(Macs { local, remote: mac });
     }
 
     /// The recorder (counters; the server records no latency).
     pub fn recorder(&self) -> &Recorder {
-        &self.core.rec
+        &self.out.rec
     }
 
     /// The earliest timer, for a virtual clock.
@@ -245,7 +243,7 @@ impl ServerWorker {
         self.core.next_timer()
     }
 
-    /// One burst: receive, fire timers, flush.
+    /// One burst: receive, fire timers, flush. One [`Tx`] serves the whole burst.
     pub fn step<P: Port>(&mut self, port: &mut P, now: Instant) -> usize {
         // Taken out for the burst (and put back) so that the segments are read in
         // place while the worker is borrowed.
@@ -254,21 +252,39 @@ impl ServerWorker {
             port,
             now,
             &mut rx,
-            &mut self.core.rec.counters,
+            &mut self.out.rec.counters,
             self.cfg.verify_checksums,
         );
+        let mut tx = self.out.tx(port, now);
+        let mut listener = Listener {
+            core: &mut self.core,
+            index: &mut self.index,
+            cfg: &self.cfg,
+            listen_overflows: &mut self.listen_overflows,
+        };
         for f in &rx[..kept] {
-            self.on_frame(port, now, f);
+            listener.on_frame(&mut tx, f);
         }
         self.rx = Some(rx);
         let mut work = n;
-        work += self.core.poll_timers(&mut self.index, port, now);
+        work += self.core.poll_timers(&mut self.index, &mut tx);
         port.flush(now);
         work
     }
+}
 
+/// What the server's segment path works on, borrowed for a burst beside its
+/// [`Tx`].
+struct Listener<'a> {
+    core: &'a mut Core<FlowKey>,
+    index: &'a mut ServerIndex,
+    cfg: &'a ServerConfig,
+    listen_overflows: &'a mut u64,
+}
+
+impl Listener<'_> {
     #[inline(always)]
-    fn on_frame<P: Port>(&mut self, port: &mut P, now: Instant, f: &RxSeg) {
+    fn on_frame<P: Transmit>(&mut self, tx: &mut Tx<'_, P>, f: &RxSeg) {
         let seg = &f.tcp;
         let key = FlowKey {
             remote_ip: f.src_ip,
@@ -279,13 +295,10 @@ impl ServerWorker {
         let (found, direct_slot) = self.index.find(&key);
         if let Some(v) = found {
             if v & TW_BIT == 0 {
-                self.core.conn_segment(&mut self.index, port, now, v, seg);
+                self.core.conn_segment(self.index, tx, v, seg);
                 return;
             }
-            if !self
-                .core
-                .tw_segment(&mut self.index, port, now, v & !TW_BIT, seg)
-            {
+            if !self.core.tw_segment(self.index, tx, v & !TW_BIT, seg) {
                 return;
             }
             // RFC 6191: the SYN may open a new incarnation; go on as LISTEN.
@@ -294,7 +307,7 @@ impl ServerWorker {
         if !ours {
             // Not addressed to us: answering would send from an address we do not
             // own (a hostile peer's choice). Count it and say nothing.
-            self.core.rec.counters.rx_no_conn += 1;
+            tx.rec.counters.rx_no_conn += 1;
             return;
         }
         let listening = seg.dst_port == self.cfg.port;
@@ -304,40 +317,35 @@ impl ServerWorker {
             listen::closed(seg)
         };
         match reply {
-            NoConnReply::Drop => self.core.rec.counters.rx_no_conn += 1,
+            NoConnReply::Drop => tx.rec.counters.rx_no_conn += 1,
             NoConnReply::Rst(rst) => {
-                self.core.rec.counters.rx_no_conn += 1;
-                let mut tx = super::core::Tx {
-                    port,
-                    now,
-                    templates: &mut self.core.templates,
-                    payload: &super::core::NO_PAYLOAD,
-                    rec: &mut self.core.rec,
-                };
+                // (A RST carries no payload: the side's payload is not read.)
+                tx.rec.counters.rx_no_conn += 1;
                 tx.send(key.local_ip, key.remote_ip, &rst, 0);
                 tx.event(Event::RstSent);
             }
             NoConnReply::Accept => {
                 if self.core.open() >= self.core.conns.capacity() {
                     // A full table drops the SYN, as a full backlog does.
-                    self.listen_overflows += 1;
+                    *self.listen_overflows += 1;
                     return;
                 }
-                self.core.rec.counters.attempted += 1;
+                tx.rec.counters.attempted += 1;
+                let now = tx.now;
                 let (lip, lport, rip, rport) =
                     (key.local_ip, key.local_port, key.remote_ip, key.remote_port);
                 let (iss, off) = self.core.isn.isn_and_offset(lip, lport, rip, rport, now);
-                let tcp_open = |c: &mut Conn, cfg: &TcpParams, tx: &mut super::core::Tx<'_, P>| {
+                let tcp_open = |c: &mut Conn, cfg: &TcpParams, tx: &mut Tx<'_, P>| {
                     c.open_passive(cfg, (lip, lport), (rip, rport), seg, iss, off, now, tx);
                 };
                 // Filed where the lookup found the key's direct slot, if it has one.
                 let hint = direct_slot.map_or(NO_HINT, |slot| slot as u32);
                 if self
                     .core
-                    .open_conn_hinted(&mut self.index, port, now, key, hint, tcp_open)
+                    .open_conn_hinted(self.index, tx, key, hint, tcp_open)
                     .is_none()
                 {
-                    self.listen_overflows += 1;
+                    *self.listen_overflows += 1;
                 }
             }
         }

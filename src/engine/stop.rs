@@ -106,7 +106,7 @@ impl GracefulStop {
     /// Count every connection closed after the drain as in flight.
     fn finish(&mut self, client: &mut ClientWorker) {
         if let Some((completed, failed)) = self.at_close.take() {
-            let c = &mut client.core.rec.counters;
+            let c = &mut client.out.rec.counters;
             c.completed = completed;
             c.failed = failed;
         }

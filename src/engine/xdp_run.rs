@@ -430,7 +430,7 @@ fn run_xdp_inner(
                 let mut next_publish = Instant::ZERO;
                 loop {
                     now = clock.now();
-                    if inject_panic && w + 1 == n && client.core.rec.counters.completed > 0 {
+                    if inject_panic && w + 1 == n && client.out.rec.counters.completed > 0 {
                         panic!("fault injected (SYNFIN_FAULT=worker-panic): worker {w} panics");
                     }
                     if panicked.load(Ordering::Relaxed) {
