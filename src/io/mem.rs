@@ -742,29 +742,20 @@ impl TxLane<'_> {
             lane.stats.pool_exhausted += 1;
             return false;
         }
-        // A frame sent at the instant of the one before on a clean lane is due with
-        // it (one comparison: a lane with impairments has `same_due_before` 0); the
-        // first of an instant takes the delay. A lane with impairments builds the
-        // frame first and applies them after, in a branch of its own (inlined too:
-        // a build handed to a function that is not inlined makes the caller keep
-        // everything it captures in memory).
+        // The frame is queued before it is built, with the delivery time of a clean
+        // lane (nothing to draw, no jitter to add), so that nothing but the buffer is
+        // needed once it is built (building uses every register). A build that
+        // cancels is taken back; on a lane with impairments the frame is taken back
+        // and queued again by `impaired`. A frame sent at the instant of the one
+        // before on a clean lane is due with it (one comparison); the first of an
+        // instant (and every frame of a lane with impairments) takes the delay.
+        // (One place calls `build`: with two, the compiler stopped inlining the
+        // header builders senders pass into it.)
         let due = if now.as_nanos() < lane.same_due_before {
             lane.back_due
-        } else if lane.clean {
-            lane.clean_due(now)
         } else {
-            let c = cell_mut(&mut lane.bytes, lane.tail & lane.mask);
-            let len = build(&mut c[..MAX_FRAME]);
-            debug_assert!(len <= MAX_FRAME, "frame of {len} bytes exceeds MAX_FRAME");
-            let len = len.min(MAX_FRAME);
-            if len > 0 {
-                self.impaired(now, len as u32);
-            }
-            return true;
+            lane.clean_due(now)
         };
-        // The frame is queued before it is built, so that nothing but the buffer is
-        // needed once it is built (building uses every register). A build that
-        // cancels is taken back.
         let c = lane.push_cell();
         *self.free -= 1;
         c[META..META + 8].copy_from_slice(&due.as_nanos().to_ne_bytes());
@@ -776,11 +767,15 @@ impl TxLane<'_> {
             return true;
         }
         c[META + 8..META + 12].copy_from_slice(&(len as u32).to_ne_bytes());
+        if !lane.clean {
+            self.take_back();
+            self.impaired(now, len as u32);
+        }
         true
     }
 
     /// Undo the queueing of the frame [`transmit`](Self::transmit) queued before
-    /// building it, on a clean lane (its bytes stay in the back buffer).
+    /// building it (its bytes stay in the back buffer).
     #[cold]
     #[inline(never)]
     fn take_back(&mut self) {
