@@ -138,7 +138,8 @@ pub fn parse_tcp_frame(frame: &[u8], verify_checksums: bool) -> Result<TcpFrame>
 
 /// The fast path of [`parse_tcp_frame`]: a valid frame with an IPv4 header without
 /// options and a TCP header of one of the shapes Linux (and synfin) sends, read at
-/// fixed offsets. Anything else (an error, IPv4 options, another option layout) is
+/// fixed offsets, with a type of service of zero. Anything else (an error, IPv4
+/// options, DSCP or ECN bits, another option layout) is
 /// `None`, and goes the way of the layered parsers, which give the same result for
 /// every frame this accepts (tested) and find the error of every frame it does not.
 /// Receive loops call it themselves, so that what it parses is used where it is
@@ -185,11 +186,12 @@ pub fn with_usual_tcp_frame<K: KeepFrame>(
     let Some(h) = frame.first_chunk::<{ TCP + tcp::HEADER_LEN }>() else {
         return false;
     };
-    // EtherType IPv4, version 4 with a 20-octet header; then no MF, offset zero, TCP.
-    // Two masked comparisons of four octets each.
+    // EtherType IPv4, version 4 with a 20-octet header and a type of service of
+    // zero (as Linux and synfin send TCP; a frame with DSCP or ECN bits goes the
+    // general way): one comparison of four octets with the frame in memory. Then
+    // no MF, offset zero (DF either way) and TCP: a masked comparison.
     let word = |at: usize| u32::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
-    if word(12) & u32::from_ne_bytes([0xff, 0xff, 0xff, 0])
-        != u32::from_ne_bytes([0x08, 0x00, 0x45, 0])
+    if word(12) != u32::from_ne_bytes([0x08, 0x00, 0x45, 0])
         || word(IP + 6) & u32::from_ne_bytes([0x3f, 0xff, 0, 0xff])
             != u32::from_ne_bytes([0, 0, 0, PROTOCOL_TCP])
     {
@@ -233,7 +235,10 @@ fn is_linux_syn_options(o: &[u8; 20]) -> bool {
         & u32::from_ne_bytes([0xff, 0xff, 0, 0])
         == u32::from_ne_bytes([tcp::kind::MSS, 4, 0, 0])
         && be32(o, 4) == SACKPERM_TS
-        && be32(o, 16) >> 8 == NOP_WS >> 8
+        // (A masked word: its three octets compared with one load.)
+        && u32::from_ne_bytes(*o[16..].first_chunk().expect("20 octets"))
+            & u32::from_ne_bytes([0xff, 0xff, 0xff, 0])
+            == NOP_WS
 }
 
 /// The options of a header of 10 words that [`is_linux_syn_options`] recognised.
@@ -258,8 +263,9 @@ const NOP_NOP_TS: u32 =
 /// SACK-permitted then timestamps kind and length, packed (as Linux sends them).
 const SACKPERM_TS: u32 =
     u32::from_be_bytes([tcp::kind::SACK_PERMITTED, 2, tcp::kind::TIMESTAMPS, 10]);
-/// NOP, window scale kind and length; the shift goes in the low octet.
-const NOP_WS: u32 = u32::from_be_bytes([tcp::kind::NOP, tcp::kind::WINDOW_SCALE, 3, 0]);
+/// NOP, window scale kind and length, as one native-order word whose last octet
+/// (the shift) is masked off.
+const NOP_WS: u32 = u32::from_ne_bytes([tcp::kind::NOP, tcp::kind::WINDOW_SCALE, 3, 0]);
 
 /// The timestamps option's TSval and TSecr read as one big-endian word (the
 /// fields of [`Timestamps`] are its halves, in its order in memory).
@@ -1298,6 +1304,19 @@ mod tests {
                 parse_tcp_frame(&f, true).unwrap().tcp.options.window_scale,
                 None
             );
+        }
+
+        #[test]
+        fn a_type_of_service_goes_the_general_way() {
+            let good = frame_of(&ack(), &[]);
+            let usual = fast(&good, true).expect("the usual frame");
+            for tos in [0x01, 0x02, 0x10, 0xb8] {
+                let mut f = good.clone();
+                f[15] = tos;
+                fix_checksums(&mut f);
+                assert_eq!(fast(&f, true), None, "{tos:#x}");
+                assert_eq!(parse_tcp_frame(&f, true), Ok(usual), "{tos:#x}");
+            }
         }
 
         #[test]
