@@ -1053,10 +1053,8 @@ impl<K: Copy + Default> Core<K> {
                     .ts_base_ms
                     .wrapping_add(now_ms)
                     .wrapping_add(self.isn.ts_offset(lip, lport, rip, rport));
-                let window =
-                    (self.tcp.window >> self.tcp.window_scale.unwrap_or(0)).min(65535) as u16;
                 // (No payload: the side's payload is not read.)
-                let ack = tw_rec.ack(lport, rport, tsval, window);
+                let ack = tw_rec.ack(lport, rport, tsval);
                 tx.send(lip, rip, &ack, 0);
                 self.arm_tw(i, tw_rec.expires_ms);
                 false

@@ -378,6 +378,7 @@ impl Conn {
             ts_recent: self.ts_recent,
             entered_ms: self.t_fin.as_nanos().div_ceil(1_000_000) as u32,
             expires_ms: tw_ms,
+            window: self.rcv_wnd,
             ts_ok: self.ts_ok,
             generation: 0,
         }
@@ -1538,12 +1539,7 @@ impl Conn {
         }
         match verdict {
             TwVerdict::Ack => {
-                let a = rec.ack(
-                    self.local_port,
-                    self.remote_port,
-                    self.tsval(cfg, now),
-                    self.rcv_wnd,
-                );
+                let a = rec.ack(self.local_port, self.remote_port, self.tsval(cfg, now));
                 sink.send(self.local_ip, self.remote_ip, &a, 0);
                 Step::Continue
             }

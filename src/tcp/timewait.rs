@@ -21,11 +21,17 @@ pub struct TimeWaitRecord {
     pub entered_ms: u32,
     /// When TIME-WAIT ends, in ms of engine time.
     pub expires_ms: u32,
+    /// The window field of the connection's segments (its receive window, scaled
+    /// only when window scaling was agreed), which the re-acknowledgements carry.
+    pub window: u16,
     /// Timestamps were negotiated on the connection.
     pub ts_ok: bool,
     /// Generation tag the engine uses to skip stale timer entries.
     pub generation: u8,
 }
+
+// The window field fills what was padding: the record stays 24 bytes.
+const _: () = assert!(std::mem::size_of::<TimeWaitRecord>() == 24);
 
 /// What to do with a segment that reached a TIME-WAIT record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,15 +121,16 @@ impl TimeWaitRecord {
         TwVerdict::Drop
     }
 
-    /// The ACK TIME-WAIT sends: SEQ = SND.NXT, ACK = RCV.NXT.
-    pub fn ack(&self, local_port: u16, remote_port: u16, tsval: u32, window: u16) -> TcpRepr {
+    /// The ACK TIME-WAIT sends: SEQ = SND.NXT, ACK = RCV.NXT, the connection's
+    /// window field.
+    pub fn ack(&self, local_port: u16, remote_port: u16, tsval: u32) -> TcpRepr {
         TcpRepr {
             src_port: local_port,
             dst_port: remote_port,
             seq: self.snd_nxt,
             ack: self.rcv_nxt,
             flags: TcpFlags::ACK,
-            window,
+            window: self.window,
             options: TcpOptions {
                 timestamps: self.ts_ok.then_some(Timestamps {
                     tsval,

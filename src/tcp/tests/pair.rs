@@ -297,7 +297,7 @@ impl Pair {
                 TwVerdict::Ack => {
                     let (lp, rp) = (seg.dst_port, seg.src_port);
                     let tsval = cfg.ts_base_ms.wrapping_add(now_ms).wrapping_add(ts_offset);
-                    let ack = tw.ack(lp, rp, tsval, 65535);
+                    let ack = tw.ack(lp, rp, tsval);
                     e.sink.send(1, 2, &ack, 0);
                 }
                 TwVerdict::Close => e.tw = None,

@@ -67,10 +67,34 @@ fn time_wait_record_carries_the_connection_state() {
             ts_recent: 0,
             entered_ms: 1_004,
             expires_ms: 61_004,
+            window: 65535,
             ts_ok: false,
             generation: 0,
         }
     );
+}
+
+#[test]
+fn time_wait_record_keeps_the_window_field_the_connection_sent() {
+    // We offer window scaling with a 1 MiB window, the peer's SYN-ACK does not:
+    // nothing is scaled (RFC 7323 §2.2), so every segment, and the re-ACKs from
+    // TIME-WAIT, carry the window capped at 65,535, not 2^20 >> 7.
+    let cfg = TcpConfig {
+        window: 1 << 20,
+        window_scale: Some(7),
+        ..config()
+    };
+    let mut f = client_time_wait(cfg);
+    assert_eq!(f.conn.time_wait_record().window, 65535);
+    // The record's re-ACK is the control block's.
+    f.clear();
+    f.at(30_000);
+    f.send(server_fin_to_client(), &[client_time_wait_ack()]);
+    let rec = TimeWaitRecord {
+        expires_ms: 90_000,
+        ..f.conn.time_wait_record()
+    };
+    assert_eq!(rec.ack(LOCAL_PORT, REMOTE_PORT, 0), client_time_wait_ack());
 }
 
 #[test]
@@ -234,6 +258,7 @@ fn record() -> TimeWaitRecord {
         ts_recent: 7_000,
         entered_ms: 1_000,
         expires_ms: 61_000,
+        window: 512,
         ts_ok: true,
         generation: 3,
     }
@@ -278,7 +303,7 @@ fn fin_retransmit_to_a_time_wait_record_is_reacked_and_restarts_2msl() {
     assert_eq!(rec.generation, 3, "the engine's tag is left alone");
     // The ACK: <SEQ=SND.NXT><ACK=RCV.NXT>, echoing the FIN's TSval.
     assert_eq!(
-        rec.ack(LOCAL_PORT, REMOTE_PORT, 30_123, 512),
+        rec.ack(LOCAL_PORT, REMOTE_PORT, 30_123),
         TcpRepr {
             window: 512,
             options: ts(30_123, 7_100),
@@ -291,12 +316,10 @@ fn fin_retransmit_to_a_time_wait_record_is_reacked_and_restarts_2msl() {
 fn time_wait_record_ack_has_no_timestamps_unless_negotiated() {
     let rec = TimeWaitRecord {
         ts_ok: false,
+        window: 65535,
         ..record()
     };
-    assert_eq!(
-        rec.ack(LOCAL_PORT, REMOTE_PORT, 1, 65535),
-        server_time_wait_ack()
-    );
+    assert_eq!(rec.ack(LOCAL_PORT, REMOTE_PORT, 1), server_time_wait_ack());
 }
 
 #[test]
