@@ -35,7 +35,10 @@ pub struct ServerConfig {
 /// it, as the client has.
 pub struct ServerIndex {
     table: FlowTable,
-    direct: Option<PeerIndex>,
+    /// Always there, so that no segment tests whether it is: a server that does
+    /// not know its peers' range has one of no tuple ([`PeerIndex::NONE`]), in
+    /// which no key lies.
+    direct: PeerIndex,
 }
 
 /// The direct index of a known range of peer tuples, all to one local address and
@@ -48,6 +51,16 @@ struct PeerIndex {
 }
 
 impl PeerIndex {
+    /// The direct index of no tuple.
+    fn none() -> PeerIndex {
+        PeerIndex {
+            tuples: TupleIndex::new(0, 0, 0),
+            src_first: 0,
+            local_ip: 0,
+            local_port: 0,
+        }
+    }
+
     /// The array index of `key`, if it lies in the range.
     #[inline(always)]
     fn slot(&self, key: &FlowKey) -> Option<usize> {
@@ -83,9 +96,7 @@ impl ServerIndex {
     /// has one (where [`set_direct`](Self::set_direct) files it).
     #[inline(always)]
     fn find(&self, key: &FlowKey) -> (Option<u32>, Option<usize>) {
-        if let Some(d) = &self.direct
-            && let Some((i, v)) = d.find(key)
-        {
+        if let Some((i, v)) = self.direct.find(key) {
             return ((v != TupleIndex::EMPTY).then_some(v), Some(i));
         }
         (self.table.get(key), None)
@@ -100,10 +111,8 @@ impl FlowIndex for ServerIndex {
     }
     #[inline(always)]
     fn set(&mut self, key: FlowKey, value: u32) {
-        if let Some(d) = &mut self.direct
-            && let Some(i) = d.slot(&key)
-        {
-            d.tuples.set(i, value);
+        if let Some(i) = self.direct.slot(&key) {
+            self.direct.tuples.set(i, value);
             return;
         }
         self.table_set(key, value);
@@ -111,30 +120,24 @@ impl FlowIndex for ServerIndex {
     #[inline(always)]
     fn set_hinted(&mut self, key: FlowKey, hint: u32, value: u32) {
         // The hint is the key's direct slot, from find().
-        if hint != NO_HINT
-            && let Some(d) = &mut self.direct
-        {
-            d.tuples.set(hint as usize, value);
+        if hint != NO_HINT {
+            self.direct.tuples.set(hint as usize, value);
             return;
         }
         self.set(key, value);
     }
     #[inline(always)]
     fn clear_hinted(&mut self, key: FlowKey, hint: u32) {
-        if hint != NO_HINT
-            && let Some(d) = &mut self.direct
-        {
-            d.tuples.set(hint as usize, TupleIndex::EMPTY);
+        if hint != NO_HINT {
+            self.direct.tuples.set(hint as usize, TupleIndex::EMPTY);
             return;
         }
         self.clear(key);
     }
     #[inline(always)]
     fn clear(&mut self, key: FlowKey) {
-        if let Some(d) = &mut self.direct
-            && let Some(i) = d.slot(&key)
-        {
-            d.tuples.set(i, TupleIndex::EMPTY);
+        if let Some(i) = self.direct.slot(&key) {
+            self.direct.tuples.set(i, TupleIndex::EMPTY);
             return;
         }
         self.table_clear(key);
@@ -181,7 +184,7 @@ impl ServerWorker {
             out: Output::new(response, macs),
             index: ServerIndex {
                 table,
-                direct: None,
+                direct: PeerIndex::none(),
             },
             cfg,
             rx: Some(rx_segs()),
@@ -218,12 +221,12 @@ impl ServerWorker {
         if Self::peer_index_tuples(&self.cfg, src_count, port_lo, port_hi) == 0 {
             return;
         }
-        self.index.direct = Some(PeerIndex {
+        self.index.direct = PeerIndex {
             tuples: TupleIndex::new(src_count, port_lo, port_hi),
             src_first,
             local_ip: self.cfg.ip,
             local_port: self.cfg.port,
-        });
+        };
     }
 
     /// Send to `mac` from now on (a server that learns its peer's address after
@@ -360,16 +363,16 @@ mod tests {
     fn direct_index_and_hash_table_hold_the_same_flows() {
         let mut idx = ServerIndex {
             table: FlowTable::with_capacity(64, 1),
-            direct: None,
+            direct: PeerIndex::none(),
         };
         let mut direct = ServerIndex {
             table: FlowTable::with_capacity(64, 1),
-            direct: Some(PeerIndex {
+            direct: PeerIndex {
                 tuples: TupleIndex::new(2, 1024, 1100),
                 src_first: 0xc612_0001,
                 local_ip: 0xc613_0001,
                 local_port: 80,
-            }),
+            },
         };
         let key = |rip: u32, rport: u16, lip: u32, lport: u16| FlowKey {
             remote_ip: rip,
@@ -392,7 +395,7 @@ mod tests {
             idx.set(*k, v as u32);
             direct.set(*k, v as u32);
         }
-        let d = direct.direct.as_ref().unwrap();
+        let d = &direct.direct;
         assert_eq!(keys.iter().filter(|k| d.slot(k).is_some()).count(), 2);
         for k in &keys {
             assert_eq!(idx.get(k), direct.get(k));
