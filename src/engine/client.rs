@@ -367,11 +367,14 @@ fn on_frame<P: Transmit>(
 ) {
     let seg = &f.tcp;
     if let Some(v) = index.lookup(f) {
-        if v == TupleIndex::EMPTY {
-            // fall through to CLOSED
-        } else if v & TW_BIT == 0 {
+        // A control block first (the usual case): EMPTY has the TIME-WAIT bit
+        // set, so one test of the bit sends a segment to its connection.
+        const _: () = assert!(TupleIndex::EMPTY & TW_BIT != 0);
+        if v & TW_BIT == 0 {
             core.conn_segment(index, tx, v, seg);
             return;
+        } else if v == TupleIndex::EMPTY {
+            // fall through to CLOSED
         } else {
             // The client never reopens on a SYN: only the server listens.
             core.tw_segment(index, tx, v & !TW_BIT, seg);
