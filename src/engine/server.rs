@@ -89,17 +89,22 @@ impl ServerIndex {
     /// The value filed under `key`.
     #[cfg(test)]
     fn get(&self, key: &FlowKey) -> Option<u32> {
-        self.find(key).0
+        let v = self.find(key).0;
+        (v != TupleIndex::EMPTY).then_some(v)
     }
 
-    /// The value filed under `key`, and the key's slot in the direct index if it
-    /// has one (where [`set_direct`](Self::set_direct) files it).
+    /// The value filed under `key` ([`TupleIndex::EMPTY`] if none: it has
+    /// [`TW_BIT`] set, so a caller that tests the bit first finds a control block
+    /// with one test), and the key's slot in the direct index if it has one
+    /// (where [`set_hinted`](FlowIndex::set_hinted) files it).
     #[inline(always)]
-    fn find(&self, key: &FlowKey) -> (Option<u32>, Option<usize>) {
+    fn find(&self, key: &FlowKey) -> (u32, Option<usize>) {
+        const _: () = assert!(TupleIndex::EMPTY & TW_BIT != 0);
         if let Some((i, v)) = self.direct.find(key) {
-            return ((v != TupleIndex::EMPTY).then_some(v), Some(i));
+            return (v, Some(i));
         }
-        (self.table.get(key), None)
+        // (No table value is EMPTY: slots and records are numbered below 2^31.)
+        (self.table.get(key).unwrap_or(TupleIndex::EMPTY), None)
     }
 }
 
@@ -295,17 +300,16 @@ impl Listener<'_> {
             remote_port: seg.src_port,
             local_port: seg.dst_port,
         };
-        let (found, direct_slot) = self.index.find(&key);
-        if let Some(v) = found {
-            if v & TW_BIT == 0 {
-                self.core.conn_segment(self.index, tx, v, seg);
-                return;
-            }
-            if !self.core.tw_segment(self.index, tx, v & !TW_BIT, seg) {
-                return;
-            }
-            // RFC 6191: the SYN may open a new incarnation; go on as LISTEN.
+        let (v, direct_slot) = self.index.find(&key);
+        if v & TW_BIT == 0 {
+            self.core.conn_segment(self.index, tx, v, seg);
+            return;
         }
+        if v != TupleIndex::EMPTY && !self.core.tw_segment(self.index, tx, v & !TW_BIT, seg) {
+            return;
+        }
+        // Nothing filed, or RFC 6191: the SYN may open a new incarnation; go on as
+        // LISTEN.
         let ours = self.cfg.ip == 0 || key.local_ip == self.cfg.ip;
         if !ours {
             // Not addressed to us: answering would send from an address we do not
