@@ -262,11 +262,10 @@ impl KeepFrame for Put<'_> {
 /// Keep a parsed frame of a burst.
 #[inline(always)]
 fn put(slot: &mut RxSeg, f: TcpFrame) {
-    *slot = RxSeg {
-        src_ip: f.src_ip.to_bits(),
-        dst_ip: f.dst_ip.to_bits(),
-        tcp: f.tcp,
-    };
+    // (`TcpRepr::set` stores the window, flags and ack as one word.)
+    slot.tcp.set(f.tcp);
+    slot.src_ip = f.src_ip.to_bits();
+    slot.dst_ip = f.dst_ip.to_bits();
 }
 
 /// [`receive_burst`] of a frame its inline parser did not take: parsed by layers
@@ -491,7 +490,8 @@ impl Output {
 }
 
 impl<P: Transmit> Tx<'_, P> {
-    /// Transmit `seg` with `payload` (whose native-space sum is congruent to
+    /// Transmit the header `seg` builds (once a frame buffer is taken) with
+    /// `payload` (whose native-space sum is congruent to
     /// `payload_acc`, see [`PrefixSums::slice_acc`]) through the port, counting it
     /// as sent or dropped.
     #[inline(always)]
@@ -499,7 +499,7 @@ impl<P: Transmit> Tx<'_, P> {
         &mut self,
         local_ip: u32,
         remote_ip: u32,
-        seg: &TcpHeaderWords,
+        seg: impl FnOnce() -> TcpHeaderWords,
         payload: &[u8],
         payload_acc: u64,
     ) {
@@ -510,7 +510,9 @@ impl<P: Transmit> Tx<'_, P> {
             self.now,
             #[inline(always)]
             |buf| {
-                len = tmpl.emit_words(buf, seg, payload, payload_acc).unwrap_or(0);
+                len = tmpl
+                    .emit_words(buf, &seg(), payload, payload_acc)
+                    .unwrap_or(0);
                 len
             },
         );
@@ -526,7 +528,9 @@ impl<P: Transmit> Tx<'_, P> {
 impl<P: Transmit> Sink for Tx<'_, P> {
     #[inline(always)]
     fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32) {
-        self.send_words(local_ip, remote_ip, &seg.header_words(), payload_offset);
+        self.send_words(local_ip, remote_ip, seg.payload_len, payload_offset, || {
+            seg.header_words()
+        });
     }
 
     #[inline(always)]
@@ -534,16 +538,17 @@ impl<P: Transmit> Sink for Tx<'_, P> {
         &mut self,
         local_ip: u32,
         remote_ip: u32,
-        seg: &TcpHeaderWords,
+        payload_len: u16,
         payload_offset: u32,
+        seg: impl FnOnce() -> TcpHeaderWords,
     ) {
-        let (payload, payload_acc): (&[u8], u64) = if seg.payload_len == 0 {
+        let (payload, payload_acc): (&[u8], u64) = if payload_len == 0 {
             // Most segments (SYN, ACK, FIN) carry nothing.
             (&[], 0)
         } else {
-            match self.payload.slice(payload_offset, seg.payload_len) {
+            match self.payload.slice(payload_offset, payload_len) {
                 Some(p) => p,
-                None => self.payload.slice_clamped(payload_offset, seg.payload_len),
+                None => self.payload.slice_clamped(payload_offset, payload_len),
             }
         };
         // A segment asking for more than the payload source holds carries what there

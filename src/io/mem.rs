@@ -278,6 +278,14 @@ struct Lane {
     /// `due` of the back slot, [`Instant::ZERO`] when empty: kept here so that the
     /// transmit path does not have to find the back slot to read it.
     back_due: Instant,
+    /// A frame sent before this instant (in nanoseconds) is due at `back_due`: the
+    /// frame queued last is due no earlier than it would be (`back_due - delay`,
+    /// plus one; 0 when `back_due` is less than the delay, and always 0 on a lane
+    /// with impairments, whose frames go another way). Kept with `back_due`
+    /// ([`set_back_due`](Self::set_back_due)), so that a clean lane's frames sent at
+    /// the same instant as the one before (a burst's) take their delivery time with
+    /// one comparison.
+    same_due_before: u64,
     /// No loss, duplication, reordering or jitter: no random number is ever drawn,
     /// and a frame only needs its delivery time.
     clean: bool,
@@ -307,6 +315,7 @@ impl Lane {
             head: 0,
             tail: 0,
             back_due: Instant::ZERO,
+            same_due_before: 0,
             clean: true,
             rng,
             loss: Chance(0),
@@ -342,6 +351,23 @@ impl Lane {
         self.impairments = imp;
         self.clean =
             self.loss.0 == 0 && self.duplicate.0 == 0 && self.reorder.0 == 0 && self.jitter_ns == 0;
+        // (What `same_due_before` says depends on the delay and on `clean`.)
+        self.set_back_due(self.back_due);
+    }
+
+    /// Move the back of the ring on by one position and return the buffer
+    /// (padding included) of the position it passed, where a frame is then built.
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    fn push_cell(&mut self) -> &mut [u8; STRIDE] {
+        let pos = self.tail & self.mask;
+        self.tail = self.tail.wrapping_add(1);
+        debug_assert!(pos < self.bytes.len());
+        // SAFETY: `bytes` holds `mask + 1` buffers from `new` on (it is never
+        // resized, and `mask` never changes), so a position `& mask` is in bounds.
+        // (The bounds check, which the compiler cannot drop, was three of the
+        // dozen or so instructions that queue a frame.)
+        unsafe { self.bytes.get_unchecked_mut(pos) }
     }
 
     /// Frames queued.
@@ -391,7 +417,7 @@ impl Lane {
         debug_assert!(self.len() <= self.mask, "MemWire ring overflow");
         self.set_slot(self.tail & self.mask, s);
         self.tail = self.tail.wrapping_add(1);
-        self.back_due = s.due;
+        self.set_back_due(s.due);
     }
 
     /// The slot at ring position `pos` (already `& mask`).
@@ -430,6 +456,28 @@ impl Lane {
         }
         // Never before the frame queued last.
         Instant(t).max(self.back_due)
+    }
+
+    /// Set the delivery time of the frame queued last (`back_due`), and with it
+    /// `same_due_before`.
+    #[inline(always)]
+    fn set_back_due(&mut self, due: Instant) {
+        self.back_due = due;
+        self.same_due_before = match due.as_nanos().checked_sub(self.delay_ns) {
+            Some(t) if self.clean => t.saturating_add(1),
+            _ => 0,
+        };
+    }
+
+    /// The delivery time of a frame sent at `now` on a clean lane (the constant
+    /// delay, never before the frame queued last), which becomes `back_due`: the
+    /// first frame of a burst's instant ([`TxLane::transmit`] takes the others'
+    /// from `same_due_before`).
+    #[inline(never)]
+    fn clean_due(&mut self, now: Instant) -> Instant {
+        let due = Instant(now.as_nanos().saturating_add(self.delay_ns)).max(self.back_due);
+        self.set_back_due(due);
+        due
     }
 
     #[inline]
@@ -494,25 +542,32 @@ impl MemWire {
 
     /// Port A (the client side): transmits on [`Dir::AtoB`], receives [`Dir::BtoA`].
     pub fn port_a(&mut self) -> MemPort<'_> {
-        MemPort {
-            wire: self,
-            tx_dir: Dir::AtoB,
-        }
+        self.port(Dir::AtoB)
     }
 
     /// Port B (the server side): transmits on [`Dir::BtoA`], receives [`Dir::AtoB`].
     pub fn port_b(&mut self) -> MemPort<'_> {
-        MemPort {
-            wire: self,
-            tx_dir: Dir::BtoA,
-        }
+        self.port(Dir::BtoA)
     }
 
     /// The port that transmits on `tx` (port A for [`Dir::AtoB`], B for
     /// [`Dir::BtoA`]).
     pub fn port(&mut self, tx: Dir) -> MemPort<'_> {
+        let MemWire {
+            free,
+            lanes: [ab, ba],
+            ..
+        } = self;
+        let (tx_lane, rx_lane) = match tx {
+            Dir::AtoB => (ab, ba),
+            Dir::BtoA => (ba, ab),
+        };
         MemPort {
-            wire: self,
+            tx: TxLane {
+                lane: tx_lane,
+                free,
+            },
+            rx: rx_lane,
             tx_dir: tx,
         }
     }
@@ -616,58 +671,48 @@ impl MemWire {
             kept += 1;
         }
         lane.tail = lane.head.wrapping_add(kept);
-        lane.back_due = if kept == 0 {
+        lane.set_back_due(if kept == 0 {
             Instant::ZERO
         } else {
             lane.slot(lane.tail.wrapping_sub(1) & lane.mask).due
-        };
+        });
         let dropped = before - kept;
         self.free += dropped;
         lane.stats.lost += dropped as u64;
         dropped
     }
-
-    /// The transmit side of direction `dir`: its lane and the pool it shares with
-    /// the other direction.
-    #[inline(always)]
-    fn tx_lane(&mut self, dir: Dir) -> TxLane<'_> {
-        TxLane {
-            lane: &mut self.lanes[dir.index()],
-            free: &mut self.free,
-        }
-    }
-
-    /// Take the frames of `dir` due at `now` off the ring, at most `max`: the ring's
-    /// front moves past them and they leave the pool (their buffers stay as they
-    /// are until the other side transmits into this direction again, which the
-    /// caller's borrow excludes). Returns the first one's ring position and how many.
-    #[inline(always)]
-    fn take_due(&mut self, dir: Dir, now: Instant, max: usize) -> (usize, usize) {
-        let lane = &mut self.lanes[dir.index()];
-        if now < lane.paused_until {
-            return (0, 0);
-        }
-        let start = lane.head;
-        let mut n = lane.len().min(max);
-        // The ring is ordered by delivery time and `back_due` is its last one: when
-        // that is due, every frame is (the usual case); otherwise count them.
-        if lane.back_due > now {
-            n = lane.count_due(now, n);
-        }
-        lane.head = start.wrapping_add(n);
-        if lane.head == lane.tail {
-            // Empty: start over at the first buffers, which are warm.
-            lane.head = 0;
-            lane.tail = 0;
-            lane.back_due = Instant::ZERO;
-        }
-        lane.stats.delivered += n as u64;
-        self.free += n;
-        (start, n)
-    }
 }
 
 impl Lane {
+    /// Take the frames due at `now` off the ring, at most `max`: the ring's front
+    /// moves past them and they leave the pool of frames in flight, `free` (their
+    /// buffers stay as they are until the other side transmits into this direction
+    /// again, which the caller's borrow excludes). Returns the first one's ring
+    /// position and how many.
+    #[inline(always)]
+    fn take_due(&mut self, free: &mut usize, now: Instant, max: usize) -> (usize, usize) {
+        if now < self.paused_until {
+            return (0, 0);
+        }
+        let start = self.head;
+        let mut n = self.len().min(max);
+        // The ring is ordered by delivery time and `back_due` is its last one: when
+        // that is due, every frame is (the usual case); otherwise count them.
+        if self.back_due > now {
+            n = self.count_due(now, n);
+        }
+        self.head = start.wrapping_add(n);
+        if self.head == self.tail {
+            // Empty: start over at the first buffers, which are warm.
+            self.head = 0;
+            self.tail = 0;
+            self.set_back_due(Instant::ZERO);
+        }
+        self.stats.delivered += n as u64;
+        *free += n;
+        (start, n)
+    }
+
     /// How many of the (at most `max`) frames at the front are due at `now`.
     #[cold]
     #[inline(never)]
@@ -680,6 +725,7 @@ impl Lane {
 
 /// One direction's transmit side: its lane, and the pool of frames in flight that
 /// both directions share.
+#[derive(Debug)]
 struct TxLane<'a> {
     lane: &'a mut Lane,
     /// How many more frames can be put in flight ([`MemWire`]'s).
@@ -696,18 +742,20 @@ impl TxLane<'_> {
             lane.stats.pool_exhausted += 1;
             return false;
         }
-        let pos = lane.tail & lane.mask;
         // The frame is queued before it is built, with the delivery time of a clean
         // lane (nothing to draw, no jitter to add), so that nothing but the buffer is
         // needed once it is built (building uses every register). A build that
         // cancels is taken back; on a lane with impairments the frame is taken back
-        // and queued again by `impaired`.
-        let due = Instant(now.as_nanos().saturating_add(lane.delay_ns)).max(lane.back_due);
-        lane.tail = lane.tail.wrapping_add(1);
-        lane.back_due = due;
+        // and queued again by `impaired`. A frame sent at the instant of the one
+        // before on a clean lane is due with it (one comparison); the first of an
+        // instant (and every frame of a lane with impairments) takes the delay.
+        let due = if now.as_nanos() < lane.same_due_before {
+            lane.back_due
+        } else {
+            lane.clean_due(now)
+        };
+        let c = lane.push_cell();
         *self.free -= 1;
-        // The buffer and its padding, found once for the frame and its slot.
-        let c = cell_mut(&mut lane.bytes, pos);
         c[META..META + 8].copy_from_slice(&due.as_nanos().to_ne_bytes());
         let len = build(&mut c[..MAX_FRAME]);
         debug_assert!(len <= MAX_FRAME, "frame of {len} bytes exceeds MAX_FRAME");
@@ -732,11 +780,12 @@ impl TxLane<'_> {
         let lane = &mut *self.lane;
         lane.tail = lane.tail.wrapping_sub(1);
         *self.free += 1;
-        lane.back_due = if lane.len() == 0 {
+        let back_due = if lane.len() == 0 {
             Instant::ZERO
         } else {
             lane.slot(lane.tail.wrapping_sub(1) & lane.mask).due
         };
+        lane.set_back_due(back_due);
     }
 
     /// Queue (or lose, reorder, duplicate) the frame of `len` octets just built in
@@ -818,10 +867,14 @@ impl Receive for RxFrames<'_> {
     }
 }
 
-/// One side of a [`MemWire`], borrowed from it; implements [`Port`].
+/// One side of a [`MemWire`], borrowed from it; implements [`Port`]. It holds the
+/// lane it transmits on, the one it receives from and the pool they share, split
+/// from the wire once when the port is made, so that a frame finds them with one
+/// load each.
 #[derive(Debug)]
 pub struct MemPort<'w> {
-    wire: &'w mut MemWire,
+    tx: TxLane<'w>,
+    rx: &'w mut Lane,
     tx_dir: Dir,
 }
 
@@ -839,7 +892,7 @@ impl Transmit for MemPort<'_> {
     /// returns true: the sender cannot tell.
     #[inline(always)]
     fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, now: Instant, build: F) -> bool {
-        self.wire.tx_lane(self.tx_dir).transmit(now, build)
+        self.tx.transmit(now, build)
     }
 }
 
@@ -851,17 +904,8 @@ impl Port for MemPort<'_> {
     /// lane, the other one.
     #[inline(always)]
     fn burst<B: Burst>(&mut self, now: Instant, max: usize, b: B) -> B::Out {
-        let rx_dir = self.tx_dir.reverse();
-        let (pos, n) = self.wire.take_due(rx_dir, now, max);
-        let MemWire {
-            free,
-            lanes: [ab, ba],
-            ..
-        } = &mut *self.wire;
-        let (rx_lane, tx_lane) = match rx_dir {
-            Dir::AtoB => (ab, ba),
-            Dir::BtoA => (ba, ab),
-        };
+        let rx_lane = &mut *self.rx;
+        let (pos, n) = rx_lane.take_due(self.tx.free, now, max);
         let mut rx = RxFrames {
             cells: &rx_lane.bytes[..=rx_lane.mask],
             mask: rx_lane.mask,
@@ -869,8 +913,8 @@ impl Port for MemPort<'_> {
             n,
         };
         let mut tx = TxLane {
-            lane: tx_lane,
-            free,
+            lane: self.tx.lane,
+            free: self.tx.free,
         };
         b.run(&mut rx, &mut tx)
     }
@@ -879,7 +923,7 @@ impl Port for MemPort<'_> {
     /// the count reported by [`MemWire::unflushed`].
     #[inline]
     fn flush(&mut self, _now: Instant) {
-        let lane = &mut self.wire.lanes[self.tx_dir.index()];
+        let lane = &mut *self.tx.lane;
         lane.sent_at_flush = lane.sent();
     }
 }
@@ -1012,6 +1056,57 @@ mod tests {
         assert_eq!(w.in_flight_frames(), 0);
         assert_eq!(w.free_frames(), 4);
         assert_eq!(w.stats(Dir::AtoB).sent, 0);
+    }
+
+    #[test]
+    fn clean_delivery_times_are_the_delay_never_before_the_last() {
+        // Every frame of a clean lane is due at max(now + delay, the due of the
+        // frame queued last, or zero when none is), whatever the order of the
+        // instants, cancels, receives and delay changes: the shortcut for frames
+        // sent at the instant of the one before must not show.
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+        let mut w = wire(64, Impairments::NONE, 0);
+        let mut model: std::collections::VecDeque<Instant> = Default::default();
+        let mut delay = 0u64;
+        for step in 0..20_000u32 {
+            let r = rng.next_u64();
+            let now = Instant([0, 5, 5, 9, 100, 1_000, u64::MAX - 3, u64::MAX][(r % 8) as usize]);
+            match (r >> 8) % 10 {
+                0 => {
+                    delay = [0, 1, 5, 200, u64::MAX / 2][((r >> 16) % 5) as usize];
+                    w.set_impairments(
+                        Dir::AtoB,
+                        Impairments {
+                            delay: Duration::from_nanos(delay),
+                            ..Impairments::NONE
+                        },
+                    );
+                }
+                1 => {
+                    let n = recv(&mut w.port_b(), now).len();
+                    for _ in 0..n {
+                        model.pop_front();
+                    }
+                }
+                2 => {
+                    // (Refused when the pool is full: nothing to take back then.)
+                    w.port_a().tx(now, |_| 0);
+                }
+                _ => {
+                    let back = model.back().copied().unwrap_or(Instant::ZERO);
+                    let want = Instant(now.0.saturating_add(delay)).max(back);
+                    if send(&mut w.port_a(), now, step) {
+                        model.push_back(want);
+                        assert_eq!(w.lanes[0].back().map(|s| s.due), Some(want), "{step}");
+                    }
+                }
+            }
+            assert_eq!(
+                w.lanes[0].iter().map(|s| s.due).collect::<Vec<_>>(),
+                Vec::from(model.clone())
+            );
+        }
+        check_accounting(&w);
     }
 
     #[test]
@@ -1325,7 +1420,7 @@ mod tests {
         let mut a = w.port_a();
         send(&mut a, Instant::ZERO, 1);
         send(&mut a, Instant::ZERO, 2);
-        assert_eq!(a.wire.unflushed(Dir::AtoB), 2);
+        assert_eq!(a.tx.lane.sent() - a.tx.lane.sent_at_flush, 2);
         a.flush(Instant::ZERO);
         assert_eq!(w.unflushed(Dir::AtoB), 0);
     }

@@ -45,7 +45,7 @@ pub enum TimerKind {
 /// Default MSS when the peer sends no MSS option (RFC 9293 §3.7.1).
 const DEFAULT_MSS: u16 = 536;
 /// Largest window scale shift (RFC 7323 §2.3).
-const MAX_WSCALE: u8 = 14;
+pub(crate) const MAX_WSCALE: u8 = 14;
 /// RTO once data flows after a handshake that needed a retransmission
 /// (RFC 6298 §5.7), in ms.
 const RTO_AFTER_SYN_LOSS_MS: u32 = 3_000;
@@ -78,8 +78,10 @@ pub struct Conn {
     /// SND.NXT: next sequence number to send; everything before it was sent at
     /// least once (it never moves back on retransmission).
     snd_nxt: SeqNumber,
-    /// Our timestamp offset for this tuple (RFC 7323 §5.4).
-    ts_offset: u32,
+    /// Our TSval minus the millisecond clock: the side's base
+    /// ([`TcpConfig::ts_base_ms`](super::TcpConfig::ts_base_ms)) plus this tuple's
+    /// offset (RFC 7323 §5.4), added once at the open instead of per segment.
+    ts_clock: u32,
     /// Application bytes we send: the request (client) or the response (server).
     tx_total: u32,
     /// Application bytes we expect: the response (client) or the request (server).
@@ -91,10 +93,12 @@ pub struct Conn {
     /// RCV.NXT: next sequence number expected from the peer; everything before it
     /// has been received (and counted).
     rcv_nxt: SeqNumber,
-    /// Our port.
-    pub local_port: u16,
+    // The two ports in this order so that, little-endian, they read as one u32
+    // with ours in the high half: the first word of a header ([`Conn::ports`]).
     /// The peer's port.
     pub remote_port: u16,
+    /// Our port.
+    pub local_port: u16,
     state: State,
     role: Role,
     timer: TimerKind,
@@ -113,13 +117,16 @@ pub struct Conn {
     rcv_wscale: u8,
     /// RTO expirations of the current outstanding segment (reset by new ACKs).
     retries: u8,
+    /// Segments were retransmitted and not all acknowledged yet (recovery).
+    /// (Beside `retries`: `usual` tests the two as one 16-bit word.)
+    recovering: bool,
     /// Full-sized segments received and not yet acknowledged.
     ack_pending: u8,
-    /// Segments were retransmitted and not all acknowledged yet (recovery).
-    recovering: bool,
-    /// The window we advertise is zero (`cfg.window >> rcv_wscale`, fixed at
-    /// negotiation): no segment is predicted then.
-    rcv_wnd_shut: bool,
+    /// The window field of our segments after the handshake,
+    /// `(cfg.window >> rcv_wscale).min(65535)`: fixed at negotiation, so computed
+    /// once rather than per segment (no segment but a SYN is sent before it).
+    /// Zero means our window is shut: no segment is predicted then.
+    rcv_wnd: u16,
     /// The peer's MSS.
     peer_mss: u16,
     /// SND.WND: the peer's receive window in bytes (scaled).
@@ -275,7 +282,7 @@ impl Conn {
             iss,
             snd_una: iss,
             snd_nxt: iss + 1,
-            ts_offset,
+            ts_clock: c.ts_base_ms.wrapping_add(ts_offset),
             tx_total,
             rx_expect,
             rto_ms,
@@ -388,21 +395,14 @@ impl Conn {
 
     /// Our TSval at `now`.
     #[inline]
-    pub fn tsval(&self, cfg: &impl Settings, now: Instant) -> u32 {
-        cfg.tcp()
-            .ts_base_ms
-            .wrapping_add(now.as_millis() as u32)
-            .wrapping_add(self.ts_offset)
+    pub fn tsval(&self, _cfg: &impl Settings, now: Instant) -> u32 {
+        self.tsval_at(now.as_millis() as u32)
     }
 
-    /// The window field we advertise.
-    #[inline]
-    fn window_field(&self, cfg: &impl Settings, syn: bool) -> u16 {
-        if syn {
-            cfg.syn_window()
-        } else {
-            (cfg.tcp().window >> self.rcv_wscale).min(65535) as u16
-        }
+    /// Our TSval when the millisecond clock reads `ms` ([`Sink::ms_clock`]).
+    #[inline(always)]
+    fn tsval_at(&self, ms: u32) -> u32 {
+        ms.wrapping_add(self.ts_clock)
     }
 
     /// Sequence number one past our data, where our FIN goes.
@@ -430,17 +430,10 @@ impl Conn {
     /// built from the connection's fields as a frame stores it: no SYN options, and
     /// the timestamps when they were negotiated.
     #[inline(always)]
-    fn header(
-        &self,
-        cfg: &impl Settings,
-        now: Instant,
-        flags: TcpFlags,
-        seq: SeqNumber,
-        len: u32,
-    ) -> TcpHeaderWords {
+    fn header(&self, ms: u32, flags: TcpFlags, seq: SeqNumber, len: u32) -> TcpHeaderWords {
         debug_assert!(flags.ack() && !flags.syn());
         let options = if self.ts_ok {
-            OptionArea::timestamps(self.tsval(cfg, now), self.ts_recent)
+            OptionArea::timestamps(self.tsval_at(ms), self.ts_recent)
         } else {
             OptionArea::NONE
         };
@@ -449,7 +442,7 @@ impl Conn {
             seq,
             self.rcv_nxt,
             flags,
-            self.window_field(cfg, false),
+            self.rcv_wnd,
             options,
             len as u16,
         )
@@ -457,7 +450,7 @@ impl Conn {
 
     /// The header of our SYN (in SYN-SENT) or SYN-ACK (in SYN-RECEIVED).
     #[inline(always)]
-    fn syn_header(&self, cfg: &impl Settings, now: Instant) -> TcpHeaderWords {
+    fn syn_header(&self, cfg: &impl Settings, ms: u32) -> TcpHeaderWords {
         let c = cfg.tcp();
         // Our SYN (SYN-SENT) offers what is configured. A SYN-ACK offers an option
         // only if the SYN carried it (RFC 7323 §2.2, §3.2; RFC 2018), and echoes the
@@ -471,7 +464,7 @@ impl Conn {
             (TcpFlags::SYN | TcpFlags::ACK, self.rcv_nxt, self.ts_recent)
         };
         let ws_agreed = self.rcv_wscale > 0 || self.snd_wscale > 0;
-        let tsval = self.tsval(cfg, now);
+        let tsval = self.tsval_at(ms);
         let options =
             if cfg.syn_offers_all() && (offer || (self.ts_ok && self.sack_ok && ws_agreed)) {
                 // Every option: the usual SYN and SYN-ACK.
@@ -500,7 +493,7 @@ impl Conn {
             self.iss,
             ack,
             flags,
-            self.window_field(cfg, true),
+            cfg.syn_window(),
             options,
             0,
         )
@@ -534,11 +527,13 @@ impl Conn {
     /// field becomes Last.ACK.sent.
     #[inline(never)]
     fn send_syn(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
-        let seg = self.syn_header(cfg, now);
         if self.state != State::SynSent {
             self.last_ack_sent = self.rcv_nxt;
         }
-        sink.send_words(self.local_ip, self.remote_ip, &seg, 0);
+        let ms = sink.ms_clock(now);
+        sink.send_words(self.local_ip, self.remote_ip, 0, 0, || {
+            self.syn_header(cfg, ms)
+        });
     }
 
     /// Send data from `at` (after our SYN, before the end of our data): as much as
@@ -567,9 +562,11 @@ impl Conn {
                 | (u8::from(last) * TcpFlags::PSH.0)
                 | (u8::from(fin) * TcpFlags::FIN.0),
         );
-        let seg = self.header(cfg, now, flags, at, len);
         self.last_ack_sent = self.rcv_nxt;
-        sink.send_words(self.local_ip, self.remote_ip, &seg, offset);
+        let ms = sink.ms_clock(now);
+        sink.send_words(self.local_ip, self.remote_ip, len as u16, offset, || {
+            self.header(ms, flags, at, len)
+        });
         len + flags.fin() as u32
     }
 
@@ -587,15 +584,17 @@ impl Conn {
     #[inline(always)]
     fn send_bare(
         &mut self,
-        cfg: &impl Settings,
+        _cfg: &impl Settings,
         now: Instant,
         flags: TcpFlags,
         seq: SeqNumber,
         sink: &mut impl Sink,
     ) {
-        let seg = self.header(cfg, now, flags, seq, 0);
         self.last_ack_sent = self.rcv_nxt;
-        sink.send_words(self.local_ip, self.remote_ip, &seg, 0);
+        let ms = sink.ms_clock(now);
+        sink.send_words(self.local_ip, self.remote_ip, 0, 0, || {
+            self.header(ms, flags, seq, 0)
+        });
     }
 
     /// Send whatever new data (and FIN) the peer's window allows. Returns whether
@@ -665,16 +664,17 @@ impl Conn {
     /// Send `<SEQ=SND.NXT><ACK=RCV.NXT><CTL=RST,ACK>` with a zero window and no
     /// options (an abort, like SO_LINGER 0).
     fn send_rst(&mut self, _cfg: &impl Settings, _now: Instant, sink: &mut impl Sink) {
-        let seg = TcpHeaderWords::new(
-            self.ports(),
-            self.snd_nxt,
-            self.rcv_nxt,
-            TcpFlags::RST | TcpFlags::ACK,
-            0,
-            OptionArea::NONE,
-            0,
-        );
-        sink.send_words(self.local_ip, self.remote_ip, &seg, 0);
+        sink.send_words(self.local_ip, self.remote_ip, 0, 0, || {
+            TcpHeaderWords::new(
+                self.ports(),
+                self.snd_nxt,
+                self.rcv_nxt,
+                TcpFlags::RST | TcpFlags::ACK,
+                0,
+                OptionArea::NONE,
+                0,
+            )
+        });
         sink.event(Event::RstSent);
     }
 
@@ -752,18 +752,13 @@ impl Conn {
     /// Take the peer's SYN options (RFC 9293 §3.7.1, RFC 7323 §2.2 and §3.2).
     fn negotiate(&mut self, cfg: &impl Settings, syn: &TcpRepr) {
         let o = &syn.options;
+        // Our window field and shift, from what the settings derive once.
+        (self.rcv_wscale, self.snd_wscale, self.rcv_wnd) = match (cfg.rcv_wscale(), o.window_scale)
+        {
+            (Some(ours), Some(theirs)) => (ours, theirs.min(MAX_WSCALE), cfg.scaled_window()),
+            _ => (0, 0, cfg.syn_window()),
+        };
         self.peer_mss = o.mss.unwrap_or(DEFAULT_MSS).max(64);
-        match (cfg.tcp().window_scale, o.window_scale) {
-            (Some(ours), Some(theirs)) => {
-                self.rcv_wscale = ours.min(MAX_WSCALE);
-                self.snd_wscale = theirs.min(MAX_WSCALE);
-            }
-            _ => {
-                self.rcv_wscale = 0;
-                self.snd_wscale = 0;
-            }
-        }
-        self.rcv_wnd_shut = cfg.tcp().window >> self.rcv_wscale == 0;
         self.sack_ok = cfg.tcp().sack_permitted && o.sack_permitted;
         match (cfg.tcp().timestamps, o.timestamps) {
             (true, Some(ts)) => {
@@ -1022,9 +1017,9 @@ impl Conn {
         let usual = seg.flags.0 & CTL == flags
             && seg.seq == self.rcv_nxt
             && seg.ack == self.snd_nxt
-            && self.retries == 0
-            && !self.recovering
-            && !self.rcv_wnd_shut
+            // retries == 0 && !recovering, as one load of the two adjacent bytes.
+            && u16::from_le_bytes([self.retries, u8::from(self.recovering)]) == 0
+            && self.rcv_wnd != 0
             && paws_ok;
         // (The last condition of every guard: true means its handler runs.)
         #[cfg(test)]
@@ -1295,7 +1290,7 @@ impl Conn {
         const SYN_RST: u8 = TcpFlags::SYN.0 | TcpFlags::RST.0;
         let usual = seg.flags.0 & SYN_RST == TcpFlags::RST.0
             && seg.seq == self.rcv_nxt
-            && !self.rcv_wnd_shut;
+            && self.rcv_wnd != 0;
         #[cfg(test)]
         usual_taken(usual);
         usual
@@ -1391,7 +1386,7 @@ impl Conn {
             // SEG.ACK in [ack_from, SND.NXT]: one unsigned comparison of distances
             // (SND.NXT is never more than 2^31 beyond SND.UNA).
             && seg.ack.0.wrapping_sub(ack_from.0) <= self.snd_nxt.0.wrapping_sub(ack_from.0)
-            && !self.rcv_wnd_shut
+            && self.rcv_wnd != 0
     }
 
     /// A segment [`predicted`](Self::predicted): what the full path does with it
@@ -1528,7 +1523,7 @@ impl Conn {
                     self.local_port,
                     self.remote_port,
                     self.tsval(cfg, now),
-                    self.window_field(cfg, false),
+                    self.rcv_wnd,
                 );
                 sink.send(self.local_ip, self.remote_ip, &a, 0);
                 Step::Continue
@@ -1545,12 +1540,12 @@ impl Conn {
 
     /// Is `seg` acceptable by the sequence test of RFC 9293 §3.10.7.4 (first)?
     #[inline]
-    fn seq_acceptable(&self, cfg: &impl Settings, seg: &TcpRepr) -> bool {
+    fn seq_acceptable(&self, seg: &TcpRepr) -> bool {
         // RCV.WND is the window we advertise: the window field scaled by our shift.
         // Without window scaling the 16-bit field caps it at 65535 whatever
         // cfg.tcp().window says, and a segment beyond what we advertised is not
         // acceptable (RFC 9293 §3.10.7.4; RFC 5961 §3.2 drops such a RST).
-        let wnd = (self.window_field(cfg, false) as u32) << self.rcv_wscale;
+        let wnd = u32::from(self.rcv_wnd) << self.rcv_wscale;
         let len = seg.seq_len();
         let from_nxt = seg.seq.diff(self.rcv_nxt);
         if len == 0 {
@@ -1633,7 +1628,7 @@ impl Conn {
             return Step::Continue;
         }
         // First, the sequence number.
-        if !self.seq_acceptable(cfg, seg) {
+        if !self.seq_acceptable(seg) {
             if f.rst() {
                 return Step::Continue;
             }

@@ -14,6 +14,7 @@ use core::fmt;
 use std::time::Duration;
 
 pub use crate::stats::{FailCause, Phase};
+use crate::time::Instant;
 use crate::wire::tcp::{TcpHeaderWords, TcpRepr};
 
 pub mod conn;
@@ -225,6 +226,20 @@ pub trait Settings {
     fn syn_window(&self) -> u16 {
         self.tcp().window.min(65535) as u16
     }
+    /// The shift we apply to our window field once the peer agreed to window
+    /// scaling: our offered scale, at most 14 (RFC 7323 §2.3); `None` when we offer
+    /// none.
+    #[inline]
+    fn rcv_wscale(&self) -> Option<u8> {
+        self.tcp().window_scale.map(|s| s.min(conn::MAX_WSCALE))
+    }
+    /// The window field of every segment after the handshake when window scaling
+    /// was agreed: `window >> rcv_wscale`, at most 65,535 (without it, the field
+    /// is [`syn_window`](Self::syn_window)).
+    #[inline]
+    fn scaled_window(&self) -> u16 {
+        (self.tcp().window >> self.rcv_wscale().unwrap_or(0)).min(65535) as u16
+    }
 }
 
 /// A duration in nanoseconds, saturating (as `Instant + Duration` adds it).
@@ -254,6 +269,8 @@ pub struct TcpParams {
     time_wait_nanos: u64,
     syn_offers_all: bool,
     syn_window: u16,
+    rcv_wscale: Option<u8>,
+    scaled_window: u16,
 }
 
 impl TcpParams {
@@ -268,6 +285,8 @@ impl TcpParams {
             time_wait_nanos: cfg.time_wait_nanos(),
             syn_offers_all: cfg.syn_offers_all(),
             syn_window: cfg.syn_window(),
+            rcv_wscale: cfg.rcv_wscale(),
+            scaled_window: cfg.scaled_window(),
             cfg,
         }
     }
@@ -318,6 +337,14 @@ impl Settings for TcpParams {
     fn syn_window(&self) -> u16 {
         self.syn_window
     }
+    #[inline(always)]
+    fn rcv_wscale(&self) -> Option<u8> {
+        self.rcv_wscale
+    }
+    #[inline(always)]
+    fn scaled_window(&self) -> u16 {
+        self.scaled_window
+    }
 }
 
 /// Something a connection reports, for the counters.
@@ -350,20 +377,35 @@ pub trait Sink {
     /// this side's payload source (the request on the client side, the response on the
     /// server side).
     fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32);
-    /// [`send`](Self::send) of a segment whose header is given as a frame stores it
-    /// ([`TcpHeaderWords`]): how a connection sends its own segments, its fields
-    /// going straight into header words with no [`TcpRepr`] in between. The default
-    /// reads the header back as a [`TcpRepr`] with the wire's parser and sends that,
-    /// so that a sink which looks at segments sees what goes on the wire.
+    /// [`send`](Self::send) of a segment whose header `header` builds as a frame
+    /// stores it ([`TcpHeaderWords`], with `payload_len` octets of payload): how a
+    /// connection sends its own segments, its fields going straight into header
+    /// words with no [`TcpRepr`] in between. The sink calls `header` when it is
+    /// ready to store the header (a frame buffer taken), so that the connection's
+    /// fields are read where they are stored instead of being held across the
+    /// taking of the buffer. The default reads the header back as a [`TcpRepr`]
+    /// with the wire's parser and sends that, so that a sink which looks at
+    /// segments sees what goes on the wire.
     #[inline]
     fn send_words(
         &mut self,
         local_ip: u32,
         remote_ip: u32,
-        seg: &TcpHeaderWords,
+        payload_len: u16,
         payload_offset: u32,
+        header: impl FnOnce() -> TcpHeaderWords,
     ) {
+        let seg = header();
+        debug_assert_eq!(seg.payload_len, payload_len);
         self.send(local_ip, remote_ip, &seg.repr(), payload_offset);
+    }
+    /// The millisecond clock at `now` (`now.as_millis()`, truncated to 32 bits):
+    /// what our TSvals count, plus a connection's offset. `now` is the instant the
+    /// connection was called with; a sink made for one burst, whose instant that
+    /// is, may hold the value instead of dividing for every segment.
+    #[inline]
+    fn ms_clock(&self, now: Instant) -> u32 {
+        now.as_millis() as u32
     }
     /// A latency sample, in nanoseconds.
     fn record(&mut self, phase: Phase, nanos: u64);

@@ -134,6 +134,12 @@ fn add_chain(acc: u64, data: &[u8]) -> u64 {
     for w in words {
         (s, c) = s.carrying_add(u64::from_ne_bytes(*w), c);
     }
+    if tail.is_empty() {
+        // (Known where the length is: a whole block, or a header.) The last
+        // carry goes around to the bottom, where it cannot carry out again: an
+        // addition that carried leaves at most 2^64 - 2.
+        return s + c as u64;
+    }
     let t = short_sum(tail);
     // The last carry goes around to the bottom. That addition cannot carry out
     // again: when `s + t + c` carries, what is left is at most `t`, a small number.

@@ -210,7 +210,66 @@ pub struct TcpRepr {
     pub options: TcpOptions,
 }
 
+// The offsets `TcpRepr::set` relies on (C layout): window, flags, a padding octet,
+// then ack, in octets 8 to 15.
+const _: () = assert!(
+    core::mem::offset_of!(TcpRepr, window) == 8
+        && core::mem::offset_of!(TcpRepr, flags) == 10
+        && core::mem::offset_of!(TcpRepr, ack) == 12
+        && size_of::<TcpRepr>() >= 16
+);
+
 impl TcpRepr {
+    /// Make `self` equal to `v`, storing the window, flags and acknowledgment
+    /// number as one 64-bit word (octets 8 to 15, the padding octet after `flags`
+    /// written as zero): a receive loop keeps each parsed segment this way, where
+    /// those fields come from one word of the header (the store of each field,
+    /// with the shifts that take it out of the word, was six more instructions
+    /// per segment).
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    pub fn set(&mut self, v: TcpRepr) {
+        let TcpRepr {
+            seq,
+            dst_port,
+            src_port,
+            window,
+            flags,
+            ack,
+            payload_len,
+            options,
+        } = v;
+        self.seq = seq;
+        self.dst_port = dst_port;
+        self.src_port = src_port;
+        #[cfg(target_endian = "little")]
+        {
+            let word = u64::from(window) | u64::from(flags.0) << 16 | u64::from(ack.0) << 32;
+            // SAFETY: `TcpRepr` is `repr(C)` with `window` at octet 8, `flags` at
+            // 10 and `ack` at 12 (asserted above), so octets 8 to 15 of `self` are
+            // those fields and the padding octet between `flags` and `ack`; the
+            // word is written within `self` (unaligned write, no alignment
+            // needed), and in little-endian order its octets are `window`, `flags`,
+            // a zero for the padding and `ack`, each field a valid value of its
+            // type (integers, and `TcpFlags` and `SeqNumber` wrap integers).
+            unsafe {
+                (self as *mut TcpRepr)
+                    .cast::<u8>()
+                    .add(8)
+                    .cast::<u64>()
+                    .write_unaligned(word);
+            }
+        }
+        #[cfg(not(target_endian = "little"))]
+        {
+            self.window = window;
+            self.flags = flags;
+            self.ack = ack;
+        }
+        self.payload_len = payload_len;
+        self.options = options;
+    }
+
     /// Sequence space the segment occupies: payload plus one each for SYN and FIN.
     #[inline]
     pub fn seq_len(&self) -> u32 {
@@ -1170,6 +1229,36 @@ impl TcpRepr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_makes_a_repr_equal() {
+        let v = TcpRepr {
+            seq: SeqNumber(0x0102_0304),
+            dst_port: 80,
+            src_port: 50_000,
+            window: 0xfedc,
+            flags: TcpFlags::FIN | TcpFlags::ACK | TcpFlags::PSH,
+            ack: SeqNumber(0xa1b2_c3d4),
+            payload_len: 1448,
+            options: TcpOptions {
+                mss: Some(1460),
+                window_scale: Some(7),
+                sack_permitted: true,
+                timestamps: Some(Timestamps { tsval: 5, tsecr: 6 }),
+            },
+        };
+        let mut r = TcpRepr {
+            seq: SeqNumber(u32::MAX),
+            window: u16::MAX,
+            flags: TcpFlags(0xff),
+            ack: SeqNumber(u32::MAX),
+            ..TcpRepr::default()
+        };
+        r.set(v);
+        assert_eq!(r, v);
+        r.set(TcpRepr::default());
+        assert_eq!(r, TcpRepr::default());
+    }
 
     const SRC: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
     const DST: Ipv4Addr = Ipv4Addr::new(198, 19, 0, 2);

@@ -127,10 +127,17 @@ fn params_derive_what_the_config_derives() {
         window: 1000,
         ..config()
     };
-    for cfg in [config(), TcpConfig::default(), odd, plain] {
+    let wide = TcpConfig {
+        window_scale: Some(20),
+        window: u32::MAX,
+        ..config()
+    };
+    for cfg in [config(), TcpConfig::default(), odd, plain, wide] {
         let p = TcpParams::new(cfg.clone());
         assert_eq!(p.syn_offers_all(), cfg.syn_offers_all());
         assert_eq!(p.syn_window(), cfg.syn_window());
+        assert_eq!(p.rcv_wscale(), cfg.rcv_wscale());
+        assert_eq!(p.scaled_window(), cfg.scaled_window());
         assert_eq!(p.rto_initial_ms(), cfg.rto_initial_ms());
         assert_eq!(p.rto_min_ms(), cfg.rto_min_ms());
         assert_eq!(p.rto_max_ms(), cfg.rto_max_ms());
