@@ -271,33 +271,63 @@ impl Opener<'_> {
 
     fn open_due<P: Transmit>(&mut self, tx: &mut Tx<'_, P>) -> usize {
         let now = tx.now;
-        let mut opened = 0;
-        while opened < BURST {
-            let open = self.core.open() as u32;
-            let Some(start) = self.pacer.next_due(now, open) else {
-                break;
-            };
-            if self.core.open() >= self.core.conns.capacity() {
-                break;
+        let opened = if let Some(budget) =
+            self.pacer
+                .closed_loop_budget(now, self.core.open() as u32, BURST as u64)
+        {
+            // Closed loop: how many may open is known for the whole burst (what
+            // the pacer and the table's room would say before each one; each
+            // open takes a slot, and none is freed meanwhile).
+            let room = self.core.conns.capacity().saturating_sub(self.core.open()) as u64;
+            let n = budget.min(room) as usize;
+            let mut opened = 0;
+            while opened < n {
+                let Some(t) = self.alloc_tuple(&mut tx.rec.counters, now) else {
+                    *self.tuple_waits += 1;
+                    break;
+                };
+                self.open_one(tx, t, now);
+                opened += 1;
             }
-            let Some(t) = self.alloc_tuple(&mut tx.rec.counters, now) else {
-                *self.tuple_waits += 1;
-                break;
-            };
-            self.pacer.started();
-            tx.rec.counters.attempted += 1;
-            let (lip, lport, rip, rport) = self.index.endpoints(t);
-            let (iss, off) = self.core.isn.isn_and_offset(lip, lport, rip, rport, now);
-            let tcp_open = |c: &mut Conn, cfg: &TcpParams, tx: &mut Tx<'_, P>| {
-                c.open_active(cfg, (lip, lport), (rip, rport), iss, off, start, now, tx);
-            };
-            if self.core.open_conn(self.index, tx, t, tcp_open).is_none() {
-                tx.rec.counters.fail(FailCause::TableFull);
+            self.pacer.started_closed_loop(opened as u64);
+            opened
+        } else {
+            let mut opened = 0;
+            while opened < BURST {
+                let open = self.core.open() as u32;
+                let Some(start) = self.pacer.next_due(now, open) else {
+                    break;
+                };
+                if self.core.open() >= self.core.conns.capacity() {
+                    break;
+                }
+                let Some(t) = self.alloc_tuple(&mut tx.rec.counters, now) else {
+                    *self.tuple_waits += 1;
+                    break;
+                };
+                self.pacer.started();
+                self.open_one(tx, t, start);
+                opened += 1;
             }
-            opened += 1;
-        }
+            opened
+        };
         tx.rec.counters.deferred_by_cap = self.pacer.deferred_by_cap();
         opened
+    }
+
+    /// Open a connection on source tuple `t`, scheduled at `start`.
+    #[inline(always)]
+    fn open_one<P: Transmit>(&mut self, tx: &mut Tx<'_, P>, t: u32, start: Instant) {
+        let now = tx.now;
+        tx.rec.counters.attempted += 1;
+        let (lip, lport, rip, rport) = self.index.endpoints(t);
+        let (iss, off) = self.core.isn.isn_and_offset(lip, lport, rip, rport, now);
+        let tcp_open = |c: &mut Conn, cfg: &TcpParams, tx: &mut Tx<'_, P>| {
+            c.open_active(cfg, (lip, lport), (rip, rport), iss, off, start, now, tx);
+        };
+        if self.core.open_conn(self.index, tx, t, tcp_open).is_none() {
+            tx.rec.counters.fail(FailCause::TableFull);
+        }
     }
 }
 
@@ -337,11 +367,14 @@ fn on_frame<P: Transmit>(
 ) {
     let seg = &f.tcp;
     if let Some(v) = index.lookup(f) {
-        if v == TupleIndex::EMPTY {
-            // fall through to CLOSED
-        } else if v & TW_BIT == 0 {
+        // A control block first (the usual case): EMPTY has the TIME-WAIT bit
+        // set, so one test of the bit sends a segment to its connection.
+        const _: () = assert!(TupleIndex::EMPTY & TW_BIT != 0);
+        if v & TW_BIT == 0 {
             core.conn_segment(index, tx, v, seg);
             return;
+        } else if v == TupleIndex::EMPTY {
+            // fall through to CLOSED
         } else {
             // The client never reopens on a SYN: only the server listens.
             core.tw_segment(index, tx, v & !TW_BIT, seg);

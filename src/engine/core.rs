@@ -755,13 +755,17 @@ impl<K: Copy + Default> Core<K> {
         init: impl FnOnce(&mut Conn, &TcpParams, &mut Tx<'a, P>),
     ) -> Option<u32> {
         let tcp = &self.tcp;
+        // The deadline is read while the block is at hand (not found again in
+        // the table to arm its timer).
+        let mut deadline = Instant::NEVER;
         let k = self.conns.insert_with(|slot| {
             slot.key = key;
             slot.hint = hint;
             init(&mut slot.conn, tcp, tx);
+            deadline = slot.conn.deadline();
         })?;
         index.set_hinted(key, hint, k.index);
-        self.arm_live_conn(k.index);
+        self.arm_conn_at(k.index, deadline);
         Some(k.index)
     }
 

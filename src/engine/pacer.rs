@@ -267,6 +267,35 @@ impl Pacer {
         Some(scheduled)
     }
 
+    /// In closed loop ([`PacerMode::Max`]), how many connections may start at
+    /// `now` with `open` open, at most `max`: as many as [`next_due`](Self::next_due)
+    /// would give in a row, each followed by [`started`](Self::started) and one
+    /// more connection open. `None` in the other modes, where each connection
+    /// has its own time.
+    #[inline]
+    pub fn closed_loop_budget(&self, now: Instant, open: u32, max: u64) -> Option<u64> {
+        if self.mode != PacerMode::Max {
+            return None;
+        }
+        if self.start > now {
+            return Some(0);
+        }
+        let left = self
+            .limit
+            .map_or(u64::MAX, |l| l.saturating_sub(self.started));
+        let room = u64::from(self.concurrency.saturating_sub(open));
+        Some(max.min(left).min(room))
+    }
+
+    /// Consume `n` connections of a [`closed_loop_budget`](Self::closed_loop_budget)
+    /// (what `n` calls of [`started`](Self::started) do in closed loop).
+    #[inline]
+    pub fn started_closed_loop(&mut self, n: u64) {
+        debug_assert!(self.mode == PacerMode::Max);
+        debug_assert!(self.limit.is_none_or(|l| self.started + n <= l));
+        self.started += n;
+    }
+
     /// Consume the connection [`next_due`](Self::next_due) returned: the next call
     /// considers the one after it.
     #[inline]
@@ -397,6 +426,47 @@ mod tests {
 
     fn ms(x: u64) -> Instant {
         Instant::from_millis(x)
+    }
+
+    /// The closed-loop budget is what next_due and started, called in a row
+    /// with one more connection open each time, would give.
+    #[test]
+    fn closed_loop_budget_is_what_next_due_gives_in_a_row() {
+        assert_eq!(
+            Pacer::new(PacerMode::Rate { cps: 10.0 }, ms(0), None, 8).closed_loop_budget(
+                ms(5),
+                0,
+                64
+            ),
+            None
+        );
+        for limit in [None, Some(0), Some(3), Some(100)] {
+            for (start, now) in [(ms(10), ms(5)), (ms(10), ms(10)), (ms(0), ms(7))] {
+                for open in [0u32, 5, 7, 8, 9] {
+                    for max in [0u64, 1, 2, 64] {
+                        let mut a = Pacer::new(PacerMode::Max, start, limit, 8);
+                        let mut b = a.clone();
+                        // Some already started.
+                        for _ in 0..limit.map_or(1, |l| l.min(1)) {
+                            a.started();
+                            b.started();
+                        }
+                        let mut n = 0u64;
+                        let mut o = open;
+                        while n < max && a.next_due(now, o).is_some() {
+                            a.started();
+                            o += 1;
+                            n += 1;
+                        }
+                        let budget = b.closed_loop_budget(now, open, max).unwrap();
+                        assert_eq!(budget, n, "{limit:?} {start:?} {now:?} {open} {max}");
+                        b.started_closed_loop(budget);
+                        assert_eq!(a.started_count(), b.started_count());
+                        assert_eq!(a.is_done(), b.is_done());
+                    }
+                }
+            }
+        }
     }
 
     #[test]

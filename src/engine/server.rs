@@ -35,7 +35,10 @@ pub struct ServerConfig {
 /// it, as the client has.
 pub struct ServerIndex {
     table: FlowTable,
-    direct: Option<PeerIndex>,
+    /// Always there, so that no segment tests whether it is: a server that does
+    /// not know its peers' range has one of no tuple ([`PeerIndex::NONE`]), in
+    /// which no key lies.
+    direct: PeerIndex,
 }
 
 /// The direct index of a known range of peer tuples, all to one local address and
@@ -48,6 +51,16 @@ struct PeerIndex {
 }
 
 impl PeerIndex {
+    /// The direct index of no tuple.
+    fn none() -> PeerIndex {
+        PeerIndex {
+            tuples: TupleIndex::new(0, 0, 0),
+            src_first: 0,
+            local_ip: 0,
+            local_port: 0,
+        }
+    }
+
     /// The array index of `key`, if it lies in the range.
     #[inline(always)]
     fn slot(&self, key: &FlowKey) -> Option<usize> {
@@ -76,19 +89,22 @@ impl ServerIndex {
     /// The value filed under `key`.
     #[cfg(test)]
     fn get(&self, key: &FlowKey) -> Option<u32> {
-        self.find(key).0
+        let v = self.find(key).0;
+        (v != TupleIndex::EMPTY).then_some(v)
     }
 
-    /// The value filed under `key`, and the key's slot in the direct index if it
-    /// has one (where [`set_direct`](Self::set_direct) files it).
+    /// The value filed under `key` ([`TupleIndex::EMPTY`] if none: it has
+    /// [`TW_BIT`] set, so a caller that tests the bit first finds a control block
+    /// with one test), and the key's slot in the direct index if it has one
+    /// (where [`set_hinted`](FlowIndex::set_hinted) files it).
     #[inline(always)]
-    fn find(&self, key: &FlowKey) -> (Option<u32>, Option<usize>) {
-        if let Some(d) = &self.direct
-            && let Some((i, v)) = d.find(key)
-        {
-            return ((v != TupleIndex::EMPTY).then_some(v), Some(i));
+    fn find(&self, key: &FlowKey) -> (u32, Option<usize>) {
+        const _: () = assert!(TupleIndex::EMPTY & TW_BIT != 0);
+        if let Some((i, v)) = self.direct.find(key) {
+            return (v, Some(i));
         }
-        (self.table.get(key), None)
+        // (No table value is EMPTY: slots and records are numbered below 2^31.)
+        (self.table.get(key).unwrap_or(TupleIndex::EMPTY), None)
     }
 }
 
@@ -100,10 +116,8 @@ impl FlowIndex for ServerIndex {
     }
     #[inline(always)]
     fn set(&mut self, key: FlowKey, value: u32) {
-        if let Some(d) = &mut self.direct
-            && let Some(i) = d.slot(&key)
-        {
-            d.tuples.set(i, value);
+        if let Some(i) = self.direct.slot(&key) {
+            self.direct.tuples.set(i, value);
             return;
         }
         self.table_set(key, value);
@@ -111,30 +125,24 @@ impl FlowIndex for ServerIndex {
     #[inline(always)]
     fn set_hinted(&mut self, key: FlowKey, hint: u32, value: u32) {
         // The hint is the key's direct slot, from find().
-        if hint != NO_HINT
-            && let Some(d) = &mut self.direct
-        {
-            d.tuples.set(hint as usize, value);
+        if hint != NO_HINT {
+            self.direct.tuples.set(hint as usize, value);
             return;
         }
         self.set(key, value);
     }
     #[inline(always)]
     fn clear_hinted(&mut self, key: FlowKey, hint: u32) {
-        if hint != NO_HINT
-            && let Some(d) = &mut self.direct
-        {
-            d.tuples.set(hint as usize, TupleIndex::EMPTY);
+        if hint != NO_HINT {
+            self.direct.tuples.set(hint as usize, TupleIndex::EMPTY);
             return;
         }
         self.clear(key);
     }
     #[inline(always)]
     fn clear(&mut self, key: FlowKey) {
-        if let Some(d) = &mut self.direct
-            && let Some(i) = d.slot(&key)
-        {
-            d.tuples.set(i, TupleIndex::EMPTY);
+        if let Some(i) = self.direct.slot(&key) {
+            self.direct.tuples.set(i, TupleIndex::EMPTY);
             return;
         }
         self.table_clear(key);
@@ -181,7 +189,7 @@ impl ServerWorker {
             out: Output::new(response, macs),
             index: ServerIndex {
                 table,
-                direct: None,
+                direct: PeerIndex::none(),
             },
             cfg,
             rx: Some(rx_segs()),
@@ -218,12 +226,12 @@ impl ServerWorker {
         if Self::peer_index_tuples(&self.cfg, src_count, port_lo, port_hi) == 0 {
             return;
         }
-        self.index.direct = Some(PeerIndex {
+        self.index.direct = PeerIndex {
             tuples: TupleIndex::new(src_count, port_lo, port_hi),
             src_first,
             local_ip: self.cfg.ip,
             local_port: self.cfg.port,
-        });
+        };
     }
 
     /// Send to `mac` from now on (a server that learns its peer's address after
@@ -292,17 +300,16 @@ impl Listener<'_> {
             remote_port: seg.src_port,
             local_port: seg.dst_port,
         };
-        let (found, direct_slot) = self.index.find(&key);
-        if let Some(v) = found {
-            if v & TW_BIT == 0 {
-                self.core.conn_segment(self.index, tx, v, seg);
-                return;
-            }
-            if !self.core.tw_segment(self.index, tx, v & !TW_BIT, seg) {
-                return;
-            }
-            // RFC 6191: the SYN may open a new incarnation; go on as LISTEN.
+        let (v, direct_slot) = self.index.find(&key);
+        if v & TW_BIT == 0 {
+            self.core.conn_segment(self.index, tx, v, seg);
+            return;
         }
+        if v != TupleIndex::EMPTY && !self.core.tw_segment(self.index, tx, v & !TW_BIT, seg) {
+            return;
+        }
+        // Nothing filed, or RFC 6191: the SYN may open a new incarnation; go on as
+        // LISTEN.
         let ours = self.cfg.ip == 0 || key.local_ip == self.cfg.ip;
         if !ours {
             // Not addressed to us: answering would send from an address we do not
@@ -360,16 +367,16 @@ mod tests {
     fn direct_index_and_hash_table_hold_the_same_flows() {
         let mut idx = ServerIndex {
             table: FlowTable::with_capacity(64, 1),
-            direct: None,
+            direct: PeerIndex::none(),
         };
         let mut direct = ServerIndex {
             table: FlowTable::with_capacity(64, 1),
-            direct: Some(PeerIndex {
+            direct: PeerIndex {
                 tuples: TupleIndex::new(2, 1024, 1100),
                 src_first: 0xc612_0001,
                 local_ip: 0xc613_0001,
                 local_port: 80,
-            }),
+            },
         };
         let key = |rip: u32, rport: u16, lip: u32, lport: u16| FlowKey {
             remote_ip: rip,
@@ -392,7 +399,7 @@ mod tests {
             idx.set(*k, v as u32);
             direct.set(*k, v as u32);
         }
-        let d = direct.direct.as_ref().unwrap();
+        let d = &direct.direct;
         assert_eq!(keys.iter().filter(|k| d.slot(k).is_some()).count(), 2);
         for k in &keys {
             assert_eq!(idx.get(k), direct.get(k));
