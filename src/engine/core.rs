@@ -174,7 +174,7 @@ pub fn receive_burst<P: Port>(
         port.burst(now, super::BURST, ReceiveSegs::<false> { segs: rx })
     };
     // Every frame is either kept or counted invalid.
-    c.rx_packets += r.frames;
+    c.rx_packets += (r.kept as u64) + r.invalid;
     c.rx_invalid += r.invalid;
     c.rx_bytes += r.bytes;
     (r.n, r.kept)
@@ -192,10 +192,10 @@ struct ReceiveSegs<'a, const VERIFY: bool> {
 struct Received {
     /// Frames the port took off.
     n: usize,
-    /// Segments kept, at the start of the array.
+    /// Segments kept, at the start of the array. (The frames handed to the burst
+    /// are these and the invalid ones: no counter of their own, which held a
+    /// register and cost an increment per frame.)
     kept: usize,
-    /// Frames handed to the burst.
-    frames: u64,
     /// Their octets.
     bytes: u64,
     /// Frames found invalid.
@@ -208,7 +208,7 @@ impl<const VERIFY: bool> Burst for ReceiveSegs<'_, VERIFY> {
     fn run<R: Receive, T: Transmit>(self, rx: &mut R, _tx: &mut T) -> Received {
         let ReceiveSegs { segs } = self;
         let verify = VERIFY;
-        let (mut frames, mut invalid, mut bytes) = (0u64, 0u64, 0u64);
+        let (mut invalid, mut bytes) = (0u64, 0u64);
         // The slots not yet taken: the frame's slot is the first, and a kept frame
         // moves the start past it (a pointer and a length, instead of the slot's
         // address computed from a count for every frame).
@@ -216,7 +216,6 @@ impl<const VERIFY: bool> Burst for ReceiveSegs<'_, VERIFY> {
         let n = rx.each(
             #[inline(always)]
             |frame| {
-                frames += 1;
                 bytes += frame.len() as u64;
                 // The frame's slot, found before it is parsed, so that nothing comes
                 // between the parsing and the store: the parsed fields would be kept
@@ -242,7 +241,6 @@ impl<const VERIFY: bool> Burst for ReceiveSegs<'_, VERIFY> {
         Received {
             n,
             kept,
-            frames,
             bytes,
             invalid,
         }
@@ -256,6 +254,14 @@ impl KeepFrame for Put<'_> {
     #[inline(always)]
     fn keep(&mut self, frame: TcpFrame) {
         put(self.0, frame);
+    }
+
+    #[inline(always)]
+    fn keep_parsed(&mut self, f: TcpFrame, ack_flags_window: u64) {
+        // (The header's word as it is: see `TcpRepr::set_parsed`.)
+        self.0.tcp.set_parsed(f.tcp, ack_flags_window);
+        self.0.src_ip = f.src_ip.to_bits();
+        self.0.dst_ip = f.dst_ip.to_bits();
     }
 }
 

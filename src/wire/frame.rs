@@ -163,6 +163,15 @@ pub trait KeepFrame {
     /// Keep `frame`. Implementations should be `#[inline(always)]`, so that the
     /// fields go from the frame to where they are kept with nothing in between.
     fn keep(&mut self, frame: TcpFrame);
+
+    /// Keep `frame`, parsed from a header whose octets 8 to 15 of TCP, read as a
+    /// big-endian word, are `ack_flags_window` (for
+    /// [`TcpRepr::set_parsed`](super::tcp::TcpRepr::set_parsed)).
+    #[inline(always)]
+    fn keep_parsed(&mut self, frame: TcpFrame, ack_flags_window: u64) {
+        let _ = ack_flags_window;
+        self.keep(frame);
+    }
 }
 
 impl KeepFrame for Option<TcpFrame> {
@@ -360,23 +369,26 @@ fn usual_shape<const N: usize>(
         32 => timestamps_only(options::<N, 12>(h)),
         _ => linux_syn_options(options::<N, 20>(h)),
     };
-    out.keep(TcpFrame {
-        src_mac: EthernetAddress([h[6], h[7], h[8], h[9], h[10], h[11]]),
-        dst_mac: EthernetAddress([h[0], h[1], h[2], h[3], h[4], h[5]]),
-        src_ip: Ipv4Addr::from_bits((addrs >> 32) as u32),
-        dst_ip: Ipv4Addr::from_bits(addrs as u32),
-        tcp: TcpRepr {
-            seq: tcp::SeqNumber(ports_seq as u32),
-            dst_port: (ports_seq >> 32) as u16,
-            src_port: (ports_seq >> 48) as u16,
-            window: ack_flags_window as u16,
-            flags: tcp::TcpFlags((ack_flags_window >> 16) as u8),
-            ack: tcp::SeqNumber((ack_flags_window >> 32) as u32),
-            options,
-            payload_len: payload.len() as u16,
+    out.keep_parsed(
+        TcpFrame {
+            src_mac: EthernetAddress([h[6], h[7], h[8], h[9], h[10], h[11]]),
+            dst_mac: EthernetAddress([h[0], h[1], h[2], h[3], h[4], h[5]]),
+            src_ip: Ipv4Addr::from_bits((addrs >> 32) as u32),
+            dst_ip: Ipv4Addr::from_bits(addrs as u32),
+            tcp: TcpRepr {
+                seq: tcp::SeqNumber(ports_seq as u32),
+                dst_port: (ports_seq >> 32) as u16,
+                src_port: (ports_seq >> 48) as u16,
+                window: ack_flags_window as u16,
+                flags: tcp::TcpFlags((ack_flags_window >> 16) as u8),
+                ack: tcp::SeqNumber((ack_flags_window >> 32) as u32),
+                options,
+                payload_len: payload.len() as u16,
+            },
+            payload_offset: N,
         },
-        payload_offset: N,
-    });
+        ack_flags_window,
+    );
     true
 }
 

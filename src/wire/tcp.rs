@@ -227,8 +227,32 @@ impl TcpRepr {
     /// with the shifts that take it out of the word, was six more instructions
     /// per segment).
     #[inline(always)]
-    #[allow(unsafe_code)]
     pub fn set(&mut self, v: TcpRepr) {
+        let word = u64::from(v.window) | u64::from(v.flags.0) << 16 | u64::from(v.ack.0) << 32;
+        self.set_with_word(v, word);
+    }
+
+    /// [`set`](Self::set) from a parsed header: `ack_flags_window` is octets 8 to
+    /// 15 of the TCP header read as a big-endian word (acknowledgment number, data
+    /// offset, flags, window), whose fields `v` has. It is stored as it is, the data
+    /// offset's octet going into the padding octet after `flags` (padding holds any
+    /// value): no mask to clear it, two instructions per segment.
+    #[inline(always)]
+    pub fn set_parsed(&mut self, v: TcpRepr, ack_flags_window: u64) {
+        debug_assert!(
+            ack_flags_window as u16 == v.window
+                && (ack_flags_window >> 16) as u8 == v.flags.0
+                && (ack_flags_window >> 32) as u32 == v.ack.0,
+            "the word holds the fields of v"
+        );
+        self.set_with_word(v, ack_flags_window);
+    }
+
+    /// [`set`](Self::set) with `word` stored over octets 8 to 15: its low half
+    /// the window and flags, its octet 3 the padding, its high half the ack.
+    #[inline(always)]
+    #[allow(unsafe_code)]
+    fn set_with_word(&mut self, v: TcpRepr, word: u64) {
         let TcpRepr {
             seq,
             dst_port,
@@ -244,14 +268,15 @@ impl TcpRepr {
         self.src_port = src_port;
         #[cfg(target_endian = "little")]
         {
-            let word = u64::from(window) | u64::from(flags.0) << 16 | u64::from(ack.0) << 32;
+            let _ = (window, flags, ack);
             // SAFETY: `TcpRepr` is `repr(C)` with `window` at octet 8, `flags` at
             // 10 and `ack` at 12 (asserted above), so octets 8 to 15 of `self` are
             // those fields and the padding octet between `flags` and `ack`; the
             // word is written within `self` (unaligned write, no alignment
             // needed), and in little-endian order its octets are `window`, `flags`,
-            // a zero for the padding and `ack`, each field a valid value of its
-            // type (integers, and `TcpFlags` and `SeqNumber` wrap integers).
+            // the padding (any value is valid there) and `ack`, each field a valid
+            // value of its type (integers, and `TcpFlags` and `SeqNumber` wrap
+            // integers).
             unsafe {
                 (self as *mut TcpRepr)
                     .cast::<u8>()
@@ -262,6 +287,7 @@ impl TcpRepr {
         }
         #[cfg(not(target_endian = "little"))]
         {
+            let _ = word;
             self.window = window;
             self.flags = flags;
             self.ack = ack;
