@@ -357,7 +357,7 @@ fn usual_shape<const N: usize>(
     // checksums were summed from: kept in registers across the verification, those
     // were too many and went to the stack. (`black_box` hides that it is the same
     // memory; it changes nothing else.)
-    let h = std::hint::black_box(h);
+    let h = opaque(h);
     // The header's fields read as big-endian words whose halves and octets are
     // the fields in the order of `TcpRepr` and `RxSeg` (C layout): each word is
     // then stored with one byte swap and one store.
@@ -390,6 +390,33 @@ fn usual_shape<const N: usize>(
         ack_flags_window,
     );
     true
+}
+
+/// `h`, with what the compiler knows of it hidden: the loads through it are made
+/// again, not taken from the registers of earlier loads of the same memory. On
+/// x86-64 an empty `asm!` that passes the address through a register, which costs
+/// nothing (`black_box` put it on the stack and loaded it back: three instructions
+/// per frame).
+#[inline(always)]
+#[allow(unsafe_code)]
+// (The block reads no memory through the pointer: it only passes it through.)
+#[allow(clippy::pointers_in_nomem_asm_block)]
+fn opaque<const N: usize>(h: &[u8; N]) -> &[u8; N] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut p: *const [u8; N] = h;
+        // SAFETY: the block is empty: it neither reads nor writes memory nor
+        // changes `p`, so `p` is still `h`'s address, valid for `h`'s lifetime,
+        // and the reference made from it is `h` again.
+        unsafe {
+            core::arch::asm!("/* {0} */", inout(reg) p, options(pure, nomem, nostack, preserves_flags));
+            &*p
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        std::hint::black_box(h)
+    }
 }
 
 /// The `M` octets of options of a header that ends at `N` (`M` is `N - TCP - 20`
