@@ -862,8 +862,10 @@ impl Receive for RxFrames<'_> {
             let c = &cells[pos & mask];
             pos = pos.wrapping_add(1);
             let len = u32::from_ne_bytes(*c[META + 8..].first_chunk::<4>().expect("a Slot"));
-            // (A length is at most MAX_FRAME: `transmit` keeps it so.)
-            f(&c[..(len as usize).min(MAX_FRAME)]);
+            // (A length is at most MAX_FRAME: `transmit` keeps it so. Sliced as it
+            // is, within the buffer and its slot: one comparison, where a clamp to
+            // MAX_FRAME took three instructions per frame.)
+            f(&c[..len as usize]);
         }
         n
     }
