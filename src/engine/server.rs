@@ -36,7 +36,7 @@ pub struct ServerConfig {
 pub struct ServerIndex {
     table: FlowTable,
     /// Always there, so that no segment tests whether it is: a server that does
-    /// not know its peers' range has one of no tuple ([`PeerIndex::NONE`]), in
+    /// not know its peers' range has one of no tuple ([`PeerIndex::none`]), in
     /// which no key lies.
     direct: PeerIndex,
 }

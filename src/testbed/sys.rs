@@ -133,13 +133,13 @@ fn ethtool(ifname: &str, cmd: u32, data: u32) -> io::Result<u32> {
     Ok(value.data)
 }
 
-/// Reads one legacy ethtool flag (a `G*` command of [`ethtool`]) of `ifname` in the
+/// Reads one legacy ethtool flag (a `G*` command of [`ethtool()`]) of `ifname` in the
 /// calling thread's network namespace.
 pub(crate) fn ethtool_get(ifname: &str, cmd: u32) -> io::Result<bool> {
     ethtool(ifname, cmd, 0).map(|v| v != 0)
 }
 
-/// Sets one legacy ethtool flag (an `S*` command of [`ethtool`]) of `ifname` in the
+/// Sets one legacy ethtool flag (an `S*` command of [`ethtool()`]) of `ifname` in the
 /// calling thread's network namespace.
 pub(crate) fn ethtool_set(ifname: &str, cmd: u32, on: bool) -> io::Result<()> {
     ethtool(ifname, cmd, u32::from(on)).map(|_| ())
