@@ -468,13 +468,17 @@ impl Conn {
         let tsval = self.tsval_at(ms);
         let options =
             if cfg.syn_offers_all() && (offer || (self.ts_ok && self.sack_ok && ws_agreed)) {
-                // Every option: the usual SYN and SYN-ACK.
-                let shift = if offer {
-                    c.window_scale.unwrap_or(0)
+                // Every option: the usual SYN and SYN-ACK. The SYN's options were
+                // laid out once, but for TSval; a SYN-ACK takes their MSS word.
+                let mut o = cfg.syn_all_options();
+                if offer {
+                    o.words[1] = OptionArea::syn_all(0, tsval, 0, 0).words[1];
                 } else {
-                    self.rcv_wscale
-                };
-                OptionArea::syn_all(c.mss, tsval, tsecr, shift)
+                    let own = OptionArea::syn_all(0, tsval, tsecr, self.rcv_wscale);
+                    o.words[1] = own.words[1];
+                    o.words[2] = own.words[2];
+                }
+                o
             } else {
                 let window_scale = if offer {
                     c.window_scale
