@@ -1,7 +1,5 @@
 //! The per-worker recorder: one latency histogram per phase plus counters.
 
-use std::sync::OnceLock;
-
 use hdrhistogram::Histogram;
 
 use super::{Counters, Phase};
@@ -11,7 +9,7 @@ use crate::time::Instant;
 ///
 /// Each histogram records nanoseconds with 3 significant figures over
 /// [`Recorder::LOWEST_NANOS`] ..= [`Recorder::HIGHEST_NANOS`] (1 ns .. 1 hour),
-/// and is read as an HdrHistogram ([`Recorder::histogram`]). All the memory
+/// and is read as an HdrHistogram ([`Recorder::histogram`], built on each call). All the memory
 /// recording needs (about 270 KiB per phase) is allocated by [`Recorder::new`], and
 /// [`Recorder::record`] never allocates and never fails. Create one per worker
 /// before the run, merge them at report time with [`Recorder::merge`] or
@@ -21,14 +19,13 @@ use crate::time::Instant;
 /// not go through HdrHistogram's general `record` (bucket geometry read from the
 /// histogram, auto-resize checks): samples are counted in `Buckets`, an array laid
 /// out exactly as the HdrHistogram's counts are for these bounds, and the
-/// HdrHistogram is built from it when first read after a change (a view kept until
-/// the next change). Counts, totals, minimum and maximum are those the HdrHistogram
+/// HdrHistogram is built from it when read. No view is cached: a cache would have
+/// to be invalidated by every sample (a test on each record, the hot path), and
+/// reading is rare (reports, at the end or once a sweep step). Counts, totals, minimum and maximum are those the HdrHistogram
 /// would have had; the tests check that the two agree value for value.
 #[derive(Clone, Debug)]
 pub struct Recorder {
     buckets: [Buckets; Phase::COUNT],
-    /// The HdrHistogram view of each phase, built on demand.
-    views: [OnceLock<Histogram<u64>>; Phase::COUNT],
     /// The worker's event counters; the engine increments fields directly.
     pub counters: Counters,
 }
@@ -168,7 +165,6 @@ impl Recorder {
     pub fn new() -> Recorder {
         Recorder {
             buckets: std::array::from_fn(|_| Buckets::new()),
-            views: std::array::from_fn(|_| OnceLock::new()),
             counters: Counters::default(),
         }
     }
@@ -193,18 +189,7 @@ impl Recorder {
         } else {
             nanos.clamp(Self::LOWEST_NANOS, Self::HIGHEST_NANOS)
         };
-        let i = phase.index();
-        self.buckets[i].record(v);
-        self.stale(i);
-    }
-
-    /// Drop the view of phase `i` (only if one was built: reading a view in the
-    /// middle of a run is rare).
-    #[inline(always)]
-    fn stale(&mut self, i: usize) {
-        if self.views[i].get().is_some() {
-            self.views[i] = OnceLock::new();
-        }
+        self.buckets[phase.index()].record(v);
     }
 
     /// Records `end - start` for `phase` (zero, hence 1 ns, if `end` is earlier).
@@ -213,10 +198,10 @@ impl Recorder {
         self.record(phase, end.nanos_since(start));
     }
 
-    /// The histogram of `phase` (values in nanoseconds).
-    pub fn histogram(&self, phase: Phase) -> &Histogram<u64> {
-        let i = phase.index();
-        self.views[i].get_or_init(|| self.buckets[i].to_histogram())
+    /// The histogram of `phase` (values in nanoseconds), built from the counts at
+    /// each call (it allocates: read it outside the hot path).
+    pub fn histogram(&self, phase: Phase) -> Histogram<u64> {
+        self.buckets[phase.index()].to_histogram()
     }
 
     /// Adds everything `other` recorded into `self`: histograms exactly (same
@@ -224,7 +209,6 @@ impl Recorder {
     pub fn merge(&mut self, other: &Recorder) {
         for i in 0..Phase::COUNT {
             self.buckets[i].merge(&other.buckets[i]);
-            self.stale(i);
         }
         self.counters.merge(&other.counters);
     }
@@ -287,7 +271,6 @@ impl Recorder {
             let b = &mut self.buckets[i];
             b.max = b.max.max(h.max().min(Self::HIGHEST_NANOS));
         }
-        self.stale(i);
     }
 
     /// An empty histogram with the recorder's bounds (1 ns ..= 1 h, 3 figures).
@@ -396,7 +379,7 @@ mod tests {
         values.push(Recorder::HIGHEST_NANOS);
         values.push(Recorder::HIGHEST_NANOS - 1);
         let (h, r) = both(values.iter().copied());
-        same(&h, r.histogram(Phase::Ttfb));
+        same(&h, &r.histogram(Phase::Ttfb));
         for &v in &values {
             let v = v.clamp(Recorder::LOWEST_NANOS, Recorder::HIGHEST_NANOS);
             assert_eq!(
@@ -421,12 +404,12 @@ mod tests {
             })
             .collect();
         let (h, r) = both(values.iter().copied());
-        same(&h, r.histogram(Phase::Ttfb));
+        same(&h, &r.histogram(Phase::Ttfb));
         // One value, and none.
         let (h, r) = both([123_456_789]);
-        same(&h, r.histogram(Phase::Ttfb));
+        same(&h, &r.histogram(Phase::Ttfb));
         let (h, r) = both([]);
-        same(&h, r.histogram(Phase::Ttfb));
+        same(&h, &r.histogram(Phase::Ttfb));
     }
 
     #[test]

@@ -150,7 +150,7 @@ impl Report {
 
     /// The latency summary of `phase`.
     pub fn latency(&self, phase: Phase) -> LatencySummary {
-        LatencySummary::of(self.recorder.histogram(phase))
+        LatencySummary::of(&self.recorder.histogram(phase))
     }
 
     /// The machine-readable report; see the module documentation for the schema.
@@ -230,7 +230,7 @@ impl Report {
         for phase in Phase::ALL {
             phases.insert(
                 phase.as_str().to_owned(),
-                encode::encode(self.recorder.histogram(phase)).into(),
+                encode::encode(&self.recorder.histogram(phase)).into(),
             );
         }
         json!({ "encoding": encode::ENCODING, "unit": "ns", "phases": phases })
@@ -358,7 +358,7 @@ fn text_latency(out: &mut String, rec: &Recorder) {
         ),
     );
     for phase in Phase::ALL {
-        let s = LatencySummary::of(rec.histogram(phase));
+        let s = LatencySummary::of(&rec.histogram(phase));
         let cols: [String; 6] = if s.count == 0 {
             std::array::from_fn(|_| "-".to_owned())
         } else {

@@ -70,7 +70,7 @@ pub fn all_phases(rec: &Recorder) -> String {
             out,
             "\nlatency spectrum: {p} (milliseconds; HdrHistogram percentile distribution)"
         );
-        out.push_str(&spectrum(rec.histogram(p)));
+        out.push_str(&spectrum(&rec.histogram(p)));
     }
     out
 }
@@ -85,7 +85,7 @@ mod tests {
         for v in 1..=1000u64 {
             r.record(Phase::Connect, v * 1_000);
         }
-        let s = spectrum(r.histogram(Phase::Connect));
+        let s = spectrum(&r.histogram(Phase::Connect));
         let lines: Vec<&str> = s.lines().collect();
         assert!(lines[0].contains("Value") && lines[0].contains("1/(1-Percentile)"));
         let last = lines.iter().rev().find(|l| !l.starts_with("#[")).unwrap();

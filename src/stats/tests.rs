@@ -54,7 +54,7 @@ fn merging_two_recorders_equals_recording_into_one() {
             let (hm, h1) = (m.histogram(phase), one.histogram(phase));
             assert_eq!(hm.len(), 33_000, "{phase}");
             assert_eq!(hm, h1, "{phase}: histograms differ");
-            assert_eq!(LatencySummary::of(hm), LatencySummary::of(h1), "{phase}");
+            assert_eq!(LatencySummary::of(&hm), LatencySummary::of(&h1), "{phase}");
             assert_eq!(hm.min(), h1.min());
         }
         assert_eq!(m.counters, one.counters);

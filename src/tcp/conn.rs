@@ -371,12 +371,12 @@ impl Conn {
     /// The record that stands for this connection in TIME-WAIT.
     pub fn time_wait_record(&self) -> TimeWaitRecord {
         // Rounded up: TIME-WAIT may end late by under a millisecond, never early.
-        let tw_ms = self.deadline.as_nanos().div_ceil(1_000_000) as u32;
+        let tw_ms = ceil_ms(self.deadline.as_nanos()) as u32;
         TimeWaitRecord {
             snd_nxt: self.snd_nxt,
             rcv_nxt: self.rcv_nxt,
             ts_recent: self.ts_recent,
-            entered_ms: self.t_fin.as_nanos().div_ceil(1_000_000) as u32,
+            entered_ms: ceil_ms(self.t_fin.as_nanos()) as u32,
             expires_ms: tw_ms,
             window: self.rcv_wnd,
             ts_ok: self.ts_ok,
@@ -468,13 +468,17 @@ impl Conn {
         let tsval = self.tsval_at(ms);
         let options =
             if cfg.syn_offers_all() && (offer || (self.ts_ok && self.sack_ok && ws_agreed)) {
-                // Every option: the usual SYN and SYN-ACK.
-                let shift = if offer {
-                    c.window_scale.unwrap_or(0)
+                // Every option: the usual SYN and SYN-ACK. The SYN's options were
+                // laid out once, but for TSval; a SYN-ACK takes their MSS word.
+                let mut o = cfg.syn_all_options();
+                if offer {
+                    o.words[1] = OptionArea::syn_all(0, tsval, 0, 0).words[1];
                 } else {
-                    self.rcv_wscale
-                };
-                OptionArea::syn_all(c.mss, tsval, tsecr, shift)
+                    let own = OptionArea::syn_all(0, tsval, tsecr, self.rcv_wscale);
+                    o.words[1] = own.words[1];
+                    o.words[2] = own.words[2];
+                }
+                o
             } else {
                 let window_scale = if offer {
                     c.window_scale
@@ -520,7 +524,7 @@ impl Conn {
             return self.send_data(cfg, now, at, max_len, sink);
         }
         // At the end of our data: only the FIN is left.
-        self.send_fin(cfg, now, sink);
+        self.send_fin(now, sink);
         1
     }
 
@@ -575,22 +579,15 @@ impl Conn {
     /// function (not [`send_bare`](Self::send_bare) with arguments) so that a call
     /// passes only what every send takes.
     #[inline(never)]
-    fn send_fin(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
+    fn send_fin(&mut self, now: Instant, sink: &mut impl Sink) {
         let end = self.data_end();
-        self.send_bare(cfg, now, TcpFlags::FIN | TcpFlags::ACK, end, sink);
+        self.send_bare(now, TcpFlags::FIN | TcpFlags::ACK, end, sink);
     }
 
     /// Send `<SEQ=seq><ACK=RCV.NXT><CTL=flags>` with no payload: a bare ACK, or our
     /// FIN (`flags` include ACK, not SYN). The ACK field becomes Last.ACK.sent.
     #[inline(always)]
-    fn send_bare(
-        &mut self,
-        _cfg: &impl Settings,
-        now: Instant,
-        flags: TcpFlags,
-        seq: SeqNumber,
-        sink: &mut impl Sink,
-    ) {
+    fn send_bare(&mut self, now: Instant, flags: TcpFlags, seq: SeqNumber, sink: &mut impl Sink) {
         self.last_ack_sent = self.rcv_nxt;
         let ms = sink.ms_clock(now);
         sink.send_words(self.local_ip, self.remote_ip, 0, 0, || {
@@ -613,7 +610,7 @@ impl Conn {
             sent = true;
         }
         if self.fin_queued && self.snd_nxt == end {
-            self.send_fin(cfg, now, sink);
+            self.send_fin(now, sink);
             self.snd_nxt = end + 1;
             sent = true;
         }
@@ -628,16 +625,16 @@ impl Conn {
 
     /// Send a bare ACK `<SEQ=SND.NXT><ACK=RCV.NXT>`; nothing is left to acknowledge.
     #[inline(never)]
-    fn send_ack(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
-        self.send_bare(cfg, now, TcpFlags::ACK, self.snd_nxt, sink);
+    fn send_ack(&mut self, now: Instant, sink: &mut impl Sink) {
+        self.send_bare(now, TcpFlags::ACK, self.snd_nxt, sink);
         self.ack_pending = 0;
     }
 
     /// Send a challenge ACK (RFC 5961 §3.2, §4.2, §5.2).
     #[cold]
     #[inline(never)]
-    fn challenge_ack(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
-        self.send_ack(cfg, now, sink);
+    fn challenge_ack(&mut self, _cfg: &impl Settings, now: Instant, sink: &mut impl Sink) {
+        self.send_ack(now, sink);
         sink.event(Event::ChallengeAck);
     }
 
@@ -1087,7 +1084,7 @@ impl Conn {
         self.t_mark = now;
         // The client's move (app_progress): the request, with the ACK.
         if !self.transmit_usual(cfg, now, sink) {
-            self.send_ack(cfg, now, sink);
+            self.send_ack(now, sink);
         }
         self.rearm_open(cfg, now, true);
         Step::Continue
@@ -1106,7 +1103,7 @@ impl Conn {
         if !self.fin_queued {
             return false;
         }
-        self.send_fin(cfg, now, sink);
+        self.send_fin(now, sink);
         self.snd_nxt = end + 1;
         self.ack_pending = 0;
         if self.timer != TimerKind::Retransmit {
@@ -1193,7 +1190,7 @@ impl Conn {
             sent = self.transmit_usual(cfg, now, sink);
         }
         if !sent && self.ack_pending >= 2 {
-            self.send_ack(cfg, now, sink);
+            self.send_ack(now, sink);
         }
         self.rearm_open(cfg, now, true);
         Step::Continue
@@ -1228,7 +1225,7 @@ impl Conn {
                     let sent = self.transmit_usual(cfg, now, sink);
                     if !sent && self.rcv_nxt == self.irs + 1 && self.last_ack_sent != self.rcv_nxt {
                         // (See app_progress: the SYN-ACK not yet answered.)
-                        self.send_ack(cfg, now, sink);
+                        self.send_ack(now, sink);
                     }
                     return self.abort(cfg, now, None, sink);
                 }
@@ -1237,7 +1234,7 @@ impl Conn {
         }
         let sent = self.transmit_usual(cfg, now, sink);
         if !sent && self.ack_pending >= 2 {
-            self.send_ack(cfg, now, sink);
+            self.send_ack(now, sink);
         }
         self.rearm_open(cfg, now, new_ack);
         Step::Continue
@@ -1297,7 +1294,7 @@ impl Conn {
         self.fin_queued = true;
         self.set_state(State::LastAck);
         if !self.transmit_usual(cfg, now, sink) {
-            self.send_ack(cfg, now, sink);
+            self.send_ack(now, sink);
         }
         self.rearm_open(cfg, now, true);
         Step::Continue
@@ -1350,7 +1347,7 @@ impl Conn {
         if self.t_fin == Instant::ZERO {
             self.t_fin = now;
         }
-        self.send_ack(cfg, now, sink);
+        self.send_ack(now, sink);
         self.enter_time_wait(cfg, now, sink)
     }
 
@@ -1515,7 +1512,7 @@ impl Conn {
             return step;
         }
         if !sent {
-            self.send_ack(cfg, now, sink);
+            self.send_ack(now, sink);
         }
         self.rearm(cfg, now, true);
         Step::Continue
@@ -1639,7 +1636,7 @@ impl Conn {
             && !f.rst()
         {
             sink.event(Event::PawsRejected);
-            self.send_ack(cfg, now, sink);
+            self.send_ack(now, sink);
             return Step::Continue;
         }
         // First, the sequence number.
@@ -1657,7 +1654,7 @@ impl Conn {
                 self.challenge_ack(cfg, now, sink);
             } else {
                 // An old duplicate: re-acknowledge where we are.
-                self.send_ack(cfg, now, sink);
+                self.send_ack(now, sink);
             }
             return Step::Continue;
         }
@@ -1827,13 +1824,13 @@ impl Conn {
                 // close); with our FIN acknowledged it was FIN-WAIT-2 already.
                 State::FinWait1 => {
                     self.set_state(State::Closing);
-                    self.send_ack(cfg, now, sink);
+                    self.send_ack(now, sink);
                     self.rearm(cfg, now, new_ack);
                     return Step::Continue;
                 }
                 // FIN-WAIT-2: the peer's FIN → TIME-WAIT.
                 State::FinWait2 => {
-                    self.send_ack(cfg, now, sink);
+                    self.send_ack(now, sink);
                     return self.enter_time_wait(cfg, now, sink);
                 }
                 _ => must_ack = true,
@@ -1848,7 +1845,7 @@ impl Conn {
             return Step::Closed;
         }
         if !sent.0 && (must_ack || self.ack_pending >= 2) {
-            self.send_ack(cfg, now, sink);
+            self.send_ack(now, sink);
         }
         self.rearm(cfg, now, new_ack);
         Step::Continue
@@ -1923,7 +1920,7 @@ impl Conn {
                         // on entering ESTABLISHED, before the application can abort;
                         // a bare RST here left the server to see a RST in
                         // SYN-RECEIVED, a failed connection.
-                        self.send_ack(cfg, now, sink);
+                        self.send_ack(now, sink);
                     }
                     (true, self.abort(cfg, now, None, sink))
                 }
@@ -1948,7 +1945,7 @@ impl Conn {
         self.fin_queued = true;
         self.set_state(State::LastAck);
         if !self.transmit(cfg, now, sink) {
-            self.send_ack(cfg, now, sink);
+            self.send_ack(now, sink);
         }
         self.rearm(cfg, now, true);
         Step::Continue
@@ -1999,6 +1996,18 @@ thread_local! {
 #[cfg(test)]
 fn usual_taken(taken: bool) {
     USUAL_TAKEN.with(|n| n.set(n.get() + u64::from(taken)));
+}
+
+/// `nanos.div_ceil(1_000_000)`, computed as `(nanos + 999_999) / 1_000_000` (one
+/// multiply by the reciprocal and a shift, where `div_ceil` also multiplies back to
+/// test the remainder); the sum overflows only within a millisecond of `u64::MAX`,
+/// where `div_ceil` itself answers, so the result is the same for every input.
+#[inline(always)]
+pub(crate) fn ceil_ms(nanos: u64) -> u64 {
+    match nanos.checked_add(999_999) {
+        Some(n) => n / 1_000_000,
+        None => nanos.div_ceil(1_000_000),
+    }
 }
 
 /// A duration in whole milliseconds, saturating.

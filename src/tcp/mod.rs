@@ -15,7 +15,7 @@ use std::time::Duration;
 
 pub use crate::stats::{FailCause, Phase};
 use crate::time::Instant;
-use crate::wire::tcp::{TcpHeaderWords, TcpRepr};
+use crate::wire::tcp::{OptionArea, TcpHeaderWords, TcpRepr};
 
 pub mod conn;
 pub mod isn;
@@ -220,6 +220,14 @@ pub trait Settings {
         let c = self.tcp();
         c.window_scale.is_some() && c.sack_permitted && c.timestamps
     }
+    /// The options of our SYN when it offers every option, with TSval 0 (the only
+    /// word that changes from one SYN to the next, filled in at send time): the
+    /// MSS word is also that of every SYN-ACK that carries all four.
+    #[inline]
+    fn syn_all_options(&self) -> OptionArea {
+        let c = self.tcp();
+        OptionArea::syn_all(c.mss, 0, 0, c.window_scale.unwrap_or(0))
+    }
     /// The window field of a SYN or SYN-ACK: `window`, never scaled there
     /// (RFC 7323 §2.2), at most 65,535.
     #[inline]
@@ -268,6 +276,7 @@ pub struct TcpParams {
     idle_nanos: u64,
     time_wait_nanos: u64,
     syn_offers_all: bool,
+    syn_all_options: OptionArea,
     syn_window: u16,
     rcv_wscale: Option<u8>,
     scaled_window: u16,
@@ -284,6 +293,7 @@ impl TcpParams {
             idle_nanos: cfg.idle_nanos(),
             time_wait_nanos: cfg.time_wait_nanos(),
             syn_offers_all: cfg.syn_offers_all(),
+            syn_all_options: cfg.syn_all_options(),
             syn_window: cfg.syn_window(),
             rcv_wscale: cfg.rcv_wscale(),
             scaled_window: cfg.scaled_window(),
@@ -332,6 +342,10 @@ impl Settings for TcpParams {
     #[inline(always)]
     fn syn_offers_all(&self) -> bool {
         self.syn_offers_all
+    }
+    #[inline(always)]
+    fn syn_all_options(&self) -> OptionArea {
+        self.syn_all_options
     }
     #[inline(always)]
     fn syn_window(&self) -> u16 {

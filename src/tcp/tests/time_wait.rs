@@ -459,3 +459,26 @@ fn data_to_a_time_wait_record_is_acked_and_pure_ack_dropped() {
     };
     assert_eq!(judge(&mut rec, ack, 2_000), (TwVerdict::Drop, vec![]));
 }
+
+#[test]
+fn ceil_ms_is_div_ceil_for_every_edge() {
+    use crate::tcp::conn::ceil_ms;
+    for x in [
+        0,
+        1,
+        999_999,
+        1_000_000,
+        1_000_001,
+        u64::MAX - 1_000_000,
+        u64::MAX - 999_999,
+        u64::MAX - 999_998,
+        u64::MAX - 1,
+        u64::MAX,
+    ] {
+        assert_eq!(ceil_ms(x), x.div_ceil(1_000_000), "{x}");
+    }
+    for k in 0..10_000u64 {
+        let x = k.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        assert_eq!(ceil_ms(x), x.div_ceil(1_000_000), "{x}");
+    }
+}
