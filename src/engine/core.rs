@@ -12,7 +12,7 @@
 //!
 //! TIME-WAIT records that want the same deadline while the wheel's time stands
 //! still (a burst's records, all 2·MSL from the same millisecond) share one wheel
-//! entry: a group, whose records are chained through `TwLink::next`. The wheel would
+//! entry: a group, whose records are chained through `tw_next`. The wheel would
 //! have put each record's own entry exactly where it puts the group's (same
 //! deadline, same current time), and moves them alike when it cascades, so its
 //! slots, and with them every wake-up it asks for, are those it would have had;
@@ -44,28 +44,10 @@ const TW_ITEM: u64 = 1 << 63;
 /// module documentation): the item is the group's first record.
 const TW_GROUP: u64 = 1 << 62;
 const NOT_ARMED: u64 = u64::MAX;
-/// [`TwLink::next`] of a record slot that is in no group.
+/// `tw_next` of a record slot that is in no group.
 const UNLINKED: u32 = u32::MAX - 1;
-/// [`TwLink::next`] of the last record of a group.
+/// `tw_next` of the last record of a group.
 const LIST_END: u32 = u32::MAX;
-
-/// A TIME-WAIT slot's timer state.
-#[derive(Clone, Copy)]
-pub(crate) struct TwLink {
-    /// The deadline (ms) of the wheel entry that will visit the slot,
-    /// [`NOT_ARMED`] or [`RETRY`].
-    armed: u64,
-    /// The next record of the slot's TIME-WAIT group ([`LIST_END`] after the
-    /// last), or [`UNLINKED`].
-    next: u32,
-}
-
-impl TwLink {
-    const FREE: TwLink = TwLink {
-        armed: NOT_ARMED,
-        next: UNLINKED,
-    };
-}
 /// [`Core`]'s `conn_armed` holds, instead of the pending entry's tick `a`, the
 /// bound [`conn_bound`]`(a)` in nanoseconds: a deadline at or beyond it needs no
 /// new entry. These are its values for no entry and for [`RETRY`] (a bound
@@ -682,9 +664,10 @@ pub struct Core<K: Copy + Default> {
     conn_armed: Vec<u64>,
     /// TIME-WAIT records.
     pub tws: Slab<TwSlot<K>>,
-    /// Per TIME-WAIT slot, its timer and its group link side by side (one bounds
-    /// check and one cache line where `arm_tw` reads both).
-    tw_link: Vec<TwLink>,
+    tw_armed: Vec<u64>,
+    /// The next record of the slot's TIME-WAIT group ([`LIST_END`] after the
+    /// last), or [`UNLINKED`].
+    tw_next: Vec<u32>,
     /// The group records join while the wheel's time stands still.
     tw_group: TwGroup,
     /// Timers of both tables.
@@ -706,7 +689,8 @@ impl<K: Copy + Default> Core<K> {
             conns: Slab::new(max_conns),
             conn_armed: vec![CONN_NOT_ARMED; max_conns],
             tws: Slab::new(max_tw),
-            tw_link: vec![TwLink::FREE; max_tw],
+            tw_armed: vec![NOT_ARMED; max_tw],
+            tw_next: vec![UNLINKED; max_tw],
             tw_group: TwGroup::NONE,
             wheel: TimerWheel::new(max_conns + max_tw, 0),
             isn: IsnGenerator::new(secret),
@@ -846,23 +830,21 @@ impl<K: Copy + Default> Core<K> {
     #[inline(never)]
     fn arm_tw(&mut self, i: u32, expires_ms: u32) {
         let want = expires_ms as u64;
-        let link = &mut self.tw_link[i as usize];
-        if want >= link.armed {
+        let slot = i as usize;
+        if want >= self.tw_armed[slot] {
             return;
         }
-        let unlinked = link.next == UNLINKED;
+        let unlinked = self.tw_next[slot] == UNLINKED;
         let g = self.tw_group;
         if unlinked
             && g.tail != LIST_END
             && g.deadline == want
             && g.placed_at == self.wheel.now_ms()
         {
-            *link = TwLink {
-                armed: want,
-                next: LIST_END,
-            };
-            self.tw_link[g.tail as usize].next = i;
+            self.tw_next[g.tail as usize] = i;
+            self.tw_next[slot] = LIST_END;
             self.tw_group.tail = i;
+            self.tw_armed[slot] = want;
             return;
         }
         self.arm_tw_entry(i, want, unlinked);
@@ -880,9 +862,9 @@ impl<K: Copy + Default> Core<K> {
             TW_ITEM | i as u64
         };
         if self.wheel.insert(want, item).is_ok() {
-            self.tw_link[slot].armed = want;
+            self.tw_armed[slot] = want;
             if unlinked {
-                self.tw_link[slot].next = LIST_END;
+                self.tw_next[slot] = LIST_END;
                 self.tw_group = TwGroup {
                     deadline: want,
                     placed_at,
@@ -891,7 +873,7 @@ impl<K: Copy + Default> Core<K> {
                 };
             }
         } else {
-            self.tw_link[slot].armed = RETRY;
+            self.tw_armed[slot] = RETRY;
             self.overflowed = true;
         }
     }
@@ -907,9 +889,8 @@ impl<K: Copy + Default> Core<K> {
         deadline: u64,
         now_ms: u64,
     ) {
-        let link = &mut self.tw_link[i as usize];
-        if link.armed == deadline {
-            link.armed = NOT_ARMED;
+        if self.tw_armed[i as usize] == deadline {
+            self.tw_armed[i as usize] = NOT_ARMED;
         }
         if self.tws.key_of(i).is_none() {
             return;
@@ -935,9 +916,9 @@ impl<K: Copy + Default> Core<K> {
                 self.arm_conn(i as u32);
             }
         }
-        for i in 0..self.tw_link.len() {
-            if self.tw_link[i].armed == RETRY {
-                self.tw_link[i].armed = NOT_ARMED;
+        for i in 0..self.tw_armed.len() {
+            if self.tw_armed[i] == RETRY {
+                self.tw_armed[i] = NOT_ARMED;
                 if self.tws.key_of(i as u32).is_some() {
                     let expires = self.tws.get_by_index(i as u32).rec.expires_ms;
                     self.arm_tw(i as u32, expires);
@@ -1119,8 +1100,8 @@ impl<K: Copy + Default> Core<K> {
                 }
                 let mut at = i;
                 loop {
-                    let next = self.tw_link[at as usize].next;
-                    self.tw_link[at as usize].next = UNLINKED;
+                    let next = self.tw_next[at as usize];
+                    self.tw_next[at as usize] = UNLINKED;
                     self.tw_timer(index, &mut tx.rec.counters, at, deadline, now_ms);
                     if next == LIST_END {
                         break;
@@ -1380,7 +1361,7 @@ mod tests {
         assert_eq!(out.rec.counters.tw_current, 0);
         assert!(core.wheel.is_empty());
         // Every slot is out of its group, and new records group again.
-        assert!(core.tw_link.iter().all(|l| l.next == UNLINKED));
+        assert!(core.tw_next.iter().all(|&n| n == UNLINKED));
         for key in 0..64 {
             core.enter_time_wait(
                 &mut index,

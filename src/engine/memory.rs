@@ -12,7 +12,7 @@
 use std::mem::size_of;
 
 use super::client::ClientConfig;
-use super::core::{ConnSlot, TwLink, TwSlot};
+use super::core::{ConnSlot, TwSlot};
 use super::flow_table::FlowKey;
 use super::server::ServerConfig;
 
@@ -22,9 +22,8 @@ const SLAB_META: usize = 8;
 const WHEEL_NODE: usize = 24;
 /// The deadline a slot remembers for its pending timer.
 const ARMED: usize = 8;
-/// A TIME-WAIT slot's link in its timer group: beside its deadline in one
-/// [`TwLink`] (the deadline counted in [`ARMED`]; the link and its padding here).
-const TW_LINK: usize = size_of::<TwLink>() - ARMED;
+/// A TIME-WAIT slot's link in its timer group.
+const TW_LINK: usize = 4;
 /// A flow-table slot (key and value).
 const FLOW_SLOT: usize = 16;
 /// Histograms, templates and other fixed per-worker state (measured order of
