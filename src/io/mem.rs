@@ -841,7 +841,7 @@ impl Transmit for TxLane<'_> {
 }
 
 /// The frames of a receive burst: `n` ring positions from `pos` of a lane that
-/// [`MemWire::take_due`] has already moved past them.
+/// [`Lane::take_due`] has already moved past them.
 struct RxFrames<'a> {
     /// Exactly the ring's buffers, so that a position `& mask` needs no bounds
     /// check.

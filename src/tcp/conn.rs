@@ -1375,8 +1375,8 @@ impl Conn {
     /// them: ACK set, no SYN, RST or URG, exactly at RCV.NXT (so inside a nonzero
     /// window), a TSval not older than TS.Recent (PAWS), an ACK within
     /// `[SND.UNA, SND.NXT]` (in SYN-RECEIVED beyond SND.UNA, as the handshake's ACK
-    /// must be). Such a segment skips those checks ([`on_predicted`]
-    /// (Self::on_predicted)); any other takes the full path, which gives the same
+    /// must be). Such a segment skips those checks
+    /// ([`on_predicted`](Self::on_predicted)); any other takes the full path, which gives the same
     /// result for a predicted one.
     #[inline(always)]
     fn predicted(&self, _cfg: &impl Settings, seg: &TcpRepr) -> bool {
