@@ -6,7 +6,15 @@
 use std::time::{Duration, Instant as StdInstant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mimalloc::MiMalloc;
 use synfin::engine::mem_run::MemRun;
+
+// The binary's allocator (src/main.rs). Each iteration builds a fresh run; with the
+// system allocator its tables came back as new pages every time, and faulting them
+// in (the kernel zeroing each page) took most of the bench's time, which a run of
+// the binary pays once at its start.
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
 
 mod common {
     use std::time::Duration;
