@@ -1042,8 +1042,8 @@ impl<K: Copy + Default> Core<K> {
         i: u32,
         seg: &TcpRepr,
     ) -> bool {
-        let now = tx.now;
-        let now_ms = now.as_millis() as u32;
+        // The burst's millisecond clock, which the Tx already holds.
+        let now_ms = tx.now_ms;
         let tw_len = self.tw_len_ms;
         if self.tws.key_of(i).is_none() {
             return false;
