@@ -1,7 +1,7 @@
 #!/bin/sh
-# Behaviour check for hot-path work: ten seeded virtual-time runs over the in-memory
+# Behaviour check for hot-path work: fifteen seeded virtual-time runs over the in-memory
 # wire (every close mode, loss, duplication, reordering, TIME-WAIT policies, large
-# payloads, an empty exchange), run with this tree's build and with REV's, whose JSON
+# payloads, an empty exchange, SYNs without timestamps, SACK or window scaling), run with this tree's build and with REV's, whose JSON
 # reports (every counter, every histogram, every per-second row; peak RSS and the start
 # time, and what the tables were sized at, left out) must be byte-identical. A change meant only to make the engine faster
 # must pass it. Usage: scripts/same-behaviour.sh [REV]   (default: HEAD)
@@ -27,6 +27,11 @@ cases() {
 -n 30000 --close client --src 198.18.0.1 --tw-policy none --time-wait 3s --seed 4 --request-bytes 64 --response-bytes 256
 -n 5000 --close client --request-bytes 5000 --response-bytes 20000 --loss 0.02 --seed 6
 -n 5000 --close server --request-bytes 0 --response-bytes 0 --seed 7
+-n 10000 --close client --no-timestamps --loss 0.02 --duplicate 0.02 --reorder 0.02 --seed 12 --request-bytes 64 --response-bytes 256
+-n 10000 --close server --no-sack --wscale 0 --loss 0.02 --seed 13 --request-bytes 64 --response-bytes 256
+-n 5000 --close client --no-timestamps --no-sack --mss 536 --loss 0.02 --seed 14 --request-bytes 2000 --response-bytes 3000
+-n 10000 --close rst --no-timestamps --wscale 0 --seed 15 --request-bytes 64 --response-bytes 256
+-n 20000 --close client --src 198.18.0.1 --tw-policy reuse --time-wait 3s --no-timestamps --seed 16 --request-bytes 64 --response-bytes 256
 CASES
 }
 # The report without what is not behaviour: memory sizes and use, the start time.
