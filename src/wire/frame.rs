@@ -137,20 +137,23 @@ pub fn parse_tcp_frame(frame: &[u8], verify_checksums: bool) -> Result<TcpFrame>
 }
 
 /// The fast path of [`parse_tcp_frame`]: a valid frame with an IPv4 header without
-/// options and a TCP header of one of the shapes Linux (and synfin) sends, read at
-/// fixed offsets, with a type of service of zero. Anything else (an error, IPv4
-/// options, DSCP or ECN bits, another option layout) is
+/// options, a type of service of zero and a TCP header with well-formed options.
+/// Anything else (an error, IPv4 options, DSCP or ECN bits, a malformed option) is
 /// `None`, and goes the way of the layered parsers, which give the same result for
 /// every frame this accepts (tested) and find the error of every frame it does not.
 /// Receive loops call it themselves, so that what it parses is used where it is
 /// parsed (not joined with the result of the general parser first); on `None` they
 /// must call [`parse_tcp_frame`].
 ///
-/// The shapes, told apart by the data offset: 5 words (no options), 8 words whose
-/// options are NOP, NOP, timestamps (every segment after the handshake), and 10
-/// words with MSS, SACK-permitted, timestamps, NOP, window scale (a SYN or SYN-ACK
-/// with everything). Each is read from one fixed-size prefix of the frame, so that
-/// every field is a load at a constant offset with no bounds check.
+/// The usual shapes, told apart by the data offset: 5 words (no options), 8 words
+/// whose options are NOP, NOP, timestamps (every segment after the handshake), and
+/// 10 words with MSS, SACK-permitted, timestamps, NOP, window scale (a SYN or
+/// SYN-ACK with everything). Each is read from one fixed-size prefix of the frame,
+/// so that every field is a load at a constant offset with no bounds check. Any
+/// other option list (a SYN with fewer options, another stack's order, SACK
+/// blocks) is read out of line from the 40 octets that end where the header ends:
+/// by words when it is laid out as Linux lays out a SYN's options, by a scan of
+/// the options otherwise.
 #[inline(always)]
 pub fn parse_usual_tcp_frame(frame: &[u8], verify_checksums: bool) -> Option<TcpFrame> {
     let mut parsed = None;
@@ -216,8 +219,183 @@ pub fn with_usual_tcp_frame<K: KeepFrame>(
     match data_off >> 4 {
         5 => usual_shape::<{ TCP + 20 }>(frame, total_len, verify_checksums, out),
         10 => usual_shape::<{ TCP + 40 }>(frame, total_len, verify_checksums, out),
-        _ => false,
+        // Any other header with options: a SYN or SYN-ACK without timestamps, SACK
+        // or window scaling, another stack's option order, SACK blocks...
+        _ => any_options_shape(frame, total_len, data_off, verify_checksums, out),
     }
+}
+
+/// [`with_usual_tcp_frame`] of a frame whose Ethernet and IPv4 headers have been
+/// checked and whose TCP header has options of any layout (`data_off` is its data
+/// offset octet): they are read from the 40 octets that end where the header ends
+/// (a fixed-size array, whatever the header's length), by [`linux_syn_layout`] for
+/// the SYNs and SYN-ACKs of Linux and synfin, by [`scan_options`] for any other
+/// list; the checksums are verified over the header and payload as one run of
+/// octets. False when the frame is not valid or its options are not well formed
+/// (the general way then finds the error), and for a data offset below 6.
+///
+/// Out of line: inlined in the receive loop beside the usual shapes, it made every
+/// frame of theirs cost more (about 30 instructions per lifecycle with every
+/// option on).
+#[inline(never)]
+fn any_options_shape(
+    frame: &[u8],
+    total_len: usize,
+    data_off: u8,
+    verify_checksums: bool,
+    out: &mut impl KeepFrame,
+) -> bool {
+    let header_len = usize::from(data_off >> 4) * 4;
+    if header_len <= tcp::HEADER_LEN {
+        return false;
+    }
+    // The segment, up to the IPv4 total length (Ethernet padding after it is
+    // ignored), then its header and payload.
+    let Some(seg) = frame.get(TCP..IP + total_len) else {
+        return false;
+    };
+    let Some((_, payload)) = seg.split_at_checked(header_len) else {
+        return false;
+    };
+    let Some(area) = frame
+        .get(..TCP + header_len)
+        .and_then(|head| head.last_chunk::<MAX_OPTIONS>())
+    else {
+        return false;
+    };
+    let Some(h) = frame.first_chunk::<{ TCP + tcp::HEADER_LEN }>() else {
+        return false;
+    };
+    let start = tcp::MAX_HEADER_LEN - header_len;
+    let Some(options) = linux_syn_layout(area, start).or_else(|| scan_options(area, start)) else {
+        return false;
+    };
+    if verify_checksums {
+        let ip_sum = checksum::add_native(0, &h[IP..TCP]);
+        // As in `usual_shape`: the pseudo-header's protocol and segment length,
+        // its addresses (the IPv4 header's last 8 octets), then the segment.
+        let length_protocol = u64::from(u16::from_ne_bytes([h[IP + 2], h[IP + 3]]))
+            + u64::from(!(ipv4::HEADER_LEN as u16).to_be())
+            + u64::from(u16::from_ne_bytes([0, PROTOCOL_TCP]));
+        let seg_sum =
+            checksum::add_native(checksum::add_native(length_protocol, &h[IP + 12..TCP]), seg);
+        if !checksum::both_verify(ip_sum, seg_sum) {
+            return false;
+        }
+    }
+    let addrs = be64(h, IP + 12);
+    let ports_seq = be64(h, TCP);
+    let ack_flags_window = be64(h, TCP + 8);
+    out.keep_parsed(
+        TcpFrame {
+            src_mac: EthernetAddress([h[6], h[7], h[8], h[9], h[10], h[11]]),
+            dst_mac: EthernetAddress([h[0], h[1], h[2], h[3], h[4], h[5]]),
+            src_ip: Ipv4Addr::from_bits((addrs >> 32) as u32),
+            dst_ip: Ipv4Addr::from_bits(addrs as u32),
+            tcp: TcpRepr {
+                seq: tcp::SeqNumber(ports_seq as u32),
+                dst_port: (ports_seq >> 32) as u16,
+                src_port: (ports_seq >> 48) as u16,
+                window: ack_flags_window as u16,
+                flags: tcp::TcpFlags((ack_flags_window >> 16) as u8),
+                ack: tcp::SeqNumber((ack_flags_window >> 32) as u32),
+                options,
+                payload_len: payload.len() as u16,
+            },
+            payload_offset: TCP + header_len,
+        },
+        ack_flags_window,
+    );
+    true
+}
+
+/// The most option octets a header holds (a data offset of 15 words).
+const MAX_OPTIONS: usize = tcp::MAX_HEADER_LEN - tcp::HEADER_LEN;
+
+/// The options of a SYN or SYN-ACK as Linux and synfin lay them out, whatever
+/// subset they carry (`tcp_options_write`; [`TcpRepr::emit`]): MSS, then
+/// SACK-permitted and timestamps (packed), or NOP NOP timestamps, or NOP NOP
+/// SACK-permitted, or neither, then NOP window scale or not. Read a word at a time
+/// from `area`, the [`MAX_OPTIONS`] octets that end where the header ends, the
+/// options being its octets from `start` (a multiple of 4). `None` for any other
+/// list, whether well formed or not: [`scan_options`] then judges it. What this
+/// accepts, [`TcpOptions::parse`] reads the same (each word is whole options).
+#[inline(always)]
+fn linux_syn_layout(area: &[u8; MAX_OPTIONS], start: usize) -> Option<TcpOptions> {
+    const WORDS: usize = MAX_OPTIONS / 4;
+    let words = area.as_chunks::<4>().0;
+    let word = |i: usize| u32::from_ne_bytes(words[i]);
+    let mut i = start / 4;
+    if i >= WORDS || word(i) & u32::from_ne_bytes([0xff, 0xff, 0, 0]) != MSS_NE {
+        return None;
+    }
+    let mut o = TcpOptions {
+        mss: Some(u16::from_be_bytes([words[i][2], words[i][3]])),
+        ..TcpOptions::default()
+    };
+    i += 1;
+    if i < WORDS {
+        let w = word(i);
+        if (w == SACKPERM_TS_NE || w == NOP_NOP_TS) && i + 3 <= WORDS {
+            o.sack_permitted = w == SACKPERM_TS_NE;
+            o.timestamps = Some(timestamps(be64(area, 4 * i + 4)));
+            i += 3;
+        } else if w == NOP_NOP_SACKPERM {
+            o.sack_permitted = true;
+            i += 1;
+        }
+    }
+    if i < WORDS && word(i) & u32::from_ne_bytes([0xff, 0xff, 0xff, 0]) == NOP_WS {
+        o.window_scale = Some(words[i][3]);
+        i += 1;
+    }
+    (i == WORDS).then_some(o)
+}
+
+/// The options of a header, as [`TcpOptions::parse`] finds them, read from `area`,
+/// the [`MAX_OPTIONS`] octets that end where the header ends: the options are its
+/// octets from `start` (so that every read is within one fixed-size array, and
+/// its index is checked only by the comparisons the option list needs anyway).
+/// `None` when they are not well formed (`parse` finds them
+/// [`Error::Malformed`](super::Error::Malformed)).
+#[inline(always)]
+fn scan_options(area: &[u8; MAX_OPTIONS], start: usize) -> Option<TcpOptions> {
+    use tcp::kind;
+    let mut o = TcpOptions::default();
+    let mut at = start;
+    while at < MAX_OPTIONS {
+        let k = area[at];
+        if k == kind::END {
+            break;
+        }
+        if k == kind::NOP {
+            at += 1;
+            continue;
+        }
+        // The length octet, at least 2, within the options.
+        let len = usize::from(*area.get(at + 1)?);
+        if len < 2 || len > MAX_OPTIONS - at {
+            return None;
+        }
+        match (k, len) {
+            (kind::MSS, 4) => o.mss = Some(u16::from_be_bytes([area[at + 2], area[at + 3]])),
+            (kind::WINDOW_SCALE, 3) => o.window_scale = Some(area[at + 2]),
+            (kind::SACK_PERMITTED, 2) => o.sack_permitted = true,
+            (kind::TIMESTAMPS, 10) => o.timestamps = Some(timestamps(be64(area, at + 2))),
+            (kind::SACK, _) if len >= 10 && (len - 2) % 8 == 0 => {}
+            (
+                kind::MSS
+                | kind::WINDOW_SCALE
+                | kind::SACK_PERMITTED
+                | kind::SACK
+                | kind::TIMESTAMPS,
+                _,
+            ) => return None,
+            _ => {}
+        }
+        at += len;
+    }
+    Some(o)
 }
 
 /// The options of a header of 8 words after the handshake: NOP, NOP, timestamps,
@@ -272,6 +450,15 @@ const NOP_NOP_TS: u32 =
 /// SACK-permitted then timestamps kind and length, packed (as Linux sends them).
 const SACKPERM_TS: u32 =
     u32::from_be_bytes([tcp::kind::SACK_PERMITTED, 2, tcp::kind::TIMESTAMPS, 10]);
+/// MSS kind and length, as a native-order word whose last two octets (the value)
+/// are masked off.
+const MSS_NE: u32 = u32::from_ne_bytes([tcp::kind::MSS, 4, 0, 0]);
+/// SACK-permitted then timestamps kind and length, as one native-order word.
+const SACKPERM_TS_NE: u32 =
+    u32::from_ne_bytes([tcp::kind::SACK_PERMITTED, 2, tcp::kind::TIMESTAMPS, 10]);
+/// NOP, NOP, SACK-permitted, as one native-order word.
+const NOP_NOP_SACKPERM: u32 =
+    u32::from_ne_bytes([tcp::kind::NOP, tcp::kind::NOP, tcp::kind::SACK_PERMITTED, 2]);
 /// NOP, window scale kind and length, as one native-order word whose last octet
 /// (the shift) is masked off.
 const NOP_WS: u32 = u32::from_ne_bytes([tcp::kind::NOP, tcp::kind::WINDOW_SCALE, 3, 0]);
@@ -329,7 +516,15 @@ fn usual_shape<const N: usize>(
         _ => is_linux_syn_options(options::<N, 20>(h)),
     };
     if !usual {
-        return false;
+        // The data offset of a usual shape with other options (a SYN without
+        // timestamps has 8 words, one without SACK-permitted 10).
+        return any_options_shape(
+            frame,
+            total_len,
+            h[TCP + tcp::field::DATA_OFF],
+            verify_checksums,
+            out,
+        );
     }
     if verify_checksums {
         // Native byte order (see `checksum::sum_native`); 0xffff is the same in both.
@@ -1122,6 +1317,66 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
+        /// The options of a SYN or SYN-ACK as Linux and synfin lay them out, with
+        /// any subset of MSS, SACK-permitted, timestamps and window scale.
+        fn linux_syn_options() -> impl Strategy<Value = Vec<u8>> {
+            (
+                any::<Option<u16>>(),
+                any::<bool>(),
+                any::<Option<[u8; 8]>>(),
+                any::<Option<u8>>(),
+            )
+                .prop_map(|(mss, sack, ts, ws)| {
+                    let mut v = Vec::new();
+                    if let Some(m) = mss {
+                        v.extend([2, 4]);
+                        v.extend(m.to_be_bytes());
+                    }
+                    match (sack, ts) {
+                        (true, Some(t)) => v.extend([&[4u8, 2, 8, 10][..], &t].concat()),
+                        (false, Some(t)) => v.extend([&[1u8, 1, 8, 10][..], &t].concat()),
+                        (true, None) => v.extend([1, 1, 4, 2]),
+                        (false, None) => {}
+                    }
+                    if let Some(s) = ws {
+                        v.extend([1, 3, 3, s]);
+                    }
+                    v
+                })
+        }
+
+        /// Well-formed option lists in any order: every kind the parser knows,
+        /// SACK blocks, unknown kinds, NOPs and End of Option List (after which
+        /// anything may follow), padded with NOPs to whole words.
+        fn well_formed_options() -> impl Strategy<Value = Vec<u8>> {
+            let option = prop_oneof![
+                Just(vec![0u8]),
+                Just(vec![1u8]),
+                any::<[u8; 2]>().prop_map(|m| vec![2, 4, m[0], m[1]]),
+                any::<u8>().prop_map(|s| vec![3, 3, s]),
+                Just(vec![4u8, 2]),
+                (1usize..=4).prop_map(|n| {
+                    let mut v = vec![5, (2 + 8 * n) as u8];
+                    v.resize(2 + 8 * n, 0xab);
+                    v
+                }),
+                any::<[u8; 8]>().prop_map(|t| [&[8u8, 10][..], &t].concat()),
+                (9u8..=254, 2usize..=6).prop_map(|(k, l)| {
+                    let mut v = vec![k, l as u8];
+                    v.resize(l, 7);
+                    v
+                }),
+            ];
+            proptest::collection::vec(option, 0..=8).prop_map(|parts| {
+                let mut v = parts.concat();
+                v.truncate(40);
+                while !v.len().is_multiple_of(4) {
+                    v.push(1);
+                }
+                v
+            })
+        }
+
         /// Frames near the usual one: options of any layout (including malformed
         /// ones), payloads, padding, IPv4 options, then octets overwritten and the
         /// frame cut anywhere.
@@ -1134,6 +1389,8 @@ mod tests {
                 }),
                 Just(vec![2, 4, 5, 180, 1, 1, 4, 2, 1, 3, 3, 14, 0, 0, 0, 0]),
                 proptest::collection::vec(any::<u8>(), 0..=40),
+                linux_syn_options(),
+                well_formed_options(),
             ];
             let edits = prop_oneof![
                 2 => Just(vec![]),
@@ -1231,6 +1488,43 @@ mod tests {
             }
         }
 
+        /// SYNs with MSS and every subset of SACK-permitted, timestamps and window
+        /// scale (shifts 0 and 14), laid out as Linux and synfin lay them out.
+        fn syn_option_subsets() -> Vec<TcpRepr> {
+            let mut v = Vec::new();
+            for window_scale in [None, Some(0), Some(14)] {
+                for sack_permitted in [false, true] {
+                    for timestamps in [None, full_syn().options.timestamps] {
+                        v.push(TcpRepr {
+                            options: TcpOptions {
+                                mss: Some(1460),
+                                window_scale,
+                                sack_permitted,
+                                timestamps,
+                            },
+                            ..full_syn()
+                        });
+                    }
+                }
+            }
+            v
+        }
+
+        /// `syn` with `options` (raw octets, a whole number of words) in place of
+        /// its own, every checksum right.
+        fn with_raw_options(syn: &TcpRepr, options: &[u8]) -> Vec<u8> {
+            let bare = TcpRepr {
+                options: TcpOptions::default(),
+                ..*syn
+            };
+            let mut f = frame_of(&bare, &[]);
+            f.extend_from_slice(options);
+            f[46] = (((20 + options.len()) / 4) << 4) as u8;
+            f[16..18].copy_from_slice(&((40 + options.len()) as u16).to_be_bytes());
+            fix_checksums(&mut f);
+            f
+        }
+
         /// Recomputes both checksums of a frame without IPv4 options after an edit.
         fn fix_checksums(f: &mut [u8]) {
             f[24..26].fill(0);
@@ -1270,12 +1564,23 @@ mod tests {
                 ..ack()
             };
             let payload: Vec<u8> = (0..300u32).map(|i| (i * 7 + 1) as u8).collect();
-            for (tcp, payload, header_len) in [
+            let mut cases = vec![
                 (ack(), &[][..], 32),
                 (data, &payload[..], 32),
                 (bare, &[][..], 20),
                 (full_syn(), &[][..], 40),
-            ] {
+            ];
+            // Every SYN and SYN-ACK synfin and Linux send: MSS and any subset of
+            // SACK-permitted, timestamps and window scale.
+            for syn in syn_option_subsets() {
+                cases.push((syn, &[][..], syn.header_len() as u8));
+                let synack = TcpRepr {
+                    flags: TcpFlags::SYN | TcpFlags::ACK,
+                    ..syn
+                };
+                cases.push((synack, &[][..], syn.header_len() as u8));
+            }
+            for (tcp, payload, header_len) in cases {
                 let f = frame_of(&tcp, payload);
                 assert_eq!(f[46] >> 4, header_len / 4);
                 for verify in [true, false] {
@@ -1293,56 +1598,136 @@ mod tests {
         }
 
         #[test]
-        fn other_option_layouts_go_the_general_way() {
-            let cases = [
-                // Data offset 6: MSS alone.
-                TcpOptions {
-                    mss: Some(1460),
-                    ..TcpOptions::default()
-                },
-                // Data offset 8, but MSS and SACK-permitted, not timestamps.
-                TcpOptions {
-                    mss: Some(1460),
-                    sack_permitted: true,
-                    ..TcpOptions::default()
-                },
-                // Data offset 10 without SACK-permitted: MSS, NOP NOP TS, NOP WS.
-                TcpOptions {
-                    sack_permitted: false,
-                    ..full_syn().options
-                },
-                // Data offset 9: MSS, timestamps (NOP NOP TS).
-                TcpOptions {
-                    mss: Some(536),
-                    timestamps: Some(Timestamps { tsval: 5, tsecr: 0 }),
-                    ..TcpOptions::default()
-                },
-            ];
-            for options in cases {
-                let tcp = TcpRepr {
-                    options,
-                    ..full_syn()
-                };
-                let f = frame_of(&tcp, &[]);
-                assert_eq!(fast(&f, true), None, "{options:?}");
-                assert_eq!(parse_tcp_frame(&f, true).map(|p| p.tcp), Ok(tcp));
+        fn linux_and_synfin_syns_are_read_by_words_and_others_scanned() {
+            for syn in syn_option_subsets() {
+                let f = frame_of(&syn, &[]);
+                let len = syn.header_len();
+                let area = f[..34 + len].last_chunk::<MAX_OPTIONS>().unwrap();
+                assert_eq!(linux_syn_layout(area, 60 - len), Some(syn.options));
+                assert_eq!(scan_options(area, 60 - len), Some(syn.options));
             }
-            // The usual data offsets with other options in them: 8 words of
-            // SACK-permitted and timestamps, 10 words not in Linux's order.
-            let mut f = frame_of(&ack(), &[]);
-            f[54..66].copy_from_slice(&[4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0]);
-            fix_checksums(&mut f);
-            assert_eq!(fast(&f, true), None);
-            let general = parse_tcp_frame(&f, true).unwrap().tcp.options;
-            assert!(general.sack_permitted);
-            let mut f = frame_of(&full_syn(), &[]);
-            f[70..74].copy_from_slice(&[1, 1, 1, 1]);
-            fix_checksums(&mut f);
-            assert_eq!(fast(&f, true), None);
-            assert_eq!(
-                parse_tcp_frame(&f, true).unwrap().tcp.options.window_scale,
-                None
+            // FreeBSD's order is not Linux's: scanned.
+            let f = with_raw_options(
+                &full_syn(),
+                &[
+                    2, 4, 5, 180, 1, 3, 3, 6, 4, 2, 8, 10, 0, 0, 0, 9, 0, 0, 0, 0,
+                ],
             );
+            let area = f.last_chunk::<MAX_OPTIONS>().unwrap();
+            assert_eq!(linux_syn_layout(area, 20), None);
+            assert!(scan_options(area, 20).is_some());
+        }
+
+        #[test]
+        fn other_option_layouts_are_scanned_and_malformed_ones_go_the_general_way() {
+            // Well-formed lists that are none of the fixed shapes are read by the
+            // scan: a SYN of other stacks' orders, MSS alone, SACK-permitted in
+            // 8 words, 10 words not in Linux's order, SACK blocks, unknown
+            // kinds, End of Option List followed by anything.
+            let ts = [0, 0, 0, 9, 0, 0, 0, 0];
+            let well_formed: [(&[u8], TcpOptions); 8] = [
+                (
+                    // FreeBSD: MSS, NOP, WS, SACK-permitted, timestamps.
+                    &[&[2u8, 4, 5, 180, 1, 3, 3, 6, 4, 2, 8, 10][..], &ts].concat(),
+                    TcpOptions {
+                        mss: Some(1460),
+                        window_scale: Some(6),
+                        sack_permitted: true,
+                        timestamps: Some(Timestamps { tsval: 9, tsecr: 0 }),
+                    },
+                ),
+                (
+                    // Windows: MSS, NOP, WS, NOP, NOP, SACK-permitted.
+                    &[2, 4, 5, 180, 1, 3, 3, 8, 1, 1, 4, 2],
+                    TcpOptions {
+                        mss: Some(1460),
+                        window_scale: Some(8),
+                        sack_permitted: true,
+                        timestamps: None,
+                    },
+                ),
+                (
+                    &[2, 4, 2, 24],
+                    TcpOptions {
+                        mss: Some(536),
+                        ..TcpOptions::default()
+                    },
+                ),
+                (
+                    &[4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0],
+                    TcpOptions {
+                        sack_permitted: true,
+                        timestamps: Some(Timestamps { tsval: 1, tsecr: 0 }),
+                        ..TcpOptions::default()
+                    },
+                ),
+                (
+                    // 10 words, the last NOP where the window scale would be.
+                    &[&[2u8, 4, 5, 180, 4, 2, 8, 10][..], &ts, &[1, 1, 1, 1]].concat(),
+                    TcpOptions {
+                        mss: Some(1460),
+                        window_scale: None,
+                        sack_permitted: true,
+                        timestamps: Some(Timestamps { tsval: 9, tsecr: 0 }),
+                    },
+                ),
+                (
+                    // NOP NOP SACK with two blocks, NOP NOP timestamps.
+                    &[
+                        &[1u8, 1, 5, 18][..],
+                        &[0; 16],
+                        &[1, 1, 8, 10],
+                        &[0, 0, 0, 7, 0, 0, 0, 5],
+                    ]
+                    .concat(),
+                    TcpOptions {
+                        timestamps: Some(Timestamps { tsval: 7, tsecr: 5 }),
+                        ..TcpOptions::default()
+                    },
+                ),
+                (
+                    // An unknown kind (TCP Fast Open cookie), a later MSS replacing
+                    // an earlier one.
+                    &[2, 4, 0, 1, 34, 6, 1, 2, 3, 4, 2, 4, 5, 180],
+                    TcpOptions {
+                        mss: Some(1460),
+                        ..TcpOptions::default()
+                    },
+                ),
+                (
+                    // End of Option List, then garbage that is not read.
+                    &[3, 3, 2, 0, 30, 99, 2, 1],
+                    TcpOptions {
+                        window_scale: Some(2),
+                        ..TcpOptions::default()
+                    },
+                ),
+            ];
+            for (options, want) in well_formed {
+                let mut options = options.to_vec();
+                while !options.len().is_multiple_of(4) {
+                    options.push(0);
+                }
+                let f = with_raw_options(&full_syn(), &options);
+                let got = fast(&f, true).unwrap_or_else(|| panic!("{options:?}"));
+                assert_eq!(got.tcp.options, want, "{options:?}");
+                assert_eq!(got.payload_offset, 54 + options.len());
+            }
+            // Malformed lists are refused, and the general way finds them so.
+            let malformed: [&[u8]; 7] = [
+                &[2, 4, 5, 180, 30, 9, 0, 0], // runs past the options
+                &[2, 3, 5, 0],                // MSS of the wrong length
+                &[1, 1, 1, 2],                // no length octet
+                &[30, 1, 0, 0],               // length below 2
+                &[8, 6, 0, 0, 0, 0, 0, 0],    // timestamps of the wrong length
+                &[5, 6, 0, 0, 0, 0, 0, 0],    // SACK that is not whole blocks
+                &[1, 1, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0, 3, 4, 1, 0], // WS of length 4
+            ];
+            for options in malformed {
+                let f = with_raw_options(&full_syn(), options);
+                assert_eq!(fast(&f, true), None, "{options:?}");
+                assert_eq!(parse_tcp_frame(&f, true), Err(Error::Malformed));
+            }
         }
 
         #[test]
@@ -1444,12 +1829,14 @@ mod tests {
             };
             let payload: Vec<u8> = (0..77u32).map(|i| (i * 13 + 5) as u8).collect();
             let mut taken = 0;
-            for f in [
+            let mut frames = vec![
                 frame_of(&ack(), &[]),
                 frame_of(&data, &payload),
                 frame_of(&bare, &[]),
                 frame_of(&full_syn(), &[]),
-            ] {
+            ];
+            frames.extend(syn_option_subsets().iter().map(|syn| frame_of(syn, &[])));
+            for f in frames {
                 for at in 0..f.len() {
                     for x in [0x01, 0x10, 0x80, 0xff] {
                         let mut g = f.clone();
