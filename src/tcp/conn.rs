@@ -466,33 +466,35 @@ impl Conn {
         };
         let ws_agreed = self.rcv_wscale > 0 || self.snd_wscale > 0;
         let tsval = self.tsval_at(ms);
-        let options =
-            if cfg.syn_offers_all() && (offer || (self.ts_ok && self.sack_ok && ws_agreed)) {
-                // Every option: the usual SYN and SYN-ACK. The SYN's options were
-                // laid out once, but for TSval; a SYN-ACK takes their MSS word.
-                let mut o = cfg.syn_all_options();
-                if offer {
-                    o.words[1] = OptionArea::syn_all(0, tsval, 0, 0).words[1];
-                } else {
-                    let own = OptionArea::syn_all(0, tsval, tsecr, self.rcv_wscale);
-                    o.words[1] = own.words[1];
-                    o.words[2] = own.words[2];
-                }
-                o
+        // The options were laid out once for each option set, but for TSval and
+        // TSecr: the SYN's as configured, the SYN-ACK's for each subset, with our
+        // shift (the one negotiation gives: the general way for another).
+        let options = if offer {
+            let o = cfg.syn_options();
+            if c.timestamps {
+                o.with_syn_timestamps(tsval, 0)
             } else {
-                let window_scale = if offer {
-                    c.window_scale
+                o
+            }
+        } else {
+            let sack = c.sack_permitted & self.sack_ok;
+            let ts = c.timestamps & self.ts_ok;
+            if !ws_agreed || Some(self.rcv_wscale) == cfg.rcv_wscale() {
+                let o = cfg.synack_options(ws_agreed, sack, ts);
+                if ts {
+                    o.with_syn_timestamps(tsval, tsecr)
                 } else {
-                    ws_agreed.then_some(self.rcv_wscale)
-                };
-                let timestamps = c.timestamps && (offer || self.ts_ok);
+                    o
+                }
+            } else {
                 OptionArea::syn(&TcpOptions {
                     mss: Some(c.mss),
-                    window_scale,
-                    sack_permitted: c.sack_permitted && (offer || self.sack_ok),
-                    timestamps: timestamps.then_some(Timestamps { tsval, tsecr }),
+                    window_scale: Some(self.rcv_wscale),
+                    sack_permitted: sack,
+                    timestamps: ts.then_some(Timestamps { tsval, tsecr }),
                 })
-            };
+            }
+        };
         TcpHeaderWords::new(
             self.ports(),
             self.iss,

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 pub use crate::stats::{FailCause, Phase};
 use crate::time::Instant;
-use crate::wire::tcp::{OptionArea, TcpHeaderWords, TcpRepr};
+use crate::wire::tcp::{OptionArea, TcpHeaderWords, TcpOptions, TcpRepr, Timestamps};
 
 pub mod conn;
 pub mod isn;
@@ -212,21 +212,32 @@ pub trait Settings {
     fn time_wait_nanos(&self) -> u64 {
         nanos(self.tcp().time_wait)
     }
-    /// Our SYN offers every option (MSS, window scale, SACK-permitted, timestamps):
-    /// the usual SYN, whose options are laid out at once
-    /// ([`OptionArea::syn_all`](crate::wire::tcp::OptionArea::syn_all)).
+    /// The options of our SYN, as configured, with TSval 0 (the only field that
+    /// changes from one SYN to the next, filled in at send time: the second word
+    /// of [`OptionArea::words`] ends with it when timestamps are on).
     #[inline]
-    fn syn_offers_all(&self) -> bool {
+    fn syn_options(&self) -> OptionArea {
         let c = self.tcp();
-        c.window_scale.is_some() && c.sack_permitted && c.timestamps
+        OptionArea::syn(&TcpOptions {
+            mss: Some(c.mss),
+            window_scale: c.window_scale,
+            sack_permitted: c.sack_permitted,
+            timestamps: c.timestamps.then_some(Timestamps::default()),
+        })
     }
-    /// The options of our SYN when it offers every option, with TSval 0 (the only
-    /// word that changes from one SYN to the next, filled in at send time): the
-    /// MSS word is also that of every SYN-ACK that carries all four.
+    /// The options of our SYN-ACK when it carries window scale (our shift
+    /// [`rcv_wscale`](Self::rcv_wscale)), SACK-permitted and timestamps as `ws`,
+    /// `sack` and `ts` say, with TSval and TSecr 0 (filled in at send time: the
+    /// second word of [`OptionArea::words`] ends with TSval, the third starts with
+    /// TSecr).
     #[inline]
-    fn syn_all_options(&self) -> OptionArea {
-        let c = self.tcp();
-        OptionArea::syn_all(c.mss, 0, 0, c.window_scale.unwrap_or(0))
+    fn synack_options(&self, ws: bool, sack: bool, ts: bool) -> OptionArea {
+        OptionArea::syn(&TcpOptions {
+            mss: Some(self.tcp().mss),
+            window_scale: ws.then_some(self.rcv_wscale().unwrap_or(0)),
+            sack_permitted: sack,
+            timestamps: ts.then_some(Timestamps::default()),
+        })
     }
     /// The window field of a SYN or SYN-ACK: `window`, never scaled there
     /// (RFC 7323 §2.2), at most 65,535.
@@ -275,8 +286,10 @@ pub struct TcpParams {
     time_wait_ms: u32,
     idle_nanos: u64,
     time_wait_nanos: u64,
-    syn_offers_all: bool,
-    syn_all_options: OptionArea,
+    syn_options: OptionArea,
+    /// [`Settings::synack_options`] of every subset, indexed by
+    /// [`synack_index`].
+    synack_options: [OptionArea; 8],
     syn_window: u16,
     rcv_wscale: Option<u8>,
     scaled_window: u16,
@@ -292,14 +305,22 @@ impl TcpParams {
             time_wait_ms: cfg.time_wait_ms(),
             idle_nanos: cfg.idle_nanos(),
             time_wait_nanos: cfg.time_wait_nanos(),
-            syn_offers_all: cfg.syn_offers_all(),
-            syn_all_options: cfg.syn_all_options(),
+            syn_options: cfg.syn_options(),
+            synack_options: core::array::from_fn(|i| {
+                cfg.synack_options(i & 1 != 0, i & 2 != 0, i & 4 != 0)
+            }),
             syn_window: cfg.syn_window(),
             rcv_wscale: cfg.rcv_wscale(),
             scaled_window: cfg.scaled_window(),
             cfg,
         }
     }
+}
+
+/// Where [`TcpParams`] keeps the SYN-ACK options of a subset.
+#[inline(always)]
+fn synack_index(ws: bool, sack: bool, ts: bool) -> usize {
+    usize::from(ws) | usize::from(sack) << 1 | usize::from(ts) << 2
 }
 
 impl core::ops::Deref for TcpParams {
@@ -340,12 +361,12 @@ impl Settings for TcpParams {
         self.time_wait_nanos
     }
     #[inline(always)]
-    fn syn_offers_all(&self) -> bool {
-        self.syn_offers_all
+    fn syn_options(&self) -> OptionArea {
+        self.syn_options
     }
     #[inline(always)]
-    fn syn_all_options(&self) -> OptionArea {
-        self.syn_all_options
+    fn synack_options(&self, ws: bool, sack: bool, ts: bool) -> OptionArea {
+        self.synack_options[synack_index(ws, sack, ts)]
     }
     #[inline(always)]
     fn syn_window(&self) -> u16 {

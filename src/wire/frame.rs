@@ -213,16 +213,19 @@ pub fn with_usual_tcp_frame<K: KeepFrame>(
     // The shape of every segment after the handshake first, on its own (in one
     // match with the others, it was tested last).
     let data_off = h[TCP + tcp::field::DATA_OFF];
-    if data_off & 0xf0 == 0x80 {
-        return usual_shape::<{ TCP + 32 }>(frame, total_len, verify_checksums, out);
-    }
-    match data_off >> 4 {
-        5 => usual_shape::<{ TCP + 20 }>(frame, total_len, verify_checksums, out),
-        10 => usual_shape::<{ TCP + 40 }>(frame, total_len, verify_checksums, out),
-        // Any other header with options: a SYN or SYN-ACK without timestamps, SACK
-        // or window scaling, another stack's option order, SACK blocks...
-        _ => any_options_shape(frame, total_len, data_off, verify_checksums, out),
-    }
+    let taken = if data_off & 0xf0 == 0x80 {
+        usual_shape::<{ TCP + 32 }>(frame, total_len, verify_checksums, out)
+    } else {
+        match data_off >> 4 {
+            5 => return usual_shape::<{ TCP + 20 }>(frame, total_len, verify_checksums, out),
+            10 => usual_shape::<{ TCP + 40 }>(frame, total_len, verify_checksums, out),
+            _ => false,
+        }
+    };
+    // Any other header with options: a SYN or SYN-ACK without timestamps, SACK
+    // or window scaling, another stack's option order, SACK blocks... (and the
+    // frames of a usual data offset that were not taken: rare, those in error).
+    taken || any_options_shape(frame, total_len, data_off, verify_checksums, out)
 }
 
 /// [`with_usual_tcp_frame`] of a frame whose Ethernet and IPv4 headers have been
@@ -516,15 +519,7 @@ fn usual_shape<const N: usize>(
         _ => is_linux_syn_options(options::<N, 20>(h)),
     };
     if !usual {
-        // The data offset of a usual shape with other options (a SYN without
-        // timestamps has 8 words, one without SACK-permitted 10).
-        return any_options_shape(
-            frame,
-            total_len,
-            h[TCP + tcp::field::DATA_OFF],
-            verify_checksums,
-            out,
-        );
+        return false;
     }
     if verify_checksums {
         // Native byte order (see `checksum::sum_native`); 0xffff is the same in both.

@@ -825,6 +825,17 @@ impl OptionArea {
         }
     }
 
+    /// `self`, the options of a SYN or SYN-ACK that carries MSS and timestamps,
+    /// laid out by [`syn`](Self::syn) with TSval and TSecr 0, with `tsval` and
+    /// `tsecr` in their place (the timestamps follow the MSS: TSval ends the second
+    /// word, TSecr starts the third). The bytes of `syn` with those timestamps.
+    #[inline(always)]
+    pub fn with_syn_timestamps(mut self, tsval: u32, tsecr: u32) -> OptionArea {
+        self.words[1] |= u64::from(tsval).to_be();
+        self.words[2] |= (u64::from(tsecr) << 32).to_be();
+        self
+    }
+
     /// The options of a SYN (or SYN-ACK) with any option set, laid out as
     /// [`TcpRepr::emit`] lays them out. The usual SYNs carry every option
     /// ([`syn_all`](Self::syn_all)); the others are laid out out of line.
@@ -1540,6 +1551,33 @@ mod tests {
             1000,
         );
         assert_eq!(w, bare.header_words());
+    }
+
+    #[test]
+    fn syn_options_laid_out_once_take_their_timestamps_in_place() {
+        let ts = Timestamps {
+            tsval: 0x0102_0304,
+            tsecr: 0xa0b0_c0d0,
+        };
+        for window_scale in [None, Some(0), Some(7), Some(14)] {
+            for sack_permitted in [false, true] {
+                let o = TcpOptions {
+                    mss: Some(1400),
+                    window_scale,
+                    sack_permitted,
+                    timestamps: Some(Timestamps::default()),
+                };
+                let with = TcpOptions {
+                    timestamps: Some(ts),
+                    ..o
+                };
+                assert_eq!(
+                    OptionArea::syn(&o).with_syn_timestamps(ts.tsval, ts.tsecr),
+                    OptionArea::syn(&with),
+                    "{o:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -134,7 +134,14 @@ fn params_derive_what_the_config_derives() {
     };
     for cfg in [config(), TcpConfig::default(), odd, plain, wide] {
         let p = TcpParams::new(cfg.clone());
-        assert_eq!(p.syn_offers_all(), cfg.syn_offers_all());
+        assert_eq!(p.syn_options(), cfg.syn_options());
+        for subset in 0..8 {
+            let (ws, sack, ts) = (subset & 1 != 0, subset & 2 != 0, subset & 4 != 0);
+            assert_eq!(
+                p.synack_options(ws, sack, ts),
+                cfg.synack_options(ws, sack, ts)
+            );
+        }
         assert_eq!(p.syn_window(), cfg.syn_window());
         assert_eq!(p.rcv_wscale(), cfg.rcv_wscale());
         assert_eq!(p.scaled_window(), cfg.scaled_window());
@@ -271,4 +278,114 @@ fn the_usual_lifecycle_takes_the_specialised_handlers() {
             }
         }
     }
+}
+
+/// Every SYN and SYN-ACK option set, sent from the options laid out once
+/// ([`Settings::syn_options`], [`Settings::synack_options`]) with TcpParams and
+/// TcpConfig alike, carries what RFC 7323 and RFC 2018 say it offers: our SYN what
+/// is configured, our SYN-ACK each option both offered (window scale when either
+/// shift is nonzero, ours capped at 14), TSecr the SYN's TSval.
+#[test]
+fn syn_and_syn_ack_of_every_option_set_carry_what_both_offered() {
+    let mut checked = 0;
+    for window_scale in [None, Some(0), Some(7), Some(20)] {
+        for sack_permitted in [false, true] {
+            for timestamps in [false, true] {
+                let cfg = TcpConfig {
+                    mss: 1400,
+                    window_scale,
+                    sack_permitted,
+                    timestamps,
+                    ..config()
+                };
+                let params = TcpParams::new(cfg.clone());
+                let now = Instant::from_millis(1000);
+                // Our SYN.
+                let mut sinks = [TestSink::default(), TestSink::default()];
+                Conn::connect(
+                    &cfg,
+                    (LOCAL_IP, LOCAL_PORT),
+                    (REMOTE_IP, REMOTE_PORT),
+                    LOCAL_ISS,
+                    77,
+                    now,
+                    now,
+                    &mut sinks[0],
+                );
+                Conn::connect(
+                    &params,
+                    (LOCAL_IP, LOCAL_PORT),
+                    (REMOTE_IP, REMOTE_PORT),
+                    LOCAL_ISS,
+                    77,
+                    now,
+                    now,
+                    &mut sinks[1],
+                );
+                for sink in &sinks {
+                    let o = sink.sent[0].0.options;
+                    assert_eq!(o.mss, Some(1400));
+                    assert_eq!(o.window_scale, window_scale);
+                    assert_eq!(o.sack_permitted, sack_permitted);
+                    assert_eq!(o.timestamps.map(|t| t.tsecr), timestamps.then_some(0));
+                }
+                assert_eq!(sinks[0].sent, sinks[1].sent);
+                // Our SYN-ACK to every SYN.
+                for peer_ws in [None, Some(0), Some(9)] {
+                    for peer_sack in [false, true] {
+                        for peer_ts in [None, Some(Timestamps { tsval: 5, tsecr: 0 })] {
+                            let syn = TcpRepr {
+                                options: TcpOptions {
+                                    mss: Some(1460),
+                                    window_scale: peer_ws,
+                                    sack_permitted: peer_sack,
+                                    timestamps: peer_ts,
+                                },
+                                ..syn_from_client()
+                            };
+                            let mut sinks = [TestSink::default(), TestSink::default()];
+                            Conn::accept(
+                                &cfg,
+                                (LOCAL_IP, LOCAL_PORT),
+                                (REMOTE_IP, REMOTE_PORT),
+                                &syn,
+                                LOCAL_ISS,
+                                77,
+                                now,
+                                &mut sinks[0],
+                            );
+                            Conn::accept(
+                                &params,
+                                (LOCAL_IP, LOCAL_PORT),
+                                (REMOTE_IP, REMOTE_PORT),
+                                &syn,
+                                LOCAL_ISS,
+                                77,
+                                now,
+                                &mut sinks[1],
+                            );
+                            let ours = window_scale.map(|s| s.min(14));
+                            let ws = match (ours, peer_ws) {
+                                (Some(a), Some(b)) if a > 0 || b > 0 => Some(a),
+                                _ => None,
+                            };
+                            for sink in &sinks {
+                                let o = sink.sent[0].0.options;
+                                assert_eq!(o.mss, Some(1400));
+                                assert_eq!(o.window_scale, ws);
+                                assert_eq!(o.sack_permitted, sack_permitted && peer_sack);
+                                assert_eq!(
+                                    o.timestamps.map(|t| t.tsecr),
+                                    peer_ts.filter(|_| timestamps).map(|t| t.tsval)
+                                );
+                            }
+                            assert_eq!(sinks[0].sent, sinks[1].sent);
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 16 * 12);
 }
