@@ -214,11 +214,13 @@ pub fn with_usual_tcp_frame<K: KeepFrame>(
     // match with the others, it was tested last).
     let data_off = h[TCP + tcp::field::DATA_OFF];
     let taken = if data_off & 0xf0 == 0x80 {
-        usual_shape::<{ TCP + 32 }>(frame, total_len, verify_checksums, out)
+        usual_shape::<{ TCP + 32 }, false>(frame, total_len, verify_checksums, out)
     } else {
         match data_off >> 4 {
-            5 => return usual_shape::<{ TCP + 20 }>(frame, total_len, verify_checksums, out),
-            10 => usual_shape::<{ TCP + 40 }>(frame, total_len, verify_checksums, out),
+            5 => {
+                return usual_shape::<{ TCP + 20 }, false>(frame, total_len, verify_checksums, out);
+            }
+            10 => usual_shape::<{ TCP + 40 }, false>(frame, total_len, verify_checksums, out),
             _ => false,
         }
     };
@@ -230,12 +232,11 @@ pub fn with_usual_tcp_frame<K: KeepFrame>(
 
 /// [`with_usual_tcp_frame`] of a frame whose Ethernet and IPv4 headers have been
 /// checked and whose TCP header has options of any layout (`data_off` is its data
-/// offset octet): they are read from the 40 octets that end where the header ends
-/// (a fixed-size array, whatever the header's length), by [`linux_syn_layout`] for
-/// the SYNs and SYN-ACKs of Linux and synfin, by [`scan_options`] for any other
-/// list; the checksums are verified over the header and payload as one run of
-/// octets. False when the frame is not valid or its options are not well formed
-/// (the general way then finds the error), and for a data offset below 6.
+/// offset octet): [`usual_shape`] of its length, the options read from the 40
+/// octets that end where the header ends, by [`linux_syn_layout`] for the SYNs
+/// and SYN-ACKs of Linux and synfin, by [`scan_options`] for any other list. False
+/// when the frame is not valid or its options are not well formed (the general way
+/// then finds the error), and for a data offset below 6.
 ///
 /// Out of line: inlined in the receive loop beside the usual shapes, it made every
 /// frame of theirs cost more (about 30 instructions per lifecycle with every
@@ -248,68 +249,20 @@ fn any_options_shape(
     verify_checksums: bool,
     out: &mut impl KeepFrame,
 ) -> bool {
-    let header_len = usize::from(data_off >> 4) * 4;
-    if header_len <= tcp::HEADER_LEN {
-        return false;
+    let (f, len, v) = (frame, total_len, verify_checksums);
+    match data_off >> 4 {
+        6 => usual_shape::<{ TCP + 24 }, true>(f, len, v, out),
+        7 => usual_shape::<{ TCP + 28 }, true>(f, len, v, out),
+        8 => usual_shape::<{ TCP + 32 }, true>(f, len, v, out),
+        9 => usual_shape::<{ TCP + 36 }, true>(f, len, v, out),
+        10 => usual_shape::<{ TCP + 40 }, true>(f, len, v, out),
+        11 => usual_shape::<{ TCP + 44 }, true>(f, len, v, out),
+        12 => usual_shape::<{ TCP + 48 }, true>(f, len, v, out),
+        13 => usual_shape::<{ TCP + 52 }, true>(f, len, v, out),
+        14 => usual_shape::<{ TCP + 56 }, true>(f, len, v, out),
+        15 => usual_shape::<{ TCP + 60 }, true>(f, len, v, out),
+        _ => false,
     }
-    // The segment, up to the IPv4 total length (Ethernet padding after it is
-    // ignored), then its header and payload.
-    let Some(seg) = frame.get(TCP..IP + total_len) else {
-        return false;
-    };
-    let Some((_, payload)) = seg.split_at_checked(header_len) else {
-        return false;
-    };
-    let Some(area) = frame
-        .get(..TCP + header_len)
-        .and_then(|head| head.last_chunk::<MAX_OPTIONS>())
-    else {
-        return false;
-    };
-    let Some(h) = frame.first_chunk::<{ TCP + tcp::HEADER_LEN }>() else {
-        return false;
-    };
-    let start = tcp::MAX_HEADER_LEN - header_len;
-    let Some(options) = linux_syn_layout(area, start).or_else(|| scan_options(area, start)) else {
-        return false;
-    };
-    if verify_checksums {
-        let ip_sum = checksum::add_native(0, &h[IP..TCP]);
-        // As in `usual_shape`: the pseudo-header's protocol and segment length,
-        // its addresses (the IPv4 header's last 8 octets), then the segment.
-        let length_protocol = u64::from(u16::from_ne_bytes([h[IP + 2], h[IP + 3]]))
-            + u64::from(!(ipv4::HEADER_LEN as u16).to_be())
-            + u64::from(u16::from_ne_bytes([0, PROTOCOL_TCP]));
-        let seg_sum =
-            checksum::add_native(checksum::add_native(length_protocol, &h[IP + 12..TCP]), seg);
-        if !checksum::both_verify(ip_sum, seg_sum) {
-            return false;
-        }
-    }
-    let addrs = be64(h, IP + 12);
-    let ports_seq = be64(h, TCP);
-    let ack_flags_window = be64(h, TCP + 8);
-    out.keep_parsed(
-        TcpFrame {
-            src_mac: EthernetAddress([h[6], h[7], h[8], h[9], h[10], h[11]]),
-            dst_mac: EthernetAddress([h[0], h[1], h[2], h[3], h[4], h[5]]),
-            src_ip: Ipv4Addr::from_bits((addrs >> 32) as u32),
-            dst_ip: Ipv4Addr::from_bits(addrs as u32),
-            tcp: TcpRepr {
-                seq: tcp::SeqNumber(ports_seq as u32),
-                dst_port: (ports_seq >> 32) as u16,
-                src_port: (ports_seq >> 48) as u16,
-                window: ack_flags_window as u16,
-                flags: tcp::TcpFlags((ack_flags_window >> 16) as u8),
-                ack: tcp::SeqNumber((ack_flags_window >> 32) as u32),
-                options,
-                payload_len: payload.len() as u16,
-            },
-            payload_offset: TCP + header_len,
-        },
-        ack_flags_window,
-    );
-    true
 }
 
 /// The most option octets a header holds (a data offset of 15 words).
@@ -489,12 +442,13 @@ fn be32(b: &[u8], at: usize) -> u32 {
 }
 
 /// [`parse_usual_tcp_frame`] of a frame whose Ethernet and IPv4 headers have been
-/// checked, and whose TCP header ends at `N` (a constant: 54, 66 or 74): the first
-/// `N` octets are one array, the options are parsed by the shape's parser (which
-/// gives `None` when they are not the shape's), the checksums are verified in carry
-/// chains unrolled for the header length.
+/// checked, and whose TCP header ends at `N` (a constant: 54, 66 or 74 in the
+/// receive loop, 58 to 94 out of line): the first `N` octets are one array, the
+/// options are parsed by the shape's parser (which gives `None` when they are not
+/// the shape's), or with `ANY` by the parsers of any well-formed list, the
+/// checksums are verified in carry chains unrolled for the header length.
 #[inline(always)]
-fn usual_shape<const N: usize>(
+fn usual_shape<const N: usize, const ANY: bool>(
     frame: &[u8],
     total_len: usize,
     verify_checksums: bool,
@@ -513,10 +467,24 @@ fn usual_shape<const N: usize>(
     // The options are recognised here, and read after the verification (their
     // values, kept in registers across it, went to the stack). (A match on the
     // constant, so that each shape's recogniser is a direct call.)
-    let usual = match N - TCP {
-        20 => true,
-        32 => is_timestamps_only(options::<N, 12>(h)),
-        _ => is_linux_syn_options(options::<N, 20>(h)),
+    // Options of any layout (`ANY`) are read here, and kept across it.
+    let mut any = TcpOptions::default();
+    let usual = if ANY {
+        let area = h[N - MAX_OPTIONS..].first_chunk().expect("40 octets");
+        let start = MAX_OPTIONS - (N - TCP - tcp::HEADER_LEN);
+        match linux_syn_layout(area, start).or_else(|| scan_options(area, start)) {
+            Some(o) => {
+                any = o;
+                true
+            }
+            None => false,
+        }
+    } else {
+        match N - TCP {
+            20 => true,
+            32 => is_timestamps_only(options::<N, 12>(h)),
+            _ => is_linux_syn_options(options::<N, 20>(h)),
+        }
     };
     if !usual {
         return false;
@@ -554,10 +522,14 @@ fn usual_shape<const N: usize>(
     let addrs = be64(h, IP + 12);
     let ports_seq = be64(h, TCP);
     let ack_flags_window = be64(h, TCP + 8);
-    let options = match N - TCP {
-        20 => TcpOptions::default(),
-        32 => timestamps_only(options::<N, 12>(h)),
-        _ => linux_syn_options(options::<N, 20>(h)),
+    let options = if ANY {
+        any
+    } else {
+        match N - TCP {
+            20 => TcpOptions::default(),
+            32 => timestamps_only(options::<N, 12>(h)),
+            _ => linux_syn_options(options::<N, 20>(h)),
+        }
     };
     out.keep_parsed(
         TcpFrame {
