@@ -128,12 +128,20 @@ fn is_unsupported_ethertype(raw: u16) -> bool {
 /// EtherType is [`Error::NotIpv4`] (a VLAN tag [`Error::Unsupported`]); another IP
 /// protocol is [`Error::NotTcp`]; a fragment is [`Error::Fragmented`]. Ethernet
 /// padding after the IPv4 total length is ignored.
+///
+/// The frames the receive loops' fast path ([`with_usual_tcp_frame`]) leaves to
+/// this are read by the same fixed-offset shapes when their only difference is a
+/// type of service (a DUT or a network that marks DSCP or ECN): the layered
+/// parsers only for the rest.
 #[inline]
 pub fn parse_tcp_frame(frame: &[u8], verify_checksums: bool) -> Result<TcpFrame> {
-    match parse_usual_tcp_frame(frame, verify_checksums) {
-        Some(f) => Ok(f),
-        None => parse_tcp_frame_by_layers(frame, verify_checksums),
+    let mut parsed = None;
+    if with_tcp_frame::<_, true>(frame, verify_checksums, &mut parsed)
+        && let Some(f) = parsed
+    {
+        return Ok(f);
     }
+    parse_tcp_frame_by_layers(frame, verify_checksums)
 }
 
 /// The fast path of [`parse_tcp_frame`]: a valid frame with an IPv4 header without
@@ -195,6 +203,16 @@ pub fn with_usual_tcp_frame<K: KeepFrame>(
     verify_checksums: bool,
     out: &mut K,
 ) -> bool {
+    with_tcp_frame::<K, false>(frame, verify_checksums, out)
+}
+
+/// [`with_usual_tcp_frame`], with `ANY_TOS` of any type of service.
+#[inline(always)]
+fn with_tcp_frame<K: KeepFrame, const ANY_TOS: bool>(
+    frame: &[u8],
+    verify_checksums: bool,
+    out: &mut K,
+) -> bool {
     let Some(h) = frame.first_chunk::<{ TCP + tcp::HEADER_LEN }>() else {
         return false;
     };
@@ -203,7 +221,12 @@ pub fn with_usual_tcp_frame<K: KeepFrame>(
     // general way): one comparison of four octets with the frame in memory. Then
     // no MF, offset zero (DF either way) and TCP: a masked comparison.
     let word = |at: usize| u32::from_ne_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]);
-    if word(12) != u32::from_ne_bytes([0x08, 0x00, 0x45, 0])
+    let tos_mask = if ANY_TOS {
+        [0xff, 0xff, 0xff, 0]
+    } else {
+        [0xff; 4]
+    };
+    if word(12) & u32::from_ne_bytes(tos_mask) != u32::from_ne_bytes([0x08, 0x00, 0x45, 0])
         || word(IP + 6) & u32::from_ne_bytes([0x3f, 0xff, 0, 0xff])
             != u32::from_ne_bytes([0, 0, 0, PROTOCOL_TCP])
     {
@@ -1707,6 +1730,10 @@ mod tests {
                 fix_checksums(&mut f);
                 assert_eq!(fast(&f, true), None, "{tos:#x}");
                 assert_eq!(parse_tcp_frame(&f, true), Ok(usual), "{tos:#x}");
+                // The general way reads it at fixed offsets too.
+                let mut any_tos = None;
+                assert!(with_tcp_frame::<_, true>(&f, true, &mut any_tos));
+                assert_eq!(any_tos, Some(usual), "{tos:#x}");
             }
         }
 
