@@ -41,6 +41,24 @@ bin="${CARGO_TARGET_DIR:-target}/release/synfin"
   line=$(scripts/callgrind-lifecycle.sh client --delay 100us | tail -1)
   echo "| client, with \`--delay 100us\` (the virtual clock moves: latencies, timers and TIME-WAIT deadlines as in a real run) | as client | $(echo "$line" | sed 's/.*per-lifecycle=//') |"
   echo
+  echo "## Other SYN option sets"
+  echo
+  echo "Command: \`scripts/callgrind-lifecycle.sh client OPTIONS\` — as above, with SYNs (and so SYN-ACKs)"
+  echo "offering less: the settings a TIME-WAIT comparison changes (tcp_timestamps) and what a DUT may have"
+  echo "turned off. Without timestamps every data segment carries 12 option octets fewer."
+  echo
+  echo "| run options | instructions per lifecycle |"
+  echo "|---|---|"
+  for o in "--no-timestamps" "--no-sack" "--wscale 0" "--wscale off" "--no-timestamps --no-sack" "--no-timestamps --wscale off"; do
+    # shellcheck disable=SC2086 # the options are words
+    line=$(scripts/callgrind-lifecycle.sh client $o | tail -1)
+    echo "| \`$o\` | $(echo "$line" | sed 's/.*per-lifecycle=//') |"
+  done
+  for m in server rst; do
+    line=$(scripts/callgrind-lifecycle.sh "$m" --no-timestamps | tail -1)
+    echo "| \`--close $m --no-timestamps\` | $(echo "$line" | sed 's/.*per-lifecycle=//') |"
+  done
+  echo
   echo "## Where the instructions of a client-closed lifecycle go"
   echo
   echo "Command: \`scripts/callgrind-breakdown.sh client\` — the same two runs, each function's own cost"
