@@ -46,6 +46,9 @@ pub enum TimerKind {
 const DEFAULT_MSS: u16 = 536;
 /// Largest window scale shift (RFC 7323 §2.3).
 pub(crate) const MAX_WSCALE: u8 = 14;
+/// The bit of [`Conn`]'s `rcv_wscale` that says window scaling was agreed (above
+/// every shift: at most [`MAX_WSCALE`]).
+const WS_AGREED: u8 = 0x80;
 /// RTO once data flows after a handshake that needed a retransmission
 /// (RFC 6298 §5.7), in ms.
 const RTO_AFTER_SYN_LOSS_MS: u32 = 3_000;
@@ -113,7 +116,11 @@ pub struct Conn {
     sack_ok: bool,
     /// Shift applied to the peer's window field (its offered scale).
     snd_wscale: u8,
-    /// Shift applied to our window field (our offered scale, when the peer agreed).
+    /// Shift applied to our window field (our offered scale, when the peer agreed)
+    /// in the low bits ([`rcv_shift`](Self::rcv_shift)), and [`WS_AGREED`] when
+    /// window scaling was agreed, even with both shifts 0 (a flag of its own
+    /// would grow the block past 120 bytes; the shift is not read on the usual
+    /// path, whose window field is `rcv_wnd`).
     rcv_wscale: u8,
     /// RTO expirations of the current outstanding segment (reset by new ACKs).
     retries: u8,
@@ -400,6 +407,19 @@ impl Conn {
         self.tsval_at(now.as_millis() as u32)
     }
 
+    /// The shift applied to our window field (0 unless window scaling was agreed).
+    #[inline(always)]
+    fn rcv_shift(&self) -> u8 {
+        self.rcv_wscale & !WS_AGREED
+    }
+
+    /// Whether window scaling was agreed: both SYNs carried the option (RFC 7323
+    /// §2.2), whatever the shifts.
+    #[inline(always)]
+    fn ws_agreed(&self) -> bool {
+        self.rcv_wscale & WS_AGREED != 0
+    }
+
     /// Our TSval when the millisecond clock reads `ms` ([`Sink::ms_clock`]).
     #[inline(always)]
     fn tsval_at(&self, ms: u32) -> u32 {
@@ -464,7 +484,10 @@ impl Conn {
         } else {
             (TcpFlags::SYN | TcpFlags::ACK, self.rcv_nxt, self.ts_recent)
         };
-        let ws_agreed = self.rcv_wscale > 0 || self.snd_wscale > 0;
+        // (Agreed is both SYNs carrying the option, whatever the shifts: a peer
+        // offering shift 0 to a side configured with shift 0 gets the option
+        // back, RFC 7323 §2.2.)
+        let ws_agreed = self.ws_agreed();
         let tsval = self.tsval_at(ms);
         // The options were laid out once for each option set, but for TSval and
         // TSecr: the SYN's as configured, the SYN-ACK's for each subset, with our
@@ -479,7 +502,7 @@ impl Conn {
         } else {
             let sack = c.sack_permitted & self.sack_ok;
             let ts = c.timestamps & self.ts_ok;
-            if !ws_agreed || Some(self.rcv_wscale) == cfg.rcv_wscale() {
+            if !ws_agreed || Some(self.rcv_shift()) == cfg.rcv_wscale() {
                 let o = cfg.synack_options(ws_agreed, sack, ts);
                 if ts {
                     o.with_syn_timestamps(tsval, tsecr)
@@ -489,7 +512,7 @@ impl Conn {
             } else {
                 OptionArea::syn(&TcpOptions {
                     mss: Some(c.mss),
-                    window_scale: Some(self.rcv_wscale),
+                    window_scale: Some(self.rcv_shift()),
                     sack_permitted: sack,
                     timestamps: ts.then_some(Timestamps { tsval, tsecr }),
                 })
@@ -774,7 +797,11 @@ impl Conn {
         // Our window field and shift, from what the settings derive once.
         (self.rcv_wscale, self.snd_wscale, self.rcv_wnd) = match (cfg.rcv_wscale(), o.window_scale)
         {
-            (Some(ours), Some(theirs)) => (ours, theirs.min(MAX_WSCALE), cfg.scaled_window()),
+            (Some(ours), Some(theirs)) => (
+                ours | WS_AGREED,
+                theirs.min(MAX_WSCALE),
+                cfg.scaled_window(),
+            ),
             _ => (0, 0, cfg.syn_window()),
         };
         self.peer_mss = o.mss.unwrap_or(DEFAULT_MSS).max(64);
@@ -1559,7 +1586,7 @@ impl Conn {
         // Without window scaling the 16-bit field caps it at 65535 whatever
         // cfg.tcp().window says, and a segment beyond what we advertised is not
         // acceptable (RFC 9293 §3.10.7.4; RFC 5961 §3.2 drops such a RST).
-        let wnd = u32::from(self.rcv_wnd) << self.rcv_wscale;
+        let wnd = u32::from(self.rcv_wnd) << self.rcv_shift();
         let len = seg.seq_len();
         let from_nxt = seg.seq.diff(self.rcv_nxt);
         if len == 0 {

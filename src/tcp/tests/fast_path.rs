@@ -365,8 +365,11 @@ fn syn_and_syn_ack_of_every_option_set_carry_what_both_offered() {
                                 &mut sinks[1],
                             );
                             let ours = window_scale.map(|s| s.min(14));
+                            // Agreed when both SYNs carry the option, whatever
+                            // the shifts (RFC 7323 §2.2): shift 0 on both sides
+                            // is still answered with the option.
                             let ws = match (ours, peer_ws) {
-                                (Some(a), Some(b)) if a > 0 || b > 0 => Some(a),
+                                (Some(a), Some(_)) => Some(a),
                                 _ => None,
                             };
                             for sink in &sinks {
