@@ -7,8 +7,6 @@
 //! from coming back unseen (instruction counts themselves are measured by
 //! `scripts/callgrind-lifecycle.sh`, not in tests).
 
-use std::time::Duration;
-
 use synfin::engine::TwPolicy;
 use synfin::engine::client::{ClientConfig, ClientWorker};
 use synfin::engine::core::Macs;
@@ -20,6 +18,9 @@ use synfin::tcp::{CloseMode, TcpConfig};
 use synfin::time::Instant;
 use synfin::wire::EthernetAddress;
 use synfin::wire::frame::{parse_tcp_frame, parse_usual_tcp_frame};
+
+#[path = "common/virtual_clock.rs"]
+mod virtual_clock;
 
 const CONNECTIONS: u64 = 24;
 
@@ -113,16 +114,14 @@ fn lifecycles(tcp: &TcpConfig) -> (Seen, u64) {
             return (seen, client.recorder().counters.completed);
         }
         if work == 0 {
-            now = [
-                client.next_wakeup(),
-                server.next_wakeup(),
-                wire.next_delivery(),
-            ]
-            .into_iter()
-            .flatten()
-            .filter(|t| *t > now)
-            .min()
-            .unwrap_or(now + Duration::from_millis(1));
+            now = virtual_clock::next_due(
+                now,
+                [
+                    client.next_wakeup(),
+                    server.next_wakeup(),
+                    wire.next_delivery(),
+                ],
+            );
         }
     }
     panic!("the run did not end");

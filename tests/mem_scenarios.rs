@@ -18,6 +18,9 @@ use synfin::time::Instant;
 use synfin::wire::ethernet::EthernetAddress;
 use synfin::wire::frame::parse_tcp_frame;
 
+#[path = "common/virtual_clock.rs"]
+mod virtual_clock;
+
 const CLIENT_IP: u32 = 0xc612_0001;
 const SERVER_IP: u32 = 0xc613_0001;
 
@@ -335,17 +338,14 @@ fn tiny_tuple_space(policy: TwPolicy) -> (Counters, Option<Duration>) {
             break;
         }
         if work == 0 {
-            let next = [
-                client.next_wakeup(),
-                server.next_wakeup(),
-                wire.next_delivery(),
-            ]
-            .into_iter()
-            .flatten()
-            .filter(|t| *t > now)
-            .min()
-            .unwrap_or(now + Duration::from_millis(1));
-            now = next;
+            now = virtual_clock::next_due(
+                now,
+                [
+                    client.next_wakeup(),
+                    server.next_wakeup(),
+                    wire.next_delivery(),
+                ],
+            );
         }
     }
     assert!(client.done(), "the run must finish");
