@@ -114,14 +114,7 @@ fn lifecycles(tcp: &TcpConfig) -> (Seen, u64) {
             return (seen, client.recorder().counters.completed);
         }
         if work == 0 {
-            now = virtual_clock::next_due(
-                now,
-                [
-                    client.next_wakeup(),
-                    server.next_wakeup(),
-                    wire.next_delivery(),
-                ],
-            );
+            now = virtual_clock::next_due(now, &client, &server, &wire);
         }
     }
     panic!("the run did not end");

@@ -338,14 +338,7 @@ fn tiny_tuple_space(policy: TwPolicy) -> (Counters, Option<Duration>) {
             break;
         }
         if work == 0 {
-            now = virtual_clock::next_due(
-                now,
-                [
-                    client.next_wakeup(),
-                    server.next_wakeup(),
-                    wire.next_delivery(),
-                ],
-            );
+            now = virtual_clock::next_due(now, &client, &server, &wire);
         }
     }
     assert!(client.done(), "the run must finish");

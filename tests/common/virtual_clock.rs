@@ -4,15 +4,28 @@
 
 use std::time::Duration;
 
+use synfin::engine::client::ClientWorker;
+use synfin::engine::server::ServerWorker;
+use synfin::io::mem::MemWire;
 use synfin::time::Instant;
 
-/// The earliest of `due` after `now` (something due at or before `now` is what
-/// the workers cannot act on yet: a due connection waiting for a tuple), else
-/// 1 ms on.
-pub fn next_due<const N: usize>(now: Instant, due: [Option<Instant>; N]) -> Instant {
-    due.into_iter()
-        .flatten()
-        .filter(|t| *t > now)
-        .min()
-        .unwrap_or(now + Duration::from_millis(1))
+/// The earliest wake-up of `client`, `server` or `wire` after `now` (one at or
+/// before `now` is something the workers cannot act on yet: a due connection
+/// waiting for a tuple), else 1 ms on.
+pub fn next_due(
+    now: Instant,
+    client: &ClientWorker,
+    server: &ServerWorker,
+    wire: &MemWire,
+) -> Instant {
+    [
+        client.next_wakeup(),
+        server.next_wakeup(),
+        wire.next_delivery(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|t| *t > now)
+    .min()
+    .unwrap_or(now + Duration::from_millis(1))
 }
