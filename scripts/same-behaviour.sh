@@ -1,10 +1,12 @@
 #!/bin/sh
-# Behaviour check for hot-path work: fifteen seeded virtual-time runs over the in-memory
-# wire (every close mode, loss, duplication, reordering, TIME-WAIT policies, large
-# payloads, an empty exchange, SYNs without timestamps, SACK or window scaling), run with this tree's build and with REV's, whose JSON
-# reports (every counter, every histogram, every per-second row; peak RSS and the start
-# time, and what the tables were sized at, left out) must be byte-identical. A change meant only to make the engine faster
-# must pass it. Usage: scripts/same-behaviour.sh [REV]   (default: HEAD)
+# Behaviour check for hot-path work: fifteen seeded virtual-time runs over the
+# in-memory wire (every close mode, loss, duplication, reordering, TIME-WAIT
+# policies, large payloads, an empty exchange, SYNs without timestamps, SACK or
+# window scaling), run with this tree's build and with REV's, whose JSON reports
+# (every counter, every histogram, every per-second row; peak RSS and the start
+# time, and what the tables were sized at, left out) must be byte-identical. A
+# change meant only to make the engine faster must pass it.
+# Usage: scripts/same-behaviour.sh [REV]   (default: HEAD)
 set -eu
 cd "$(dirname "$0")/.."
 rev="${1:-HEAD}"
