@@ -283,8 +283,8 @@ fn the_usual_lifecycle_takes_the_specialised_handlers() {
 /// Every SYN and SYN-ACK option set, sent from the options laid out once
 /// ([`Settings::syn_options`], [`Settings::synack_options`]) with TcpParams and
 /// TcpConfig alike, carries what RFC 7323 and RFC 2018 say it offers: our SYN what
-/// is configured, our SYN-ACK each option both offered (window scale when either
-/// shift is nonzero, ours capped at 14), TSecr the SYN's TSval.
+/// is configured, our SYN-ACK each option both offered (window scale whatever the
+/// shifts, ours capped at 14), TSecr the SYN's TSval.
 #[test]
 fn syn_and_syn_ack_of_every_option_set_carry_what_both_offered() {
     let mut checked = 0;
