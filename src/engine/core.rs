@@ -1260,6 +1260,28 @@ mod tests {
         (core, Output::new(Vec::new(), macs), MapIndex::default())
     }
 
+    /// Fire the timers of `core` due at `ms`.
+    fn poll_at(
+        core: &mut Core<u32>,
+        index: &mut MapIndex,
+        out: &mut Output,
+        port: &mut impl Transmit,
+        ms: u64,
+    ) {
+        core.poll_timers(index, &mut out.tx(port, Instant::from_millis(ms)));
+    }
+
+    /// File TIME-WAIT record `rec` under `key`, with no hint.
+    fn enter_tw(
+        core: &mut Core<u32>,
+        index: &mut MapIndex,
+        out: &mut Output,
+        key: u32,
+        rec: TimeWaitRecord,
+    ) {
+        core.enter_time_wait(index, &mut out.rec.counters, key, NO_HINT, rec);
+    }
+
     fn tw_record(entered_ms: u32, expires_ms: u32) -> TimeWaitRecord {
         TimeWaitRecord {
             entered_ms,
@@ -1275,34 +1297,16 @@ mod tests {
         let mut port = wire.port_a();
         // Ten records at t = 0, all to expire at 60 s: one group, one entry.
         for key in 0..10 {
-            core.enter_time_wait(
-                &mut index,
-                &mut out.rec.counters,
-                key,
-                NO_HINT,
-                tw_record(0, 60_000),
-            );
+            enter_tw(&mut core, &mut index, &mut out, key, tw_record(0, 60_000));
         }
         assert_eq!(core.wheel.len(), 1);
         // The wheel's time moves: the same deadline starts a new group.
-        core.poll_timers(&mut index, &mut out.tx(&mut port, Instant::from_millis(5)));
+        poll_at(&mut core, &mut index, &mut out, &mut port, 5);
         for key in 10..15 {
-            core.enter_time_wait(
-                &mut index,
-                &mut out.rec.counters,
-                key,
-                NO_HINT,
-                tw_record(5, 60_000),
-            );
+            enter_tw(&mut core, &mut index, &mut out, key, tw_record(5, 60_000));
         }
         // Another deadline: another group.
-        core.enter_time_wait(
-            &mut index,
-            &mut out.rec.counters,
-            15,
-            NO_HINT,
-            tw_record(5, 60_005),
-        );
+        enter_tw(&mut core, &mut index, &mut out, 15, tw_record(5, 60_005));
         assert_eq!(core.wheel.len(), 3);
         assert_eq!(out.rec.counters.tw_current, 16);
         // A record of the first group ends early (a reused tuple) and its slot
@@ -1310,72 +1314,42 @@ mod tests {
         // restarted (a retransmitted FIN) and must outlive its group.
         let first = index.0[&3] & !TW_BIT;
         core.drop_time_wait(&mut index, &mut out.rec.counters, first);
-        core.enter_time_wait(
-            &mut index,
-            &mut out.rec.counters,
-            100,
-            NO_HINT,
-            tw_record(7, 60_007),
-        );
+        enter_tw(&mut core, &mut index, &mut out, 100, tw_record(7, 60_007));
         assert_eq!(index.0[&100] & !TW_BIT, first, "the freed slot is reused");
         let restarted = index.0[&4] & !TW_BIT;
         core.tws.get_by_index_mut(restarted).rec.expires_ms = 61_000;
         // Nothing before 60 s; at 60 s the two groups of 60 s fire, everything
         // but the new record and the restarted one ends.
-        core.poll_timers(
-            &mut index,
-            &mut out.tx(&mut port, Instant::from_millis(59_999)),
-        );
+        poll_at(&mut core, &mut index, &mut out, &mut port, 59_999);
         assert_eq!(out.rec.counters.tw_current, 16);
-        core.poll_timers(
-            &mut index,
-            &mut out.tx(&mut port, Instant::from_millis(60_000)),
-        );
+        poll_at(&mut core, &mut index, &mut out, &mut port, 60_000);
         let mut left: Vec<u32> = index.0.keys().copied().collect();
         left.sort();
         assert_eq!(left, [4, 15, 100]);
-        core.poll_timers(
-            &mut index,
-            &mut out.tx(&mut port, Instant::from_millis(60_005)),
-        );
-        core.poll_timers(
-            &mut index,
-            &mut out.tx(&mut port, Instant::from_millis(60_006)),
-        );
+        poll_at(&mut core, &mut index, &mut out, &mut port, 60_005);
+        poll_at(&mut core, &mut index, &mut out, &mut port, 60_006);
         assert!(index.0.len() == 2 && index.0.contains_key(&4) && index.0.contains_key(&100));
-        core.poll_timers(
-            &mut index,
-            &mut out.tx(&mut port, Instant::from_millis(60_007)),
-        );
+        poll_at(&mut core, &mut index, &mut out, &mut port, 60_007);
         assert_eq!(index.0.keys().copied().collect::<Vec<_>>(), [4]);
-        core.poll_timers(
-            &mut index,
-            &mut out.tx(&mut port, Instant::from_millis(60_999)),
-        );
+        poll_at(&mut core, &mut index, &mut out, &mut port, 60_999);
         assert_eq!(out.rec.counters.tw_current, 1);
-        core.poll_timers(
-            &mut index,
-            &mut out.tx(&mut port, Instant::from_millis(61_000)),
-        );
+        poll_at(&mut core, &mut index, &mut out, &mut port, 61_000);
         assert!(index.0.is_empty());
         assert_eq!(out.rec.counters.tw_current, 0);
         assert!(core.wheel.is_empty());
         // Every slot is out of its group, and new records group again.
         assert!(core.tw_next.iter().all(|&n| n == UNLINKED));
         for key in 0..64 {
-            core.enter_time_wait(
+            enter_tw(
+                &mut core,
                 &mut index,
-                &mut out.rec.counters,
+                &mut out,
                 key,
-                NO_HINT,
                 tw_record(61_000, 121_000),
             );
         }
         assert_eq!(core.wheel.len(), 1);
-        core.poll_timers(
-            &mut index,
-            &mut out.tx(&mut port, Instant::from_millis(121_000)),
-        );
+        poll_at(&mut core, &mut index, &mut out, &mut port, 121_000);
         assert_eq!(out.rec.counters.tw_current, 0);
     }
 
@@ -1394,28 +1368,16 @@ mod tests {
             filled += 1;
         }
         assert!(filled >= 68, "the wheel holds an entry per slot at least");
-        core.enter_time_wait(
-            &mut index,
-            &mut out.rec.counters,
-            7,
-            NO_HINT,
-            tw_record(0, 1_000),
-        );
+        enter_tw(&mut core, &mut index, &mut out, 7, tw_record(0, 1_000));
         assert_eq!(out.rec.counters.tw_current, 1);
         assert_eq!(core.wheel.len() as u64, filled, "the record found no room");
         // The stale entries fire and make room: the record is armed then.
-        core.poll_timers(&mut index, &mut out.tx(&mut port, Instant::from_millis(10)));
+        poll_at(&mut core, &mut index, &mut out, &mut port, 10);
         assert_eq!(core.wheel.len(), 1);
-        core.poll_timers(
-            &mut index,
-            &mut out.tx(&mut port, Instant::from_millis(999)),
-        );
+        poll_at(&mut core, &mut index, &mut out, &mut port, 999);
         assert_eq!(out.rec.counters.tw_current, 1);
         assert!(index.0.contains_key(&7));
-        core.poll_timers(
-            &mut index,
-            &mut out.tx(&mut port, Instant::from_millis(1_000)),
-        );
+        poll_at(&mut core, &mut index, &mut out, &mut port, 1_000);
         assert_eq!(out.rec.counters.tw_current, 0);
         assert!(index.0.is_empty());
         assert!(core.wheel.is_empty());
