@@ -280,6 +280,38 @@ fn the_usual_lifecycle_takes_the_specialised_handlers() {
     }
 }
 
+/// What an active open with `cfg` sends (its SYN).
+fn sent_on_connect(cfg: &impl Settings, now: Instant) -> TestSink {
+    let mut sink = TestSink::default();
+    Conn::connect(
+        cfg,
+        (LOCAL_IP, LOCAL_PORT),
+        (REMOTE_IP, REMOTE_PORT),
+        LOCAL_ISS,
+        77,
+        now,
+        now,
+        &mut sink,
+    );
+    sink
+}
+
+/// What a passive open of `syn` with `cfg` sends (its SYN-ACK).
+fn sent_on_accept(cfg: &impl Settings, syn: &TcpRepr, now: Instant) -> TestSink {
+    let mut sink = TestSink::default();
+    Conn::accept(
+        cfg,
+        (LOCAL_IP, LOCAL_PORT),
+        (REMOTE_IP, REMOTE_PORT),
+        syn,
+        LOCAL_ISS,
+        77,
+        now,
+        &mut sink,
+    );
+    sink
+}
+
 /// Every SYN and SYN-ACK option set, sent from the options laid out once
 /// ([`Settings::syn_options`], [`Settings::synack_options`]) with TcpParams and
 /// TcpConfig alike, carries what RFC 7323 and RFC 2018 say it offers: our SYN what
@@ -301,27 +333,7 @@ fn syn_and_syn_ack_of_every_option_set_carry_what_both_offered() {
                 let params = TcpParams::new(cfg.clone());
                 let now = Instant::from_millis(1000);
                 // Our SYN.
-                let mut sinks = [TestSink::default(), TestSink::default()];
-                Conn::connect(
-                    &cfg,
-                    (LOCAL_IP, LOCAL_PORT),
-                    (REMOTE_IP, REMOTE_PORT),
-                    LOCAL_ISS,
-                    77,
-                    now,
-                    now,
-                    &mut sinks[0],
-                );
-                Conn::connect(
-                    &params,
-                    (LOCAL_IP, LOCAL_PORT),
-                    (REMOTE_IP, REMOTE_PORT),
-                    LOCAL_ISS,
-                    77,
-                    now,
-                    now,
-                    &mut sinks[1],
-                );
+                let sinks = [sent_on_connect(&cfg, now), sent_on_connect(&params, now)];
                 for sink in &sinks {
                     let o = sink.sent[0].0.options;
                     assert_eq!(o.mss, Some(1400));
@@ -343,27 +355,10 @@ fn syn_and_syn_ack_of_every_option_set_carry_what_both_offered() {
                                 },
                                 ..syn_from_client()
                             };
-                            let mut sinks = [TestSink::default(), TestSink::default()];
-                            Conn::accept(
-                                &cfg,
-                                (LOCAL_IP, LOCAL_PORT),
-                                (REMOTE_IP, REMOTE_PORT),
-                                &syn,
-                                LOCAL_ISS,
-                                77,
-                                now,
-                                &mut sinks[0],
-                            );
-                            Conn::accept(
-                                &params,
-                                (LOCAL_IP, LOCAL_PORT),
-                                (REMOTE_IP, REMOTE_PORT),
-                                &syn,
-                                LOCAL_ISS,
-                                77,
-                                now,
-                                &mut sinks[1],
-                            );
+                            let sinks = [
+                                sent_on_accept(&cfg, &syn, now),
+                                sent_on_accept(&params, &syn, now),
+                            ];
                             let ours = window_scale.map(|s| s.min(14));
                             // Agreed when both SYNs carry the option, whatever
                             // the shifts (RFC 7323 §2.2): shift 0 on both sides
