@@ -6,7 +6,9 @@
 //!   usual HdrHistogram axis where 90 %, 99 %, 99.9 % … are evenly spaced;
 //! - `cps.svg`: completed connections per second (and attempts per second) over time;
 //! - `failures.svg`: failed connections per second over time, and connections in flight;
-//! - `latency.svg`: each phase's p50 and p99 per second over time.
+//! - `latency.svg`: each phase's p50 and p99 per second over time;
+//! - `sweep.svg` (a capacity sweep's, next to its steps' directories): the SLO
+//!   phase's percentile against the offered rate.
 
 use std::path::Path;
 
@@ -113,6 +115,32 @@ fn top(max: f64) -> f64 {
 }
 
 fn over_time(path: &Path, title: &str, y: &str, series: Vec<Series>) -> Result<(), String> {
+    lines(path, title, "seconds from the start", y, series)
+}
+
+/// The chart of a capacity sweep (`sweep.svg` in the sweep's `--plot DIR`): the
+/// SLO phase's percentile of each step against the step's offered rate, with the
+/// bound as a flat line. `points`: (offered rate, value in ms) of the steps that
+/// have one; `slo`: the series' name (e.g. `connect p99`); `bound_ms`: the bound.
+pub fn sweep(path: &Path, slo: &str, points: Vec<(f64, f64)>, bound_ms: f64) -> Result<(), String> {
+    let last = points.iter().map(|p| p.0).fold(0.0, f64::max);
+    lines(
+        path,
+        &format!("{slo} by offered rate"),
+        "offered rate (connections per second)",
+        "milliseconds",
+        vec![
+            (slo.to_owned(), COLORS[0], points),
+            (
+                "bound".to_owned(),
+                COLORS[3],
+                vec![(0.0, bound_ms), (last, bound_ms)],
+            ),
+        ],
+    )
+}
+
+fn lines(path: &Path, title: &str, x: &str, y: &str, series: Vec<Series>) -> Result<(), String> {
     let xmax = series
         .iter()
         .flat_map(|s| s.2.iter().map(|p| p.0))
@@ -132,7 +160,7 @@ fn over_time(path: &Path, title: &str, y: &str, series: Vec<Series>) -> Result<(
         .map_err(err)?;
     chart
         .configure_mesh()
-        .x_desc("seconds from the start")
+        .x_desc(x)
         .y_desc(y)
         .draw()
         .map_err(err)?;

@@ -232,7 +232,7 @@ fn bad_load_shapes_are_usage_errors() {
         &["run", "--steps", "1k", "--slo", "p99"],
         &["run", "--slo", "p99<1ms"],
         &["run", "--step-duration", "1s"],
-        &["run", "--steps", "1k,2k", "--csv", "/tmp/x.csv"],
+        &["run", "--steps", "1k,2k", "--csv", "/dev/null/x.csv"],
     ] {
         let out = synfin(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
