@@ -10,6 +10,8 @@ use synfin::io::mem::Dir;
 use synfin::stats::{Counters, Phase, Report};
 #[path = "common/report.rs"]
 mod report;
+#[path = "common/sweep_schema.rs"]
+mod sweep_schema;
 
 fn config(args: &[&str]) -> synfin::engine::mem_run::MemRunConfig {
     let line: Vec<&str> = ["synfin", "run", "--io", "mem", "--virtual-time"]
@@ -150,6 +152,7 @@ fn a_sweep_finds_the_last_rate_that_meets_the_slo() {
         String::from_utf8_lossy(&out.stderr)
     );
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    sweep_schema::assert_valid(&j, "a sweep over the in-memory wire");
     let sweep = &j["sweep"];
     assert_eq!(sweep["capacity_cps"], 50_000.0);
     assert_eq!(sweep["slo"]["phase"], "connect");
@@ -350,6 +353,7 @@ fn a_sweep_over_kernel_sockets() {
         String::from_utf8_lossy(&out.stderr)
     );
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    sweep_schema::assert_valid(&j, "a sweep over kernel sockets");
     let steps = j["sweep"]["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 2);
     for s in steps {

@@ -16,6 +16,8 @@ use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use serde_json::Value;
 #[path = "common/report.rs"]
 mod report;
+#[path = "common/sweep_schema.rs"]
+mod sweep_schema;
 
 const PHASES: [&str; 4] = ["connect", "ttfb", "close", "lifecycle"];
 
@@ -508,33 +510,6 @@ fn ml_ttfb(log: &Path) -> Value {
     v["latency_us"]["ttfb"].clone()
 }
 
-/// The sweep's schema, with the run schema it refers to (`"$ref": "schema.json"`
-/// for each step's report) registered next to it, as the two files lie in results/.
-fn sweep_validator() -> jsonschema::Validator {
-    let read = |name: &str| -> Value {
-        let path = format!("{}/results/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-    };
-    let registry = jsonschema::Registry::new()
-        .add("file:///synfin/results/schema.json", read("schema.json"))
-        .expect("the run schema registers")
-        .prepare()
-        .expect("the registry prepares");
-    jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft202012)
-        .with_base_uri("file:///synfin/results/sweep-schema.json")
-        .with_registry(&registry)
-        .build(&read("sweep-schema.json"))
-        .expect("results/sweep-schema.json is a valid draft 2020-12 schema")
-}
-
-fn sweep_errors(v: &Value) -> Vec<String> {
-    sweep_validator()
-        .iter_errors(v)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect()
-}
-
 /// Asserts that every key of `v` is declared in `schema` (at every object the
 /// sweep schema describes itself; the steps' reports are the run schema's), so
 /// that a field added to the sweep's JSON without the schema fails here.
@@ -596,16 +571,8 @@ fn a_sweep_writes_one_csv_one_hlog_and_plots_per_step_and_its_json_has_a_schema(
     .expect("the sweep's JSON");
 
     // The JSON matches its schema, declares every field, and a renamed field fails.
-    let errors = sweep_errors(&j);
-    assert!(errors.is_empty(), "the sweep does not match: {errors:#?}");
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/results/sweep-schema.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    sweep_schema::assert_valid(&j, "the sweep");
+    let schema = sweep_schema::schema("sweep-schema.json");
     declared(&j, &schema, &schema, "sweep JSON");
     let renamed = |path: &[&str], key: &str| {
         let mut v = j.clone();
@@ -633,13 +600,13 @@ fn a_sweep_writes_one_csv_one_hlog_and_plots_per_step_and_its_json_has_a_schema(
         ),
     ] {
         assert!(
-            !sweep_errors(&renamed(path, key)).is_empty(),
+            !sweep_schema::errors(&renamed(path, key)).is_empty(),
             "{path:?}.{key} renamed still matches"
         );
     }
     let mut passed_with_a_reason = j.clone();
     passed_with_a_reason["sweep"]["steps"][0]["why"] = "slow".into();
-    assert!(!sweep_errors(&passed_with_a_reason).is_empty());
+    assert!(!sweep_schema::errors(&passed_with_a_reason).is_empty());
 
     let steps = j["sweep"]["steps"].as_array().unwrap();
     let pass: Vec<bool> = steps.iter().map(|s| s["pass"].as_bool().unwrap()).collect();
