@@ -29,7 +29,7 @@ trap 'rm -f "$tmp"' EXIT
   echo
   echo "Produced by \`scripts/results-time-wait.sh\` on $(date -u +%Y-%m-%d) at commit $rev,"
   echo "kernel \`$(uname -r)\`, $(nproc) cores, synfin built with \`cargo build --profile ci\`."
-  echo "The machine is a shared, noisy 2-core VM (other builds and tests ran beside these runs): rates"
+  echo "The machine is a 2-core VM shared with other jobs: rates"
   echo "are indicative and differ from run to run; the TIME-WAIT counts and the hazard outcomes are what"
   echo "to read here."
   echo
