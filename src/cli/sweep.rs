@@ -389,7 +389,12 @@ pub fn run_sweep(a: &RunArgs) -> Result<String, CliError> {
         let failed = r.failure.is_some();
         results.push(r);
         if failed {
-            if results.len() < steps.0.len() {
+            if stop.load(Ordering::Relaxed) {
+                notes.push(
+                    "stopped by a signal: the step under way ended early (its result says how), the remaining steps were not run"
+                        .to_owned(),
+                );
+            } else if results.len() < steps.0.len() {
                 notes.push(format!(
                     "the sweep stopped at the first failing step; {} higher step(s) were not run",
                     steps.0.len() - results.len()
