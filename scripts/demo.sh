@@ -13,9 +13,11 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 cargo build --release --locked --quiet
+# Where cargo put it (CARGO_TARGET_DIR, when set, moves the build out of target/).
+bin="${CARGO_TARGET_DIR:-target}/release/synfin"
 if [ "$(id -u)" = 0 ]; then
-  exec target/release/synfin demo "$@"
+  exec "$bin" demo "$@"
 fi
 echo "demo: not root, so no test bed; running over the in-memory wire instead" >&2
-exec target/release/synfin run --io mem --connections 200k --close client \
+exec "$bin" run --io mem --connections 200k --close client \
   --request-bytes 64 --response-bytes 256

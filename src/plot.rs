@@ -6,7 +6,9 @@
 //!   usual HdrHistogram axis where 90 %, 99 %, 99.9 % … are evenly spaced;
 //! - `cps.svg`: completed connections per second (and attempts per second) over time;
 //! - `failures.svg`: failed connections per second over time, and connections in flight;
-//! - `latency.svg`: each phase's p50 and p99 per second over time.
+//! - `latency.svg`: each phase's p50 and p99 per second over time;
+//! - `sweep.svg` (a capacity sweep's, next to its steps' directories): the SLO
+//!   phase's percentile against the offered rate.
 
 use std::path::Path;
 
@@ -110,6 +112,65 @@ fn top(max: f64) -> f64 {
     } else {
         1.0
     }
+}
+
+/// The chart of a capacity sweep (`sweep.svg` in the sweep's `--plot DIR`): the
+/// SLO phase's percentile of each step against the step's offered rate, with the
+/// bound as a flat line, on a logarithmic latency axis (a failing step can be a
+/// thousand times the passing ones). `points`: (offered rate, value in ms) of the
+/// steps that have one; `slo`: the series' name (e.g. `connect p99`); `bound_ms`:
+/// the bound.
+pub fn sweep(path: &Path, slo: &str, points: Vec<(f64, f64)>, bound_ms: f64) -> Result<(), String> {
+    let points: Vec<(f64, f64)> = points.into_iter().filter(|p| p.1 > 0.0).collect();
+    let xmax = points.iter().map(|p| p.0).fold(0.0, f64::max);
+    let ys = || points.iter().map(|p| p.1).chain([bound_ms]);
+    let ymin = ys().fold(f64::INFINITY, f64::min);
+    let ymax = ys().fold(0.0, f64::max);
+    let (ymin, ymax) = if ymin.is_finite() && ymin > 0.0 {
+        // From the power of ten below, so the axis has a label under the lowest.
+        (10f64.powf(ymin.log10().floor()), ymax * 2.0)
+    } else {
+        (0.001, 1.0)
+    };
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("{slo} by offered rate"), ("sans-serif", 22))
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..top(xmax), (ymin..ymax).log_scale())
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("offered rate (connections per second)")
+        .y_desc("milliseconds (log scale)")
+        .draw()
+        .map_err(err)?;
+    let series = [
+        (slo.to_owned(), COLORS[0], points),
+        (
+            "bound".to_owned(),
+            COLORS[3],
+            vec![(0.0, bound_ms), (top(xmax), bound_ms)],
+        ),
+    ];
+    for (name, color, pts) in series {
+        let style = color.stroke_width(2);
+        chart
+            .draw_series(LineSeries::new(pts, style))
+            .map_err(err)?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
 }
 
 fn over_time(path: &Path, title: &str, y: &str, series: Vec<Series>) -> Result<(), String> {

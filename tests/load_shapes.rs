@@ -10,6 +10,8 @@ use synfin::io::mem::Dir;
 use synfin::stats::{Counters, Phase, Report};
 #[path = "common/report.rs"]
 mod report;
+#[path = "common/sweep_schema.rs"]
+mod sweep_schema;
 
 fn config(args: &[&str]) -> synfin::engine::mem_run::MemRunConfig {
     let line: Vec<&str> = ["synfin", "run", "--io", "mem", "--virtual-time"]
@@ -150,6 +152,7 @@ fn a_sweep_finds_the_last_rate_that_meets_the_slo() {
         String::from_utf8_lossy(&out.stderr)
     );
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    sweep_schema::assert_valid(&j, "a sweep over the in-memory wire");
     let sweep = &j["sweep"];
     assert_eq!(sweep["capacity_cps"], 50_000.0);
     assert_eq!(sweep["slo"]["phase"], "connect");
@@ -232,7 +235,7 @@ fn bad_load_shapes_are_usage_errors() {
         &["run", "--steps", "1k", "--slo", "p99"],
         &["run", "--slo", "p99<1ms"],
         &["run", "--step-duration", "1s"],
-        &["run", "--steps", "1k,2k", "--csv", "/tmp/x.csv"],
+        &["run", "--steps", "1k,2k", "--csv", "/dev/null/x.csv"],
     ] {
         let out = synfin(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -350,6 +353,7 @@ fn a_sweep_over_kernel_sockets() {
         String::from_utf8_lossy(&out.stderr)
     );
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    sweep_schema::assert_valid(&j, "a sweep over kernel sockets");
     let steps = j["sweep"]["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 2);
     for s in steps {
@@ -427,4 +431,60 @@ fn the_first_ctrl_c_stops_a_run_gracefully_on_every_io() {
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     h.join().unwrap();
+}
+
+#[test]
+fn a_sweep_stopped_by_ctrl_c_keeps_the_rows_of_the_step_under_way() {
+    let dir = std::env::temp_dir().join(format!("synfin-sweep-stop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("sweep.csv");
+    let out = interrupted(&[
+        "run",
+        "--io",
+        "mem",
+        "--steps",
+        "500,1000",
+        "--step-duration",
+        "60s",
+        "--format",
+        "json",
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    sweep_schema::assert_valid(&j, "a stopped sweep");
+    assert!(
+        j["notes"].to_string().contains("stopped by a signal"),
+        "{}",
+        j["notes"]
+    );
+    // The first step was under way: it stopped, failed (it did not open what it
+    // scheduled), and no other step ran.
+    let steps = j["sweep"]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 1, "{}", j["sweep"]);
+    let c = &steps[0]["report"]["connections"];
+    let attempted = c["attempted"].as_u64().unwrap();
+    assert!(attempted > 0 && attempted < 30_000, "{c}");
+    // Its per-second rows are in the CSV, and add up to its report.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r[0] == "500"));
+    let sum = |name: &str| -> u64 {
+        rows.iter()
+            .map(|r| r[col(name)].parse::<u64>().unwrap())
+            .sum()
+    };
+    assert_eq!(sum("attempted"), attempted);
+    assert_eq!(sum("completed"), c["completed"].as_u64().unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,7 +2,9 @@
 //! results/schema.json, the HdrHistogram log read back by the hdrhistogram crate's
 //! own log reader matches the report, the CSV has a row per second that adds up,
 //! `synfin report` of two runs equals the histograms merged by hand, plots are
-//! written, progress shows only when asked for (or on a terminal).
+//! written, progress shows only when asked for (or on a terminal); a capacity
+//! sweep's JSON validates against results/sweep-schema.json and its CSV, log and
+//! plots hold every step.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -14,6 +16,8 @@ use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use serde_json::Value;
 #[path = "common/report.rs"]
 mod report;
+#[path = "common/sweep_schema.rs"]
+mod sweep_schema;
 
 const PHASES: [&str; 4] = ["connect", "ttfb", "close", "lifecycle"];
 
@@ -504,4 +508,245 @@ fn ml_ttfb(log: &Path) -> Value {
     let v: Value =
         serde_json::from_str(&ok(&synfin(&["report", s(log), "--format", "json"]))).unwrap();
     v["latency_us"]["ttfb"].clone()
+}
+
+/// Asserts that every key of `v` is declared in `schema` (at every object the
+/// sweep schema describes itself; the steps' reports are the run schema's), so
+/// that a field added to the sweep's JSON without the schema fails here.
+#[track_caller]
+fn declared(v: &Value, schema: &Value, root: &Value, at: &str) {
+    let schema = match schema["$ref"].as_str() {
+        Some(r) if r.starts_with("#/$defs/") => &root["$defs"][&r["#/$defs/".len()..]],
+        Some(_) => return,
+        None => schema,
+    };
+    if let (Some(o), Some(props)) = (v.as_object(), schema["properties"].as_object()) {
+        for (k, x) in o {
+            let s = props
+                .get(k)
+                .unwrap_or_else(|| panic!("{at}.{k} is not in results/sweep-schema.json"));
+            declared(x, s, root, &format!("{at}.{k}"));
+        }
+    }
+    if let (Some(a), Some(items)) = (v.as_array(), schema.get("items")) {
+        for (i, x) in a.iter().enumerate() {
+            declared(x, items, root, &format!("{at}[{i}]"));
+        }
+    }
+}
+
+/// A sweep over the in-memory wire on a virtual clock: at most 64 connections
+/// open, each living about 600 µs, carry about 100 k connections per second, so
+/// 5k and 10k pass and 200k falls behind its schedule and fails the bound.
+#[test]
+fn a_sweep_writes_one_csv_one_hlog_and_plots_per_step_and_its_json_has_a_schema() {
+    let dir = scratch("sweep");
+    let (csv, hlog, plots) = (dir.join("s.csv"), dir.join("s.hlog"), dir.join("plots"));
+    let j: Value = serde_json::from_str(&ok(&synfin(&[
+        "run",
+        "--io",
+        "mem",
+        "--virtual-time",
+        "--steps",
+        "5k,10k,200k",
+        "--step-duration",
+        "2s",
+        "--concurrency",
+        "64",
+        "--delay",
+        "100us",
+        "--slo",
+        "connect.p99<1ms",
+        "--format",
+        "json",
+        "--progress",
+        "off",
+        "--csv",
+        s(&csv),
+        "--hlog",
+        s(&hlog),
+        "--plot",
+        s(&plots),
+    ])))
+    .expect("the sweep's JSON");
+
+    // The JSON matches its schema, declares every field, and a renamed field fails.
+    sweep_schema::assert_valid(&j, "the sweep");
+    let schema = sweep_schema::schema("sweep-schema.json");
+    declared(&j, &schema, &schema, "sweep JSON");
+    let renamed = |path: &[&str], key: &str| {
+        let mut v = j.clone();
+        let mut o = &mut v;
+        for p in path {
+            o = match p.parse::<usize>() {
+                Ok(i) => &mut o[i],
+                Err(_) => &mut o[*p],
+            };
+        }
+        let m = o.as_object_mut().unwrap();
+        let x = m.remove(key).expect(key);
+        m.insert(format!("{key}_renamed"), x);
+        v
+    };
+    for (path, key) in [
+        (&[][..], "synfin_version"),
+        (&["sweep"][..], "capacity_cps"),
+        (&["sweep", "slo"][..], "bound_us"),
+        (&["sweep", "steps", "0"][..], "slo_value_us"),
+        (&["sweep", "steps", "2"][..], "why"),
+        (
+            &["sweep", "steps", "1", "report", "connections"][..],
+            "completed",
+        ),
+    ] {
+        assert!(
+            !sweep_schema::errors(&renamed(path, key)).is_empty(),
+            "{path:?}.{key} renamed still matches"
+        );
+    }
+    let mut passed_with_a_reason = j.clone();
+    passed_with_a_reason["sweep"]["steps"][0]["why"] = "slow".into();
+    assert!(!sweep_schema::errors(&passed_with_a_reason).is_empty());
+
+    let steps = j["sweep"]["steps"].as_array().unwrap();
+    let pass: Vec<bool> = steps.iter().map(|s| s["pass"].as_bool().unwrap()).collect();
+    assert_eq!(pass, [true, true, false], "{}", j["sweep"]);
+    assert_eq!(j["sweep"]["capacity_cps"], 10_000.0);
+    let labels = ["step-5000", "step-10000", "step-200000"];
+
+    // The CSV: one header, each step's rows after the previous step's behind a
+    // `step_rate` column, the run's columns after it; each step's rows add up to
+    // its report.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header[..3], ["step_rate", "t_s", "duration_s"]);
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let body: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let mut order = Vec::new();
+    for r in &body {
+        assert_eq!(r.len(), header.len());
+        if order.last() != Some(&r[0]) {
+            order.push(r[0]);
+        }
+    }
+    assert_eq!(
+        order,
+        ["5000", "10000", "200000"],
+        "steps one after another"
+    );
+    for s in steps {
+        let rate = s["rate"].as_f64().unwrap().to_string();
+        let mine: Vec<&Vec<&str>> = body.iter().filter(|r| r[0] == rate).collect();
+        let report = &s["report"];
+        let rows = report["intervals"]["rows"].as_array().unwrap();
+        assert!(rows.len() >= 2, "{rate}: {} rows", rows.len());
+        assert_eq!(mine.len(), rows.len(), "{rate}");
+        let sum = |name: &str| -> u64 {
+            mine.iter()
+                .map(|r| r[col(name)].parse::<u64>().unwrap())
+                .sum()
+        };
+        let c = &report["connections"];
+        assert_eq!(sum("completed"), c["completed"].as_u64().unwrap(), "{rate}");
+        assert_eq!(sum("attempted"), c["attempted"].as_u64().unwrap(), "{rate}");
+        assert_eq!(sum("failed"), report::accounted(c).failed, "{rate}");
+        assert_eq!(
+            sum("connect_count"),
+            report["latency_us"]["connect"]["count"].as_u64().unwrap(),
+            "{rate}"
+        );
+    }
+
+    // The log, read with the hdrhistogram crate's reader: histograms tagged
+    // `step-<rate>/<phase>`, one per phase per row of each step, adding up to each
+    // step's latencies, timestamps going on from step to step.
+    let text = std::fs::read(&hlog).unwrap();
+    let mut sums: Vec<Vec<Histogram<u64>>> = labels
+        .iter()
+        .map(|_| {
+            PHASES
+                .iter()
+                .map(|_| Histogram::new_with_bounds(1, 3_600_000_000_000, 3).unwrap())
+                .collect()
+        })
+        .collect();
+    let mut counts = [0usize; 3];
+    let (mut start_time, mut last_step, mut last_end) = (false, 0, 0.0f64);
+    for e in IntervalLogIterator::new(&text) {
+        match e.expect("the log parses") {
+            LogEntry::StartTime(_) => start_time = true,
+            LogEntry::BaseTime(_) => {}
+            LogEntry::Interval(iv) => {
+                let tag = iv.tag().expect("every interval is tagged").as_str();
+                let (step, phase) = tag.split_once('/').expect("step-<rate>/<phase>");
+                let si = labels.iter().position(|l| *l == step).expect(step);
+                let pi = PHASES.iter().position(|p| *p == phase).expect(phase);
+                counts[si] += 1;
+                sums[si][pi].add(decode(iv.encoded_histogram())).unwrap();
+                let start = iv.start_timestamp().as_secs_f64();
+                assert!(si >= last_step, "{tag}: steps in order");
+                if si > last_step {
+                    assert!(
+                        start + 0.001 >= last_end,
+                        "{tag} at {start} overlaps {last_end}"
+                    );
+                    last_step = si;
+                }
+                last_end = last_end.max(start + iv.duration().as_secs_f64());
+            }
+        }
+    }
+    assert!(start_time, "the log says when the sweep started");
+    for (si, s) in steps.iter().enumerate() {
+        let report = &s["report"];
+        let rows = report["intervals"]["rows"].as_array().unwrap().len();
+        assert_eq!(counts[si], rows * PHASES.len(), "{}", labels[si]);
+        for (pi, p) in PHASES.iter().enumerate() {
+            same_summary(
+                &report["latency_us"][p],
+                &sums[si][pi],
+                &format!("{} {p}", labels[si]),
+            );
+        }
+    }
+
+    // The plots: a run's charts per step, and the sweep's own.
+    for l in labels {
+        for f in [
+            "latency-spectrum.svg",
+            "cps.svg",
+            "failures.svg",
+            "latency.svg",
+        ] {
+            let svg = std::fs::read_to_string(plots.join(l).join(f)).unwrap();
+            assert!(svg.contains("<svg"), "{l}/{f}");
+        }
+    }
+    let svg = std::fs::read_to_string(plots.join("sweep.svg")).unwrap();
+    assert!(svg.contains("<svg") && svg.contains("connect p99"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_unwritable_sweep_output_is_a_usage_error_before_any_step() {
+    for opt in ["--csv", "--hlog", "--plot"] {
+        let out = synfin(&[
+            "run",
+            "--io",
+            "mem",
+            "--virtual-time",
+            "--steps",
+            "1k",
+            "--step-duration",
+            "100ms",
+            opt,
+            "/dev/null/x",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{opt}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{opt}: {err}");
+        assert!(err.contains("/dev/null/x"), "{opt}: {err}");
+        assert!(out.stdout.is_empty(), "{opt}: no step ran");
+    }
 }

@@ -35,15 +35,16 @@ pub struct OutputArgs {
     /// a terminal.
     #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
     pub progress: ProgressArg,
-    /// Write one CSV row per second of the run to FILE.
+    /// Write one CSV row per second of the run to FILE (a sweep: every step's rows,
+    /// behind a leading step_rate column).
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
     /// Write the HdrHistogram interval log (one tagged histogram per phase per
-    /// second) to FILE.
+    /// second) to FILE (a sweep: every step's, tagged step-<rate>/<phase>).
     #[arg(long, value_name = "FILE")]
     pub hlog: Option<PathBuf>,
     /// Write SVG charts (latency spectrum, CPS, failures and latency over time) into
-    /// DIR.
+    /// DIR (a sweep: each step's in DIR/step-<rate>/, and sweep.svg).
     #[arg(long, value_name = "DIR")]
     pub plot: Option<PathBuf>,
     /// Add the detailed percentile spectrum of every phase to the text report.
@@ -51,23 +52,14 @@ pub struct OutputArgs {
     pub spectrum: bool,
 }
 
-/// The outputs of one step of a sweep (`label`, e.g. `step-50000`): each file
-/// gets the label before its extension (`run.csv` → `run.step-50000.csv`) and the
-/// plots go into a subdirectory of that name, so that steps do not overwrite
-/// each other.
+/// The outputs of one step of a sweep (`label`, e.g. `step-50000`): its plots go
+/// into a subdirectory of that name; the CSV and the HdrHistogram log are the
+/// sweep's, one file each for every step (see [`super::sweep`]), so the step's run
+/// writes none.
 pub fn for_step(o: &OutputArgs, label: &str) -> OutputArgs {
-    let file = |p: &PathBuf| {
-        let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned());
-        let name = match (stem, p.extension()) {
-            (Some(stem), Some(ext)) => format!("{stem}.{label}.{}", ext.to_string_lossy()),
-            (Some(stem), None) => format!("{stem}.{label}"),
-            (None, _) => label.to_owned(),
-        };
-        p.with_file_name(name)
-    };
     OutputArgs {
-        csv: o.csv.as_ref().map(file),
-        hlog: o.hlog.as_ref().map(file),
+        csv: None,
+        hlog: None,
         plot: o.plot.as_ref().map(|d| d.join(label)),
         ..o.clone()
     }
@@ -202,7 +194,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_step_of_a_sweep_gets_its_own_files() {
+    fn each_step_of_a_sweep_gets_its_own_plots_and_no_files() {
         let o = OutputArgs {
             progress: ProgressArg::Off,
             csv: Some("out/run.csv".into()),
@@ -211,8 +203,7 @@ mod tests {
             spectrum: true,
         };
         let s = for_step(&o, "step-50000");
-        assert_eq!(s.csv, Some("out/run.step-50000.csv".into()));
-        assert_eq!(s.hlog, Some("run.step-50000".into()));
+        assert_eq!((s.csv, s.hlog), (None, None));
         assert_eq!(s.plot, Some("plots/step-50000".into()));
         assert!(s.spectrum);
     }

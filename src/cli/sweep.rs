@@ -9,17 +9,30 @@
 //! flight, none left unstarted) and the SLO's percentile of the SLO's phase is
 //! within the bound. The sweep stops after the first failing step; the capacity is
 //! the rate of the last step that passed before it.
+//!
+//! Its outputs are those of a run, for every step: `--csv` is one file, each
+//! step's per-second rows after the previous step's, behind a leading `step_rate`
+//! column; `--hlog` is one interval log, each histogram tagged
+//! `step-<rate>/<phase>`, timestamps from the sweep's start; `--plot DIR` gets a
+//! run's charts per step in `DIR/step-<rate>/` and `DIR/sweep.svg`, the SLO
+//! phase's percentile against the offered rate. The JSON is described by
+//! results/sweep-schema.json.
 
 use std::fmt;
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
+use super::outputs::{self, OutputArgs};
 use super::{CliError, Rate, RunArgs, parse_duration, parse_rate};
 use crate::engine::pacer::PacerMode;
-use crate::stats::human_nanos;
+use crate::stats::hlog::HlogSink;
 use crate::stats::{Phase, Report};
+use crate::stats::{csv, human_nanos};
 
 /// `--ramp FROM..TO/DURATION`: the open-loop rate goes linearly from FROM to TO
 /// connections per second over DURATION, which is the run's length.
@@ -222,6 +235,126 @@ struct StepResult {
     failure: Option<String>,
 }
 
+/// The name of a step in file names and log tags: `step-50000`.
+fn step_label(rate: f64) -> String {
+    format!("step-{}", rate_text(rate))
+}
+
+/// The files of a whole sweep (`--csv`, `--hlog`, and the chart of `--plot`; each
+/// step's plots are its run's, in `DIR/step-<rate>/`). Each step's rows are
+/// appended when the step ends, from its report's per-second rows, by the writers
+/// a run uses: a sweep stopped midway keeps the steps it finished.
+struct SweepFiles {
+    started: SystemTime,
+    csv: Option<(PathBuf, BufWriter<File>)>,
+    hlog: Option<(PathBuf, HlogSink<BufWriter<File>>)>,
+    plot: Option<PathBuf>,
+    /// Where the next step's histograms start in the log, from the sweep's start.
+    next_offset: Duration,
+}
+
+impl SweepFiles {
+    /// Creates the files (a usage error names one that cannot be written) and
+    /// writes their headers.
+    fn open(o: &OutputArgs) -> Result<SweepFiles, CliError> {
+        let started = SystemTime::now();
+        let csv = match &o.csv {
+            Some(p) => {
+                let mut f = outputs::create(p, "CSV file")?;
+                writeln!(f, "step_rate,{}", csv::header())
+                    .and_then(|()| f.flush())
+                    .map_err(|e| {
+                        CliError::Usage(format!("cannot write the CSV file {}: {e}", p.display()))
+                    })?;
+                Some((p.clone(), f))
+            }
+            None => None,
+        };
+        let hlog = match &o.hlog {
+            Some(p) => {
+                let mut log = HlogSink::for_sweep(outputs::create(p, "HdrHistogram log")?, started);
+                log.append_rows(&[], Duration::ZERO, None).map_err(|e| {
+                    CliError::Usage(format!(
+                        "cannot write the HdrHistogram log {}: {e}",
+                        p.display()
+                    ))
+                })?;
+                Some((p.clone(), log))
+            }
+            None => None,
+        };
+        if let Some(d) = &o.plot {
+            outputs::plot_dir(d)?;
+        }
+        Ok(SweepFiles {
+            started,
+            csv,
+            hlog,
+            plot: o.plot.clone(),
+            next_offset: Duration::ZERO,
+        })
+    }
+
+    /// Appends one step's per-second rows. A file that cannot be written is
+    /// dropped with a note and a line on stderr; the sweep goes on.
+    fn step(&mut self, rate: f64, report: &Report, notes: &mut Vec<String>) {
+        let label = step_label(rate);
+        if let Some((path, f)) = &mut self.csv {
+            let mut write = || -> std::io::Result<()> {
+                for r in &report.intervals {
+                    writeln!(f, "{},{}", rate_text(rate), csv::row_of(r))?;
+                }
+                f.flush()
+            };
+            if let Err(e) = write() {
+                output_error(notes, &format!("{}: {e}", path.display()));
+                self.csv = None;
+            }
+        }
+        // The log's timestamps go on from the previous step's end (virtual time
+        // runs ahead of the wall clock) or from the wall clock, whichever is later.
+        let wall = report
+            .started
+            .and_then(|t| t.duration_since(self.started).ok())
+            .unwrap_or_default();
+        let offset = wall.max(self.next_offset);
+        let length = report
+            .intervals
+            .iter()
+            .map(|r| r.t_s + r.duration_s)
+            .fold(0.0, f64::max);
+        self.next_offset = offset + Duration::from_secs_f64(length.max(0.0));
+        if let Some((path, log)) = &mut self.hlog
+            && let Err(e) = log.append_rows(&report.intervals, offset, Some(&label))
+        {
+            output_error(notes, &format!("{}: {e}", path.display()));
+            self.hlog = None;
+        }
+    }
+
+    /// Draws the sweep's chart when `--plot` asks for charts.
+    fn finish(&mut self, results: &[StepResult], slo: &Slo, notes: &mut Vec<String>) {
+        let Some(dir) = &self.plot else { return };
+        let points = results
+            .iter()
+            .filter_map(|r| Some((r.rate, r.slo_value? as f64 / 1e6)))
+            .collect();
+        let name = format!("{} p{}", slo.phase, slo.percentile);
+        let bound = slo.bound.as_nanos() as f64 / 1e6;
+        if let Err(e) = crate::plot::sweep(&dir.join(SWEEP_PLOT), &name, points, bound) {
+            output_error(notes, &format!("plots: {e}"));
+        }
+    }
+}
+
+/// The sweep's own chart in `--plot DIR`.
+pub const SWEEP_PLOT: &str = "sweep.svg";
+
+fn output_error(notes: &mut Vec<String>, e: &str) {
+    eprintln!("synfin: warning: an output could not be written: {e}");
+    notes.push(format!("output error: {e}"));
+}
+
 /// Run a step sweep and render it (text or JSON, as `--format` says).
 pub fn run_sweep(a: &RunArgs) -> Result<String, CliError> {
     let Some(steps) = a.steps.clone() else {
@@ -230,13 +363,8 @@ pub fn run_sweep(a: &RunArgs) -> Result<String, CliError> {
     if a.step_duration.is_zero() {
         return Err(CliError::Usage("--step-duration must be above 0".into()));
     }
-    let o = &a.outputs;
-    if o.csv.is_some() || o.hlog.is_some() || o.plot.is_some() {
-        return Err(CliError::Usage(
-            "--csv, --hlog and --plot write one run; a sweep is several (its --format json carries every step's report)"
-                .into(),
-        ));
-    }
+    // The sweep's files are opened before the first step, so a bad path costs no run.
+    let mut files = SweepFiles::open(&a.outputs)?;
     let stop = super::install_stop_flag()?;
     let mut results: Vec<StepResult> = Vec::new();
     let mut notes = Vec::new();
@@ -254,13 +382,19 @@ pub fn run_sweep(a: &RunArgs) -> Result<String, CliError> {
         // that fell behind still starts what it owes, and its lateness shows in the
         // latencies (each measured from its scheduled start).
         s.duration = a.step_duration + a.step_duration / 2;
-        s.outputs = super::outputs::for_step(&a.outputs, &format!("step-{rate:.0}"));
+        s.outputs = super::outputs::for_step(&a.outputs, &step_label(rate));
         let report = super::run_once(&s, &stop)?;
+        files.step(rate, &report, &mut notes);
         let r = judge(rate, scheduled, report, &a.slo);
         let failed = r.failure.is_some();
         results.push(r);
         if failed {
-            if results.len() < steps.0.len() {
+            if stop.load(Ordering::Relaxed) {
+                notes.push(
+                    "stopped by a signal: the step under way ended early (its result says how), the remaining steps were not run"
+                        .to_owned(),
+                );
+            } else if results.len() < steps.0.len() {
                 notes.push(format!(
                     "the sweep stopped at the first failing step; {} higher step(s) were not run",
                     steps.0.len() - results.len()
@@ -269,6 +403,7 @@ pub fn run_sweep(a: &RunArgs) -> Result<String, CliError> {
             break;
         }
     }
+    files.finish(&results, &a.slo, &mut notes);
     let capacity = results
         .iter()
         .take_while(|r| r.failure.is_none())

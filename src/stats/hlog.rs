@@ -5,6 +5,10 @@
 //! own reader) read it. Values are nanoseconds; tags are the phase names
 //! (`connect`, `ttfb`, `close`, `lifecycle`); timestamps are seconds from the
 //! run's start, which `#[StartTime]` and `#[BaseTime]` give in Unix time.
+//!
+//! A sweep writes one log for all its steps ([`HlogSink::append_rows`]): each
+//! histogram is tagged `step-<rate>/<phase>` and its timestamp counts from the
+//! sweep's start.
 
 use std::io::{self, Write};
 use std::time::{Duration, SystemTime};
@@ -24,6 +28,8 @@ pub struct HlogSink<W: Write + Send> {
     serializer: V2DeflateSerializer,
     started: SystemTime,
     header_written: bool,
+    /// What the header's first comment says the tags are.
+    tags: &'static str,
 }
 
 impl<W: Write + Send> HlogSink<W> {
@@ -34,6 +40,16 @@ impl<W: Write + Send> HlogSink<W> {
             serializer: V2DeflateSerializer::new(),
             started,
             header_written: false,
+            tags: "tagged by phase",
+        }
+    }
+
+    /// A log of a sweep's steps, whose timestamps count from `started` (the sweep's
+    /// start) and whose tags are `step-<rate>/<phase>` (see [`Self::append_rows`]).
+    pub fn for_sweep(out: W, started: SystemTime) -> Self {
+        HlogSink {
+            tags: "tagged step-<rate>/<phase>",
+            ..HlogSink::new(out, started)
         }
     }
 
@@ -44,8 +60,9 @@ impl<W: Write + Send> HlogSink<W> {
         self.header_written = true;
         IntervalLogWriterBuilder::new()
             .add_comment(&format!(
-                "synfin {}: one interval histogram per phase per period, values in nanoseconds, tagged by phase",
-                env!("CARGO_PKG_VERSION")
+                "synfin {}: one interval histogram per phase per period, values in nanoseconds, {}",
+                env!("CARGO_PKG_VERSION"),
+                self.tags
             ))
             .add_comment("[Histogram log format version 1.3]")
             .with_start_time(self.started)
@@ -83,6 +100,46 @@ impl<W: Write + Send> IntervalSink for HlogSink<W> {
     }
 }
 
+impl<W: Write + Send> HlogSink<W> {
+    /// Writes saved periods (the header first, if not yet written): for each row,
+    /// one histogram per phase (an empty one where the row has none), its start
+    /// `offset` later than the row's, tagged `<step>/<phase>` when `step` is given
+    /// and `<phase>` otherwise. Flushes at the end.
+    pub fn append_rows(
+        &mut self,
+        rows: &[super::interval::IntervalRow],
+        offset: Duration,
+        step: Option<&str>,
+    ) -> io::Result<()> {
+        self.header()?;
+        let mut tag = String::new();
+        for r in rows {
+            let start = offset + Duration::from_secs_f64(r.t_s.max(0.0));
+            let duration = Duration::from_secs_f64(r.duration_s.max(0.0));
+            let mut log = IntervalLogWriterBuilder::new()
+                .begin_log_with(&mut self.out, &mut self.serializer)?;
+            for p in Phase::ALL {
+                let h = match r.histograms.get(p.as_str()) {
+                    Some(text) => super::encode::decode(text).map_err(io::Error::other)?,
+                    None => super::Recorder::empty_histogram(),
+                };
+                tag.clear();
+                if let Some(step) = step {
+                    tag.push_str(step);
+                    tag.push('/');
+                }
+                tag.push_str(p.as_str());
+                let t = Tag::new(&tag).ok_or_else(|| {
+                    io::Error::other(format!("'{tag}' cannot be an interval log tag"))
+                })?;
+                log.write_histogram(&h, start, duration, Some(t))
+                    .map_err(|e| io::Error::other(e.to_string()))?;
+            }
+        }
+        self.out.flush()
+    }
+}
+
 /// Writes saved periods (e.g. merged runs') as an interval log: for each row, one
 /// histogram per phase (an empty one where the row has none).
 pub fn write_rows<W: Write + Send>(
@@ -90,23 +147,7 @@ pub fn write_rows<W: Write + Send>(
     started: SystemTime,
     rows: &[super::interval::IntervalRow],
 ) -> io::Result<()> {
-    let mut sink = HlogSink::new(out, started);
-    sink.header()?;
-    for r in rows {
-        let start = Duration::from_secs_f64(r.t_s.max(0.0));
-        let duration = Duration::from_secs_f64(r.duration_s.max(0.0));
-        let mut log =
-            IntervalLogWriterBuilder::new().begin_log_with(&mut sink.out, &mut sink.serializer)?;
-        for p in Phase::ALL {
-            let h = match r.histograms.get(p.as_str()) {
-                Some(text) => super::encode::decode(text).map_err(io::Error::other)?,
-                None => super::Recorder::empty_histogram(),
-            };
-            log.write_histogram(&h, start, duration, Tag::new(p.as_str()))
-                .map_err(|e| io::Error::other(e.to_string()))?;
-        }
-    }
-    sink.out.flush()
+    HlogSink::new(out, started).append_rows(rows, Duration::ZERO, None)
 }
 
 /// One interval histogram read back from a log.

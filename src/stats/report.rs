@@ -262,8 +262,12 @@ impl Report {
             out.push('\n');
             line(&mut out, "server (its own counters)");
             text_connections(&mut out, s, "  ");
-            text_packets(&mut out, s, "  ");
-            text_time_wait(&mut out, s, "  ");
+            if counts_bytes_only(s) {
+                text_socket_bytes(&mut out, s, "  ");
+            } else {
+                text_packets(&mut out, s, "  ");
+                text_time_wait(&mut out, s, "  ");
+            }
         }
         if !self.notes.is_empty() {
             out.push('\n');
@@ -414,6 +418,30 @@ fn text_packets(out: &mut String, c: &Counters, indent: &str) {
             ("rst received", c.rst_received.to_string()),
             ("challenge acks", c.challenge_acks.to_string()),
             ("paws rejected", c.paws_rejected.to_string()),
+        ],
+    );
+}
+
+/// Whether `c` is a kernel-socket server's: it moved payload but counted no packet
+/// (a socket sees bytes; its segments, retransmissions, RSTs and TIME-WAIT are the
+/// kernel's, which a demo's notes give from the DUT's own counters). A server that
+/// counts segments counts one with every byte.
+fn counts_bytes_only(c: &Counters) -> bool {
+    c.tx_packets == 0 && c.rx_packets == 0 && (c.tx_bytes > 0 || c.rx_bytes > 0)
+}
+
+/// What a kernel-socket server counts besides connections: the payload it moved.
+fn text_socket_bytes(out: &mut String, c: &Counters, indent: &str) {
+    line(
+        out,
+        format_args!("{indent}payload (packets and TIME-WAIT are the kernel's: see the notes)"),
+    );
+    grid(
+        out,
+        indent,
+        &[
+            ("tx bytes", human_bytes(c.tx_bytes)),
+            ("rx bytes", human_bytes(c.rx_bytes)),
         ],
     );
 }

@@ -431,6 +431,49 @@ fn text_columns_line_up_and_server_is_shown() {
     assert!(text[server_at..].contains("fin_timeout"));
 }
 
+/// A kernel-socket server (the demo's DUT) counts payload bytes but no packets: its
+/// block shows the bytes and leaves packets and TIME-WAIT to the kernel's counters
+/// in the notes, instead of zeros; a packet-counting server shows everything.
+#[test]
+fn a_socket_servers_block_shows_bytes_not_zero_packets() {
+    let server_block = |server: Counters| {
+        let mut rep = Report::new(Recorder::new(), "xdp", Duration::from_secs(1));
+        rep.server = Some(server);
+        let text = rep.to_text();
+        let at = text
+            .find("server (its own counters)")
+            .expect("server section");
+        text[at..].to_owned()
+    };
+    let socket = server_block(Counters {
+        attempted: 5,
+        completed: 5,
+        tx_bytes: 1280,
+        rx_bytes: 320,
+        ..Counters::default()
+    });
+    assert!(
+        socket.contains("packets and TIME-WAIT are the kernel's"),
+        "{socket}"
+    );
+    assert!(socket.contains("1.28 kB"), "{socket}");
+    assert!(!socket.contains("time-wait"), "{socket}");
+    assert!(!socket.contains("retransmitted"), "{socket}");
+
+    let own = server_block(Counters {
+        attempted: 5,
+        completed: 5,
+        tx_packets: 15,
+        rx_packets: 20,
+        tx_bytes: 1280,
+        rx_bytes: 320,
+        ..Counters::default()
+    });
+    assert!(own.contains("retransmitted"), "{own}");
+    assert!(own.contains("time-wait"), "{own}");
+    assert!(!own.contains("the kernel's"), "{own}");
+}
+
 #[test]
 #[ignore = "prints a sample report; run with --ignored --nocapture to look at it"]
 fn print_sample_report() {
