@@ -352,7 +352,13 @@ fn run_xdp_inner(
         )?,
     };
     let inboxes: Vec<Arc<Inbox>> = (0..n)
-        .map(|_| Inbox::new(if n > 1 { 4096 } else { 1 }))
+        .map(|_| {
+            Inbox::new(if n > 1 {
+                super::memory::HANDOFF_FRAMES as usize
+            } else {
+                1
+            })
+        })
         .collect();
     let finished = Arc::new(AtomicUsize::new(0));
     // Set when a worker panics: the others abort what they have open and end, so

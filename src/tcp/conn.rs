@@ -124,9 +124,11 @@ pub struct Conn {
     rcv_wscale: u8,
     /// RTO expirations of the current outstanding segment (reset by new ACKs).
     retries: u8,
-    /// Segments were retransmitted and not all acknowledged yet (recovery).
-    /// (Beside `retries`: `usual` tests the two as one 16-bit word.)
-    recovering: bool,
+    /// Loss handling, one byte of flags and a count ([`RECOVERING`], [`HOLE`],
+    /// duplicate ACKs in the bits from [`DUPACK_ONE`] up); zero on a lossless
+    /// connection. (Beside `retries`: `usual` tests the two as one 16-bit word, so
+    /// a connection that met loss takes the general path.)
+    loss: u8,
     /// Full-sized segments received and not yet acknowledged.
     ack_pending: u8,
     /// The window field of our segments after the handshake,
@@ -153,6 +155,22 @@ pub struct Conn {
     /// When the first FIN of the close handshake was sent or received.
     t_fin: Instant,
 }
+
+/// [`Conn::loss`]: segments were retransmitted and not all acknowledged yet
+/// (recovery: each partial ACK resends the next segment, RFC 6582 §3.2 step 3).
+const RECOVERING: u8 = 1;
+/// [`Conn::loss`]: we dropped out-of-order data (nothing is buffered out of
+/// order), so what arrives in order from then on fills a gap: every segment is
+/// acknowledged at once (RFC 5681 §4.2), and the sender's recovery is not left
+/// waiting for its retransmission timer on each segment after the hole.
+const HOLE: u8 = 2;
+/// [`Conn::loss`]: one duplicate ACK (RFC 5681 §2), counted in the bits above
+/// [`HOLE`] up to [`DUPACK_MAX`].
+const DUPACK_ONE: u8 = 4;
+/// [`Conn::loss`]: the duplicate-ACK bits.
+const DUPACK_MASK: u8 = !(RECOVERING | HOLE);
+/// The duplicate ACK that triggers the fast retransmit (RFC 5681 §3.2).
+const DUPACK_THRESHOLD: u8 = 3;
 
 impl Conn {
     /// Active open (client side): build a control block in SYN-SENT and send the SYN.
@@ -791,6 +809,20 @@ impl Conn {
         }
     }
 
+    /// The round trip `seg`'s TSecr measures at `ms` on the millisecond clock
+    /// (RFC 7323 §4.1), when timestamps are on and it echoes one of ours: our
+    /// TSval now minus the echoed one, if that is within the largest RTO (a TSecr
+    /// of 0 is taken as none, as Linux does).
+    #[inline]
+    fn echoed_rtt_ms(&self, cfg: &impl Settings, seg: &TcpRepr, ms: u32) -> Option<u32> {
+        let ts = seg
+            .options
+            .timestamps
+            .filter(|t| self.ts_ok && t.tsecr != 0)?;
+        let r = self.tsval_at(ms).wrapping_sub(ts.tsecr);
+        (r <= cfg.rto_max_ms()).then_some(r)
+    }
+
     /// Take the peer's SYN options (RFC 9293 §3.7.1, RFC 7323 §2.2 and §3.2).
     fn negotiate(&mut self, cfg: &impl Settings, syn: &TcpRepr) {
         let o = &syn.options;
@@ -939,7 +971,7 @@ impl Conn {
                     };
                 }
                 self.retries += 1;
-                self.recovering = true;
+                self.loss |= RECOVERING;
                 // RFC 6298 §5.5: back off; §5.4: resend the oldest segment.
                 self.rto_ms = (self.rto_ms.saturating_mul(2)).min(cfg.rto_max_ms());
                 sink.event(Event::Retransmitted);
@@ -1063,8 +1095,8 @@ impl Conn {
         let usual = seg.flags.0 & CTL == flags
             && seg.seq == self.rcv_nxt
             && seg.ack == self.snd_nxt
-            // retries == 0 && !recovering, as one load of the two adjacent bytes.
-            && u16::from_le_bytes([self.retries, u8::from(self.recovering)]) == 0
+            // retries == 0 && loss == 0, as one load of the two adjacent bytes.
+            && u16::from_le_bytes([self.retries, self.loss]) == 0
             && self.rcv_wnd != 0
             && paws_ok;
         // (The last condition of every guard: true means its handler runs.)
@@ -1108,7 +1140,7 @@ impl Conn {
         self.snd_wnd = seg.window as u32; // not scaled in a SYN (RFC 7323 §2.2)
         sink.record(Phase::Connect, now.nanos_since(self.t_start));
         self.rtt_first_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
-        self.recovering = false;
+        self.loss = 0;
         self.set_state(State::Established);
         self.t_mark = now;
         // The client's move (app_progress): the request, with the ACK.
@@ -1522,7 +1554,7 @@ impl Conn {
         sink.record(Phase::Connect, now.nanos_since(self.t_start));
         self.handshake_rtt(cfg, now);
         self.retries = 0;
-        self.recovering = false;
+        self.loss = 0;
         self.set_state(State::Established);
         self.t_mark = now;
         self.after_established(cfg, now, sink)
@@ -1770,6 +1802,17 @@ impl Conn {
     ) -> Step {
         let f = seg.flags;
         let mut new_ack = false;
+        // A duplicate ACK (RFC 5681 §2): data outstanding, nothing carried, no SYN
+        // or FIN, the ACK field at SND.UNA and the window unchanged.
+        let dupack = seg.ack == self.snd_una
+            && self.snd_una != self.snd_nxt
+            && seg.payload_len == 0
+            && !f.syn()
+            && !f.fin()
+            && (seg.window as u32) << self.snd_wscale == self.snd_wnd;
+        if dupack && self.loss & DUPACK_MASK != DUPACK_MASK {
+            self.loss += DUPACK_ONE;
+        }
         if seg.ack > self.snd_una {
             // New data acknowledged.
             if self.role == Role::Client
@@ -1779,9 +1822,20 @@ impl Conn {
                 && seg.ack >= self.data_end()
             {
                 self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
+            } else if (self.retries != 0 || self.loss & RECOVERING != 0)
+                && let Some(r_ms) = self.echoed_rtt_ms(cfg, seg, sink.ms_clock(now))
+            {
+                // After a retransmission: the ACK that advances SND.UNA times the
+                // segment its TSecr echoes, the retransmission itself (RTTM, RFC
+                // 7323 §4.1, which timestamps make unambiguous), so the RTO is
+                // recomputed and a timeout's backoff does not outlive its loss.
+                // (Without timestamps Karn's rule keeps the backoff. Only here:
+                // outside recovery the usual handlers' RTT samples stand.)
+                self.rtt_sample(cfg, r_ms.saturating_mul(1000));
             }
             self.snd_una = seg.ack;
             self.retries = 0;
+            self.loss &= !DUPACK_MASK;
             new_ack = true;
         }
         // Window update (RFC 9293 §3.10.7.4): scaled unless in a SYN.
@@ -1811,14 +1865,27 @@ impl Conn {
                 _ => {}
             }
         }
-        if self.recovering {
+        if self.loss & RECOVERING != 0 {
             if new_ack && self.snd_una < self.snd_nxt {
-                // A partial ACK during recovery: resend the next segment.
+                // A partial ACK during recovery: resend the next segment (counted:
+                // `retransmitted` is every segment sent again, as Linux's
+                // TcpRetransSegs).
+                sink.event(Event::Retransmitted);
                 let at = self.snd_una;
                 self.send_at(cfg, now, at, u32::MAX, sink);
             } else if self.snd_una == self.snd_nxt {
-                self.recovering = false;
+                self.loss &= !RECOVERING;
             }
+        } else if dupack && self.loss & DUPACK_MASK == DUPACK_THRESHOLD * DUPACK_ONE {
+            // The third duplicate ACK: the segment at SND.UNA is taken as lost and
+            // resent at once, without waiting for the retransmission timer (fast
+            // retransmit, RFC 5681 §3.2), and recovery goes on as after a timeout
+            // but without its backoff: each partial ACK resends the next segment.
+            self.loss |= RECOVERING;
+            sink.event(Event::Retransmitted);
+            let at = self.snd_una;
+            self.send_at(cfg, now, at, u32::MAX, sink);
+            self.arm_retransmit(now);
         }
         // Sixth (URG) is ignored. Seventh, the segment text.
         let mut must_ack = false;
@@ -1886,7 +1953,9 @@ impl Conn {
     fn on_data(&mut self, seg: &TcpRepr, now: Instant, sink: &mut impl Sink) -> bool {
         let off = self.rcv_nxt.diff(seg.seq);
         if off < 0 {
-            // A hole before it: we buffer nothing out of order. Duplicate ACK.
+            // A hole before it: we buffer nothing out of order. Duplicate ACK, and
+            // from now on every segment is acknowledged at once.
+            self.loss |= HOLE;
             return true;
         }
         let off = off as u32;
@@ -1901,7 +1970,7 @@ impl Conn {
         self.rx_got = self.rx_got.saturating_add(new);
         self.rcv_nxt = self.rcv_nxt + new;
         self.ack_pending = self.ack_pending.saturating_add(1);
-        off > 0
+        off > 0 || self.loss & HOLE != 0
     }
 
     /// The application reacts to progress: the server sends its response once the

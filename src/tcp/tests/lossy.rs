@@ -7,7 +7,7 @@
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 
-use super::pair::{Endpoint, Pair, Rng};
+use super::pair::{Dir, Endpoint, Pair, Rng};
 use super::*;
 
 /// One scenario.
@@ -215,5 +215,72 @@ fn lossless_link_completes_every_mode_with_and_without_options() {
                 response_bytes: 10_000,
             });
         }
+    }
+}
+
+/// One lost segment in the middle of a response of many: the client (which keeps
+/// nothing out of order) drops what follows the hole and answers each with a
+/// duplicate ACK; the third one makes the server resend the lost segment at once
+/// (fast retransmit), and from then on the client acknowledges every segment at
+/// once and the server resends the next one on each partial ACK. Before, the
+/// client held its ACK of the first segment after the hole, so every segment
+/// after it waited out a retransmission timeout, doubling each time, and a long
+/// response ended in DataTimeout.
+#[test]
+fn one_lost_segment_in_a_long_response_is_recovered_without_a_timeout() {
+    let cfg = TcpConfig {
+        timestamps: true,
+        window_scale: Some(7),
+        window: 1 << 20,
+        request_bytes: 64,
+        response_bytes: 30_000,
+        close: CloseMode::Client,
+        ..TcpConfig::default()
+    };
+    let mut p = Pair::new(cfg.clone(), cfg, 5);
+    // Lose the server's third data segment (its ISS is known from the SYN-ACK).
+    p.run_until(100, |p| !p.servers.is_empty());
+    let iss = p
+        .trace
+        .iter()
+        .find(|s| s.dir == Dir::ToClient)
+        .unwrap()
+        .seg
+        .seq;
+    let hole = iss + 1 + 2 * 1448;
+    p.lose_once.push((Dir::ToClient, hole));
+    p.run(10_000);
+    assert_eq!(p.client.outcomes(), [Event::Completed]);
+    assert_eq!(p.server().outcomes(), [Event::Completed]);
+    assert_eq!(p.client.rx_bytes, 30_000);
+    // Each segment from the hole on went twice: the resends are counted.
+    let resent = p
+        .server()
+        .sink
+        .events
+        .iter()
+        .filter(|&&e| e == Event::Retransmitted);
+    let after_hole = (iss + 1 + 30_000).diff(hole) as usize;
+    assert_eq!(resent.count(), after_hole.div_ceil(1448));
+    // No retransmission timeout (200 ms at least) was waited for: the hole was
+    // resent a round trip after the duplicate ACKs began, and no segment went a
+    // third time.
+    let server_data = || {
+        p.trace
+            .iter()
+            .filter(|s| s.dir == Dir::ToClient && s.seg.payload_len > 0)
+    };
+    let hole_sent: Vec<Instant> = server_data()
+        .filter(|s| s.seg.seq == hole)
+        .map(|s| s.at)
+        .collect();
+    assert_eq!(hole_sent.len(), 2);
+    assert!(
+        hole_sent[1] < Instant::from_millis(50),
+        "resent at {:?}",
+        hole_sent[1]
+    );
+    for s in server_data() {
+        assert!(server_data().filter(|t| t.seg.seq == s.seg.seq).count() <= 2);
     }
 }

@@ -144,6 +144,9 @@ pub(super) struct Pair {
     pub trace: Vec<Sent>,
     /// RSTs LISTEN or CLOSED sent for segments that found no connection.
     pub stray_rsts: usize,
+    /// Segments to lose once each, by direction and sequence number: the first
+    /// one sent with that number is lost (a chosen loss, beside `loss_pct`).
+    pub lose_once: Vec<(Dir, SeqNumber)>,
 }
 
 impl Pair {
@@ -162,6 +165,7 @@ impl Pair {
             wire: VecDeque::new(),
             trace: Vec::new(),
             stray_rsts: 0,
+            lose_once: Vec::new(),
         };
         let conn = Conn::connect(
             &p.cfg_client,
@@ -196,7 +200,14 @@ impl Pair {
     }
 
     fn put(&mut self, dir: Dir, seg: TcpRepr) {
-        let lost = self.loss_pct > 0 && self.rng.chance(self.loss_pct);
+        let chosen = self
+            .lose_once
+            .iter()
+            .position(|&(d, seq)| d == dir && seq == seg.seq && seg.payload_len > 0);
+        if let Some(i) = chosen {
+            self.lose_once.swap_remove(i);
+        }
+        let lost = chosen.is_some() || (self.loss_pct > 0 && self.rng.chance(self.loss_pct));
         self.trace.push(Sent {
             at: self.now,
             dir,

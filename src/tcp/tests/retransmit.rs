@@ -409,7 +409,72 @@ fn partial_ack_during_recovery_resends_the_next_segment() {
     // Everything acknowledged: recovery is over, nothing more is resent.
     f.send(peer_ack(LOCAL_ISS + 3001), &[]);
     assert_eq!(f.conn.timer(), conn::TimerKind::Idle);
-    f.expect_events(&[Event::Retransmitted]);
+    // Every segment sent again counts: the timeout's and the two partial ACKs'.
+    f.expect_events(&[
+        Event::Retransmitted,
+        Event::Retransmitted,
+        Event::Retransmitted,
+    ]);
+}
+
+#[test]
+fn third_duplicate_ack_resends_at_once_and_recovery_follows_the_partial_acks() {
+    // RFC 5681 §3.2: the third duplicate ACK retransmits the segment at SND.UNA
+    // without waiting for the timer (RTO 200 ms, due at 1,201) and without
+    // backing it off; each partial ACK then resends the next (RFC 6582 §3.2).
+    let mut f = client_big_request_sent();
+    f.at(1_010);
+    f.send(peer_ack(LOCAL_ISS + 1), &[]);
+    f.send(peer_ack(LOCAL_ISS + 1), &[]);
+    f.send(peer_ack(LOCAL_ISS + 1), &[request_segment(0)]);
+    // More duplicates (for the segments after the hole) resend nothing more.
+    f.send(peer_ack(LOCAL_ISS + 1), &[]);
+    assert_eq!(
+        f.conn.deadline(),
+        Instant::from_millis(1_210),
+        "timer restarted"
+    );
+    f.at(1_020);
+    f.send(peer_ack(LOCAL_ISS + 1 + 1460), &[request_segment(1)]);
+    f.send(peer_ack(LOCAL_ISS + 1 + 2920), &[request_segment(2)]);
+    f.send(peer_ack(LOCAL_ISS + 3001), &[]);
+    assert_eq!(f.conn.timer(), conn::TimerKind::Idle);
+    f.expect_events(&[
+        Event::Retransmitted,
+        Event::Retransmitted,
+        Event::Retransmitted,
+    ]);
+}
+
+#[test]
+fn an_ack_that_moves_the_window_or_carries_data_is_no_duplicate() {
+    // RFC 5681 §2: a duplicate ACK carries no data and leaves the window as it was.
+    let mut f = client_big_request_sent();
+    f.at(1_010);
+    for window in [65535, 60000, 50000] {
+        f.send(
+            TcpRepr {
+                window,
+                ..peer_ack(LOCAL_ISS + 1)
+            },
+            &[],
+        );
+    }
+    f.send(
+        TcpRepr {
+            window: 50000,
+            ..peer_ack(LOCAL_ISS + 1)
+        },
+        &[],
+    );
+    // Two duplicates so far (the 50000 ones): a third one resends.
+    f.send(
+        TcpRepr {
+            window: 50000,
+            ..peer_ack(LOCAL_ISS + 1)
+        },
+        &[request_segment(0)],
+    );
 }
 
 #[test]
@@ -477,8 +542,11 @@ fn out_of_order_segment_gets_an_immediate_duplicate_ack() {
     f.send(response_segment(2), &[client_ack(REMOTE_ISS + 1 + 1460)]);
     f.send(response_segment(3), &[client_ack(REMOTE_ISS + 1 + 1460)]);
     assert_eq!(f.conn.rx_bytes(), 1460);
-    // The retransmitted segment 1 fills the hole; 2 and 3 come again.
-    f.send(response_segment(1), &[]);
+    // The retransmitted segment 1 fills the hole; 2 and 3 come again. Each is
+    // acknowledged at once (RFC 5681 §4.2: it fills the gap, for what was after it
+    // was dropped), so the sender's recovery goes a segment per round trip
+    // instead of a timeout per segment.
+    f.send(response_segment(1), &[client_ack(REMOTE_ISS + 1 + 2920)]);
     f.send(response_segment(2), &[client_ack(REMOTE_ISS + 1 + 4380)]);
     f.send(
         response_segment(3),
