@@ -215,6 +215,56 @@ pub fn report_from_hlog(log: &Hlog) -> Report {
     r
 }
 
+/// The steps of a capacity sweep's log: the `step-<rate>` of its tags
+/// `step-<rate>/<phase>`, in the order they first appear (none: not a sweep's log).
+pub fn hlog_steps(log: &Hlog) -> Vec<String> {
+    let mut steps: Vec<String> = Vec::new();
+    for iv in &log.intervals {
+        if let Some((step, _)) = split_step_tag(iv.tag.as_deref())
+            && !steps.iter().any(|s| s == step)
+        {
+            steps.push(step.to_owned());
+        }
+    }
+    steps
+}
+
+/// `step-<rate>/<phase>` split in its step and its phase.
+fn split_step_tag(tag: Option<&str>) -> Option<(&str, Phase)> {
+    let (step, phase) = tag?.split_once('/')?;
+    let phase = Phase::ALL.into_iter().find(|p| p.as_str() == phase)?;
+    step.starts_with("step-").then_some((step, phase))
+}
+
+/// One step (`step-<rate>`) of a capacity sweep's log as the log of a run: its
+/// intervals tagged by phase, timestamps from the step's first interval (the
+/// log's start time moved there too).
+pub fn hlog_step(log: Hlog, step: &str) -> Hlog {
+    let mut intervals: Vec<_> = log
+        .intervals
+        .into_iter()
+        .filter_map(|mut iv| {
+            let (s, phase) = split_step_tag(iv.tag.as_deref())?;
+            (s == step).then(|| {
+                iv.tag = Some(phase.as_str().to_owned());
+                iv
+            })
+        })
+        .collect();
+    let first = intervals
+        .iter()
+        .map(|iv| iv.start)
+        .min()
+        .unwrap_or_default();
+    for iv in &mut intervals {
+        iv.start -= first;
+    }
+    Hlog {
+        start_time: log.start_time.map(|t| t + first),
+        intervals,
+    }
+}
+
 fn set_latency(row: &mut IntervalRow, p: Phase, h: &hdrhistogram::Histogram<u64>) {
     row.latency_us.insert(
         p.as_str().to_owned(),
