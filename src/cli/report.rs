@@ -25,7 +25,8 @@ use crate::stats::{hlog, saved};
 /// Options of `synfin report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Saved runs: JSON reports or HdrHistogram interval logs (not both).
+    /// Saved runs: JSON reports or HdrHistogram interval logs (not both); or one
+    /// capacity sweep's JSON, printed (and its files written) again.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Report format.
