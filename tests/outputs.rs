@@ -891,7 +891,33 @@ fn report_of_a_saved_sweep_is_the_sweep_or_one_step() {
     // Bad input: one line each, exit status 2, saying what the file is.
     let run = dir.join("run.json");
     std::fs::write(&run, steps[0]["report"].to_string()).unwrap();
+    // Damaged files: times no run has would overflow the clocks.
+    let damaged = |name: &str, edit: &dyn Fn(&mut Value)| {
+        let mut v = j.clone();
+        edit(&mut v);
+        let p = dir.join(name);
+        std::fs::write(&p, v.to_string()).unwrap();
+        p
+    };
+    let long_steps = damaged("d1.json", &|v| v["sweep"]["step_duration_s"] = 1e30.into());
+    let late_row = damaged("d2.json", &|v| {
+        v["sweep"]["steps"][0]["report"]["intervals"]["rows"][0]["t_s"] = 1e30.into();
+    });
+    let long_run = dir.join("d3.json");
+    let mut v = steps[0]["report"].clone();
+    v["duration_s"] = 1e30.into();
+    std::fs::write(&long_run, v.to_string()).unwrap();
+    let late_log = dir.join("d4.hlog");
+    let text = std::fs::read_to_string(&hlog).unwrap();
+    let first = text.lines().find(|l| l.starts_with("Tag=")).unwrap();
+    let mut fields: Vec<&str> = first.split(',').collect();
+    fields[1] = "18446744073709551615.000";
+    std::fs::write(&late_log, text.replace(first, &fields.join(","))).unwrap();
     for (args, says) in [
+        (vec![s(&long_steps)], "step_duration_s"),
+        (vec![s(&late_row), "--hlog", s(&hlog2)], "rows[0].t_s"),
+        (vec![s(&long_run)], "duration_s"),
+        (vec![s(&late_log), "--step", "2k"], "a damaged log"),
         (
             vec![s(&f), s(&run)],
             "is a capacity sweep (steps 2000, 4000)",

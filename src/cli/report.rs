@@ -13,6 +13,7 @@
 //! same step merge). A sweep's log of one step is read as that step without it.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 
@@ -100,6 +101,26 @@ fn load(path: &PathBuf, step: Option<f64>) -> Result<Kind, CliError> {
         Ok(Kind::Json(r))
     } else {
         let mut log = hlog::read(&bytes).map_err(|e| CliError::Usage(format!("{name}: {e}")))?;
+        // Times out of any run's range (starts may be Unix times, in a log without
+        // BaseTime) are a damaged log; they would overflow the clocks.
+        let (latest, longest) = (
+            Duration::from_secs(100_000_000_000),
+            Duration::from_secs_f64(saved::MAX_SECONDS),
+        );
+        if let Some(iv) = log
+            .intervals
+            .iter()
+            .find(|iv| iv.start > latest || iv.duration > longest)
+        {
+            return Err(CliError::Usage(format!(
+                "{name}: an interval at {:.3} s lasting {:.3} s is out of range (start up to 10^11 s, length up to 10^9 s): a damaged log",
+                iv.start.as_secs_f64(),
+                iv.duration.as_secs_f64()
+            )));
+        }
+        if log.start_time.is_some_and(|t| t > latest) {
+            log.start_time = None;
+        }
         let steps = saved::hlog_steps(&log);
         let rates = || {
             let r: Vec<&str> = steps.iter().map(|s| &s["step-".len()..]).collect();

@@ -31,7 +31,7 @@ use super::outputs::{self, OutputArgs};
 use super::{CliError, Rate, RunArgs, parse_duration, parse_rate};
 use crate::engine::pacer::PacerMode;
 use crate::stats::hlog::HlogSink;
-use crate::stats::{Phase, Report};
+use crate::stats::{Phase, Report, saved};
 use crate::stats::{csv, human_nanos};
 
 /// `--ramp FROM..TO/DURATION`: the open-loop rate goes linearly from FROM to TO
@@ -483,12 +483,18 @@ impl Sweep {
             .into_iter()
             .find(|p| p.as_str() == phase)
             .ok_or_else(|| format!("`sweep.slo.phase` '{phase}' is not a phase"))?;
+        let percentile = num(slo, "percentile")?;
+        if !(percentile > 0.0 && percentile <= 100.0) {
+            return Err(format!(
+                "`sweep.slo.percentile` ({percentile}) is not above 0 and at most 100"
+            ));
+        }
         let slo = Slo {
             phase,
-            percentile: num(slo, "percentile")?,
-            bound: Duration::from_nanos((num(slo, "bound_us")? * 1000.0).round() as u64),
+            percentile,
+            bound: exact(num(slo, "bound_us")? / 1e6, "sweep.slo.bound_us")?,
         };
-        let step_duration = Duration::from_secs_f64(num(sw, "step_duration_s")?);
+        let step_duration = exact(num(sw, "step_duration_s")?, "step_duration_s")?;
         let mut steps = Vec::new();
         for (i, s) in sw
             .get("steps")
@@ -498,10 +504,9 @@ impl Sweep {
             .enumerate()
         {
             let at = |e: String| format!("sweep.steps[{i}]: {e}");
-            let report = crate::stats::saved::report_from_json(
-                s.get("report").ok_or_else(|| at("no `report`".into()))?,
-            )
-            .map_err(|e| at(format!("report: {e}")))?;
+            let report =
+                saved::report_from_json(s.get("report").ok_or_else(|| at("no `report`".into()))?)
+                    .map_err(|e| at(format!("report: {e}")))?;
             let pass = s.get("pass").and_then(Value::as_bool);
             let why = s.get("why").and_then(Value::as_str);
             steps.push(StepResult {
@@ -565,6 +570,13 @@ impl Sweep {
             None => Ok(()),
         }
     }
+}
+
+/// Seconds read back as the nanoseconds they were written from (a sweep's
+/// durations are whole nanoseconds), so that the sweep prints the same again.
+fn exact(x: f64, what: &str) -> Result<Duration, String> {
+    saved::seconds(x, what)?;
+    Ok(Duration::from_nanos((x * 1e9).round() as u64))
 }
 
 fn judge(rate: f64, scheduled: u64, report: Report, slo: &Slo) -> StepResult {
