@@ -284,3 +284,52 @@ fn two_hundred_thousand_connections_complete_without_failure() {
     assert_eq!((a.attempted, a.completed), (200_000, 200_000), "{a:?}");
     assert_eq!(v["server"]["completed"], 200_000);
 }
+
+/// A run whose tables would not fit in the memory the kernel says it has is
+/// refused before anything is allocated: one line that says what the tables need
+/// and what is available, status 2. The options size about 180 GiB (10^9
+/// TIME-WAIT records on each side with their timers, the server's flow table for
+/// them, 16 M control blocks on the client and 32 M on the server).
+#[test]
+fn a_run_whose_tables_exceed_the_available_memory_is_refused() {
+    let avail_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map(|kib| kib >> 20);
+    match avail_gib {
+        None => {
+            eprintln!("skipped: no MemAvailable in /proc/meminfo (synfin then does not check)");
+            return;
+        }
+        Some(g) if g >= 128 => {
+            eprintln!("skipped: {g} GiB available, the run would fit");
+            return;
+        }
+        Some(_) => {}
+    }
+    let out = synfin(&[
+        "run",
+        "--io",
+        "mem",
+        "--connections",
+        "1000m",
+        "--concurrency",
+        "16m",
+        "--tw-cap",
+        "1000m",
+        "--close",
+        "server",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(out.stdout.is_empty(), "no report");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.starts_with("synfin: error: the run's tables need ")
+            && stderr.contains(" GiB are available"),
+        "{stderr}"
+    );
+}

@@ -4,7 +4,8 @@
 //! Every table a worker uses is allocated when it is built and never grows: the
 //! connection slab, the TIME-WAIT slab, their timer bookkeeping and wheel, the
 //! client's source-tuple index, the server's flow table, and the frame buffers
-//! (the in-memory wire's pool, or each AF_XDP socket's UMEM). [`MemoryBudget`]
+//! (the in-memory wire's pool, or each AF_XDP socket's UMEM and, with several
+//! workers, each worker's handoff inbox). [`MemoryBudget`]
 //! adds them up from the same capacities the constructors use, so a run can be
 //! refused before it starts when the machine cannot hold it, and the report can
 //! state the bound next to the measured peak RSS ([`peak_rss_bytes`]).
@@ -26,6 +27,15 @@ const ARMED: usize = 8;
 const TW_LINK: usize = 4;
 /// A flow-table slot (key and value).
 const FLOW_SLOT: usize = 16;
+/// Frames in each worker's handoff inbox when an AF_XDP run has more than one
+/// worker (`xdp_run` builds `Inbox::new(4096)`).
+pub const HANDOFF_FRAMES: u64 = 4096;
+/// One handoff frame: its boxed buffer, which the allocator rounds up to its size
+/// class (2,560 bytes for the 2,050 of a buffer, with mimalloc's bins 512 bytes
+/// apart at that size), and its slot in the pool's and the queue's ring (a stamp
+/// and a pointer each).
+const HANDOFF_SLOT: u64 =
+    (size_of::<crate::engine::handoff::HandoffBuf>() as u64).next_multiple_of(512) + 2 * 16;
 /// Histograms, templates and other fixed per-worker state (measured order of
 /// magnitude: four HdrHistograms of 3 significant digits up to an hour).
 const FIXED_PER_WORKER: u64 = 2 << 20;
@@ -43,7 +53,8 @@ pub struct MemoryBudget {
     pub tuple_index: u64,
     /// The server's 4-tuple hash table.
     pub flow_table: u64,
-    /// Frame buffers: the in-memory wire's pool or the AF_XDP UMEMs.
+    /// Frame buffers: the in-memory wire's pool, or the AF_XDP UMEMs and the
+    /// workers' handoff inboxes.
     pub frames: u64,
     /// Histograms and fixed state of each worker, and the payload it sends (the
     /// request or the response, with its prefix sums).
@@ -123,10 +134,15 @@ impl MemoryBudget {
         }
     }
 
-    /// `sockets` AF_XDP sockets, each with a UMEM of `frames` frames.
+    /// `sockets` AF_XDP sockets, each with a UMEM of `frames` frames, and each
+    /// worker's handoff inbox (see [`crate::engine::handoff::Inbox`]): with more
+    /// than one worker, [`HANDOFF_FRAMES`] boxed frame buffers in its pool and two
+    /// queues of that many slots (`xdp_run` builds them; one frame with one worker).
     pub fn umem(sockets: u32, frames: u32) -> MemoryBudget {
+        let inbox = if sockets > 1 { HANDOFF_FRAMES } else { 1 };
         MemoryBudget {
-            frames: u64::from(sockets) * u64::from(frames) * crate::io::MAX_FRAME as u64,
+            frames: u64::from(sockets)
+                * (u64::from(frames) * crate::io::MAX_FRAME as u64 + inbox * HANDOFF_SLOT),
             ..MemoryBudget::default()
         }
     }
@@ -212,5 +228,16 @@ mod tests {
         assert_eq!(more_tw.conn_table, b.conn_table);
         assert!(b.total() > b.conn_table + b.time_wait);
         assert!(peak_rss_bytes().is_some_and(|r| r > 0));
+    }
+
+    #[test]
+    fn several_xdp_workers_count_their_handoff_inboxes() {
+        let umem = |n: u32| MemoryBudget::umem(n, 4096).frames;
+        let per_socket = 4096 * crate::io::MAX_FRAME as u64;
+        // One worker hands nothing off: its inbox is one buffer.
+        assert_eq!(umem(1), per_socket + HANDOFF_SLOT);
+        // Two workers: each inbox holds 4,096 buffers of at least a frame.
+        assert_eq!(umem(2), 2 * (per_socket + HANDOFF_FRAMES * HANDOFF_SLOT));
+        assert!(HANDOFF_SLOT > crate::io::MAX_FRAME as u64);
     }
 }
