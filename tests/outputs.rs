@@ -888,6 +888,20 @@ fn report_of_a_saved_sweep_is_the_sweep_or_one_step() {
     let c = |v: &Value| v["connections"]["completed"].as_u64().unwrap();
     assert_eq!(c(&merged), 2 * c(&steps[0]["report"]));
 
+    // A sweep stopped before its first step: the same JSON, and no capacity.
+    let mut none = j.clone();
+    none["io"] = Value::Null;
+    none["sweep"]["steps"] = Value::Array(vec![]);
+    none["sweep"]["capacity_cps"] = Value::Null;
+    sweep_schema::assert_valid(&none, "a sweep of no step");
+    let fnone = dir.join("none.json");
+    std::fs::write(&fnone, none.to_string()).unwrap();
+    let again: Value =
+        serde_json::from_str(&ok(&synfin(&["report", s(&fnone), "--format", "json"]))).unwrap();
+    assert_eq!(again, none);
+    let text = ok(&synfin(&["report", s(&fnone)]));
+    assert!(text.contains("capacity: unknown (no step ran)"), "{text}");
+
     // Bad input: one line each, exit status 2, saying what the file is.
     let run = dir.join("run.json");
     std::fs::write(&run, steps[0]["report"].to_string()).unwrap();

@@ -690,15 +690,18 @@ fn sweep_text(sweep: &Sweep) -> String {
                 rate_text(c)
             );
         }
-        None => {
-            let _ = writeln!(
-                out,
-                "capacity: below the first step ({} connections/s did not meet the SLO)",
-                results
-                    .first()
-                    .map_or("-".to_owned(), |r| rate_text(r.rate))
-            );
-        }
+        None => match results.first() {
+            Some(first) => {
+                let _ = writeln!(
+                    out,
+                    "capacity: below the first step ({} connections/s did not meet the SLO)",
+                    rate_text(first.rate)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "capacity: unknown (no step ran)");
+            }
+        },
     }
     if !notes.is_empty() {
         out.push('\n');
