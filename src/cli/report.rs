@@ -121,7 +121,16 @@ fn load(path: &PathBuf, step: Option<f64>) -> Result<Kind, CliError> {
         if log.start_time.is_some_and(|t| t > latest) {
             log.start_time = None;
         }
-        let steps = saved::hlog_steps(&log);
+        let phase_tag = |t: &Option<String>| {
+            crate::stats::Phase::ALL
+                .iter()
+                .any(|p| t.as_deref() == Some(p.as_str()))
+        };
+        // A run's log (tags: the phases) is read as it is, unless --step asks for a step.
+        let steps = match step {
+            None if log.intervals.iter().any(|iv| phase_tag(&iv.tag)) => Vec::new(),
+            _ => saved::hlog_steps(&log),
+        };
         let rates = || {
             let r: Vec<&str> = steps.iter().map(|s| &s["step-".len()..]).collect();
             r.join(", ")
@@ -155,11 +164,6 @@ fn load(path: &PathBuf, step: Option<f64>) -> Result<Kind, CliError> {
                 "{name} is neither a JSON report nor an HdrHistogram log with intervals"
             )));
         }
-        let phase_tag = |t: &Option<String>| {
-            crate::stats::Phase::ALL
-                .iter()
-                .any(|p| t.as_deref() == Some(p.as_str()))
-        };
         if !log.intervals.iter().any(|iv| phase_tag(&iv.tag)) {
             let mut tags: Vec<String> = log
                 .intervals
