@@ -750,3 +750,212 @@ fn an_unwritable_sweep_output_is_a_usage_error_before_any_step() {
         assert!(out.stdout.is_empty(), "{opt}: no step ran");
     }
 }
+
+/// Every histogram of an interval log, summed by tag (read with the crate's reader).
+fn hlog_by_tag(path: &Path) -> std::collections::BTreeMap<String, Histogram<u64>> {
+    let text = std::fs::read(path).unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for e in IntervalLogIterator::new(&text) {
+        if let LogEntry::Interval(iv) = e.expect("the log parses") {
+            let tag = iv.tag().expect("tagged").as_str().to_owned();
+            out.entry(tag)
+                .or_insert_with(|| Histogram::new_with_bounds(1, 3_600_000_000_000, 3).unwrap())
+                .add(decode(iv.encoded_histogram()))
+                .unwrap();
+        }
+    }
+    out
+}
+
+/// `synfin report` of a saved sweep: its JSON alone is the sweep again (the same
+/// JSON, the table, the same files); `--step RATE` takes one step of the sweep's
+/// JSON or log as a run (merged with the same step of another sweep, say); a log
+/// of one step is that step; anything else is one line and exit status 2.
+#[test]
+fn report_of_a_saved_sweep_is_the_sweep_or_one_step() {
+    let dir = scratch("sweep-report");
+    let (csv, hlog) = (dir.join("s.csv"), dir.join("s.hlog"));
+    let out = ok(&synfin(&[
+        "run",
+        "--io",
+        "mem",
+        "--virtual-time",
+        "--steps",
+        "2k,4k",
+        "--step-duration",
+        "1s",
+        "--concurrency",
+        "64",
+        "--slo",
+        "connect.p99<1s",
+        "--format",
+        "json",
+        "--progress",
+        "off",
+        "--csv",
+        s(&csv),
+        "--hlog",
+        s(&hlog),
+    ]));
+    let j: Value = serde_json::from_str(&out).unwrap();
+    let steps = j["sweep"]["steps"].as_array().unwrap().clone();
+    assert_eq!(steps.len(), 2, "{}", j["sweep"]);
+    let f = dir.join("s.json");
+    std::fs::write(&f, &out).unwrap();
+
+    // The sweep again: the same JSON, and its table.
+    let again: Value =
+        serde_json::from_str(&ok(&synfin(&["report", s(&f), "--format", "json"]))).unwrap();
+    assert_eq!(again, j);
+    sweep_schema::assert_valid(&again, "the sweep re-rendered");
+    let text = ok(&synfin(&["report", s(&f)]));
+    assert!(text.contains("capacity sweep"), "{text}");
+    assert!(text.contains("capacity: 4000 connections/s"), "{text}");
+
+    // Its files again: the same CSV, the same histograms under the same tags, the
+    // plots of every step and of the sweep.
+    let (csv2, hlog2, plots) = (dir.join("2.csv"), dir.join("2.hlog"), dir.join("plots"));
+    ok(&synfin(&[
+        "report",
+        s(&f),
+        "--csv",
+        s(&csv2),
+        "--hlog",
+        s(&hlog2),
+        "--plot",
+        s(&plots),
+    ]));
+    assert_eq!(
+        std::fs::read_to_string(&csv2).unwrap(),
+        std::fs::read_to_string(&csv).unwrap()
+    );
+    let (h1, h2) = (hlog_by_tag(&hlog), hlog_by_tag(&hlog2));
+    assert_eq!(h1.len(), 2 * PHASES.len(), "{:?}", h1.keys());
+    assert_eq!(h1, h2);
+    for l in ["step-2000", "step-4000"] {
+        assert!(plots.join(l).join("latency-spectrum.svg").exists(), "{l}");
+    }
+    assert!(plots.join("sweep.svg").exists());
+
+    // One step of the JSON is that step's report; of the log, its latencies.
+    let step: Value = serde_json::from_str(&ok(&synfin(&[
+        "report",
+        s(&f),
+        "--step",
+        "4k",
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!(step, steps[1]["report"]);
+    let from_log: Value = serde_json::from_str(&ok(&synfin(&[
+        "report",
+        s(&hlog),
+        "--step",
+        "4000",
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    valid(&from_log, "a step of a sweep's log");
+    assert_eq!(from_log["latency_us"], steps[1]["report"]["latency_us"]);
+    let rows = |v: &Value| v["intervals"]["rows"].as_array().unwrap().len();
+    assert_eq!(rows(&from_log), rows(&steps[1]["report"]));
+    // A log holding one step is read as that step.
+    let one = dir.join("one.hlog");
+    let text = std::fs::read_to_string(&hlog).unwrap();
+    let kept: String = text
+        .lines()
+        .filter(|l| !l.starts_with("Tag=step-4000/"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&one, kept).unwrap();
+    let one: Value =
+        serde_json::from_str(&ok(&synfin(&["report", s(&one), "--format", "json"]))).unwrap();
+    assert_eq!(one["latency_us"], steps[0]["report"]["latency_us"]);
+    // The same step of two sweeps (two hosts, say) merges as two runs do.
+    let merged: Value = serde_json::from_str(&ok(&synfin(&[
+        "report",
+        s(&f),
+        s(&f),
+        "--step",
+        "2k",
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    valid(&merged, "the merge of two sweeps' step");
+    let c = |v: &Value| v["connections"]["completed"].as_u64().unwrap();
+    assert_eq!(c(&merged), 2 * c(&steps[0]["report"]));
+
+    // A sweep stopped before its first step: the same JSON, and no capacity.
+    let mut none = j.clone();
+    none["io"] = Value::Null;
+    none["sweep"]["steps"] = Value::Array(vec![]);
+    none["sweep"]["capacity_cps"] = Value::Null;
+    sweep_schema::assert_valid(&none, "a sweep of no step");
+    let fnone = dir.join("none.json");
+    std::fs::write(&fnone, none.to_string()).unwrap();
+    let again: Value =
+        serde_json::from_str(&ok(&synfin(&["report", s(&fnone), "--format", "json"]))).unwrap();
+    assert_eq!(again, none);
+    let text = ok(&synfin(&["report", s(&fnone)]));
+    assert!(text.contains("capacity: unknown (no step ran)"), "{text}");
+
+    // Bad input: one line each, exit status 2, saying what the file is.
+    let run = dir.join("run.json");
+    std::fs::write(&run, steps[0]["report"].to_string()).unwrap();
+    // Damaged files: times no run has would overflow the clocks.
+    let damaged = |name: &str, edit: &dyn Fn(&mut Value)| {
+        let mut v = j.clone();
+        edit(&mut v);
+        let p = dir.join(name);
+        std::fs::write(&p, v.to_string()).unwrap();
+        p
+    };
+    let long_steps = damaged("d1.json", &|v| v["sweep"]["step_duration_s"] = 1e30.into());
+    let late_row = damaged("d2.json", &|v| {
+        v["sweep"]["steps"][0]["report"]["intervals"]["rows"][0]["t_s"] = 1e30.into();
+    });
+    let long_run = dir.join("d3.json");
+    let mut v = steps[0]["report"].clone();
+    v["duration_s"] = 1e30.into();
+    std::fs::write(&long_run, v.to_string()).unwrap();
+    let late_log = dir.join("d4.hlog");
+    let text = std::fs::read_to_string(&hlog).unwrap();
+    let first = text.lines().find(|l| l.starts_with("Tag=")).unwrap();
+    let mut fields: Vec<&str> = first.split(',').collect();
+    fields[1] = "18446744073709551615.000";
+    std::fs::write(&late_log, text.replace(first, &fields.join(","))).unwrap();
+    for (args, says) in [
+        (vec![s(&long_steps)], "step_duration_s"),
+        (vec![s(&late_row), "--hlog", s(&hlog2)], "rows[0].t_s"),
+        (vec![s(&long_run)], "duration_s"),
+        (vec![s(&late_log), "--step", "2k"], "a damaged log"),
+        (
+            vec![s(&f), s(&run)],
+            "is a capacity sweep (steps 2000, 4000)",
+        ),
+        (
+            vec![s(&hlog)],
+            "log of 2 steps (2000, 4000): pick one with --step",
+        ),
+        (vec![s(&f), "--step", "3k"], "no step at 3000 connections/s"),
+        (
+            vec![s(&hlog), "--step", "3k"],
+            "no step at 3000 connections/s",
+        ),
+        (vec![s(&run), "--step", "2k"], "not a capacity sweep's"),
+        (vec![s(&f), "--spectrum"], "--step RATE"),
+        (vec![s(&f), "--step", "max"], "not 'max'"),
+    ] {
+        let mut a = vec!["report"];
+        a.extend(&args);
+        let out = synfin(&a);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

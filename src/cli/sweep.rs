@@ -31,7 +31,7 @@ use super::outputs::{self, OutputArgs};
 use super::{CliError, Rate, RunArgs, parse_duration, parse_rate};
 use crate::engine::pacer::PacerMode;
 use crate::stats::hlog::HlogSink;
-use crate::stats::{Phase, Report};
+use crate::stats::{Phase, Report, saved};
 use crate::stats::{csv, human_nanos};
 
 /// `--ramp FROM..TO/DURATION`: the open-loop rate goes linearly from FROM to TO
@@ -236,7 +236,7 @@ struct StepResult {
 }
 
 /// The name of a step in file names and log tags: `step-50000`.
-fn step_label(rate: f64) -> String {
+pub(crate) fn step_label(rate: f64) -> String {
     format!("step-{}", rate_text(rate))
 }
 
@@ -255,9 +255,8 @@ struct SweepFiles {
 
 impl SweepFiles {
     /// Creates the files (a usage error names one that cannot be written) and
-    /// writes their headers.
-    fn open(o: &OutputArgs) -> Result<SweepFiles, CliError> {
-        let started = SystemTime::now();
+    /// writes their headers; the log's timestamps count from `started`.
+    fn open(o: &OutputArgs, started: SystemTime) -> Result<SweepFiles, CliError> {
         let csv = match &o.csv {
             Some(p) => {
                 let mut f = outputs::create(p, "CSV file")?;
@@ -364,7 +363,7 @@ pub fn run_sweep(a: &RunArgs) -> Result<String, CliError> {
         return Err(CliError::Usage("--step-duration must be above 0".into()));
     }
     // The sweep's files are opened before the first step, so a bad path costs no run.
-    let mut files = SweepFiles::open(&a.outputs)?;
+    let mut files = SweepFiles::open(&a.outputs, SystemTime::now())?;
     let stop = super::install_stop_flag()?;
     let mut results: Vec<StepResult> = Vec::new();
     let mut notes = Vec::new();
@@ -404,19 +403,180 @@ pub fn run_sweep(a: &RunArgs) -> Result<String, CliError> {
         }
     }
     files.finish(&results, &a.slo, &mut notes);
-    let capacity = results
-        .iter()
-        .take_while(|r| r.failure.is_none())
-        .last()
-        .map(|r| r.rate);
-    Ok(match a.format {
-        super::Format::Json => {
-            serde_json::to_string_pretty(&sweep_json(a, &results, capacity, &notes))
-                .unwrap_or_default()
-                + "\n"
+    let sweep = Sweep {
+        slo: a.slo,
+        step_duration: a.step_duration,
+        steps: results,
+        notes,
+    };
+    Ok(sweep.render(a.format))
+}
+
+/// A sweep that ran: its SLO, its step length, its steps and its notes. What the
+/// sweep prints, and what `synfin report` reads back from the sweep's JSON to print
+/// it (and write its files) again.
+pub struct Sweep {
+    slo: Slo,
+    step_duration: Duration,
+    steps: Vec<StepResult>,
+    notes: Vec<String>,
+}
+
+impl Sweep {
+    /// The rate of the last step that passed before the first failing one.
+    fn capacity(&self) -> Option<f64> {
+        self.steps
+            .iter()
+            .take_while(|r| r.failure.is_none())
+            .last()
+            .map(|r| r.rate)
+    }
+
+    /// The sweep's table (text) or its JSON (results/sweep-schema.json).
+    pub fn render(&self, format: super::Format) -> String {
+        match format {
+            super::Format::Json => {
+                serde_json::to_string_pretty(&sweep_json(self)).unwrap_or_default() + "\n"
+            }
+            super::Format::Text => sweep_text(self),
         }
-        super::Format::Text => sweep_text(a, &results, capacity, &notes),
-    })
+    }
+
+    /// The rates of the steps that ran, as the log's tags and the CSV write them
+    /// (`5000, 10000`).
+    pub fn rates(&self) -> String {
+        if self.steps.is_empty() {
+            return "none ran".into();
+        }
+        let rates: Vec<String> = self.steps.iter().map(|s| rate_text(s.rate)).collect();
+        rates.join(", ")
+    }
+
+    /// The report of the step at `rate`, or why there is none.
+    pub fn into_step(self, rate: f64) -> Result<Report, String> {
+        let rates = self.rates();
+        self.steps
+            .into_iter()
+            .find(|s| rate_text(s.rate) == rate_text(rate))
+            .map(|s| s.report)
+            .ok_or_else(|| {
+                format!(
+                    "the sweep has no step at {} connections/s (its steps: {rates})",
+                    rate_text(rate)
+                )
+            })
+    }
+
+    /// A sweep read back from its JSON (what `synfin run --steps ... --format json`
+    /// printed); each step's report is read as `synfin report` reads a run's.
+    pub fn from_json(v: &Value) -> Result<Sweep, String> {
+        let sw = v.get("sweep").ok_or("no `sweep`")?;
+        let num = |x: &Value, k: &str| {
+            x.get(k)
+                .and_then(Value::as_f64)
+                .filter(|n| n.is_finite() && *n >= 0.0)
+                .ok_or_else(|| format!("no valid `{k}`"))
+        };
+        let slo = sw.get("slo").ok_or("no `sweep.slo`")?;
+        let phase = slo.get("phase").and_then(Value::as_str).unwrap_or("");
+        let phase = Phase::ALL
+            .into_iter()
+            .find(|p| p.as_str() == phase)
+            .ok_or_else(|| format!("`sweep.slo.phase` '{phase}' is not a phase"))?;
+        let percentile = num(slo, "percentile")?;
+        if !(percentile > 0.0 && percentile <= 100.0) {
+            return Err(format!(
+                "`sweep.slo.percentile` ({percentile}) is not above 0 and at most 100"
+            ));
+        }
+        let slo = Slo {
+            phase,
+            percentile,
+            bound: exact(num(slo, "bound_us")? / 1e6, "sweep.slo.bound_us")?,
+        };
+        let step_duration = exact(num(sw, "step_duration_s")?, "step_duration_s")?;
+        let mut steps = Vec::new();
+        for (i, s) in sw
+            .get("steps")
+            .and_then(Value::as_array)
+            .ok_or("no `sweep.steps`")?
+            .iter()
+            .enumerate()
+        {
+            let at = |e: String| format!("sweep.steps[{i}]: {e}");
+            let report =
+                saved::report_from_json(s.get("report").ok_or_else(|| at("no `report`".into()))?)
+                    .map_err(|e| at(format!("report: {e}")))?;
+            let pass = s.get("pass").and_then(Value::as_bool);
+            let why = s.get("why").and_then(Value::as_str);
+            steps.push(StepResult {
+                rate: num(s, "rate").map_err(at)?,
+                scheduled: s
+                    .get("scheduled")
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| at("no valid `scheduled`".into()))?,
+                report,
+                slo_value: s
+                    .get("slo_value_us")
+                    .and_then(Value::as_f64)
+                    .map(|us| (us * 1000.0).round() as u64),
+                failure: match pass {
+                    Some(true) => None,
+                    Some(false) => Some(why.unwrap_or("failed").to_owned()),
+                    None => return Err(at("no valid `pass`".into())),
+                },
+            });
+        }
+        let notes = v
+            .get("notes")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|n| n.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Sweep {
+            slo,
+            step_duration,
+            steps,
+            notes,
+        })
+    }
+
+    /// Writes the sweep's `--csv`, `--hlog` and `--plot` files again, as the sweep
+    /// wrote them (the log's timestamps from the first step's start).
+    pub fn write_files(&self, o: &OutputArgs) -> Result<(), CliError> {
+        let started = self
+            .steps
+            .iter()
+            .filter_map(|s| s.report.started)
+            .min()
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut files = SweepFiles::open(o, started)?;
+        let mut errors = Vec::new();
+        for s in &self.steps {
+            files.step(s.rate, &s.report, &mut errors);
+            if let Some(d) = &o.plot {
+                let dir = d.join(step_label(s.rate));
+                outputs::plot_dir(&dir)?;
+                crate::plot::write_all(&s.report, &dir)
+                    .map_err(|e| CliError::Runtime(format!("cannot write the plots: {e}")))?;
+            }
+        }
+        files.finish(&self.steps, &self.slo, &mut errors);
+        match errors.into_iter().next() {
+            Some(e) => Err(CliError::Runtime(e)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Seconds read back as the nanoseconds they were written from (a sweep's
+/// durations are whole nanoseconds), so that the sweep prints the same again.
+fn exact(x: f64, what: &str) -> Result<Duration, String> {
+    saved::seconds(x, what)?;
+    Ok(Duration::from_nanos((x * 1e9).round() as u64))
 }
 
 fn judge(rate: f64, scheduled: u64, report: Report, slo: &Slo) -> StepResult {
@@ -464,21 +624,17 @@ fn rate_text(r: f64) -> String {
     }
 }
 
-fn sweep_text(
-    a: &RunArgs,
-    results: &[StepResult],
-    capacity: Option<f64>,
-    notes: &[String],
-) -> String {
+fn sweep_text(sweep: &Sweep) -> String {
     use std::fmt::Write as _;
-    let slo = &a.slo;
+    let (slo, results, notes) = (&sweep.slo, &sweep.steps, &sweep.notes);
+    let capacity = sweep.capacity();
     let io = results.first().map_or("?", |r| r.report.io.as_str());
     let mut out = String::new();
     let _ = writeln!(
         out,
         "synfin {}  |  capacity sweep  |  io: {io}  |  {} per step  |  SLO: {slo}, every connection completed",
         env!("CARGO_PKG_VERSION"),
-        humantime::format_duration(a.step_duration)
+        humantime::format_duration(sweep.step_duration)
     );
     out.push('\n');
     let pct = format!("p{}", slo.percentile);
@@ -534,15 +690,18 @@ fn sweep_text(
                 rate_text(c)
             );
         }
-        None => {
-            let _ = writeln!(
-                out,
-                "capacity: below the first step ({} connections/s did not meet the SLO)",
-                results
-                    .first()
-                    .map_or("-".to_owned(), |r| rate_text(r.rate))
-            );
-        }
+        None => match results.first() {
+            Some(first) => {
+                let _ = writeln!(
+                    out,
+                    "capacity: below the first step ({} connections/s did not meet the SLO)",
+                    rate_text(first.rate)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "capacity: unknown (no step ran)");
+            }
+        },
     }
     if !notes.is_empty() {
         out.push('\n');
@@ -564,13 +723,9 @@ fn short(p: Phase) -> &'static str {
     }
 }
 
-fn sweep_json(
-    a: &RunArgs,
-    results: &[StepResult],
-    capacity: Option<f64>,
-    notes: &[String],
-) -> Value {
-    let steps: Vec<Value> = results
+fn sweep_json(sweep: &Sweep) -> Value {
+    let steps: Vec<Value> = sweep
+        .steps
         .iter()
         .map(|r| {
             let c = r.report.counters();
@@ -591,18 +746,18 @@ fn sweep_json(
         .collect();
     json!({
         "synfin_version": env!("CARGO_PKG_VERSION"),
-        "io": results.first().map(|r| r.report.io.clone()),
+        "io": sweep.steps.first().map(|r| r.report.io.clone()),
         "sweep": {
             "slo": {
-                "phase": a.slo.phase.as_str(),
-                "percentile": a.slo.percentile,
-                "bound_us": a.slo.bound.as_nanos() as f64 / 1000.0,
+                "phase": sweep.slo.phase.as_str(),
+                "percentile": sweep.slo.percentile,
+                "bound_us": sweep.slo.bound.as_nanos() as f64 / 1000.0,
             },
-            "step_duration_s": a.step_duration.as_secs_f64(),
+            "step_duration_s": sweep.step_duration.as_secs_f64(),
             "steps": steps,
-            "capacity_cps": capacity,
+            "capacity_cps": sweep.capacity(),
         },
-        "notes": notes,
+        "notes": sweep.notes,
     })
 }
 

@@ -16,6 +16,21 @@ use super::hlog::Hlog;
 use super::interval::{IntervalRow, PhaseLatency};
 use super::{Counters, FailCause, LatencySummary, Phase, Recorder, Report, encode};
 
+/// The longest time a saved file may give (a run, a period, an offset in it):
+/// 10^9 s, some 31 years. More is a damaged file, and would overflow the clocks.
+pub const MAX_SECONDS: f64 = 1e9;
+
+/// `x` seconds (`what` names the field) as a duration, or why it is not one.
+pub fn seconds(x: f64, what: &str) -> Result<Duration, String> {
+    if x.is_finite() && (0.0..=MAX_SECONDS).contains(&x) {
+        Ok(Duration::from_secs_f64(x))
+    } else {
+        Err(format!(
+            "`{what}` ({x}) is not a time between 0 and 10^9 seconds"
+        ))
+    }
+}
+
 fn u64_at(v: &Value, path: &[&str]) -> Result<u64, String> {
     let mut x = v;
     for k in path {
@@ -121,12 +136,11 @@ pub fn report_from_json(v: &Value) -> Result<Report, String> {
     let duration_s = v
         .get("duration_s")
         .and_then(Value::as_f64)
-        .filter(|d| d.is_finite() && *d >= 0.0)
-        .ok_or("no valid `duration_s`")?;
+        .ok_or("no `duration_s`")?;
     let mut r = Report::new(
         rec,
         v.get("io").and_then(Value::as_str).unwrap_or("unknown"),
-        Duration::from_secs_f64(duration_s),
+        seconds(duration_s, "duration_s")?,
     );
     r.config = v.get("config").cloned().unwrap_or(Value::Null);
     r.server = v
@@ -144,20 +158,24 @@ pub fn report_from_json(v: &Value) -> Result<Report, String> {
         .unwrap_or_default();
     if let Some(iv) = v.get("intervals") {
         if let Some(p) = iv.get("period_s").and_then(Value::as_f64)
-            && p.is_finite()
             && p > 0.0
         {
-            r.interval = Duration::from_secs_f64(p);
+            r.interval = seconds(p, "intervals.period_s")?;
         }
         if let Some(rows) = iv.get("rows") {
             r.intervals =
                 serde_json::from_value(rows.clone()).map_err(|e| format!("intervals.rows: {e}"))?;
         }
+        for (i, row) in r.intervals.iter().enumerate() {
+            seconds(row.t_s, &format!("intervals.rows[{i}].t_s"))?;
+            seconds(row.duration_s, &format!("intervals.rows[{i}].duration_s"))?;
+        }
     }
+    // Unix time: up to the year 5000 or so; a start out of range is left out.
     r.started = v
         .get("started_unix_s")
         .and_then(Value::as_f64)
-        .filter(|t| t.is_finite() && *t >= 0.0)
+        .filter(|t| t.is_finite() && (0.0..1e11).contains(t))
         .map(|t| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(t));
     Ok(r)
 }
@@ -213,6 +231,56 @@ pub fn report_from_hlog(log: &Hlog) -> Report {
             .into(),
     );
     r
+}
+
+/// The steps of a capacity sweep's log: the `step-<rate>` of its tags
+/// `step-<rate>/<phase>`, in the order they first appear (none: not a sweep's log).
+pub fn hlog_steps(log: &Hlog) -> Vec<String> {
+    let mut steps: Vec<String> = Vec::new();
+    for iv in &log.intervals {
+        if let Some((step, _)) = split_step_tag(iv.tag.as_deref())
+            && !steps.iter().any(|s| s == step)
+        {
+            steps.push(step.to_owned());
+        }
+    }
+    steps
+}
+
+/// `step-<rate>/<phase>` split in its step and its phase.
+fn split_step_tag(tag: Option<&str>) -> Option<(&str, Phase)> {
+    let (step, phase) = tag?.split_once('/')?;
+    let phase = Phase::ALL.into_iter().find(|p| p.as_str() == phase)?;
+    step.starts_with("step-").then_some((step, phase))
+}
+
+/// One step (`step-<rate>`) of a capacity sweep's log as the log of a run: its
+/// intervals tagged by phase, timestamps from the step's first interval (the
+/// log's start time moved there too).
+pub fn hlog_step(log: Hlog, step: &str) -> Hlog {
+    let mut intervals: Vec<_> = log
+        .intervals
+        .into_iter()
+        .filter_map(|mut iv| {
+            let (s, phase) = split_step_tag(iv.tag.as_deref())?;
+            (s == step).then(|| {
+                iv.tag = Some(phase.as_str().to_owned());
+                iv
+            })
+        })
+        .collect();
+    let first = intervals
+        .iter()
+        .map(|iv| iv.start)
+        .min()
+        .unwrap_or_default();
+    for iv in &mut intervals {
+        iv.start -= first;
+    }
+    Hlog {
+        start_time: log.start_time.map(|t| t + first),
+        intervals,
+    }
 }
 
 fn set_latency(row: &mut IntervalRow, p: Phase, h: &hdrhistogram::Histogram<u64>) {
@@ -400,6 +468,37 @@ mod tests {
         let mut b = run(10, 1_000, 1);
         b.interval = Duration::from_secs(10);
         assert!(merge(vec![("a".into(), run(10, 1_000, 1)), ("b".into(), b)]).is_err());
+    }
+
+    #[test]
+    fn one_step_of_a_sweeps_log_is_a_run_from_zero() {
+        use super::super::hlog::HlogInterval;
+        let iv = |tag: &str, start: u64| HlogInterval {
+            tag: Some(tag.into()),
+            start: Duration::from_millis(start),
+            duration: Duration::from_secs(1),
+            histogram: Recorder::empty_histogram(),
+        };
+        let log = Hlog {
+            start_time: Some(Duration::from_secs(100)),
+            intervals: vec![
+                iv("step-500/connect", 0),
+                iv("step-500/ttfb", 0),
+                iv("step-1000/connect", 1_500),
+                iv("step-1000/bogus", 1_500),
+                iv("other-7/connect", 1_500),
+                iv("step-1000/connect", 2_500),
+            ],
+        };
+        assert_eq!(hlog_steps(&log), ["step-500", "step-1000"]);
+        let one = hlog_step(log, "step-1000");
+        assert_eq!(one.start_time, Some(Duration::from_millis(101_500)));
+        let got: Vec<(Option<&str>, u64)> = one
+            .intervals
+            .iter()
+            .map(|i| (i.tag.as_deref(), i.start.as_millis() as u64))
+            .collect();
+        assert_eq!(got, [(Some("connect"), 0), (Some("connect"), 1_000)]);
     }
 
     #[test]
