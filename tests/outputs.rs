@@ -65,7 +65,7 @@ fn run_json(seed: &str, extra: &[&str]) -> Value {
         "8k",
         "--virtual-time",
         "--loss",
-        "0.2%",
+        "1%",
         "--syn-retries",
         "1",
         "--retries",
