@@ -40,7 +40,15 @@ pub enum TimerKind {
     Idle,
     /// 2·MSL in TIME-WAIT.
     TimeWait,
+    /// An in-order segment not yet acknowledged, with nothing of ours
+    /// outstanding: the ACK waits for a second segment, at most
+    /// [`DELAYED_ACK_MS`] (RFC 9293 §3.8.6.3: under 0.5 s).
+    DelayedAck,
 }
+
+/// How long a lone in-order segment's ACK waits for a second segment (Linux's
+/// shortest delayed ACK).
+pub const DELAYED_ACK_MS: u64 = 40;
 
 /// Default MSS when the peer sends no MSS option (RFC 9293 §3.7.1).
 const DEFAULT_MSS: u16 = 536;
@@ -731,8 +739,20 @@ impl Conn {
         self.deadline = Instant(now.0.saturating_add(cfg.idle_nanos()));
     }
 
+    /// An in-order segment left unacknowledged (every second one is
+    /// acknowledged at once) gets its ACK within [`DELAYED_ACK_MS`] when no
+    /// segment of ours is outstanding to carry it sooner. Without it a lone
+    /// segment, such as a retransmission filling the last hole, was never
+    /// acknowledged, and its sender timed out again.
+    #[inline]
+    fn arm_delayed_ack(&mut self, now: Instant) {
+        self.timer = TimerKind::DelayedAck;
+        self.deadline = Instant(now.0.saturating_add(DELAYED_ACK_MS * 1_000_000));
+    }
+
     /// Timer bookkeeping after an ACK or a state change: retransmission timer while
-    /// something is outstanding (RFC 6298 §5.1–5.3), idle timer otherwise.
+    /// something is outstanding (RFC 6298 §5.1–5.3), otherwise the delayed ACK's
+    /// when a segment waits for its ACK, the idle timer when none does.
     #[inline(always)]
     fn rearm(&mut self, cfg: &impl Settings, now: Instant, new_ack: bool) {
         match self.state {
@@ -748,6 +768,8 @@ impl Conn {
             if new_ack || self.timer != TimerKind::Retransmit {
                 self.arm_retransmit(now);
             }
+        } else if self.ack_pending != 0 {
+            self.arm_delayed_ack(now);
         } else {
             self.arm_idle(cfg, now);
         }
@@ -945,6 +967,11 @@ impl Conn {
                 self.timer = TimerKind::None;
                 self.deadline = Instant::NEVER;
                 Step::Closed
+            }
+            TimerKind::DelayedAck => {
+                self.send_ack(now, sink);
+                self.rearm(cfg, now, false);
+                Step::Continue
             }
             TimerKind::Idle => {
                 let cause = match self.state {

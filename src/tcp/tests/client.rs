@@ -680,7 +680,19 @@ fn segments_from_the_peer_restart_the_idle_timer() {
         },
         &[],
     );
-    assert_eq!(f.conn.deadline(), Instant::from_millis(50_000));
+    // The lone segment's ACK waits for the delayed-ACK time; then the idle
+    // timer runs again from there, not from the request.
+    assert_eq!(
+        f.conn.deadline(),
+        Instant::from_millis(20_000 + conn::DELAYED_ACK_MS)
+    );
+    f.now = f.conn.deadline();
+    f.conn.on_timer(&f.cfg, f.now, &mut f.sink);
+    assert_eq!(f.conn.timer(), conn::TimerKind::Idle);
+    assert_eq!(
+        f.conn.deadline(),
+        Instant::from_millis(50_000 + conn::DELAYED_ACK_MS)
+    );
 }
 
 #[test]

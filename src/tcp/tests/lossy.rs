@@ -284,3 +284,51 @@ fn one_lost_segment_in_a_long_response_is_recovered_without_a_timeout() {
         assert!(server_data().filter(|t| t.seg.seq == s.seg.seq).count() <= 2);
     }
 }
+
+/// The tail of a long response lost (as when a full frame pool drops a burst):
+/// nothing after the hole reaches the client, so there are no duplicate ACKs,
+/// and the server resends at its timeout. Each resent segment arrives alone, in
+/// order: the client acknowledges it within the delayed-ACK time instead of
+/// holding the ACK for a second segment that never comes, so recovery goes a
+/// segment per delayed ACK rather than a doubling timeout per segment (which
+/// ended in DataTimeout before).
+#[test]
+fn a_lost_tail_is_resent_after_one_timeout_and_each_resend_is_acknowledged() {
+    let cfg = TcpConfig {
+        timestamps: true,
+        window_scale: Some(7),
+        window: 1 << 20,
+        request_bytes: 64,
+        response_bytes: 100_000,
+        close: CloseMode::Client,
+        ..TcpConfig::default()
+    };
+    let mut p = Pair::new(cfg.clone(), cfg, 0);
+    p.run_until(100, |p| !p.servers.is_empty());
+    let iss = p
+        .trace
+        .iter()
+        .find(|s| s.dir == Dir::ToClient)
+        .unwrap()
+        .seg
+        .seq;
+    let first_lost = 40;
+    let segments = 100_000u32.div_ceil(1448);
+    for i in first_lost..segments {
+        p.lose_once.push((Dir::ToClient, iss + 1 + i * 1448));
+    }
+    p.run(100_000);
+    assert_eq!(p.client.outcomes(), [Event::Completed]);
+    assert_eq!(p.client.rx_bytes, 100_000);
+    let resent = p
+        .server()
+        .sink
+        .events
+        .iter()
+        .filter(|&&e| e == Event::Retransmitted);
+    assert_eq!(resent.count(), (segments - first_lost) as usize);
+    // One timeout (the first resend), then a delayed ACK per segment.
+    let last = p.trace.last().unwrap().at;
+    let bound = 1_000 + u64::from(segments - first_lost) * conn::DELAYED_ACK_MS;
+    assert!(last <= Instant::from_millis(bound), "ended at {last:?}");
+}

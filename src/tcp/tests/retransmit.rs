@@ -610,3 +610,31 @@ fn connection_stays_open_while_the_peer_answers_zero_window_probes() {
     assert_eq!(sent.len(), 3);
     assert_eq!(sent[0].seq, LOCAL_ISS + 2);
 }
+
+#[test]
+fn a_lone_in_order_segment_is_acknowledged_by_the_delayed_ack_timer() {
+    // RFC 9293 §3.8.6.3: every second segment is acknowledged at once; a lone one
+    // within the delayed-ACK time (under 0.5 s), when nothing of ours is
+    // outstanding to carry the ACK sooner.
+    let cfg = TcpConfig {
+        response_bytes: 5000,
+        ..config()
+    };
+    let mut f = client_established(cfg);
+    f.at(1_002);
+    f.send(response_segment(0), &[]);
+    assert_eq!(f.conn.timer(), conn::TimerKind::DelayedAck);
+    assert_eq!(
+        f.conn.deadline(),
+        Instant::from_millis(1_002 + conn::DELAYED_ACK_MS)
+    );
+    f.now = f.conn.deadline();
+    assert_eq!(f.conn.on_timer(&f.cfg, f.now, &mut f.sink), Step::Continue);
+    assert_eq!(f.sink.take(), [client_ack(REMOTE_ISS + 1 + 1460)]);
+    assert_eq!(f.conn.timer(), conn::TimerKind::Idle);
+    // A second segment before the timer: acknowledged with the first, at once.
+    f.at(1_100);
+    f.send(response_segment(1), &[]);
+    f.send(response_segment(2), &[client_ack(REMOTE_ISS + 1 + 4380)]);
+    assert_eq!(f.conn.timer(), conn::TimerKind::Idle);
+}
