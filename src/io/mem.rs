@@ -303,14 +303,26 @@ struct Lane {
     stats: MemWireStats,
 }
 
+/// `n` frame buffers of zeros, allocated zeroed: the allocator hands out fresh
+/// pages, which stay untouched (not resident) until the ring reaches them, so a
+/// wire sized for a large `--concurrency` costs memory only as far as it is used.
+/// (`vec![[0; STRIDE]; n]` wrote every octet: the standard library takes only
+/// arrays of up to 16 elements for known zeros, and a pool sized for 300,000
+/// connections was then resident from the start, 1.1 GB for one connection.)
+#[allow(unsafe_code)]
+fn zeroed_frames(n: usize) -> Vec<[u8; STRIDE]> {
+    let frames = Box::<[[u8; STRIDE]]>::new_zeroed_slice(n);
+    // SAFETY: every bit pattern, all zeros included, is a valid `[u8; STRIDE]`.
+    unsafe { frames.assume_init() }.into_vec()
+}
+
 impl Lane {
     fn new(capacity: usize, rng: Xoshiro256PlusPlus, imp: Impairments) -> Lane {
         let size = capacity.max(1).next_power_of_two();
         size.checked_mul(STRIDE)
             .expect("MemWire: frame buffers size overflows");
         let mut lane = Lane {
-            // Zeroed, so allocated untouched: only buffers the ring reaches are.
-            bytes: vec![[0; STRIDE]; size],
+            bytes: zeroed_frames(size),
             mask: size - 1,
             head: 0,
             tail: 0,
