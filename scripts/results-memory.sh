@@ -136,9 +136,11 @@ but never touched.
 {mib(small['config']['memory']['sized_total'])} MiB. Its peak RSS minus the sized total, in
 MiB, over five runs: {", ".join(f"{over(d):.1f}" for d in smalls)}; over three runs with
 mimalloc's transparent huge pages off (`MIMALLOC_ALLOW_THP=0`):
-{", ".join(f"{over(d):.1f}" for d in nothps)}. Without huge pages about {max(over(d) for d in nothps):.0f} MiB
-does not depend on the options (the binary, the allocator's own state, the worker
-threads, the per-second collector, the report). With them (mimalloc asks for them,
+{", ".join(f"{over(d):.1f}" for d in nothps)}. Without huge pages the peak is thus
+{max(over(d) for d in nothps):+.0f} MiB from the sized total: what does not depend on the options (the
+binary, the allocator's own state, the worker threads, the per-second collector, the
+report), less what the run never touches of its reserved tables (the wire's frame pool
+is touched only as far as its ring goes). With them (mimalloc asks for them,
 and the kernel's `transparent_hugepage/enabled` here reads `{thp}`), a table that is only partly
 touched can still be resident in whole 2 MiB pages, which adds up to about
 {max(over(d) for d in smalls) - max(over(d) for d in nothps):.0f} MiB on this small run, varying with how the run's threads
