@@ -218,6 +218,36 @@ fn lossless_link_completes_every_mode_with_and_without_options() {
     }
 }
 
+/// A client and a server with timestamps and window scaling, the client asking
+/// for `response_bytes` and closing first, `delay_ms` apart, run through the
+/// handshake; with the server's ISS (from its SYN-ACK), so that a test can pick
+/// response segments to lose.
+fn long_response_after_handshake(response_bytes: u32, delay_ms: u64) -> (Pair, SeqNumber) {
+    let cfg = TcpConfig {
+        timestamps: true,
+        window_scale: Some(7),
+        window: 1 << 20,
+        request_bytes: 64,
+        response_bytes,
+        close: CloseMode::Client,
+        ..TcpConfig::default()
+    };
+    let mut p = Pair::new(cfg.clone(), cfg, delay_ms);
+    p.run_until(100, |p| !p.servers.is_empty());
+    let syn_ack = p.trace.iter().find(|s| s.dir == Dir::ToClient);
+    let iss = syn_ack.expect("the server answered").seg.seq;
+    (p, iss)
+}
+
+/// Segments the server sent again.
+fn server_retransmissions(p: &Pair) -> usize {
+    let events = &p.server().sink.events;
+    events
+        .iter()
+        .filter(|&&e| e == Event::Retransmitted)
+        .count()
+}
+
 /// One lost segment in the middle of a response of many: the client (which keeps
 /// nothing out of order) drops what follows the hole and answers each with a
 /// duplicate ACK; the third one makes the server resend the lost segment at once
@@ -228,25 +258,8 @@ fn lossless_link_completes_every_mode_with_and_without_options() {
 /// response ended in DataTimeout.
 #[test]
 fn one_lost_segment_in_a_long_response_is_recovered_without_a_timeout() {
-    let cfg = TcpConfig {
-        timestamps: true,
-        window_scale: Some(7),
-        window: 1 << 20,
-        request_bytes: 64,
-        response_bytes: 30_000,
-        close: CloseMode::Client,
-        ..TcpConfig::default()
-    };
-    let mut p = Pair::new(cfg.clone(), cfg, 5);
-    // Lose the server's third data segment (its ISS is known from the SYN-ACK).
-    p.run_until(100, |p| !p.servers.is_empty());
-    let iss = p
-        .trace
-        .iter()
-        .find(|s| s.dir == Dir::ToClient)
-        .unwrap()
-        .seg
-        .seq;
+    let (mut p, iss) = long_response_after_handshake(30_000, 5);
+    // Lose the server's third data segment.
     let hole = iss + 1 + 2 * 1448;
     p.lose_once.push((Dir::ToClient, hole));
     p.run(10_000);
@@ -254,14 +267,9 @@ fn one_lost_segment_in_a_long_response_is_recovered_without_a_timeout() {
     assert_eq!(p.server().outcomes(), [Event::Completed]);
     assert_eq!(p.client.rx_bytes, 30_000);
     // Each segment from the hole on went twice: the resends are counted.
-    let resent = p
-        .server()
-        .sink
-        .events
-        .iter()
-        .filter(|&&e| e == Event::Retransmitted);
+    let resent = server_retransmissions(&p);
     let after_hole = (iss + 1 + 30_000).diff(hole) as usize;
-    assert_eq!(resent.count(), after_hole.div_ceil(1448));
+    assert_eq!(resent, after_hole.div_ceil(1448));
     // No retransmission timeout (200 ms at least) was waited for: the hole was
     // resent a round trip after the duplicate ACKs began, and no segment went a
     // third time.
@@ -294,24 +302,7 @@ fn one_lost_segment_in_a_long_response_is_recovered_without_a_timeout() {
 /// ended in DataTimeout before).
 #[test]
 fn a_lost_tail_is_resent_after_one_timeout_and_each_resend_is_acknowledged() {
-    let cfg = TcpConfig {
-        timestamps: true,
-        window_scale: Some(7),
-        window: 1 << 20,
-        request_bytes: 64,
-        response_bytes: 100_000,
-        close: CloseMode::Client,
-        ..TcpConfig::default()
-    };
-    let mut p = Pair::new(cfg.clone(), cfg, 0);
-    p.run_until(100, |p| !p.servers.is_empty());
-    let iss = p
-        .trace
-        .iter()
-        .find(|s| s.dir == Dir::ToClient)
-        .unwrap()
-        .seg
-        .seq;
+    let (mut p, iss) = long_response_after_handshake(100_000, 0);
     let first_lost = 40;
     let segments = 100_000u32.div_ceil(1448);
     for i in first_lost..segments {
@@ -320,13 +311,8 @@ fn a_lost_tail_is_resent_after_one_timeout_and_each_resend_is_acknowledged() {
     p.run(100_000);
     assert_eq!(p.client.outcomes(), [Event::Completed]);
     assert_eq!(p.client.rx_bytes, 100_000);
-    let resent = p
-        .server()
-        .sink
-        .events
-        .iter()
-        .filter(|&&e| e == Event::Retransmitted);
-    assert_eq!(resent.count(), (segments - first_lost) as usize);
+    let resent = server_retransmissions(&p);
+    assert_eq!(resent, (segments - first_lost) as usize);
     // One timeout (the first resend), then a delayed ACK per segment.
     let last = p.trace.last().unwrap().at;
     let bound = 1_000 + u64::from(segments - first_lost) * conn::DELAYED_ACK_MS;
