@@ -40,11 +40,11 @@ pub struct OutputArgs {
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
     /// Write the HdrHistogram interval log (one tagged histogram per phase per
-    /// second) to FILE (a sweep: every step's, tagged step-<rate>/<phase>).
+    /// second) to FILE (a sweep: every step's, tagged step-RATE/PHASE).
     #[arg(long, value_name = "FILE")]
     pub hlog: Option<PathBuf>,
     /// Write SVG charts (latency spectrum, CPS, failures and latency over time) into
-    /// DIR (a sweep: each step's in DIR/step-<rate>/, and sweep.svg).
+    /// DIR (a sweep: each step's in DIR/step-RATE/, and sweep.svg).
     #[arg(long, value_name = "DIR")]
     pub plot: Option<PathBuf>,
     /// Add the detailed percentile spectrum of every phase to the text report.

@@ -173,7 +173,7 @@ const RECOVERING: u8 = 1;
 /// waiting for its retransmission timer on each segment after the hole.
 const HOLE: u8 = 2;
 /// [`Conn::loss`]: one duplicate ACK (RFC 5681 §2), counted in the bits above
-/// [`HOLE`] up to [`DUPACK_MAX`].
+/// [`HOLE`] up to 63 (all of [`DUPACK_MASK`]), where the count stops.
 const DUPACK_ONE: u8 = 4;
 /// [`Conn::loss`]: the duplicate-ACK bits.
 const DUPACK_MASK: u8 = !(RECOVERING | HOLE);
