@@ -64,7 +64,8 @@ pub enum Command {
     #[cfg(target_os = "linux")]
     Testbed(testbed::TestbedArgs),
     /// Re-render saved runs (JSON reports or HdrHistogram logs), merging several
-    /// (e.g. one per generator host) into one report.
+    /// (e.g. one per generator host) into one report; or a saved capacity sweep,
+    /// whole or one step (--step RATE).
     Report(report::ReportArgs),
     /// Compare TIME-WAIT avoidance settings side by side on the test bed (root).
     #[cfg(target_os = "linux")]
