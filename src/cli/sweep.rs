@@ -527,15 +527,7 @@ impl Sweep {
                 },
             });
         }
-        let notes = v
-            .get("notes")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|n| n.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let notes = saved::notes_of(v);
         Ok(Sweep {
             slo,
             step_duration,

@@ -112,6 +112,18 @@ fn counters_from_fields(v: &Value) -> Counters {
     c
 }
 
+/// The `notes` of a saved report or sweep (strings; none when absent).
+pub fn notes_of(v: &Value) -> Vec<String> {
+    v.get("notes")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A report read back from its JSON (what `synfin run --format json` printed).
 pub fn report_from_json(v: &Value) -> Result<Report, String> {
     let hist = v
@@ -147,15 +159,7 @@ pub fn report_from_json(v: &Value) -> Result<Report, String> {
         .get("server")
         .filter(|s| !s.is_null())
         .map(counters_from_fields);
-    r.notes = v
-        .get("notes")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|n| n.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    r.notes = notes_of(v);
     if let Some(iv) = v.get("intervals") {
         if let Some(p) = iv.get("period_s").and_then(Value::as_f64)
             && p > 0.0
