@@ -502,7 +502,7 @@ impl<P: Transmit> Tx<'_, P> {
     /// Transmit the header `seg` builds (once a frame buffer is taken) with
     /// `payload` (whose native-space sum is congruent to
     /// `payload_acc`, see [`PrefixSums::slice_acc`]) through the port, counting it
-    /// as sent or dropped.
+    /// as sent or dropped. Returns whether it was sent.
     #[inline(always)]
     fn transmit(
         &mut self,
@@ -511,7 +511,7 @@ impl<P: Transmit> Tx<'_, P> {
         seg: impl FnOnce() -> TcpHeaderWords,
         payload: &[u8],
         payload_acc: u64,
-    ) {
+    ) -> bool {
         let tmpl = self.templates.get(local_ip, remote_ip);
         let c = &mut self.rec.counters;
         let mut len = 0;
@@ -528,8 +528,10 @@ impl<P: Transmit> Tx<'_, P> {
         if ok && len > 0 {
             c.tx_packets += 1;
             c.tx_bytes += len as u64;
+            true
         } else {
             c.tx_dropped += 1;
+            false
         }
     }
 }
@@ -550,7 +552,7 @@ impl<P: Transmit> Sink for Tx<'_, P> {
         payload_len: u16,
         payload_offset: u32,
         seg: impl FnOnce() -> TcpHeaderWords,
-    ) {
+    ) -> bool {
         let (payload, payload_acc): (&[u8], u64) = if payload_len == 0 {
             // Most segments (SYN, ACK, FIN) carry nothing.
             (&[], 0)
@@ -563,7 +565,7 @@ impl<P: Transmit> Sink for Tx<'_, P> {
         // A segment asking for more than the payload source holds carries what there
         // is (never the case for the engine's own connections): `emit_words` writes
         // the frame of the payload given.
-        self.transmit(local_ip, remote_ip, seg, payload, payload_acc);
+        self.transmit(local_ip, remote_ip, seg, payload, payload_acc)
     }
 
     /// The burst's millisecond clock: a connection is called with the burst's

@@ -595,7 +595,8 @@ impl Conn {
     /// Send data from `at` (after our SYN, before the end of our data): as much as
     /// the segment size, `max_len` (at least one octet) and the data allow, with PSH
     /// on the last octets and our FIN with them when it is queued. Returns the
-    /// sequence space covered. The ACK field becomes Last.ACK.sent.
+    /// sequence space covered, 0 when the port had no room for the segment. The ACK
+    /// field becomes Last.ACK.sent.
     #[inline(never)]
     fn send_data(
         &mut self,
@@ -605,13 +606,8 @@ impl Conn {
         max_len: u32,
         sink: &mut impl Sink,
     ) -> u32 {
-        debug_assert!(self.iss < at && at < self.data_end());
-        // Where `at` is in our data, and what is left of it from there.
-        let offset = at.diff(self.iss + 1) as u32;
-        let rest = self.tx_total.wrapping_sub(offset);
-        let len = rest.min(self.seg_payload_max(cfg)).min(max_len.max(1));
+        let (offset, len, last) = self.data_segment(cfg, at, max_len);
         // PSH on the last octets, and our FIN with them when it is queued.
-        let last = len == rest;
         let fin = last && self.fin_queued;
         let flags = TcpFlags(
             TcpFlags::ACK.0
@@ -620,34 +616,65 @@ impl Conn {
         );
         self.last_ack_sent = self.rcv_nxt;
         let ms = sink.ms_clock(now);
-        sink.send_words(self.local_ip, self.remote_ip, len as u16, offset, || {
+        let sent = sink.send_words(self.local_ip, self.remote_ip, len as u16, offset, || {
             self.header(ms, flags, at, len)
         });
-        len + flags.fin() as u32
+        (len + flags.fin() as u32) * u32::from(sent)
+    }
+
+    /// The data segment [`send_data`](Self::send_data) sends from `at`: the
+    /// offset of `at` in our data, the segment's length, and whether it ends our
+    /// data.
+    #[inline(always)]
+    fn data_segment(&self, cfg: &impl Settings, at: SeqNumber, max_len: u32) -> (u32, u32, bool) {
+        debug_assert!(self.iss < at && at < self.data_end());
+        // Where `at` is in our data, and what is left of it from there.
+        let offset = at.diff(self.iss + 1) as u32;
+        let rest = self.tx_total.wrapping_sub(offset);
+        let len = rest.min(self.seg_payload_max(cfg)).min(max_len.max(1));
+        (offset, len, len == rest)
     }
 
     /// Send our FIN, `<SEQ=end of our data><ACK=RCV.NXT><CTL=FIN,ACK>`. Its own
     /// function (not [`send_bare`](Self::send_bare) with arguments) so that a call
-    /// passes only what every send takes.
+    /// passes only what every send takes. Returns whether it went out (see
+    /// [`Sink::send_words`]).
     #[inline(never)]
-    fn send_fin(&mut self, now: Instant, sink: &mut impl Sink) {
+    fn send_fin(&mut self, now: Instant, sink: &mut impl Sink) -> bool {
         let end = self.data_end();
-        self.send_bare(now, TcpFlags::FIN | TcpFlags::ACK, end, sink);
+        self.send_bare(now, TcpFlags::FIN | TcpFlags::ACK, end, sink)
     }
 
     /// Send `<SEQ=seq><ACK=RCV.NXT><CTL=flags>` with no payload: a bare ACK, or our
     /// FIN (`flags` include ACK, not SYN). The ACK field becomes Last.ACK.sent.
+    /// Returns whether it went out.
     #[inline(always)]
-    fn send_bare(&mut self, now: Instant, flags: TcpFlags, seq: SeqNumber, sink: &mut impl Sink) {
+    fn send_bare(
+        &mut self,
+        now: Instant,
+        flags: TcpFlags,
+        seq: SeqNumber,
+        sink: &mut impl Sink,
+    ) -> bool {
         self.last_ack_sent = self.rcv_nxt;
         let ms = sink.ms_clock(now);
         sink.send_words(self.local_ip, self.remote_ip, 0, 0, || {
             self.header(ms, flags, seq, 0)
-        });
+        })
     }
 
     /// Send whatever new data (and FIN) the peer's window allows. Returns whether
     /// anything was sent.
+    ///
+    /// When the port has no room for a segment (its frame pool or transmit ring
+    /// is full: [`Sink::send_words`] returns false), the segment and everything
+    /// after it are held back, SND.NXT staying before them, and go out when the
+    /// next ACK calls this again, as a kernel keeps a segment its device queue
+    /// refused. That needs something in flight to bring an ACK: when nothing is,
+    /// the refused segment is taken as sent (lost on the way), and the
+    /// retransmission timer sends it again. A refused segment taken as sent
+    /// would be lost data to recover, one segment a round trip, for every
+    /// segment of a window sent into a full pool.
     #[inline(always)]
     fn transmit(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) -> bool {
         let end = self.data_end();
@@ -656,15 +683,44 @@ impl Conn {
         // (Our SYN went out when the connection opened: SND.NXT is past it.)
         while self.snd_nxt < end && self.snd_nxt < limit {
             let room = limit.diff(self.snd_nxt) as u32;
-            let n = self.send_data(cfg, now, self.snd_nxt, room, sink);
-            self.snd_nxt = self.snd_nxt + n;
+            let at = self.snd_nxt;
+            let n = self.send_data(cfg, now, at, room, sink);
+            if n == 0 {
+                self.refused(cfg, at, room, &mut sent);
+                return self.transmitted(now, sent);
+            }
+            self.snd_nxt = at + n;
             sent = true;
         }
-        if self.fin_queued && self.snd_nxt == end {
-            self.send_fin(now, sink);
+        // (A refused FIN is held back like data, or taken as sent when nothing
+        // is in flight.)
+        if self.fin_queued
+            && self.snd_nxt == end
+            && (self.send_fin(now, sink) || self.snd_una == self.snd_nxt)
+        {
             self.snd_nxt = end + 1;
             sent = true;
         }
+        self.transmitted(now, sent)
+    }
+
+    /// The port refused the data segment at `at` (SND.NXT) that
+    /// [`transmit`](Self::transmit) offered (at most `room` octets): it is held back when something of ours
+    /// is in flight, otherwise taken as sent (see [`transmit`](Self::transmit)).
+    #[cold]
+    #[inline(never)]
+    fn refused(&mut self, cfg: &impl Settings, at: SeqNumber, room: u32, sent: &mut bool) {
+        if self.snd_una == at {
+            let (_, len, last) = self.data_segment(cfg, at, room);
+            self.snd_nxt = at + len + u32::from(last && self.fin_queued);
+            *sent = true;
+        }
+    }
+
+    /// What [`transmit`](Self::transmit) does once it has sent: nothing is left
+    /// to acknowledge, and the retransmission timer runs. Returns `sent`.
+    #[inline(always)]
+    fn transmitted(&mut self, now: Instant, sent: bool) -> bool {
         if sent {
             self.ack_pending = 0;
             if self.timer != TimerKind::Retransmit {

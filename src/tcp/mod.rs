@@ -421,6 +421,11 @@ pub trait Sink {
     /// taking of the buffer. The default reads the header back as a [`TcpRepr`]
     /// with the wire's parser and sends that, so that a sink which looks at
     /// segments sees what goes on the wire.
+    ///
+    /// Returns whether the segment went out: false when the port had no room
+    /// for it (its frame pool or transmit ring full), so that nothing left.
+    /// The connection then holds back the data it has not sent yet rather than
+    /// take it as sent (see `Conn::transmit`).
     #[inline]
     fn send_words(
         &mut self,
@@ -429,10 +434,11 @@ pub trait Sink {
         payload_len: u16,
         payload_offset: u32,
         header: impl FnOnce() -> TcpHeaderWords,
-    ) {
+    ) -> bool {
         let seg = header();
         debug_assert_eq!(seg.payload_len, payload_len);
         self.send(local_ip, remote_ip, &seg.repr(), payload_offset);
+        true
     }
     /// The millisecond clock at `now` (`now.as_millis()`, truncated to 32 bits):
     /// what our TSvals count, plus a connection's offset. `now` is the instant the

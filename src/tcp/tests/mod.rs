@@ -56,12 +56,37 @@ pub(super) struct TestSink {
     pub sent: Vec<(TcpRepr, u32)>,
     pub samples: Vec<(Phase, u64)>,
     pub events: Vec<Event>,
+    /// How many more segments the port takes (None: any number); once it is
+    /// Some(0) every segment is refused, as by a full frame pool.
+    pub room: Option<usize>,
+    /// Segments refused.
+    pub refused: usize,
 }
 
 impl Sink for TestSink {
     fn send(&mut self, local_ip: u32, remote_ip: u32, seg: &TcpRepr, payload_offset: u32) {
         assert_ne!(local_ip, remote_ip);
         self.sent.push((*seg, payload_offset));
+    }
+    fn send_words(
+        &mut self,
+        local_ip: u32,
+        remote_ip: u32,
+        payload_len: u16,
+        payload_offset: u32,
+        header: impl FnOnce() -> TcpHeaderWords,
+    ) -> bool {
+        if let Some(room) = &mut self.room {
+            if *room == 0 {
+                self.refused += 1;
+                return false;
+            }
+            *room -= 1;
+        }
+        let seg = header();
+        assert_eq!(seg.payload_len, payload_len);
+        self.send(local_ip, remote_ip, &seg.repr(), payload_offset);
+        true
     }
     fn record(&mut self, phase: Phase, nanos: u64) {
         self.samples.push((phase, nanos));
@@ -91,7 +116,10 @@ pub(super) fn on_segment(
     sink: &mut TestSink,
 ) -> Step {
     let mut general = conn.clone();
-    let mut expect = TestSink::default();
+    let mut expect = TestSink {
+        room: sink.room,
+        ..TestSink::default()
+    };
     let general_step = general.on_segment_general(cfg, now, seg, &mut expect);
     let (sent, samples, events) = (sink.sent.len(), sink.samples.len(), sink.events.len());
     let step = conn.on_segment(cfg, now, seg, sink);
@@ -108,6 +136,7 @@ pub(super) fn on_segment(
         "samples for {seg:?}"
     );
     assert_eq!(sink.events[events..], expect.events, "events for {seg:?}");
+    assert_eq!(sink.room, expect.room, "room left after {seg:?}");
     step
 }
 

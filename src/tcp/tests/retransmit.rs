@@ -366,6 +366,90 @@ fn client_big_request_sent() -> Fixture {
     f
 }
 
+// A port with no room ----------------------------------------------------------------
+
+#[test]
+fn segments_the_port_refuses_are_held_back_until_the_next_ack() {
+    // The port takes one segment: the rest of the request waits behind SND.NXT,
+    // is neither lost nor counted as retransmitted, and goes out on the ACK of
+    // the first segment.
+    let mut f = client_syn_sent(config_big_request());
+    f.at(1_001);
+    f.sink.room = Some(1);
+    f.send(syn_ack(), &[request_segment(0)]);
+    assert_eq!(f.sink.refused, 1);
+    assert_eq!(f.conn.snd_nxt(), LOCAL_ISS + 1 + 1460, "held back");
+    assert_eq!(f.conn.timer(), conn::TimerKind::Retransmit);
+    f.sink.room = None;
+    f.at(1_010);
+    f.send(
+        peer_ack(LOCAL_ISS + 1 + 1460),
+        &[request_segment(1), request_segment(2)],
+    );
+    f.at(1_020);
+    f.send(peer_ack(LOCAL_ISS + 3001), &[]);
+    f.expect_events(&[]);
+}
+
+#[test]
+fn a_refused_segment_with_nothing_in_flight_is_lost_and_resent_by_the_timer() {
+    // Nothing in flight would bring an ACK to release a held segment: the first
+    // one counts as sent (lost on the way) and its timer resends it; the rest
+    // waits behind it.
+    let mut f = client_syn_sent(config_big_request());
+    f.at(1_001);
+    f.sink.room = Some(0);
+    // (No bare ACK either: the request's retransmission will carry it.)
+    f.send(syn_ack(), &[]);
+    assert_eq!(f.sink.refused, 1);
+    assert_eq!(f.conn.snd_nxt(), LOCAL_ISS + 1 + 1460);
+    f.sink.room = None;
+    f.fire_at(1_201, &[request_segment(0)]);
+    f.expect_events(&[Event::Retransmitted]);
+    f.at(1_210);
+    f.send(
+        peer_ack(LOCAL_ISS + 1 + 1460),
+        &[request_segment(1), request_segment(2)],
+    );
+}
+
+#[test]
+fn a_refused_fin_waits_for_the_ack_of_the_data_before_it() {
+    // The whole response arrives while two request segments are still in flight:
+    // the client closes, and its FIN finds the port full. The FIN waits behind
+    // SND.NXT and goes on the next ACK (acknowledging the response with it).
+    let mut f = client_big_request_sent();
+    f.sink.room = Some(0);
+    f.at(1_010);
+    let response = TcpRepr {
+        seq: REMOTE_ISS + 1,
+        ack: LOCAL_ISS + 1 + 1460,
+        flags: PSH_ACK,
+        payload_len: RESP as u16,
+        ..SEND_TEMPLATE
+    };
+    f.send(response, &[]);
+    assert_eq!(f.state(), State::FinWait1);
+    assert_eq!(f.sink.refused, 1, "the FIN");
+    assert_eq!(f.conn.snd_nxt(), LOCAL_ISS + 3001, "the FIN held back");
+    f.sink.room = None;
+    f.at(1_020);
+    let fin = TcpRepr {
+        seq: LOCAL_ISS + 3001,
+        ack: REMOTE_ISS + 1 + RESP,
+        flags: FIN_ACK,
+        ..RECV_TEMPLATE
+    };
+    f.send(
+        TcpRepr {
+            seq: REMOTE_ISS + 1 + RESP,
+            ..peer_ack(LOCAL_ISS + 3001)
+        },
+        &[fin],
+    );
+    f.expect_events(&[]);
+}
+
 #[test]
 fn new_ack_restarts_the_retransmission_timer() {
     // RFC 6298 §5.3: an ACK of new data restarts the timer (RTO 200 ms).
