@@ -297,19 +297,20 @@ fn per_unit(more: MemoryBudget, base: MemoryBudget) -> i64 {
 }
 
 /// The per-connection part of an in-memory run's budget: it sizes the client for
-/// --concurrency control blocks and --connections TIME-WAIT records (by default;
-/// whoever closes), the server for twice the concurrency plus 1,024 blocks (see
-/// `cli::mem_config`), and for --connections records when it closes.
-fn per_connection(concurrency: bool, server_closes: bool) -> i64 {
+/// --concurrency control blocks, the server for twice the concurrency plus 1,024
+/// blocks (see `cli::mem_config`), and the side that closes first (`close`:
+/// "client" or "server") for --connections TIME-WAIT records (by default).
+fn per_connection(concurrency: bool, close: &str) -> i64 {
     let conn = if concurrency {
         per_unit(client(2, 1), client(1, 1)) + 2 * per_unit(server(2, 1), server(1, 1))
     } else {
         0
     };
-    let mut tw = per_unit(client(1, 2), client(1, 1));
-    if server_closes {
-        tw += per_unit(server(1, 2), server(1, 1));
-    }
+    let tw = match close {
+        "client" => per_unit(client(1, 2), client(1, 1)),
+        "server" => per_unit(server(1, 2), server(1, 1)),
+        _ => panic!("close {close}: no side holds TIME-WAIT"),
+    };
     conn + tw
 }
 
@@ -379,7 +380,7 @@ fn connections_the_client_holds_open_stay_within_the_budget() {
         );
     }
     s.assert_bounded();
-    assert_budget_grows_per_connection(&s, per_connection(true, false));
+    assert_budget_grows_per_connection(&s, per_connection(true, "client"));
     assert_eq!(s.grew("frames"), 0, "the wire is at its cap in both");
     // The server is sized for twice the concurrency, flow table included (two
     // 16-byte slots per entry at least), though this run never reaches it.
@@ -425,7 +426,7 @@ fn connections_both_sides_hold_open_stay_within_the_budget() {
         );
     }
     s.assert_bounded();
-    assert_budget_grows_per_connection(&s, per_connection(true, false));
+    assert_budget_grows_per_connection(&s, per_connection(true, "client"));
 }
 
 /// Which side holds TIME-WAIT in a run closed by `close`: the client's counters
@@ -492,7 +493,7 @@ fn time_wait_records_stay_within_the_budget() {
             );
         }
         s.assert_bounded();
-        assert_budget_grows_per_connection(&s, per_connection(false, close == "server"));
+        assert_budget_grows_per_connection(&s, per_connection(false, close));
         assert_eq!(
             (s.grew("conn_table"), s.grew("frames")),
             (0, 0),

@@ -203,7 +203,8 @@ pub struct RunArgs {
     /// Minimum TIME-WAIT age before reuse under --tw-policy reuse.
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     pub tw_reuse_delay: Duration,
-    /// Most TIME-WAIT records held at once per side (default: enough for the run).
+    /// Most TIME-WAIT records held at once by the side that closes first (default:
+    /// enough for the run); the other side holds up to 1,024.
     #[arg(long, value_parser = parse_count)]
     pub tw_cap: Option<u64>,
     /// Source addresses: FIRST or FIRST-LAST (IPv4). Default for --io mem: from
@@ -351,6 +352,9 @@ pub(crate) fn check_netns(ns: &str) -> Result<(), CliError> {
     Ok(())
 }
 
+/// TIME-WAIT records of the side that does not close first (see [`mem_config`]).
+const PASSIVE_TW_CAP: usize = 1024;
+
 /// Turn `run` options into a run configuration.
 pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, CliError> {
     let close = a.close.mode();
@@ -400,6 +404,14 @@ pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, CliError> {
     // timers); past the cap, overflow is counted as Linux counts it.
     let tw_default = a.connections.min(tuples).min(16 << 20);
     let tw_cap = a.tw_cap.unwrap_or(tw_default).min(1 << 30) as usize;
+    // The side that closes first holds the TIME-WAIT records; the other (and both,
+    // with RST close) only meets TIME-WAIT in a simultaneous close or a stop that
+    // closes open connections, where a small cap does, its overflow counted.
+    let (client_tw_cap, server_tw_cap) = match close {
+        CloseMode::Client => (tw_cap, PASSIVE_TW_CAP),
+        CloseMode::Server => (PASSIVE_TW_CAP, tw_cap),
+        CloseMode::Rst => (PASSIVE_TW_CAP, PASSIVE_TW_CAP),
+    };
     let concurrency = a.concurrency.min(tuples.min(u32::MAX as u64) as u32);
     let mode = sweep::pacer_mode(a);
     let tw_policy = match a.tw_policy {
@@ -417,7 +429,7 @@ pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, CliError> {
         dst_ip,
         dst_port: a.dst.port(),
         tw_policy,
-        tw_cap,
+        tw_cap: client_tw_cap,
         max_conns: concurrency as usize,
         verify_checksums: true,
         secret: a.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0xc1,
@@ -427,11 +439,7 @@ pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, CliError> {
         ip: dst_ip,
         port: a.dst.port(),
         max_conns: concurrency as usize * 2 + 1024,
-        tw_cap: if close == CloseMode::Server {
-            tw_cap
-        } else {
-            1024
-        },
+        tw_cap: server_tw_cap,
         verify_checksums: true,
         secret: a.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5e,
     };
@@ -769,7 +777,8 @@ fn run_config_json(a: &RunArgs, cfg: &MemRunConfig) -> serde_json::Value {
     "response_bytes": a.response_bytes,
     "time_wait_ms": a.time_wait.as_millis() as u64,
     "tw_policy": cfg.client.tw_policy.as_str(),
-    "tw_cap": cfg.client.tw_cap,
+    // (The cap of the side that closes first.)
+    "tw_cap": cfg.client.tw_cap.max(cfg.server.tw_cap),
     "src": format!("{}-{}", Ipv4Addr::from(cfg.client.src_first), Ipv4Addr::from(cfg.client.src_first + cfg.client.src_count - 1)),
     "src_ports": format!("{}-{}", a.src_ports.0, a.src_ports.1),
     "dst": a.dst.to_string(),
@@ -936,6 +945,17 @@ mod tests {
                 "--connect-timeout",
                 "1s",
             ],
+            &[
+                "synfin",
+                "report",
+                "sweep.json",
+                "--step",
+                "2000",
+                "--format",
+                "json",
+                "--csv",
+                "/tmp/x.csv",
+            ],
         ];
         for line in lines {
             let cli = Cli::try_parse_from(*line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
@@ -952,5 +972,31 @@ mod tests {
         };
         assert_eq!(a.wscale, WindowScale(Some(7)));
         mem_config(&a).unwrap();
+    }
+
+    /// The side that closes first gets the TIME-WAIT cap (the run's connections
+    /// by default, or --tw-cap); the other a small one. Before, the client was
+    /// sized for every connection's TIME-WAIT whoever closed.
+    #[test]
+    fn the_side_that_closes_first_gets_the_time_wait_cap() {
+        for (close, client, server) in [
+            ("client", 300_000, PASSIVE_TW_CAP),
+            ("server", PASSIVE_TW_CAP, 300_000),
+            ("rst", PASSIVE_TW_CAP, PASSIVE_TW_CAP),
+        ] {
+            for extra in [&[][..], &["--tw-cap", "300k"][..]] {
+                let n = if extra.is_empty() { "300k" } else { "5M" };
+                let line = [&["synfin", "run", "-n", n, "--close", close][..], extra].concat();
+                let Command::Run(a) = Cli::try_parse_from(line).unwrap().command else {
+                    panic!("run expected")
+                };
+                let cfg = mem_config(&a).unwrap();
+                assert_eq!(
+                    (cfg.client.tw_cap, cfg.server.tw_cap),
+                    (client, server),
+                    "{close} {extra:?}"
+                );
+            }
+        }
     }
 }
