@@ -832,6 +832,13 @@ fn report_of_a_saved_sweep_is_the_sweep_or_one_step() {
     let (h1, h2) = (hlog_by_tag(&hlog), hlog_by_tag(&hlog2));
     assert_eq!(h1.len(), 2 * PHASES.len(), "{:?}", h1.keys());
     assert_eq!(h1, h2);
+    // Byte for byte: the same start time and interval timestamps (the sweep's
+    // JSON gives its start; before, the log was rewritten from the first step's,
+    // about a millisecond later).
+    assert_eq!(
+        std::fs::read_to_string(&hlog2).unwrap(),
+        std::fs::read_to_string(&hlog).unwrap()
+    );
     for l in ["step-2000", "step-4000"] {
         assert!(plots.join(l).join("latency-spectrum.svg").exists(), "{l}");
     }

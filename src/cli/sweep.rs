@@ -312,9 +312,11 @@ impl SweepFiles {
         }
         // The log's timestamps go on from the previous step's end (virtual time
         // runs ahead of the wall clock) or from the wall clock, whichever is later.
+        // (In whole milliseconds, as the JSON keeps the times, so that a sweep
+        // re-rendered from its JSON writes the same log.)
         let wall = report
             .started
-            .and_then(|t| t.duration_since(self.started).ok())
+            .and_then(|t| whole_ms(t).duration_since(self.started).ok())
             .unwrap_or_default();
         let offset = wall.max(self.next_offset);
         let length = report
@@ -363,7 +365,8 @@ pub fn run_sweep(a: &RunArgs) -> Result<String, CliError> {
         return Err(CliError::Usage("--step-duration must be above 0".into()));
     }
     // The sweep's files are opened before the first step, so a bad path costs no run.
-    let mut files = SweepFiles::open(&a.outputs, SystemTime::now())?;
+    let started = whole_ms(SystemTime::now());
+    let mut files = SweepFiles::open(&a.outputs, started)?;
     let stop = super::install_stop_flag()?;
     let mut results: Vec<StepResult> = Vec::new();
     let mut notes = Vec::new();
@@ -404,6 +407,7 @@ pub fn run_sweep(a: &RunArgs) -> Result<String, CliError> {
     }
     files.finish(&results, &a.slo, &mut notes);
     let sweep = Sweep {
+        started: Some(started),
         slo: a.slo,
         step_duration: a.step_duration,
         steps: results,
@@ -416,6 +420,9 @@ pub fn run_sweep(a: &RunArgs) -> Result<String, CliError> {
 /// sweep prints, and what `synfin report` reads back from the sweep's JSON to print
 /// it (and write its files) again.
 pub struct Sweep {
+    /// When the sweep began: what its `--hlog` timestamps count from. None in a
+    /// sweep's JSON written before it said so.
+    started: Option<SystemTime>,
     slo: Slo,
     step_duration: Duration,
     steps: Vec<StepResult>,
@@ -529,6 +536,7 @@ impl Sweep {
         }
         let notes = saved::notes_of(v);
         Ok(Sweep {
+            started: saved::started_of(v),
             slo,
             step_duration,
             steps,
@@ -537,14 +545,13 @@ impl Sweep {
     }
 
     /// Writes the sweep's `--csv`, `--hlog` and `--plot` files again, as the sweep
-    /// wrote them (the log's timestamps from the first step's start).
+    /// wrote them (the log's timestamps from the sweep's start, or, in a sweep's
+    /// JSON that does not give it, from the first step's).
     pub fn write_files(&self, o: &OutputArgs) -> Result<(), CliError> {
         let started = self
-            .steps
-            .iter()
-            .filter_map(|s| s.report.started)
-            .min()
-            .unwrap_or(SystemTime::UNIX_EPOCH);
+            .started
+            .or_else(|| self.steps.iter().filter_map(|s| s.report.started).min())
+            .map_or(SystemTime::UNIX_EPOCH, whole_ms);
         let mut files = SweepFiles::open(o, started)?;
         let mut errors = Vec::new();
         for s in &self.steps {
@@ -705,6 +712,13 @@ fn sweep_text(sweep: &Sweep) -> String {
     out
 }
 
+/// `t` to the nearest whole millisecond of Unix time, as saved reports keep it
+/// (`started_unix_s` with three decimals).
+fn whole_ms(t: SystemTime) -> SystemTime {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    SystemTime::UNIX_EPOCH + Duration::from_millis((d.as_nanos() as f64 / 1e6).round() as u64)
+}
+
 /// A phase name short enough for a column head.
 fn short(p: Phase) -> &'static str {
     match p {
@@ -738,6 +752,7 @@ fn sweep_json(sweep: &Sweep) -> Value {
         .collect();
     json!({
         "synfin_version": env!("CARGO_PKG_VERSION"),
+        "started_unix_s": sweep.started.and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok()).map(|d| d.as_secs_f64()),
         "io": sweep.steps.first().map(|r| r.report.io.clone()),
         "sweep": {
             "slo": {

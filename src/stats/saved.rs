@@ -175,13 +175,17 @@ pub fn report_from_json(v: &Value) -> Result<Report, String> {
             seconds(row.duration_s, &format!("intervals.rows[{i}].duration_s"))?;
         }
     }
-    // Unix time: up to the year 5000 or so; a start out of range is left out.
-    r.started = v
-        .get("started_unix_s")
+    r.started = started_of(v);
+    Ok(r)
+}
+
+/// The `started_unix_s` of a saved run or sweep. Unix time: up to the year 5000 or
+/// so; a start out of range (or none) is None.
+pub fn started_of(v: &Value) -> Option<SystemTime> {
+    v.get("started_unix_s")
         .and_then(Value::as_f64)
         .filter(|t| t.is_finite() && (0.0..1e11).contains(t))
-        .map(|t| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(t));
-    Ok(r)
+        .map(|t| SystemTime::UNIX_EPOCH + Duration::from_secs_f64(t))
 }
 
 /// A report of an HdrHistogram interval log: the phases' latencies (tags `connect`,
