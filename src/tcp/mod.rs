@@ -405,6 +405,22 @@ pub enum Event {
     TimeWaitFinReacked,
 }
 
+/// What [`Sink::send_words`] does by default: the header `header` builds, read
+/// back as a [`TcpRepr`], goes to [`Sink::send`]. Returns true (sent).
+pub fn send_as_repr<S: Sink + ?Sized>(
+    sink: &mut S,
+    local_ip: u32,
+    remote_ip: u32,
+    payload_len: u16,
+    payload_offset: u32,
+    header: impl FnOnce() -> TcpHeaderWords,
+) -> bool {
+    let seg = header();
+    debug_assert_eq!(seg.payload_len, payload_len);
+    sink.send(local_ip, remote_ip, &seg.repr(), payload_offset);
+    true
+}
+
 /// Where a connection's output goes: segments to transmit, latency samples, events.
 pub trait Sink {
     /// Transmit `seg` from `local_ip` to `remote_ip` (IPv4 addresses as u32, host
@@ -435,10 +451,14 @@ pub trait Sink {
         payload_offset: u32,
         header: impl FnOnce() -> TcpHeaderWords,
     ) -> bool {
-        let seg = header();
-        debug_assert_eq!(seg.payload_len, payload_len);
-        self.send(local_ip, remote_ip, &seg.repr(), payload_offset);
-        true
+        send_as_repr(
+            self,
+            local_ip,
+            remote_ip,
+            payload_len,
+            payload_offset,
+            header,
+        )
     }
     /// The millisecond clock at `now` (`now.as_millis()`, truncated to 32 bits):
     /// what our TSvals count, plus a connection's offset. `now` is the instant the

@@ -83,10 +83,14 @@ impl Sink for TestSink {
             }
             *room -= 1;
         }
-        let seg = header();
-        assert_eq!(seg.payload_len, payload_len);
-        self.send(local_ip, remote_ip, &seg.repr(), payload_offset);
-        true
+        crate::tcp::send_as_repr(
+            self,
+            local_ip,
+            remote_ip,
+            payload_len,
+            payload_offset,
+            header,
+        )
     }
     fn record(&mut self, phase: Phase, nanos: u64) {
         self.samples.push((phase, nanos));
