@@ -138,6 +138,10 @@ pub(super) struct Pair {
     pub loss_pct: u32,
     /// Probability that a delivered segment arrives twice, in percent.
     pub dup_pct: u32,
+    /// Probability, in percent, that the port of the end a delivery or timer
+    /// reaches has room for only 0, 1 or 2 segments then (a full frame pool or
+    /// transmit ring): what it refuses never reaches the link.
+    pub full_pct: u32,
     pub rng: Rng,
     /// Segments in flight, in delivery order (constant delay keeps it FIFO).
     wire: VecDeque<(Instant, Dir, TcpRepr)>,
@@ -161,6 +165,7 @@ impl Pair {
             delay: Duration::from_millis(delay_ms),
             loss_pct: 0,
             dup_pct: 0,
+            full_pct: 0,
             rng: Rng(0),
             wire: VecDeque::new(),
             trace: Vec::new(),
@@ -254,13 +259,17 @@ impl Pair {
         // A timer: the client's first, then the servers'.
         let now = self.now;
         if self.client.deadline() <= now {
+            self.client.sink.room = self.room();
             Self::fire(&self.cfg_client, now, &mut self.client);
+            self.client.sink.room = None;
             self.flush(Dir::ToServer);
             return true;
         }
         for i in 0..self.servers.len() {
             if self.servers[i].deadline() <= now {
+                self.servers[i].sink.room = self.room();
                 Self::fire(&self.cfg_server, now, &mut self.servers[i]);
+                self.servers[i].sink.room = None;
                 let segs = self.servers[i].sink.take();
                 for seg in segs {
                     self.put(Dir::ToClient, seg);
@@ -323,13 +332,24 @@ impl Pair {
         false
     }
 
+    /// The room of the port of the end an event reaches (see `full_pct`): None
+    /// for any number of segments.
+    fn room(&mut self) -> Option<usize> {
+        (self.full_pct > 0 && self.rng.chance(self.full_pct))
+            .then(|| (self.rng.next() % 3) as usize)
+    }
+
     fn deliver_to_server(&mut self, seg: TcpRepr) {
         let now = self.now;
-        if let Some(e) = self.servers.last_mut()
-            && Self::deliver(&self.cfg_server, now, e, &seg, SERVER_TS_OFFSET)
-        {
-            self.flush(Dir::ToClient);
-            return;
+        let room = self.room();
+        if let Some(e) = self.servers.last_mut() {
+            e.sink.room = room;
+            let delivered = Self::deliver(&self.cfg_server, now, e, &seg, SERVER_TS_OFFSET);
+            e.sink.room = None;
+            if delivered {
+                self.flush(Dir::ToClient);
+                return;
+            }
         }
         match listen::listen(&seg) {
             NoConnReply::Accept => {
@@ -358,13 +378,16 @@ impl Pair {
 
     fn deliver_to_client(&mut self, seg: TcpRepr) {
         let now = self.now;
-        if Self::deliver(
+        self.client.sink.room = self.room();
+        let delivered = Self::deliver(
             &self.cfg_client,
             now,
             &mut self.client,
             &seg,
             CLIENT_TS_OFFSET,
-        ) {
+        );
+        self.client.sink.room = None;
+        if delivered {
             self.flush(Dir::ToServer);
             return;
         }
@@ -415,6 +438,11 @@ impl Pair {
     /// How many segments the link lost.
     pub fn lost(&self) -> usize {
         self.trace.iter().filter(|s| s.lost).count()
+    }
+
+    /// How many segments the ends' ports refused (see `full_pct`).
+    pub fn refused(&self) -> usize {
+        self.client.sink.refused + self.servers.iter().map(|e| e.sink.refused).sum::<usize>()
     }
 
     /// The segments put on the link, without times, as (direction, segment).
