@@ -133,7 +133,7 @@ pub struct Conn {
     /// RTO expirations of the current outstanding segment (reset by new ACKs).
     retries: u8,
     /// Loss handling, one byte of flags and a count ([`RECOVERING`], [`HOLE`],
-    /// duplicate ACKs in the bits from [`DUPACK_ONE`] up); zero on a lossless
+    /// [`RANGE`], duplicate ACKs in the bits from [`DUPACK_ONE`] up); zero on a lossless
     /// connection. (Beside `retries`: `usual` tests the two as one 16-bit word, so
     /// a connection that met loss takes the general path.)
     loss: u8,
@@ -160,23 +160,34 @@ pub struct Conn {
     srtt_us: u32,
     /// RTT variation in µs.
     rttvar_us: u32,
-    /// When the first FIN of the close handshake was sent or received.
+    /// When the first FIN of the close handshake was sent or received. Before
+    /// that, in ESTABLISHED, its eight octets may hold the out-of-order data
+    /// received beyond a hole instead ([`RANGE`], [`Conn::held`]): a control
+    /// block has no room for a field of its own, and the two are never needed
+    /// at once (a FIN sent or received in order ends the holding).
     t_fin: Instant,
 }
 
 /// [`Conn::loss`]: segments were retransmitted and not all acknowledged yet
 /// (recovery: each partial ACK resends the next segment, RFC 6582 §3.2 step 3).
 const RECOVERING: u8 = 1;
-/// [`Conn::loss`]: we dropped out-of-order data (nothing is buffered out of
-/// order), so what arrives in order from then on fills a gap: every segment is
-/// acknowledged at once (RFC 5681 §4.2), and the sender's recovery is not left
-/// waiting for its retransmission timer on each segment after the hole.
+/// [`Conn::loss`]: out-of-order data arrived beyond a hole, so what arrives in
+/// order from then on fills a gap: every segment is acknowledged at once (RFC
+/// 5681 §4.2), and the sender's recovery is not left waiting for its
+/// retransmission timer on each segment after the hole.
 const HOLE: u8 = 2;
+/// [`Conn::loss`]: the sequence range of out-of-order data received beyond the
+/// hole is held in `t_fin`'s place ([`Conn::held`]). Payload is only counted,
+/// never kept, so holding it is remembering where it was (RFC 9293 §3.10.7.4:
+/// such segments SHOULD be held); once the hole fills, RCV.NXT moves past the
+/// range and the ACK says so, and the sender resends only the hole instead of
+/// everything after it, one segment a round trip.
+const RANGE: u8 = 4;
 /// [`Conn::loss`]: one duplicate ACK (RFC 5681 §2), counted in the bits above
-/// [`HOLE`] up to 63 (all of [`DUPACK_MASK`]), where the count stops.
-const DUPACK_ONE: u8 = 4;
+/// [`RANGE`] up to 31 (all of [`DUPACK_MASK`]), where the count stops.
+const DUPACK_ONE: u8 = 8;
 /// [`Conn::loss`]: the duplicate-ACK bits.
-const DUPACK_MASK: u8 = !(RECOVERING | HOLE);
+const DUPACK_MASK: u8 = !(RECOVERING | HOLE | RANGE);
 /// The duplicate ACK that triggers the fast retransmit (RFC 5681 §3.2).
 const DUPACK_THRESHOLD: u8 = 3;
 
@@ -963,7 +974,9 @@ impl Conn {
         self.set_state(State::TimeWait);
         self.timer = TimerKind::TimeWait;
         self.deadline = Instant(now.0.saturating_add(cfg.time_wait_nanos()));
-        // Remember when TIME-WAIT began (the record's `entered_ms`).
+        // Remember when TIME-WAIT began (the record's `entered_ms`). (No range is
+        // held: our FIN or the peer's came first, and ended any.)
+        debug_assert_eq!(self.loss & RANGE, 0);
         self.t_fin = now;
         Step::TimeWait
     }
@@ -982,7 +995,7 @@ impl Conn {
                 if self.state == State::CloseWait {
                     self.set_state(State::LastAck);
                 } else if self.state == State::Established {
-                    self.t_fin = now;
+                    self.mark_fin(now);
                     self.set_state(State::FinWait1);
                 } else {
                     // SYN-RECEIVED: the FIN goes after the handshake (RFC 9293
@@ -1867,7 +1880,7 @@ impl Conn {
         }
         if self.fin_queued {
             // The application closed during the handshake (RFC 9293 §3.10.4).
-            self.t_fin = now;
+            self.mark_fin(now);
             self.set_state(State::FinWait1);
         }
     }
@@ -1986,8 +1999,9 @@ impl Conn {
         let fin_in_order = f.fin() && seg.seq + seg.payload_len as u32 == self.rcv_nxt;
         if fin_in_order {
             self.rcv_nxt = self.rcv_nxt + 1;
+            // (In ESTABLISHED `t_fin` may hold a range, which the FIN ends.)
             if self.t_fin == Instant::ZERO || self.state == State::Established {
-                self.t_fin = now;
+                self.mark_fin(now);
             }
             match self.state {
                 // ESTABLISHED: the peer closes first → CLOSE-WAIT; our application
@@ -2030,19 +2044,22 @@ impl Conn {
         Step::Continue
     }
 
-    /// In-order payload: count it (the client times the first byte). Returns whether
-    /// an ACK is due at once (out of order, or a retransmission).
+    /// In-order payload: count it (the client times the first byte), and with it
+    /// the out-of-order data held beyond it once it fills the hole. Out-of-order
+    /// payload is held (see [`RANGE`]). Returns whether an ACK is due at once (out
+    /// of order, a retransmission, or after a hole).
     #[inline(always)]
     fn on_data(&mut self, seg: &TcpRepr, now: Instant, sink: &mut impl Sink) -> bool {
         let off = self.rcv_nxt.diff(seg.seq);
+        let len = seg.payload_len as u32;
         if off < 0 {
-            // A hole before it: we buffer nothing out of order. Duplicate ACK, and
-            // from now on every segment is acknowledged at once.
+            // A hole before it. Duplicate ACK, and from now on every segment is
+            // acknowledged at once.
             self.loss |= HOLE;
+            self.hold(seg.seq, seg.seq + len);
             return true;
         }
         let off = off as u32;
-        let len = seg.payload_len as u32;
         if off >= len {
             return true;
         }
@@ -2053,7 +2070,62 @@ impl Conn {
         self.rx_got = self.rx_got.saturating_add(new);
         self.rcv_nxt = self.rcv_nxt + new;
         self.ack_pending = self.ack_pending.saturating_add(1);
+        if self.loss & RANGE != 0 {
+            self.fill_hole();
+        }
         off > 0 || self.loss & HOLE != 0
+    }
+
+    /// The out-of-order data held beyond the hole, `[start, end)`, if any.
+    pub fn held(&self) -> Option<(SeqNumber, SeqNumber)> {
+        (self.loss & RANGE != 0).then(|| {
+            let r = self.t_fin.as_nanos();
+            (SeqNumber(r as u32), SeqNumber((r >> 32) as u32))
+        })
+    }
+
+    /// Hold out-of-order data `[start, end)` (beyond RCV.NXT, within the window:
+    /// the sequence test let it in): it starts the range, or joins a range it
+    /// touches or overlaps. Data apart from the range held is dropped, as all
+    /// out-of-order data was before (its sender resends it). Only in
+    /// ESTABLISHED, where `t_fin` is not yet in use (see [`RANGE`]).
+    #[cold]
+    #[inline(never)]
+    fn hold(&mut self, start: SeqNumber, end: SeqNumber) {
+        let (start, end) = match self.held() {
+            None if self.state == State::Established && self.t_fin == Instant::ZERO => (start, end),
+            Some((s, e)) if start <= e && s <= end => (s.min(start), e.max(end)),
+            _ => return,
+        };
+        self.loss |= RANGE;
+        self.t_fin = Instant((u64::from(end.0) << 32) | u64::from(start.0));
+    }
+
+    /// In-order data arrived while a range is held: once RCV.NXT reaches the
+    /// range, it moves past it and the range's octets are counted as received.
+    #[cold]
+    #[inline(never)]
+    fn fill_hole(&mut self) {
+        let Some((start, end)) = self.held() else {
+            return;
+        };
+        if self.rcv_nxt < start {
+            return;
+        }
+        if end > self.rcv_nxt {
+            self.rx_got = self.rx_got.saturating_add(end.diff(self.rcv_nxt) as u32);
+            self.rcv_nxt = end;
+        }
+        self.loss &= !RANGE;
+        self.t_fin = Instant::ZERO;
+    }
+
+    /// `t_fin` becomes `now` (a FIN sent or received): a range held in its
+    /// place is let go (its sender resends what it covered).
+    #[inline(always)]
+    fn mark_fin(&mut self, now: Instant) {
+        self.loss &= !RANGE;
+        self.t_fin = now;
     }
 
     /// The application reacts to progress: the server sends its response once the
@@ -2079,7 +2151,7 @@ impl Conn {
             Role::Server => {
                 if cfg.tcp().close == CloseMode::Server && !self.fin_queued {
                     self.fin_queued = true;
-                    self.t_fin = now;
+                    self.mark_fin(now);
                     self.set_state(State::FinWait1);
                 }
                 (self.transmit(cfg, now, sink), Step::Continue)
@@ -2089,7 +2161,7 @@ impl Conn {
             Role::Client => match cfg.tcp().close {
                 CloseMode::Client => {
                     self.fin_queued = true;
-                    self.t_fin = now;
+                    self.mark_fin(now);
                     self.set_state(State::FinWait1);
                     (self.transmit(cfg, now, sink), Step::Continue)
                 }

@@ -309,14 +309,14 @@ fn server_retransmissions(p: &Pair) -> usize {
         .count()
 }
 
-/// One lost segment in the middle of a response of many: the client (which keeps
-/// nothing out of order) drops what follows the hole and answers each with a
-/// duplicate ACK; the third one makes the server resend the lost segment at once
-/// (fast retransmit), and from then on the client acknowledges every segment at
-/// once and the server resends the next one on each partial ACK. Before, the
-/// client held its ACK of the first segment after the hole, so every segment
-/// after it waited out a retransmission timeout, doubling each time, and a long
-/// response ended in DataTimeout.
+/// One lost segment in the middle of a response of many: the client holds what
+/// follows the hole (the range of it: payload is only counted) and answers each
+/// with a duplicate ACK; the third one makes the server resend the lost segment
+/// at once (fast retransmit), and the client's ACK of it covers everything held,
+/// so that one segment is all the server sends again. Before the range was held,
+/// every segment after the hole went twice, one a round trip; before the
+/// immediate ACKs after a hole, each waited out a doubling retransmission
+/// timeout and a long response ended in DataTimeout.
 #[test]
 fn one_lost_segment_in_a_long_response_is_recovered_without_a_timeout() {
     let (mut p, iss) = long_response_after_handshake(30_000, 5);
@@ -327,10 +327,8 @@ fn one_lost_segment_in_a_long_response_is_recovered_without_a_timeout() {
     assert_eq!(p.client.outcomes(), [Event::Completed]);
     assert_eq!(p.server().outcomes(), [Event::Completed]);
     assert_eq!(p.client.rx_bytes, 30_000);
-    // Each segment from the hole on went twice: the resends are counted.
-    let resent = server_retransmissions(&p);
-    let after_hole = (iss + 1 + 30_000).diff(hole) as usize;
-    assert_eq!(resent, after_hole.div_ceil(1448));
+    // Only the hole went again.
+    assert_eq!(server_retransmissions(&p), 1);
     // No retransmission timeout (200 ms at least) was waited for: the hole was
     // resent a round trip after the duplicate ACKs began, and no segment went a
     // third time.

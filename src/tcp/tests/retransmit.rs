@@ -613,7 +613,7 @@ fn response_of_several_segments_is_acked_every_second_segment() {
 }
 
 #[test]
-fn out_of_order_segment_gets_an_immediate_duplicate_ack() {
+fn out_of_order_segments_are_held_and_counted_when_the_hole_fills() {
     let cfg = TcpConfig {
         response_bytes: 5000,
         ..config()
@@ -621,24 +621,70 @@ fn out_of_order_segment_gets_an_immediate_duplicate_ack() {
     let mut f = client_established(cfg);
     f.at(1_002);
     f.send(response_segment(0), &[]);
-    // Segment 1 lost: segment 2 draws a duplicate ACK at once (RFC 5681 §4.2) and
-    // is not kept (synfin buffers nothing out of order).
+    // Segment 1 lost: segment 2 draws a duplicate ACK at once (RFC 5681 §4.2), and
+    // so does 3; their range is held (RFC 9293 §3.10.7.4), not yet counted.
     f.send(response_segment(2), &[client_ack(REMOTE_ISS + 1 + 1460)]);
+    assert_eq!(
+        f.conn.held(),
+        Some((REMOTE_ISS + 1 + 2920, REMOTE_ISS + 1 + 4380))
+    );
     f.send(response_segment(3), &[client_ack(REMOTE_ISS + 1 + 1460)]);
+    assert_eq!(
+        f.conn.held(),
+        Some((REMOTE_ISS + 1 + 2920, REMOTE_ISS + 5001))
+    );
     assert_eq!(f.conn.rx_bytes(), 1460);
-    // The retransmitted segment 1 fills the hole; 2 and 3 come again. Each is
-    // acknowledged at once (RFC 5681 §4.2: it fills the gap, for what was after it
-    // was dropped), so the sender's recovery goes a segment per round trip
-    // instead of a timeout per segment.
-    f.send(response_segment(1), &[client_ack(REMOTE_ISS + 1 + 2920)]);
-    f.send(response_segment(2), &[client_ack(REMOTE_ISS + 1 + 4380)]);
+    // The retransmitted segment 1 fills the hole: RCV.NXT moves past the range,
+    // the whole response is in, and the client's FIN acknowledges it all.
     f.send(
-        response_segment(3),
+        response_segment(1),
         &[TcpRepr {
             flags: FIN_ACK,
             ..client_ack(REMOTE_ISS + 5001)
         }],
     );
+    assert_eq!(f.conn.held(), None);
+    assert_eq!(f.conn.rx_bytes(), 5000);
+    f.expect_samples(&[(Phase::Connect, 1), (Phase::Ttfb, 1)]);
+    // Segment 2 again (the sender resending what it took as lost): a duplicate.
+    assert_eq!(f.state(), State::FinWait1);
+    let dup_ack = client_ack(REMOTE_ISS + 5001);
+    f.send(
+        response_segment(2),
+        &[TcpRepr {
+            seq: dup_ack.seq + 1,
+            ..dup_ack
+        }],
+    );
+}
+
+#[test]
+fn out_of_order_data_apart_from_the_range_held_is_dropped() {
+    let cfg = TcpConfig {
+        response_bytes: 5000,
+        ..config()
+    };
+    let mut f = client_established(cfg);
+    f.at(1_002);
+    f.send(response_segment(0), &[]);
+    // Segments 1 and 3 lost: 2 is held; 3's successor range would be apart from
+    // it, so only 2's range stays.
+    f.send(response_segment(2), &[client_ack(REMOTE_ISS + 1 + 1460)]);
+    let far = TcpRepr {
+        seq: REMOTE_ISS + 1 + 4380 + 100,
+        payload_len: 100,
+        ..response_segment(3)
+    };
+    f.send(far, &[client_ack(REMOTE_ISS + 1 + 1460)]);
+    assert_eq!(
+        f.conn.held(),
+        Some((REMOTE_ISS + 1 + 2920, REMOTE_ISS + 1 + 4380))
+    );
+    // Segment 1 fills the first hole: RCV.NXT moves to the range's end, where
+    // the next hole begins.
+    f.send(response_segment(1), &[client_ack(REMOTE_ISS + 1 + 4380)]);
+    assert_eq!(f.conn.held(), None);
+    assert_eq!(f.conn.rx_bytes(), 4380);
 }
 
 #[test]
