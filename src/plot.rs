@@ -155,8 +155,25 @@ pub fn sweep(path: &Path, slo: &str, points: Vec<(f64, f64)>, bound_ms: f64) -> 
             vec![(0.0, bound_ms), (top(xmax), bound_ms)],
         ),
     ];
-    for (name, color, pts) in series {
-        let style = color.stroke_width(2);
+    let lines = series
+        .into_iter()
+        .map(|(name, color, pts)| (name, color.stroke_width(2), pts));
+    draw_lines(&mut chart, lines, SeriesLabelPosition::UpperLeft)?;
+    root.present().map_err(err)
+}
+
+/// Draw each `(name, style, points)` as a line, and the legend naming them at
+/// `legend`.
+fn draw_lines<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    lines: impl IntoIterator<Item = (String, ShapeStyle, Vec<(f64, f64)>)>,
+    legend: SeriesLabelPosition,
+) -> Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    CT: CoordTranslate<From = (f64, f64)>,
+{
+    for (name, style, pts) in lines {
         chart
             .draw_series(LineSeries::new(pts, style))
             .map_err(err)?
@@ -165,12 +182,11 @@ pub fn sweep(path: &Path, slo: &str, points: Vec<(f64, f64)>, bound_ms: f64) -> 
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(legend)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
-        .map_err(err)?;
-    root.present().map_err(err)
+        .map_err(err)
 }
 
 fn over_time(path: &Path, title: &str, y: &str, series: Vec<Series>) -> Result<(), String> {
@@ -198,24 +214,15 @@ fn over_time(path: &Path, title: &str, y: &str, series: Vec<Series>) -> Result<(
         .draw()
         .map_err(err)?;
     let dashed = |name: &str| name.ends_with("p50");
-    for (name, color, pts) in series {
+    let lines = series.into_iter().map(|(name, color, pts)| {
         let style = if dashed(&name) {
             color.mix(0.6).stroke_width(1)
         } else {
             color.stroke_width(2)
         };
-        chart
-            .draw_series(LineSeries::new(pts, style))
-            .map_err(err)?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+        (name, style, pts)
+    });
+    draw_lines(&mut chart, lines, SeriesLabelPosition::MiddleRight)?;
     root.present().map_err(err)
 }
 
@@ -273,19 +280,9 @@ fn spectrum(report: &Report, path: &Path) -> Result<(), String> {
         .y_desc("milliseconds")
         .draw()
         .map_err(err)?;
-    for (name, color, pts) in series {
-        chart
-            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
-            .map_err(err)?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    let lines = series
+        .into_iter()
+        .map(|(name, color, pts)| (name, color.stroke_width(2), pts));
+    draw_lines(&mut chart, lines, SeriesLabelPosition::UpperLeft)?;
     root.present().map_err(err)
 }
