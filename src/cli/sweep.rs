@@ -750,9 +750,13 @@ fn sweep_json(sweep: &Sweep) -> Value {
             })
         })
         .collect();
+    let started = sweep
+        .started
+        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs_f64());
     json!({
         "synfin_version": env!("CARGO_PKG_VERSION"),
-        "started_unix_s": sweep.started.and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok()).map(|d| d.as_secs_f64()),
+        "started_unix_s": started,
         "io": sweep.steps.first().map(|r| r.report.io.clone()),
         "sweep": {
             "slo": {

@@ -715,9 +715,9 @@ impl Conn {
         self.transmitted(now, sent)
     }
 
-    /// The port refused the data segment at `at` (SND.NXT) that
-    /// [`transmit`](Self::transmit) offered (at most `room` octets): it is held back when something of ours
-    /// is in flight, otherwise taken as sent (see [`transmit`](Self::transmit)).
+    /// The port refused the data segment at `at` (SND.NXT, at most `room`
+    /// octets) that [`transmit`](Self::transmit) offered: it is held back when
+    /// something of ours is in flight, otherwise taken as sent (see there).
     #[cold]
     #[inline(never)]
     fn refused(&mut self, cfg: &impl Settings, at: SeqNumber, room: u32, sent: &mut bool) {
