@@ -589,8 +589,9 @@ fn client_ack(ack: SeqNumber) -> TcpRepr {
     }
 }
 
-#[test]
-fn response_of_several_segments_is_acked_every_second_segment() {
+/// A client expecting a 5,000-octet response (segments of 1460, 1460, 1460, 620)
+/// at t = 1002, its first segment in.
+fn client_after_first_response_segment() -> Fixture {
     let cfg = TcpConfig {
         response_bytes: 5000,
         ..config()
@@ -598,6 +599,12 @@ fn response_of_several_segments_is_acked_every_second_segment() {
     let mut f = client_established(cfg);
     f.at(1_002);
     f.send(response_segment(0), &[]);
+    f
+}
+
+#[test]
+fn response_of_several_segments_is_acked_every_second_segment() {
+    let mut f = client_after_first_response_segment();
     f.send(response_segment(1), &[client_ack(REMOTE_ISS + 1 + 2920)]);
     f.send(response_segment(2), &[]);
     // The last one completes the response: the FIN acknowledges it all.
@@ -614,13 +621,7 @@ fn response_of_several_segments_is_acked_every_second_segment() {
 
 #[test]
 fn out_of_order_segments_are_held_and_counted_when_the_hole_fills() {
-    let cfg = TcpConfig {
-        response_bytes: 5000,
-        ..config()
-    };
-    let mut f = client_established(cfg);
-    f.at(1_002);
-    f.send(response_segment(0), &[]);
+    let mut f = client_after_first_response_segment();
     // Segment 1 lost: segment 2 draws a duplicate ACK at once (RFC 5681 §4.2), and
     // so does 3; their range is held (RFC 9293 §3.10.7.4), not yet counted.
     f.send(response_segment(2), &[client_ack(REMOTE_ISS + 1 + 1460)]);
@@ -660,15 +661,9 @@ fn out_of_order_segments_are_held_and_counted_when_the_hole_fills() {
 
 #[test]
 fn out_of_order_data_apart_from_the_range_held_is_dropped() {
-    let cfg = TcpConfig {
-        response_bytes: 5000,
-        ..config()
-    };
-    let mut f = client_established(cfg);
-    f.at(1_002);
-    f.send(response_segment(0), &[]);
-    // Segments 1 and 3 lost: 2 is held; 3's successor range would be apart from
-    // it, so only 2's range stays.
+    let mut f = client_after_first_response_segment();
+    // Segment 1 lost: 2 is held. Data that starts 100 octets past 2's end is
+    // apart from the range: dropped.
     f.send(response_segment(2), &[client_ack(REMOTE_ISS + 1 + 1460)]);
     let far = TcpRepr {
         seq: REMOTE_ISS + 1 + 4380 + 100,
@@ -746,13 +741,7 @@ fn a_lone_in_order_segment_is_acknowledged_by_the_delayed_ack_timer() {
     // RFC 9293 §3.8.6.3: every second segment is acknowledged at once; a lone one
     // within the delayed-ACK time (under 0.5 s), when nothing of ours is
     // outstanding to carry the ACK sooner.
-    let cfg = TcpConfig {
-        response_bytes: 5000,
-        ..config()
-    };
-    let mut f = client_established(cfg);
-    f.at(1_002);
-    f.send(response_segment(0), &[]);
+    let mut f = client_after_first_response_segment();
     assert_eq!(f.conn.timer(), conn::TimerKind::DelayedAck);
     assert_eq!(
         f.conn.deadline(),
