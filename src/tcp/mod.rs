@@ -119,8 +119,9 @@ pub struct TcpConfig {
     pub mss: u16,
     /// Window scale shift we offer in our SYN (RFC 7323 §2); `None` sends no option.
     pub window_scale: Option<u8>,
-    /// Offer SACK-permitted (RFC 2018). synfin never sends SACK blocks: it buffers
-    /// nothing out of order.
+    /// Offer SACK-permitted (RFC 2018). synfin never sends SACK blocks: beyond a
+    /// hole it holds one range of out-of-order data, which its ACK covers once the
+    /// hole fills.
     pub sack_permitted: bool,
     /// Offer timestamps (RFC 7323 §3).
     pub timestamps: bool,
