@@ -660,6 +660,35 @@ fn out_of_order_segments_are_held_and_counted_when_the_hole_fills() {
 }
 
 #[test]
+fn in_order_data_overlapping_the_range_counts_each_octet_once() {
+    let mut f = client_after_first_response_segment();
+    f.send(response_segment(2), &[client_ack(REMOTE_ISS + 1 + 1460)]);
+    // In order, from RCV.NXT 500 octets into the range held [2920, 4380).
+    let overlap = TcpRepr {
+        payload_len: 1460 + 500,
+        ..response_segment(1)
+    };
+    f.send(overlap, &[client_ack(REMOTE_ISS + 1 + 4380)]);
+    assert_eq!(f.conn.held(), None);
+    assert_eq!(f.conn.rx_bytes(), 4380);
+    // Data joining the range on either side (touching its end, overlapping its
+    // start) widens it.
+    let mut f = client_after_first_response_segment();
+    f.send(response_segment(2), &[client_ack(REMOTE_ISS + 1 + 1460)]);
+    f.send(response_segment(3), &[client_ack(REMOTE_ISS + 1 + 1460)]);
+    let before = TcpRepr {
+        seq: REMOTE_ISS + 1 + 2000,
+        payload_len: 1000,
+        ..response_segment(1)
+    };
+    f.send(before, &[client_ack(REMOTE_ISS + 1 + 1460)]);
+    assert_eq!(
+        f.conn.held(),
+        Some((REMOTE_ISS + 1 + 2000, REMOTE_ISS + 5001))
+    );
+}
+
+#[test]
 fn out_of_order_data_apart_from_the_range_held_is_dropped() {
     let mut f = client_after_first_response_segment();
     // Segment 1 lost: 2 is held. Data that starts 100 octets past 2's end is
