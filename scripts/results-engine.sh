@@ -3,7 +3,7 @@
 # criterion lifecycle throughput, and a full demo report, with the commands that
 # produced them. Takes a few minutes. Usage: scripts/results-engine.sh [BASE_REV]
 # With BASE_REV, also the lifecycle bench side by side with that commit's
-# (scripts/bench-side-by-side.sh BASE_REV 2), the only trustworthy timing comparison
+# (scripts/bench-side-by-side.sh BASE_REV 3), the only trustworthy timing comparison
 # on a shared machine.
 set -eu
 cd "$(dirname "$0")/.."
@@ -81,9 +81,9 @@ bin="${CARGO_TARGET_DIR:-target}/release/synfin"
   if [ -n "${1:-}" ]; then
     echo "## Side by side with commit $(git rev-parse --short "$1") (criterion)"
     echo
-    echo "Command: \`scripts/bench-side-by-side.sh $1 2\` — both builds' lifecycle benches, run alternately."
+    echo "Command: \`scripts/bench-side-by-side.sh $1 3\` — both builds' lifecycle benches, run alternately."
     echo
-    scripts/bench-side-by-side.sh "$1" 2
+    scripts/bench-side-by-side.sh "$1" 3
     echo
   fi
   echo "## An in-memory run (real clock)"
