@@ -93,10 +93,6 @@ pub struct Conn {
     /// ([`TcpConfig::ts_base_ms`](super::TcpConfig::ts_base_ms)) plus this tuple's
     /// offset (RFC 7323 §5.4), added once at the open instead of per segment.
     ts_clock: u32,
-    /// Application bytes we send: the request (client) or the response (server).
-    tx_total: u32,
-    /// Application bytes we expect: the response (client) or the request (server).
-    rx_expect: u32,
     /// Current RTO in ms (after backoff).
     rto_ms: u32,
     /// IRS: the peer's initial sequence number.
@@ -311,9 +307,9 @@ impl Conn {
         sink: &mut impl Sink,
     ) {
         let c = cfg.tcp();
-        let (tx_total, rx_expect, state) = match role {
-            Role::Client => (c.request_bytes, c.response_bytes, State::SynSent),
-            Role::Server => (c.response_bytes, c.request_bytes, State::SynReceived),
+        let state = match role {
+            Role::Client => State::SynSent,
+            Role::Server => State::SynReceived,
         };
         let rto_ms = cfg.rto_initial_ms();
         let irs = syn.map_or(SeqNumber(0), |syn| syn.seq);
@@ -327,8 +323,6 @@ impl Conn {
             snd_una: iss,
             snd_nxt: iss + 1,
             ts_clock: c.ts_base_ms.wrapping_add(ts_offset),
-            tx_total,
-            rx_expect,
             rto_ms,
             t_start: start,
             t_mark: now,
@@ -465,8 +459,15 @@ impl Conn {
 
     /// Sequence number one past our data, where our FIN goes.
     #[inline]
-    fn data_end(&self) -> SeqNumber {
-        self.iss + 1 + self.tx_total
+    fn data_end(&self, cfg: &impl Settings) -> SeqNumber {
+        self.data_end_as(cfg, self.role)
+    }
+
+    /// [`data_end`](Self::data_end) where the role is known.
+    #[inline(always)]
+    fn data_end_as(&self, cfg: &impl Settings, role: Role) -> SeqNumber {
+        debug_assert_eq!(role, self.role);
+        self.iss + 1 + cfg.tx_total(role)
     }
 
     /// Largest payload per segment.
@@ -582,11 +583,11 @@ impl Conn {
             self.send_syn(cfg, now, sink);
             return 1;
         }
-        if at < self.data_end() {
+        if at < self.data_end(cfg) {
             return self.send_data(cfg, now, at, max_len, sink);
         }
         // At the end of our data: only the FIN is left.
-        self.send_fin(now, sink);
+        self.send_fin(cfg, now, sink);
         1
     }
 
@@ -638,10 +639,10 @@ impl Conn {
     /// data.
     #[inline(always)]
     fn data_segment(&self, cfg: &impl Settings, at: SeqNumber, max_len: u32) -> (u32, u32, bool) {
-        debug_assert!(self.iss < at && at < self.data_end());
+        debug_assert!(self.iss < at && at < self.data_end(cfg));
         // Where `at` is in our data, and what is left of it from there.
         let offset = at.diff(self.iss + 1) as u32;
-        let rest = self.tx_total.wrapping_sub(offset);
+        let rest = cfg.tx_total(self.role).wrapping_sub(offset);
         let len = rest.min(self.seg_payload_max(cfg)).min(max_len.max(1));
         (offset, len, len == rest)
     }
@@ -651,8 +652,8 @@ impl Conn {
     /// passes only what every send takes. Returns whether it went out (see
     /// [`Sink::send_words`]).
     #[inline(never)]
-    fn send_fin(&mut self, now: Instant, sink: &mut impl Sink) -> bool {
-        let end = self.data_end();
+    fn send_fin(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) -> bool {
+        let end = self.data_end(cfg);
         self.send_bare(now, TcpFlags::FIN | TcpFlags::ACK, end, sink)
     }
 
@@ -688,7 +689,7 @@ impl Conn {
     /// segment of a window sent into a full pool.
     #[inline(always)]
     fn transmit(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) -> bool {
-        let end = self.data_end();
+        let end = self.data_end(cfg);
         let limit = self.snd_una + self.snd_wnd.max(1);
         let mut sent = false;
         // (Our SYN went out when the connection opened: SND.NXT is past it.)
@@ -707,7 +708,7 @@ impl Conn {
         // is in flight.)
         if self.fin_queued
             && self.snd_nxt == end
-            && (self.send_fin(now, sink) || self.snd_una == self.snd_nxt)
+            && (self.send_fin(cfg, now, sink) || self.snd_una == self.snd_nxt)
         {
             self.snd_nxt = end + 1;
             sent = true;
@@ -1102,7 +1103,9 @@ impl Conn {
         let ts = seg.options.timestamps.filter(|_| self.ts_ok);
         match self.state {
             // SYN-SENT: the SYN-ACK → ESTABLISHED, the request on the ACK.
-            State::SynSent if self.usual_syn_ack(seg) => self.on_usual_syn_ack(cfg, now, seg, sink),
+            State::SynSent if self.usual_syn_ack(cfg, seg) => {
+                self.on_usual_syn_ack(cfg, now, seg, sink)
+            }
             // (Nothing is predicted in SYN-SENT.)
             State::SynSent => self.on_unpredicted(cfg, now, seg, sink),
             // SYN-RECEIVED: the handshake's ACK (with the request) → ESTABLISHED.
@@ -1123,7 +1126,7 @@ impl Conn {
                 if self.role == Role::Server
                     && !self.fin_queued
                     && seg.payload_len == 0
-                    && self.snd_nxt == self.data_end()
+                    && self.snd_nxt == self.data_end_as(cfg, Role::Server)
                     && self.usual(seg, FIN_ACK, ts) =>
             {
                 self.usual_peer_fin(cfg, now, seg, ts, sink)
@@ -1138,16 +1141,16 @@ impl Conn {
                 self.usual_response_fin(cfg, now, seg, ts, sink)
             }
             // ESTABLISHED: the peer's RST at RCV.NXT (its abort) → CLOSED.
-            State::Established if self.usual_rst(seg) => self.on_usual_rst(now, seg, sink),
+            State::Established if self.usual_rst(seg) => self.on_usual_rst(cfg, now, seg, sink),
             // FIN-WAIT-1: the peer's FIN acknowledging ours → TIME-WAIT, ACK.
             State::FinWait1
-                if seg.payload_len == 0 && self.fin_sent() && self.usual(seg, FIN_ACK, ts) =>
+                if seg.payload_len == 0 && self.fin_sent(cfg) && self.usual(seg, FIN_ACK, ts) =>
             {
                 self.usual_fin_wait_1_fin(cfg, now, seg, ts, sink)
             }
             // LAST-ACK: the ACK of our FIN → CLOSED.
             State::LastAck
-                if seg.payload_len == 0 && self.fin_sent() && self.usual(seg, ACK, ts) =>
+                if seg.payload_len == 0 && self.fin_sent(cfg) && self.usual(seg, ACK, ts) =>
             {
                 self.usual_last_ack(cfg, now, seg, ts, sink)
             }
@@ -1206,12 +1209,12 @@ impl Conn {
     /// SYN not retransmitted (so the RTT sample is not ambiguous), and a response
     /// expected (so the client does not close at once).
     #[inline(always)]
-    fn usual_syn_ack(&self, seg: &TcpRepr) -> bool {
+    fn usual_syn_ack(&self, cfg: &impl Settings, seg: &TcpRepr) -> bool {
         const CTL: u8 = TcpFlags::FIN.0 | TcpFlags::SYN.0 | TcpFlags::RST.0 | TcpFlags::ACK.0;
         let usual = seg.flags.0 & CTL == TcpFlags::SYN.0 | TcpFlags::ACK.0
             && seg.ack == self.snd_nxt
             && self.retries == 0
-            && self.rx_expect > 0;
+            && cfg.rx_expect(Role::Client) > 0;
         #[cfg(test)]
         usual_taken(usual);
         usual
@@ -1253,14 +1256,14 @@ impl Conn {
     /// transmit itself. Leaves what transmit leaves.
     #[inline(always)]
     fn transmit_usual(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) -> bool {
-        let end = self.data_end();
+        let end = self.data_end(cfg);
         if self.snd_nxt != end {
             return self.transmit(cfg, now, sink);
         }
         if !self.fin_queued {
             return false;
         }
-        self.send_fin(now, sink);
+        self.send_fin(cfg, now, sink);
         self.snd_nxt = end + 1;
         self.ack_pending = 0;
         if self.timer != TimerKind::Retransmit {
@@ -1271,8 +1274,8 @@ impl Conn {
 
     /// Our FIN is queued and has been sent (SND.NXT is one past it).
     #[inline(always)]
-    fn fin_sent(&self) -> bool {
-        self.fin_queued && self.snd_nxt == self.data_end() + 1
+    fn fin_sent(&self, cfg: &impl Settings) -> bool {
+        self.fin_queued && self.snd_nxt == self.data_end(cfg) + 1
     }
 
     /// TS.Recent from a [`usual`](Self::usual) segment (RFC 7323 §4.3 (2), as
@@ -1298,8 +1301,8 @@ impl Conn {
         // the one that acknowledges it, so that the others test one condition.)
         if self.snd_una <= self.iss + 1
             && self.role == Role::Client
-            && self.tx_total > 0
-            && seg.ack >= self.data_end()
+            && cfg.tx_total(Role::Client) > 0
+            && seg.ack >= self.data_end_as(cfg, Role::Client)
         {
             self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
         }
@@ -1338,7 +1341,7 @@ impl Conn {
         self.set_state(State::Established);
         self.usual_data(seg, now, sink);
         let mut sent = false;
-        if self.rx_got >= self.rx_expect {
+        if self.rx_got >= cfg.rx_expect(Role::Server) {
             if cfg.tcp().close == CloseMode::Server {
                 self.fin_queued = true;
                 self.t_fin = now;
@@ -1370,7 +1373,7 @@ impl Conn {
         }
         self.usual_ack(seg, ts);
         self.usual_data(seg, now, sink);
-        if self.rx_got >= self.rx_expect {
+        if self.rx_got >= cfg.rx_expect(Role::Client) {
             // Everything expected is in: the client closes (app_progress).
             match cfg.tcp().close {
                 CloseMode::Client => {
@@ -1441,7 +1444,7 @@ impl Conn {
         self.rcv_nxt = self.rcv_nxt + 1;
         self.t_fin = now;
         self.set_state(State::CloseWait);
-        if self.rx_got < self.rx_expect {
+        if self.rx_got < cfg.rx_expect(Role::Client) {
             self.pending_fail = Some(FailCause::ShortResponse);
         }
         if cfg.tcp().close == CloseMode::Rst {
@@ -1474,7 +1477,13 @@ impl Conn {
     /// state: what [`synchronized`](Self::synchronized) does with it (PAWS does
     /// not apply to a RST; TS.Recent may move forward).
     #[inline(always)]
-    fn on_usual_rst(&mut self, now: Instant, seg: &TcpRepr, sink: &mut impl Sink) -> Step {
+    fn on_usual_rst(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
         if self.ts_ok
             && let Some(ts) = seg.options.timestamps
             && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0
@@ -1483,7 +1492,7 @@ impl Conn {
             self.ts_recent = ts.tsval;
         }
         sink.event(Event::RstReceived);
-        self.on_reset(now, seg, sink)
+        self.on_reset(cfg, now, seg, sink)
     }
 
     /// FIN-WAIT-1: the peer's FIN acknowledging ours → (FIN-WAIT-2) → TIME-WAIT,
@@ -1833,7 +1842,7 @@ impl Conn {
                 return Step::Continue;
             }
             sink.event(Event::RstReceived);
-            return self.on_reset(now, seg, sink);
+            return self.on_reset(cfg, now, seg, sink);
         }
         // Fourth, SYN in a synchronized state (RFC 5961 §4.2): challenge ACK.
         if f.syn() {
@@ -1913,9 +1922,9 @@ impl Conn {
             // New data acknowledged.
             if self.role == Role::Client
                 && self.retries == 0
-                && self.tx_total > 0
+                && cfg.tx_total(Role::Client) > 0
                 && self.snd_una <= self.iss + 1
-                && seg.ack >= self.data_end()
+                && seg.ack >= self.data_end_as(cfg, Role::Client)
             {
                 self.rtt_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
             } else if (self.retries != 0 || self.loss & RECOVERING != 0)
@@ -1945,7 +1954,7 @@ impl Conn {
             self.retries = 0;
         }
         // Our FIN acknowledged.
-        if self.fin_queued && self.snd_una == self.data_end() + 1 {
+        if self.fin_queued && self.snd_una == self.data_end(cfg) + 1 {
             match self.state {
                 // FIN-WAIT-1: our FIN acknowledged → FIN-WAIT-2.
                 State::FinWait1 => self.set_state(State::FinWait2),
@@ -2008,7 +2017,7 @@ impl Conn {
                 // closes at once (after the response, on the server side).
                 State::Established | State::SynReceived => {
                     self.set_state(State::CloseWait);
-                    if self.role == Role::Client && self.rx_got < self.rx_expect {
+                    if self.role == Role::Client && self.rx_got < cfg.rx_expect(Role::Client) {
                         self.pending_fail = Some(FailCause::ShortResponse);
                     }
                     return self.app_close_passive(cfg, now, sink);
@@ -2138,7 +2147,7 @@ impl Conn {
         now: Instant,
         sink: &mut impl Sink,
     ) -> (bool, Step) {
-        if self.state != State::Established || self.rx_got < self.rx_expect {
+        if self.state != State::Established || self.rx_got < cfg.rx_expect(self.role) {
             if self.role == Role::Server && self.state == State::Established {
                 // The response answers the request (TcpConfig::response_bytes):
                 // nothing of it goes out before the whole request is in. Without
@@ -2206,18 +2215,26 @@ impl Conn {
 
     /// An acceptable RST arrived (RFC 9293 §3.10.7.4, "second, check the RST bit").
     #[inline(never)]
-    fn on_reset(&mut self, now: Instant, seg: &TcpRepr, sink: &mut impl Sink) -> Step {
+    fn on_reset(
+        &mut self,
+        cfg: &impl Settings,
+        now: Instant,
+        seg: &TcpRepr,
+        sink: &mut impl Sink,
+    ) -> Step {
         // Whether the client has the whole response. The client's abort (RST close
         // mode) goes out as RST|ACK on the last response byte, with no ACK before
         // it, so the RST's own ACK field is what says so. It is only read for this
         // account: RFC 9293 processes no ACK on a RST.
-        let response_acked =
-            self.snd_una == self.data_end() || (seg.flags.ack() && seg.ack == self.data_end());
+        let response_acked = self.snd_una == self.data_end(cfg)
+            || (seg.flags.ack() && seg.ack == self.data_end(cfg));
         let cause = match self.state {
             // The client aborting after the whole response is the RST close mode:
             // for the server that is a normal end.
             State::Established | State::CloseWait
-                if self.role == Role::Server && self.rx_got >= self.rx_expect && response_acked =>
+                if self.role == Role::Server
+                    && self.rx_got >= cfg.rx_expect(Role::Server)
+                    && response_acked =>
             {
                 None
             }
@@ -2229,7 +2246,9 @@ impl Conn {
             _ => Some(FailCause::ResetClosing),
         };
         let cause = match (self.state, cause) {
-            (State::FinWait1 | State::FinWait2, Some(_)) if self.rx_got >= self.rx_expect => {
+            (State::FinWait1 | State::FinWait2, Some(_))
+                if self.rx_got >= cfg.rx_expect(self.role) =>
+            {
                 Some(FailCause::ResetClosing)
             }
             _ => cause,

@@ -198,6 +198,25 @@ pub trait Settings {
     fn rto_max_ms(&self) -> u32 {
         conn::ms(self.tcp().rto_max)
     }
+    /// Application bytes a connection of `role` sends: the request (client) or
+    /// the response (server). Read from the settings rather than copied into
+    /// each control block, whose bytes are all taken.
+    #[inline]
+    fn tx_total(&self, role: Role) -> u32 {
+        match role {
+            Role::Client => self.tcp().request_bytes,
+            Role::Server => self.tcp().response_bytes,
+        }
+    }
+    /// Application bytes a connection of `role` expects: the response (client)
+    /// or the request (server).
+    #[inline]
+    fn rx_expect(&self, role: Role) -> u32 {
+        match role {
+            Role::Client => self.tcp().response_bytes,
+            Role::Server => self.tcp().request_bytes,
+        }
+    }
     /// `time_wait` in whole milliseconds.
     #[inline]
     fn time_wait_ms(&self) -> u32 {
@@ -285,6 +304,9 @@ pub struct TcpParams {
     rto_min_ms: u32,
     rto_max_ms: u32,
     time_wait_ms: u32,
+    /// [`Settings::tx_total`] and [`Settings::rx_expect`], indexed by role.
+    tx_total: [u32; 2],
+    rx_expect: [u32; 2],
     idle_nanos: u64,
     time_wait_nanos: u64,
     syn_options: OptionArea,
@@ -304,6 +326,8 @@ impl TcpParams {
             rto_min_ms: cfg.rto_min_ms(),
             rto_max_ms: cfg.rto_max_ms(),
             time_wait_ms: cfg.time_wait_ms(),
+            tx_total: [cfg.tx_total(Role::Client), cfg.tx_total(Role::Server)],
+            rx_expect: [cfg.rx_expect(Role::Client), cfg.rx_expect(Role::Server)],
             idle_nanos: cfg.idle_nanos(),
             time_wait_nanos: cfg.time_wait_nanos(),
             syn_options: cfg.syn_options(),
@@ -348,6 +372,14 @@ impl Settings for TcpParams {
     #[inline(always)]
     fn rto_max_ms(&self) -> u32 {
         self.rto_max_ms
+    }
+    #[inline(always)]
+    fn tx_total(&self, role: Role) -> u32 {
+        self.tx_total[role as usize]
+    }
+    #[inline(always)]
+    fn rx_expect(&self, role: Role) -> u32 {
+        self.rx_expect[role as usize]
     }
     #[inline(always)]
     fn time_wait_ms(&self) -> u32 {
