@@ -93,6 +93,14 @@ pub struct Conn {
     /// ([`TcpConfig::ts_base_ms`](super::TcpConfig::ts_base_ms)) plus this tuple's
     /// offset (RFC 7323 §5.4), added once at the open instead of per segment.
     ts_clock: u32,
+    /// cwnd: the congestion window in octets (RFC 5681 §3.1), which with the
+    /// peer's window bounds the data in flight; set at negotiation to the
+    /// initial window ([`TcpConfig::initial_cwnd`](super::TcpConfig::initial_cwnd)
+    /// segments).
+    cwnd: u32,
+    /// ssthresh: the slow start threshold in octets (RFC 5681 §3.1), "arbitrarily
+    /// high" (`u32::MAX`) until a loss sets it.
+    ssthresh: u32,
     /// Current RTO in ms (after backoff).
     rto_ms: u32,
     /// IRS: the peer's initial sequence number.
@@ -140,8 +148,9 @@ pub struct Conn {
     /// once rather than per segment (no segment but a SYN is sent before it).
     /// Zero means our window is shut: no segment is predicted then.
     rcv_wnd: u16,
-    /// The peer's MSS.
-    peer_mss: u16,
+    /// SMSS: the largest payload of our segments, from the peer's MSS, ours and
+    /// the timestamp option's room, fixed at negotiation.
+    smss: u16,
     /// SND.WND: the peer's receive window in bytes (scaled).
     snd_wnd: u32,
     /// TS.Recent (RFC 7323 §4.3).
@@ -331,6 +340,7 @@ impl Conn {
             deadline: Instant(now.0.saturating_add(rto_ms as u64 * 1_000_000)),
             irs,
             rcv_nxt: if syn.is_some() { irs + 1 } else { SeqNumber(0) },
+            ssthresh: u32::MAX,
             ..Conn::default()
         };
         if let Some(syn) = syn {
@@ -399,6 +409,16 @@ impl Conn {
     #[inline]
     pub fn rto_ms(&self) -> u32 {
         self.rto_ms
+    }
+
+    /// cwnd, the congestion window in octets (RFC 5681).
+    pub fn cwnd(&self) -> u32 {
+        self.cwnd
+    }
+
+    /// ssthresh, the slow start threshold in octets (RFC 5681).
+    pub fn ssthresh(&self) -> u32 {
+        self.ssthresh
     }
     /// The scheduled start of the connection.
     #[inline]
@@ -472,10 +492,8 @@ impl Conn {
 
     /// Largest payload per segment.
     #[inline]
-    fn seg_payload_max(&self, cfg: &impl Settings) -> u32 {
-        let mss = self.peer_mss.min(cfg.tcp().mss);
-        let opt = if self.ts_ok { TS_OPTION_LEN } else { 0 };
-        mss.saturating_sub(opt).max(1) as u32
+    fn seg_payload_max(&self) -> u32 {
+        u32::from(self.smss)
     }
 
     /// Our ports as the first word of a header holds them: ours in the high half.
@@ -643,7 +661,7 @@ impl Conn {
         // Where `at` is in our data, and what is left of it from there.
         let offset = at.diff(self.iss + 1) as u32;
         let rest = cfg.tx_total(self.role).wrapping_sub(offset);
-        let len = rest.min(self.seg_payload_max(cfg)).min(max_len.max(1));
+        let len = rest.min(self.seg_payload_max()).min(max_len.max(1));
         (offset, len, len == rest)
     }
 
@@ -690,12 +708,15 @@ impl Conn {
     #[inline(always)]
     fn transmit(&mut self, cfg: &impl Settings, now: Instant, sink: &mut impl Sink) -> bool {
         let end = self.data_end(cfg);
-        let limit = self.snd_una + self.snd_wnd.max(1);
+        let limit = self.snd_una + self.snd_wnd.min(self.cwnd).max(1);
         let mut sent = false;
         // (Our SYN went out when the connection opened: SND.NXT is past it.)
         while self.snd_nxt < end && self.snd_nxt < limit {
             let room = limit.diff(self.snd_nxt) as u32;
             let at = self.snd_nxt;
+            if room < self.seg_payload_max() && self.sws_wait(end, at, room) {
+                break;
+            }
             let n = self.send_data(cfg, now, at, room, sink);
             if n == 0 {
                 self.refused(cfg, at, room, &mut sent);
@@ -714,6 +735,17 @@ impl Conn {
             sent = true;
         }
         self.transmitted(now, sent)
+    }
+
+    /// Sender silly window avoidance (RFC 9293 §3.8.6.2.1, MUST-38): with room
+    /// for less than a full segment at `at`, wait when that is not the rest of
+    /// our data (which ends at `end`) and an ACK is to come (something is in
+    /// flight) that opens the windows. Out of line: only a window smaller than
+    /// the data meets it.
+    #[cold]
+    #[inline(never)]
+    fn sws_wait(&self, end: SeqNumber, at: SeqNumber, room: u32) -> bool {
+        room < end.diff(at) as u32 && self.snd_una != at
     }
 
     /// The port refused the data segment at `at` (SND.NXT, at most `room`
@@ -926,7 +958,7 @@ impl Conn {
             ),
             _ => (0, 0, cfg.syn_window()),
         };
-        self.peer_mss = o.mss.unwrap_or(DEFAULT_MSS).max(64);
+        let peer_mss = o.mss.unwrap_or(DEFAULT_MSS).max(64);
         self.sack_ok = cfg.tcp().sack_permitted && o.sack_permitted;
         match (cfg.tcp().timestamps, o.timestamps) {
             (true, Some(ts)) => {
@@ -935,6 +967,18 @@ impl Conn {
             }
             _ => self.ts_ok = false,
         }
+        let opt = if self.ts_ok { TS_OPTION_LEN } else { 0 };
+        self.smss = peer_mss.min(cfg.tcp().mss).saturating_sub(opt).max(1);
+        // The initial window (RFC 5681 §3.1, RFC 6928), or one segment when our
+        // SYN was retransmitted (RFC 5681 §3.1: "the initial window used by a
+        // sender after a correctly transmitted SYN MUST be one segment"). A
+        // SYN-ACK retransmitted after this sets it on its timeout.
+        let segs = if self.retries == 0 {
+            cfg.tcp().initial_cwnd.max(1)
+        } else {
+            1
+        };
+        self.cwnd = segs.saturating_mul(u32::from(self.smss));
         self.snd_wnd = syn.window as u32;
     }
 
@@ -1066,6 +1110,21 @@ impl Conn {
                     } else {
                         self.abort(cfg, now, Some(cause), sink)
                     };
+                }
+                // RFC 5681 §3.1: on the first timeout of a segment the threshold
+                // halves (equation 4), and on every timeout the window drops to
+                // one segment, the loss window. A SYN or SYN-ACK lost leaves the
+                // threshold and makes the initial window one segment (in
+                // SYN-SENT through `negotiate`).
+                // A timeout while the peer's window is shut is a window probe's
+                // (RFC 9293 §3.8.6.1), not a loss: the windows stay.
+                if self.snd_wnd != 0 {
+                    if self.retries == 0
+                        && !matches!(self.state, State::SynSent | State::SynReceived)
+                    {
+                        self.ssthresh = self.loss_threshold();
+                    }
+                    self.cwnd = self.seg_payload_max();
                 }
                 self.retries += 1;
                 self.loss |= RECOVERING;
@@ -1292,6 +1351,52 @@ impl Conn {
         self.snd_wnd = (seg.window as u32) << self.snd_wscale;
     }
 
+    /// An ACK of new octets (`seg.ack` past SND.UNA, before SND.UNA moves): the
+    /// congestion window grows ([`grow_cwnd`](Self::grow_cwnd)) while some of our
+    /// data is still unsent. Once all of it has gone, no later window is
+    /// computed from this one (a loss sets it from the flight and the
+    /// threshold), so the usual handlers after that point skip it.
+    #[inline(always)]
+    fn acked_new(&mut self, cfg: &impl Settings, seg: &TcpRepr) {
+        if self.snd_nxt < self.data_end(cfg) {
+            self.grow_cwnd(seg.ack.diff(self.snd_una) as u32);
+        }
+    }
+
+    /// New data acknowledged, `acked` octets: the congestion window grows (RFC
+    /// 5681 §3.1), in slow start by the octets acknowledged but at most SMSS
+    /// (equation 2), in congestion avoidance by about one SMSS a round trip
+    /// ([`avoidance_step`](Self::avoidance_step)).
+    #[inline(always)]
+    fn grow_cwnd(&mut self, acked: u32) {
+        let step = if self.cwnd < self.ssthresh {
+            acked.min(self.seg_payload_max())
+        } else {
+            self.avoidance_step(acked)
+        };
+        self.cwnd = self.cwnd.saturating_add(step);
+    }
+
+    /// The congestion avoidance increase of an ACK of `acked` new octets,
+    /// SMSS·SMSS/cwnd and at least one octet (RFC 5681 §3.1, equation 3); none
+    /// for an ACK of nothing new. Only after a loss, so out of line.
+    #[cold]
+    #[inline(never)]
+    fn avoidance_step(&self, acked: u32) -> u32 {
+        if acked == 0 {
+            return 0;
+        }
+        let smss = u64::from(self.smss);
+        (smss * smss / u64::from(self.cwnd.max(1))).max(1) as u32
+    }
+
+    /// The slow start threshold after a loss, max(FlightSize / 2, 2·SMSS) (RFC
+    /// 5681 §3.1, equation 4).
+    fn loss_threshold(&self) -> u32 {
+        let flight = self.snd_nxt.diff(self.snd_una).max(0) as u32;
+        (flight / 2).max(2 * self.seg_payload_max())
+    }
+
     /// The client's RTT sample on the ACK of its whole request, as
     /// [`on_ack`](Self::on_ack) takes it (a usual segment: no retransmission, so
     /// no ambiguity), before SND.UNA moves.
@@ -1335,6 +1440,8 @@ impl Conn {
         ts: Option<Timestamps>,
         sink: &mut impl Sink,
     ) -> Step {
+        // (The ACK of our SYN-ACK: new, the response still to go.)
+        self.acked_new(cfg, seg);
         self.usual_ack(seg, ts);
         // The SYN-ACK was not retransmitted: the handshake's RTT sample.
         self.rtt_first_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
@@ -1370,6 +1477,7 @@ impl Conn {
         let new_ack = seg.ack > self.snd_una;
         if new_ack {
             self.usual_request_rtt(cfg, now, seg);
+            self.acked_new(cfg, seg);
         }
         self.usual_ack(seg, ts);
         self.usual_data(seg, now, sink);
@@ -1437,6 +1545,7 @@ impl Conn {
     ) -> Step {
         if seg.ack > self.snd_una {
             self.usual_request_rtt(cfg, now, seg);
+            self.acked_new(cfg, seg);
         }
         self.usual_ack(seg, ts);
         self.usual_data(seg, now, sink);
@@ -1938,6 +2047,7 @@ impl Conn {
                 // outside recovery the usual handlers' RTT samples stand.)
                 self.rtt_sample(cfg, r_ms.saturating_mul(1000));
             }
+            self.acked_new(cfg, seg);
             self.snd_una = seg.ack;
             self.retries = 0;
             self.loss &= !DUPACK_MASK;
@@ -1979,13 +2089,23 @@ impl Conn {
                 let at = self.snd_una;
                 self.send_at(cfg, now, at, u32::MAX, sink);
             } else if self.snd_una == self.snd_nxt {
+                // Everything sent before the loss is acknowledged: recovery ends,
+                // and the window deflates to the threshold (RFC 5681 §3.2 step
+                // 6; after a timeout, slow start has it below already).
                 self.loss &= !RECOVERING;
+                self.cwnd = self.cwnd.min(self.ssthresh);
             }
         } else if dupack && self.loss & DUPACK_MASK == DUPACK_THRESHOLD * DUPACK_ONE {
             // The third duplicate ACK: the segment at SND.UNA is taken as lost and
             // resent at once, without waiting for the retransmission timer (fast
             // retransmit, RFC 5681 §3.2), and recovery goes on as after a timeout
             // but without its backoff: each partial ACK resends the next segment.
+            // The window halves (RFC 5681 §3.2 steps 2 and 3). It is not
+            // inflated by the duplicate ACKs that follow (step 4): new data goes
+            // out once partial ACKs bring the flight under it, which sends less
+            // than RFC 5681 allows, never more.
+            self.ssthresh = self.loss_threshold();
+            self.cwnd = self.ssthresh.saturating_add(3 * self.seg_payload_max());
             self.loss |= RECOVERING;
             sink.event(Event::Retransmitted);
             let at = self.snd_una;

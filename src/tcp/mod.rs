@@ -133,6 +133,10 @@ pub struct TcpConfig {
     pub rto_min: Duration,
     /// Upper bound of the RTO after backoff (RFC 6298 §2.5: at least 60 s).
     pub rto_max: Duration,
+    /// The initial congestion window in segments (RFC 6928 and Linux: 10; RFC
+    /// 5681 §3.1 allows 2 to 4). A connection whose SYN or SYN-ACK was
+    /// retransmitted starts with one.
+    pub initial_cwnd: u32,
     /// Retransmissions of a SYN or SYN-ACK before giving up (Linux tcp_syn_retries: 6).
     pub syn_retries: u8,
     /// Retransmissions of data or FIN before giving up.
@@ -164,6 +168,7 @@ impl Default for TcpConfig {
             rto_initial: Duration::from_secs(1),
             rto_min: Duration::from_millis(200),
             rto_max: Duration::from_secs(60),
+            initial_cwnd: 10,
             syn_retries: 6,
             retries: 8,
             idle_timeout: Duration::from_secs(30),

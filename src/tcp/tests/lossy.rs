@@ -81,6 +81,14 @@ fn side_config(s: &Scenario) -> TcpConfig {
         request_bytes: s.request_bytes,
         response_bytes: s.response_bytes,
         close: s.mode,
+        // Several times the longest retransmission backoff (RTO max, 60 s): a
+        // peer waiting out its backoff is not taken for a silent one, so what
+        // these scenarios count is the wire's doing, not the idle policy's.
+        // (Without timestamps a sender that backed off keeps its RTO until an
+        // RTT sample, and the server takes none from its response; the idle
+        // timer does not restart on a duplicate, and the ACK of one can be
+        // refused too.)
+        idle_timeout: Duration::from_secs(300),
         ..TcpConfig::default()
     }
 }

@@ -30,6 +30,7 @@ use crate::wire::tcp::{SeqNumber, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 mod challenge; // SYN and ACK challenge ACKs (RFC 5961 §4, §5.2)
 mod client; // client states, one section each
 mod close_modes; // the three close modes end to end, simultaneous open/close
+mod congestion; // the congestion window: initial window, slow start, loss, SWS
 mod fast_path; // in-place opening and specialised paths against the general ones
 mod lossy; // the counts add up over a lossy link (proptest)
 mod options; // option negotiation, PAWS, TS.Recent
