@@ -83,6 +83,7 @@ fn bad_values_exit_2_with_a_message_and_no_panic() {
         &["serve", "--duration", "0s"],
         // Negative and impossible numbers.
         &["run", "--syn-retries", "300"],
+        &["run", "--initial-cwnd", "0"],
         &["run", "--retries", "-1"],
         &["run", "--request-bytes", "-1"],
         &["run", "--response-bytes", "100m"],

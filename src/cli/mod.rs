@@ -255,6 +255,10 @@ pub struct RunArgs {
     /// Do not offer SACK-permitted.
     #[arg(long)]
     pub no_sack: bool,
+    /// Initial congestion window of synfin's TCP (`--io mem` and `xdp`) in segments
+    /// (RFC 6928 and Linux: 10); one after a retransmitted SYN or SYN-ACK.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub initial_cwnd: u32,
     /// SYN retransmissions before a connection fails.
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(0..=20))]
     pub syn_retries: u8,
@@ -367,6 +371,7 @@ pub fn mem_config(a: &RunArgs) -> Result<MemRunConfig, CliError> {
         window_scale: a.wscale.0,
         sack_permitted: !a.no_sack,
         timestamps: !a.no_timestamps,
+        initial_cwnd: a.initial_cwnd,
         syn_retries: a.syn_retries,
         retries: a.retries,
         time_wait: a.time_wait,
@@ -787,6 +792,7 @@ fn run_config_json(a: &RunArgs, cfg: &MemRunConfig) -> serde_json::Value {
     "seed": a.seed,
     "virtual_time": a.virtual_time,
     "mss": a.mss, "wscale": a.wscale.0, "timestamps": !a.no_timestamps, "sack": !a.no_sack,
+    "initial_cwnd": a.initial_cwnd,
     })
 }
 
