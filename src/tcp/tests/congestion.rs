@@ -40,6 +40,16 @@ fn reply(f: &mut Fixture, seg: TcpRepr) -> Vec<(u32, u16)> {
         .collect()
 }
 
+/// The response's first segment, as the retransmission timer resends it.
+fn first_segment() -> TcpRepr {
+    TcpRepr {
+        seq: LOCAL_ISS + 1,
+        ack: REMOTE_ISS + 1 + REQ,
+        payload_len: SMSS as u16,
+        ..RECV_TEMPLATE
+    }
+}
+
 /// `n` full segments from the one at `first` (a segment index).
 fn full_segments(first: u32, n: u32) -> Vec<(u32, u16)> {
     (first..first + n)
@@ -89,21 +99,11 @@ fn a_timeout_drops_the_window_to_one_segment_and_halves_the_threshold() {
     let mut f = server_with_response(30);
     reply(&mut f, request());
     // The whole initial window is lost: the timer resends the first segment.
-    f.fire(&[TcpRepr {
-        seq: LOCAL_ISS + 1,
-        ack: REMOTE_ISS + 1 + REQ,
-        payload_len: SMSS as u16,
-        ..RECV_TEMPLATE
-    }]);
+    f.fire(&[first_segment()]);
     assert_eq!(f.conn.cwnd(), SMSS, "the loss window (RFC 5681 §3.1)");
     assert_eq!(f.conn.ssthresh(), 5 * SMSS, "FlightSize / 2 (equation 4)");
     // A second timeout of the same segment leaves the threshold.
-    f.fire(&[TcpRepr {
-        seq: LOCAL_ISS + 1,
-        ack: REMOTE_ISS + 1 + REQ,
-        payload_len: SMSS as u16,
-        ..RECV_TEMPLATE
-    }]);
+    f.fire(&[first_segment()]);
     assert_eq!((f.conn.cwnd(), f.conn.ssthresh()), (SMSS, 5 * SMSS));
     // The whole flight arrives behind it and is acknowledged: recovery ends,
     // and slow start (cwnd below the threshold) grows the window by one SMSS
@@ -116,12 +116,7 @@ fn a_timeout_drops_the_window_to_one_segment_and_halves_the_threshold() {
 fn congestion_avoidance_grows_about_one_segment_a_window() {
     let mut f = server_with_response(60);
     reply(&mut f, request());
-    f.fire(&[TcpRepr {
-        seq: LOCAL_ISS + 1,
-        ack: REMOTE_ISS + 1 + REQ,
-        payload_len: SMSS as u16,
-        ..RECV_TEMPLATE
-    }]);
+    f.fire(&[first_segment()]);
     // Slow start from one segment up to the threshold (five), one ACK per
     // segment.
     let mut acked = 10 * SMSS;
