@@ -2089,7 +2089,8 @@ impl Conn {
                 let at = self.snd_una;
                 self.send_at(cfg, now, at, u32::MAX, sink);
             } else if self.snd_una == self.snd_nxt {
-                // Everything sent before the loss is acknowledged: recovery ends,
+                // Everything sent is acknowledged (with no `recover` point kept,
+                // that includes what went out during recovery): recovery ends,
                 // and the window deflates to the threshold (RFC 5681 §3.2 step
                 // 6; after a timeout, slow start has it below already).
                 self.loss &= !RECOVERING;
