@@ -1352,14 +1352,17 @@ impl Conn {
     }
 
     /// An ACK of new octets (`seg.ack` past SND.UNA, before SND.UNA moves): the
-    /// congestion window grows ([`grow_cwnd`](Self::grow_cwnd)) while some of our
+    /// congestion window grows ([`grow_cwnd`](Self::grow_cwnd)) by the data it
+    /// acknowledges (not our SYN's octet: RFC 5681 counts data) while some of our
     /// data is still unsent. Once all of it has gone, no later window is
     /// computed from this one (a loss sets it from the flight and the
-    /// threshold), so the usual handlers after that point skip it.
+    /// threshold), so the usual handlers after that point skip it, and so does
+    /// the handshake's ACK, which acknowledges no data.
     #[inline(always)]
     fn acked_new(&mut self, cfg: &impl Settings, seg: &TcpRepr) {
         if self.snd_nxt < self.data_end(cfg) {
-            self.grow_cwnd(seg.ack.diff(self.snd_una) as u32);
+            let data_from = self.snd_una.max(self.iss + 1);
+            self.grow_cwnd(seg.ack.diff(data_from).max(0) as u32);
         }
     }
 
@@ -1440,8 +1443,6 @@ impl Conn {
         ts: Option<Timestamps>,
         sink: &mut impl Sink,
     ) -> Step {
-        // (The ACK of our SYN-ACK: new, the response still to go.)
-        self.acked_new(cfg, seg);
         self.usual_ack(seg, ts);
         // The SYN-ACK was not retransmitted: the handshake's RTT sample.
         self.rtt_first_sample(cfg, (now.nanos_since(self.t_mark) / 1000) as u32);
