@@ -140,6 +140,26 @@ fn bad_values_exit_2_with_a_message_and_no_panic() {
             "zz",
         ],
         &["serve", "--io", "xdp", "--interface", "nosuchif0"],
+        &[
+            "serve",
+            "--io",
+            "socket",
+            "--no-rx-checksum",
+            "--duration",
+            "1s",
+        ],
+        // The kernel's client binds its sources: they must be the host's own.
+        &[
+            "run",
+            "--io",
+            "socket",
+            "--src",
+            "198.18.250.1-198.18.250.2",
+            "--dst",
+            "127.0.0.1:9",
+            "-n",
+            "1",
+        ],
         // TIME-WAIT (issue 4).
         &["tw-matrix", "--cell-duration", "0s"],
         &["tw-matrix", "--cell-duration", "soon"],

@@ -120,6 +120,11 @@ fn assert_configured(st: &TestbedStatus, cfg: &TestbedConfig) {
         }
     }
     assert!(dut.offloads.all_off(), "DUT offloads: {}", dut.offloads);
+    assert!(
+        generator.offloads.all_off(),
+        "generator offloads: {}",
+        generator.offloads
+    );
     let n = cfg.sources as usize;
     assert_eq!(st.dut_neighbours, (n, n), "{st}");
     for key in [

@@ -1,7 +1,8 @@
-//! synfin against itself over AF_XDP on a test bed of its own (root; CI runs as
-//! root): `serve --io xdp` in the DUT namespace, `run --io xdp` from the generator
-//! namespace, 20,000 connections, every one completed on both sides; afterwards no
-//! namespace, veth or XDP program of the test remains.
+//! synfin's server over AF_XDP on a test bed of its own (root; CI runs as root):
+//! `serve --io xdp` in the DUT namespace against synfin's client (`run --io xdp`,
+//! 20,000 connections) and against the kernel's (`run --io socket`, on two queues),
+//! every connection completed on both sides; afterwards no namespace, veth or XDP
+//! program of the test remains.
 
 use std::net::SocketAddrV4;
 use std::sync::Arc;
@@ -12,10 +13,12 @@ use synfin::engine::TwPolicy;
 use synfin::engine::client::ClientConfig;
 use synfin::engine::pacer::PacerMode;
 use synfin::engine::xdp_run::{XdpRunConfig, run_xdp};
-use synfin::engine::xdp_serve::{XdpServeConfig, serve_xdp};
+use synfin::engine::xdp_serve::{XdpServeConfig, XdpServeResult, serve_xdp};
+use synfin::io::socket::SocketClientConfig;
+use synfin::io::socket::client::run_client;
 use synfin::io::xdp::XdpConfig;
 use synfin::tcp::{CloseMode, TcpConfig};
-use synfin::testbed::{Testbed, TestbedConfig, TestbedGuard};
+use synfin::testbed::{Testbed, TestbedConfig, TestbedGuard, netns};
 
 #[path = "common/root.rs"]
 mod root;
@@ -35,35 +38,13 @@ fn engine_client_against_engine_server_over_af_xdp() {
     })
     .expect("test bed");
     let c = tb.config().clone();
-    let listen = SocketAddrV4::new(c.dut_addr, 80);
     let tcp = TcpConfig {
         request_bytes: 64,
         response_bytes: 512,
         close: CloseMode::Client,
         ..TcpConfig::default()
     };
-    let serve_cfg = XdpServeConfig {
-        netns: Some(tb.dut_ns()),
-        interface: tb.dut_if(),
-        listen,
-        core: None,
-        xdp: XdpConfig::default(),
-        tcp: tcp.clone(),
-        max_conns: 8192,
-        tw_cap: 1024,
-        duration: Some(Duration::from_secs(60)),
-    };
-    let stop_server = Arc::new(AtomicBool::new(false));
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let server = {
-        let stop = Arc::clone(&stop_server);
-        std::thread::spawn(move || {
-            serve_xdp(&serve_cfg, &stop, move |_| ready_tx.send(()).unwrap())
-        })
-    };
-    ready_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("server ready");
+    let (stop_server, server) = start_server(&tb, tcp.clone());
     let (first, last) = c.src_range();
     let run_cfg = XdpRunConfig {
         netns: Some(tb.gen_ns()),
@@ -107,6 +88,93 @@ fn engine_client_against_engine_server_over_af_xdp() {
         served.arp_answered >= 1,
         "the client resolved the server by ARP"
     );
+    drop(guard);
+    assert_test_bed_gone(&name);
+}
+
+/// `serve --io xdp` on the test bed's DUT end, in a thread, once its sockets are
+/// bound: its stop flag and its thread.
+fn start_server(
+    tb: &Testbed,
+    tcp: TcpConfig,
+) -> (
+    Arc<AtomicBool>,
+    std::thread::JoinHandle<Result<XdpServeResult, synfin::engine::xdp_run::XdpRunError>>,
+) {
+    let serve_cfg = XdpServeConfig {
+        netns: Some(tb.dut_ns()),
+        interface: tb.dut_if(),
+        listen: SocketAddrV4::new(tb.config().dut_addr, 80),
+        cores: Vec::new(),
+        xdp: XdpConfig::default(),
+        tcp,
+        max_conns: 8192,
+        tw_cap: 1024,
+        duration: Some(Duration::from_secs(60)),
+        verify_checksums: true,
+    };
+    let stop_server = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let server = {
+        let stop = Arc::clone(&stop_server);
+        std::thread::spawn(move || {
+            serve_xdp(&serve_cfg, &stop, move |_| ready_tx.send(()).unwrap())
+        })
+    };
+    ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("server ready");
+    (stop_server, server)
+}
+
+/// The kernel's client against synfin's server on a test bed of two queues: the
+/// kernel spreads its connections over both (by flow hash), so the server needs a
+/// socket on each (a SYN on a queue without one reaches the DUT's kernel, which
+/// refuses it), and its segments must carry finished checksums (the test bed turns
+/// TX checksum offload off on the generator's end too).
+#[test]
+fn kernel_client_against_engine_server_on_two_queues() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let name = format!("sfk{}", std::process::id() % 100_000);
+    let guard = TestbedGuard::new(&name);
+    let tb = Testbed::up(&TestbedConfig {
+        queues: 2,
+        sources: 1,
+        ..TestbedConfig::named(name.clone())
+    })
+    .expect("test bed");
+    let tcp = TcpConfig {
+        request_bytes: 64,
+        response_bytes: 2000,
+        close: CloseMode::Client,
+        ..TcpConfig::default()
+    };
+    let (stop_server, server) = start_server(&tb, tcp);
+    let mut cfg = SocketClientConfig::new(SocketAddrV4::new(tb.config().dut_addr, 80), 2_000);
+    cfg.concurrency = 64;
+    cfg.request_bytes = 64;
+    cfg.response_bytes = 2000;
+    cfg.close = CloseMode::Client;
+    cfg.drain = Duration::from_secs(5);
+    let run = netns::run_in(&tb.gen_ns(), || run_client(&cfg))
+        .expect("enter the generator namespace")
+        .expect("kernel client run");
+    std::thread::sleep(Duration::from_millis(300));
+    stop_server.store(true, Ordering::Relaxed);
+    let served = server.join().expect("server thread").expect("server run");
+    let cc = &run.recorder.counters;
+    assert_eq!(
+        cc.completed, 2_000,
+        "kernel client: {cc:#?} {:?}",
+        run.errors_by_errno
+    );
+    let sc = &served.server.counters;
+    assert_eq!(served.workers, 2, "one server worker per queue");
+    assert_eq!(sc.completed, 2_000, "server: {sc:#?}");
+    assert_eq!(sc.rx_invalid, 0, "no unfinished checksums: {sc:#?}");
     drop(guard);
     assert_test_bed_gone(&name);
 }

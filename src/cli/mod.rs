@@ -726,8 +726,14 @@ fn run_socket_io(
         }
         None => run_client_with(&cfg, tap),
     };
-    let run =
-        result.map_err(|e| CliError::Runtime(format!("the socket client could not start: {e}")))?;
+    let run = result.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::InvalidInput {
+            // (An option the host cannot honour: sources that are not its own.)
+            CliError::Usage(e.to_string())
+        } else {
+            CliError::Runtime(format!("the socket client could not start: {e}"))
+        }
+    })?;
     let mut report = Report::new(run.recorder, "socket", run.duration);
     report.config = json!({
         "io": "socket",

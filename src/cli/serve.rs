@@ -34,7 +34,8 @@ pub struct ServeArgs {
     /// Server threads, each with its own SO_REUSEPORT socket.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub threads: u32,
-    /// Pin thread i to the i-th core of this list (e.g. 1 or 0,1).
+    /// Pin thread i to the i-th core of this list (e.g. 1 or 0,1); with `--io xdp`,
+    /// worker i (the one of receive queue i) to core i modulo the list's length.
     #[arg(long, value_parser = parse_cores)]
     pub cores: Option<CoreList>,
     /// Listen backlog.
@@ -67,13 +68,18 @@ pub struct ServeArgs {
     /// Attach even to an interface that carries a default route (`--io xdp`).
     #[arg(long)]
     pub force: bool,
+    /// Do not verify the checksums of received frames (`--io xdp`: a client behind
+    /// a veth end with TX checksum offload on sends unfinished ones; `synfin testbed
+    /// up` turns that offload off).
+    #[arg(long)]
+    pub no_rx_checksum: bool,
 }
 
 /// Serve until stopped; the text to print at the end.
 pub fn run(a: &ServeArgs) -> Result<String, CliError> {
-    if a.io != ServeIo::Xdp && (a.interface.is_some() || a.force) {
+    if a.io != ServeIo::Xdp && (a.interface.is_some() || a.force || a.no_rx_checksum) {
         return Err(CliError::Usage(
-            "--interface and --force are for --io xdp".into(),
+            "--interface, --force and --no-rx-checksum are for --io xdp".into(),
         ));
     }
     if let Some(c) = &a.cores {
@@ -152,15 +158,6 @@ fn run_xdp(a: &ServeArgs) -> Result<String, CliError> {
         super::check_netns(ns)?;
     }
     super::checks::check_not_default_route(a.netns.as_deref(), &interface, a.force)?;
-    let core = match &a.cores {
-        Some(CoreList(c)) if c.len() > 1 => {
-            return Err(CliError::Usage(
-                "serve --io xdp runs one worker for now: give one core".into(),
-            ));
-        }
-        Some(CoreList(c)) => c.first().copied(),
-        None => None,
-    };
     let ts_base_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u32)
@@ -169,7 +166,7 @@ fn run_xdp(a: &ServeArgs) -> Result<String, CliError> {
         netns: a.netns.clone(),
         interface,
         listen: a.listen,
-        core,
+        cores: a.cores.clone().map(|c| c.0).unwrap_or_default(),
         xdp: crate::io::xdp::XdpConfig::default(),
         tcp: TcpConfig {
             request_bytes: a.request_bytes,
@@ -181,6 +178,7 @@ fn run_xdp(a: &ServeArgs) -> Result<String, CliError> {
         max_conns: 1 << 16,
         tw_cap: 4 << 20,
         duration: a.duration,
+        verify_checksums: !a.no_rx_checksum,
     };
     let stop = super::install_stop_flag()?;
     let announce = a.announce;
@@ -200,18 +198,29 @@ fn run_xdp(a: &ServeArgs) -> Result<String, CliError> {
         e => CliError::Runtime(e.to_string()),
     })?;
     let c = &res.server.counters;
-    Ok(format!(
-        "served {} connections in {:.3} s over AF_XDP ({} / {}): completed {}, failed {}, in flight {}; \
-         ARP answered {}, listen overflows {}, TIME-WAIT entered {}\n",
+    let mut out = format!(
+        "served {} connections in {:.3} s over AF_XDP ({} / {}, {} worker{}, one per receive queue): \
+         completed {}, failed {}, in flight {}; ARP answered {}, listen overflows {}, TIME-WAIT entered {}\n",
         c.attempted,
         res.duration.as_secs_f64(),
         res.mode.attach,
         res.mode.bind,
+        res.workers,
+        if res.workers == 1 { "" } else { "s" },
         c.completed,
         c.failed_total(),
         c.in_flight(),
         res.arp_answered,
         res.listen_overflows,
         c.tw_entered,
-    ))
+    );
+    if c.rx_invalid > 0 {
+        out.push_str(&format!(
+            "  {} frames dropped as invalid (a bad checksum, or not TCP/IPv4); unfinished \
+             checksums come from a peer with TX checksum offload on (turn it off, or \
+             --no-rx-checksum)\n",
+            c.rx_invalid
+        ));
+    }
+    Ok(out)
 }

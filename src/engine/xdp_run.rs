@@ -228,6 +228,28 @@ fn open_ports(
         let (p, mac) = open_port_in(netns, interface, xdp)?;
         return Ok((vec![p], mac));
     }
+    open_queues(netns, interface, Some(n), xdp)
+}
+
+/// Open one port on every receive queue of `interface` inside `netns`, sharing one
+/// XDP program, and read the interface's MAC address: for a server, where the peer
+/// chooses the queue of each flow, and the XDP program passes the frames of a queue
+/// without a socket to the kernel.
+pub(crate) fn open_every_queue(
+    netns: Option<&str>,
+    interface: &str,
+    xdp: &XdpConfig,
+) -> Result<(Vec<XdpPort>, EthernetAddress), XdpRunError> {
+    open_queues(netns, interface, None, xdp)
+}
+
+/// [`open_ports`] of `want` queues, or (`None`) of every receive queue there is.
+fn open_queues(
+    netns: Option<&str>,
+    interface: &str,
+    want: Option<u32>,
+    xdp: &XdpConfig,
+) -> Result<(Vec<XdpPort>, EthernetAddress), XdpRunError> {
     let open = || -> Result<Vec<XdpPort>, XdpRunError> {
         let iface = crate::io::xdp::Iface::from(interface);
         let queues = std::fs::read_dir(format!("/sys/class/net/{interface}/queues"))
@@ -236,11 +258,18 @@ fn open_ports(
                     .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
                     .count()
             })
-            .unwrap_or(1) as u32;
+            .unwrap_or(1)
+            .max(1) as u32;
+        let n = want.unwrap_or(queues);
         if queues < n {
             return Err(XdpRunError::Setup(format!(
                 "{interface} has {queues} receive queue(s) for {n} workers (synfin testbed up --queues {n})"
             )));
+        }
+        if n == 1 {
+            return Ok(vec![
+                XdpPort::open(interface, 0, xdp).map_err(XdpRunError::Xdp)?,
+            ]);
         }
         let prog =
             Arc::new(XdpProgram::attach(&iface, queues, xdp.xdp_mode).map_err(XdpRunError::Xdp)?);
@@ -535,15 +564,7 @@ fn run_xdp_inner(
         res.handoff.handed_in += o.handoff.handed_in;
         res.handoff.dropped += o.handoff.dropped;
         if let Some(s) = o.stats {
-            let t = res.stats.get_or_insert_with(XdpStats::default);
-            t.rx_dropped += s.rx_dropped;
-            t.rx_ring_full += s.rx_ring_full;
-            t.rx_fill_ring_empty_descs += s.rx_fill_ring_empty_descs;
-            t.rx_invalid_descs += s.rx_invalid_descs;
-            t.tx_invalid_descs += s.tx_invalid_descs;
-            t.tx_no_buffer += s.tx_no_buffer;
-            t.rx_frames += s.rx_frames;
-            t.tx_frames += s.tx_frames;
+            res.stats.get_or_insert_with(XdpStats::default).add(&s);
         }
     }
     res.client = client;

@@ -1,22 +1,31 @@
 //! The engine's server side over AF_XDP: synfin as a device under test, so it can be
-//! measured against itself (as TRex and WARP17 are).
+//! measured against itself (as TRex and WARP17 are) or against the kernel's client.
 //!
-//! It answers ARP for its service address, learns the peer's MAC address from the
-//! first ARP request (or TCP frame) it sees — on a veth pair there is one peer —
-//! and then serves with the same server worker the in-memory runs use.
+//! One worker per receive queue of the interface, each with its own AF_XDP socket on
+//! its queue and its own tables, as a NIC's RSS spreads flows over cores: every
+//! queue must have a socket, because the XDP program passes a frame that arrives on a
+//! queue without one to the kernel, which answers a SYN for the service address with
+//! an RST. A peer sends all of a connection's frames on one queue (a kernel by its
+//! flow hash, synfin's client on its worker's queue), so no frame needs handing on.
+//!
+//! Each worker answers ARP for the service address. The peer's MAC address is learnt
+//! from the first ARP request (or TCP frame) any worker sees — on a veth pair there is
+//! one peer — and shared with the others, so that a queue which sees no ARP does not
+//! wait for a frame of its own; then each serves with the same server worker the
+//! in-memory runs use.
 
 use std::net::SocketAddrV4;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::arp::ArpResponder;
 use super::core::Macs;
 use super::mem_run::payload;
 use super::server::{ServerConfig, ServerWorker};
-use super::xdp_run::{XdpRunError, open_port_in};
+use super::xdp_run::{XdpRunError, open_every_queue};
 use crate::io::Port;
-use crate::io::xdp::{PortMode, XdpConfig, XdpStats};
+use crate::io::xdp::{PortMode, XdpConfig, XdpPort, XdpStats};
 use crate::stats::Recorder;
 use crate::tcp::TcpConfig;
 use crate::time::{Clock, Instant, MonotonicClock};
@@ -31,8 +40,9 @@ pub struct XdpServeConfig {
     pub interface: String,
     /// Address and port served.
     pub listen: SocketAddrV4,
-    /// Core to pin to.
-    pub core: Option<usize>,
+    /// Cores to pin the workers to: worker `i` (queue `i`) to core `i mod len`
+    /// (empty: unpinned).
+    pub cores: Vec<usize>,
     /// AF_XDP settings.
     pub xdp: XdpConfig,
     /// The server's TCP settings (response size, who closes).
@@ -43,6 +53,9 @@ pub struct XdpServeConfig {
     pub tw_cap: usize,
     /// Stop after this long (`None`: when the stop flag is set).
     pub duration: Option<Duration>,
+    /// Verify the checksums of received frames (off for a peer whose TX checksum
+    /// offload leaves them unfinished, as a veth end with offload on does).
+    pub verify_checksums: bool,
 }
 
 /// What serving produced.
@@ -54,101 +67,198 @@ pub struct XdpServeResult {
     pub duration: Duration,
     /// Datapath mode.
     pub mode: PortMode,
-    /// Socket statistics.
+    /// Socket statistics, summed over the workers.
     pub stats: Option<XdpStats>,
+    /// Workers, one per receive queue.
+    pub workers: usize,
     /// ARP requests answered.
     pub arp_answered: u64,
     /// SYNs dropped for a full table.
     pub listen_overflows: u64,
 }
 
-/// Serve until `stop` is set or the duration ends. `on_ready` is called once the
+/// Serve until `stop` is set or the duration ends. `on_ready` is called once every
 /// socket is bound (scripts wait for it).
 pub fn serve_xdp(
     cfg: &XdpServeConfig,
     stop: &Arc<AtomicBool>,
     on_ready: impl FnOnce(PortMode),
 ) -> Result<XdpServeResult, XdpRunError> {
-    let (port, mac) = open_port_in(cfg.netns.as_deref(), &cfg.interface, &cfg.xdp)?;
-    let mode = port.mode();
+    let (ports, mac) = open_every_queue(cfg.netns.as_deref(), &cfg.interface, &cfg.xdp)?;
+    let mode = ports[0].mode();
+    let workers = ports.len();
     on_ready(mode);
-    let cfg = cfg.clone();
-    let stop = Arc::clone(stop);
-    let worker = std::thread::Builder::new()
-        .name("synfin-serve-0".into())
-        .spawn(move || {
-            if let Some(core) = cfg.core {
-                core_affinity::set_for_current(core_affinity::CoreId { id: core });
-            }
-            let mut port = ArpResponder::new(port, mac, *cfg.listen.ip(), 1);
-            let mut clock = MonotonicClock::new();
-            let end = cfg.duration.map(|d| Instant::ZERO + d);
-            // The tables first (they can be large), so that no SYN waits on them.
-            let mut server = ServerWorker::new(
-                cfg.tcp.clone(),
-                ServerConfig {
-                    ip: u32::from(*cfg.listen.ip()),
-                    port: cfg.listen.port(),
-                    max_conns: cfg.max_conns,
-                    tw_cap: cfg.tw_cap,
-                    verify_checksums: true,
-                    secret: std::process::id() as u64 ^ 0x5e12_7e12,
-                },
-                Macs {
-                    local: mac,
-                    remote: EthernetAddress([0xff; 6]),
-                },
-                payload(cfg.tcp.response_bytes, false),
-            );
-            // Learn the peer: the first ARP request for us (or the first frame).
-            let mut peer = None;
-            while peer.is_none() {
-                let now = clock.now();
-                if stop.load(Ordering::Relaxed) || end.is_some_and(|e| now >= e) {
-                    break;
+    let peer = Arc::new(AtomicU64::new(NO_PEER));
+    let mut threads = Vec::with_capacity(workers);
+    for (q, port) in ports.into_iter().enumerate() {
+        let (cfg, own_stop, peer) = (cfg.clone(), Arc::clone(stop), Arc::clone(&peer));
+        let spawned = std::thread::Builder::new()
+            .name(format!("synfin-serve-{q}"))
+            .spawn(move || serve_queue(&cfg, q, port, mac, &own_stop, &peer));
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(e) => {
+                // Those started stop, and their sockets close, before the error.
+                stop.store(true, Ordering::Relaxed);
+                for t in threads {
+                    let _ = t.join();
                 }
-                let mut first_src = None;
-                port.rx_burst(now, 64, |frame| {
-                    if frame.len() >= 12 && first_src.is_none() {
-                        let mut m = [0u8; 6];
-                        m.copy_from_slice(&frame[6..12]);
-                        first_src = Some(EthernetAddress(m));
-                    }
-                });
-                peer = port.last_asker.or(first_src);
-                if peer.is_none() {
-                    std::thread::sleep(Duration::from_micros(200));
-                }
+                return Err(XdpRunError::Setup(format!(
+                    "cannot start server thread {q}: {e}"
+                )));
             }
-            if let Some(peer) = peer {
-                server.set_peer_mac(peer);
-            }
-            let mut now = clock.now();
-            while peer.is_some() && !stop.load(Ordering::Relaxed) && end.is_none_or(|e| now < e) {
-                now = clock.now();
-                if server.step(&mut port, now) == 0 {
-                    std::hint::spin_loop();
-                }
-            }
-            let stats = port.inner().stats().ok();
-            (
-                server.recorder().clone(),
-                now - Instant::ZERO,
-                stats,
-                port.answered,
-                server.listen_overflows,
-            )
-        })
-        .map_err(|e| XdpRunError::Setup(format!("cannot start the server thread: {e}")))?;
-    let (server, duration, stats, arp_answered, listen_overflows) = worker
-        .join()
-        .map_err(|_| XdpRunError::Setup("the server thread panicked".into()))?;
-    Ok(XdpServeResult {
-        server,
-        duration,
+        }
+    }
+    let mut res = XdpServeResult {
+        server: Recorder::new(),
+        duration: Duration::ZERO,
         mode,
-        stats,
-        arp_answered,
-        listen_overflows,
-    })
+        stats: None,
+        workers,
+        arp_answered: 0,
+        listen_overflows: 0,
+    };
+    let mut panicked = false;
+    for t in threads {
+        let Ok(o) = t.join() else {
+            panicked = true;
+            continue;
+        };
+        res.server.merge(&o.server);
+        res.duration = res.duration.max(o.duration);
+        res.arp_answered += o.arp_answered;
+        res.listen_overflows += o.listen_overflows;
+        if let Some(s) = o.stats {
+            res.stats.get_or_insert_with(XdpStats::default).add(&s);
+        }
+    }
+    if panicked {
+        return Err(XdpRunError::Setup("a server thread panicked".into()));
+    }
+    Ok(res)
+}
+
+/// The shared peer MAC address before any worker has learnt it (a MAC address is
+/// 48 bits: this is none).
+const NO_PEER: u64 = u64::MAX;
+
+/// What one worker brings back.
+struct QueueOutcome {
+    server: Recorder,
+    duration: Duration,
+    stats: Option<XdpStats>,
+    arp_answered: u64,
+    listen_overflows: u64,
+}
+
+/// One worker: serve the connections that arrive on queue `q` through `port`.
+fn serve_queue(
+    cfg: &XdpServeConfig,
+    q: usize,
+    port: XdpPort,
+    mac: EthernetAddress,
+    stop: &AtomicBool,
+    shared_peer: &AtomicU64,
+) -> QueueOutcome {
+    if !cfg.cores.is_empty() {
+        let id = cfg.cores[q % cfg.cores.len()];
+        core_affinity::set_for_current(core_affinity::CoreId { id });
+    }
+    let mut port = ArpResponder::new(port, mac, *cfg.listen.ip(), 1);
+    let mut clock = MonotonicClock::new();
+    let end = cfg.duration.map(|d| Instant::ZERO + d);
+    // The tables first (they can be large), so that no SYN waits on them.
+    let mut server = ServerWorker::new(
+        cfg.tcp.clone(),
+        ServerConfig {
+            ip: u32::from(*cfg.listen.ip()),
+            port: cfg.listen.port(),
+            max_conns: cfg.max_conns,
+            tw_cap: cfg.tw_cap,
+            verify_checksums: cfg.verify_checksums,
+            secret: std::process::id() as u64 ^ 0x5e12_7e12,
+        },
+        Macs {
+            local: mac,
+            remote: EthernetAddress([0xff; 6]),
+        },
+        payload(cfg.tcp.response_bytes, false),
+    );
+    // Learn the peer: the first ARP request for us (or the first frame) on any
+    // queue. (A frame read here is not served: a peer asks by ARP before it sends
+    // to us, unless it has a static entry.)
+    let mut peer = None;
+    while peer.is_none() {
+        let now = clock.now();
+        if stop.load(Ordering::Relaxed) || end.is_some_and(|e| now >= e) {
+            break;
+        }
+        let known = shared_peer.load(Ordering::Acquire);
+        if known != NO_PEER {
+            peer = Some(mac_from_u64(known));
+            break;
+        }
+        let mut first_src = None;
+        port.rx_burst(now, 64, |frame| {
+            if let Some(src) = frame.get(6..12)
+                && first_src.is_none()
+            {
+                first_src = Some(EthernetAddress(src.try_into().expect("6 octets")));
+            }
+        });
+        peer = port.last_asker.or(first_src);
+        match peer {
+            Some(p) => shared_peer.store(mac_to_u64(p), Ordering::Release),
+            None => std::thread::sleep(Duration::from_micros(200)),
+        }
+    }
+    if let Some(peer) = peer {
+        server.set_peer_mac(peer);
+    }
+    let mut now = clock.now();
+    while peer.is_some() && !stop.load(Ordering::Relaxed) && end.is_none_or(|e| now < e) {
+        now = clock.now();
+        if server.step(&mut port, now) == 0 {
+            std::hint::spin_loop();
+        }
+    }
+    QueueOutcome {
+        server: server.recorder().clone(),
+        duration: now - Instant::ZERO,
+        stats: port.inner().stats().ok(),
+        arp_answered: port.answered,
+        listen_overflows: server.listen_overflows,
+    }
+}
+
+/// A MAC address as the low 48 bits of a word.
+fn mac_to_u64(m: EthernetAddress) -> u64 {
+    let mut w = [0u8; 8];
+    w[..6].copy_from_slice(&m.0);
+    u64::from_le_bytes(w)
+}
+
+/// The MAC address in the low 48 bits of `w`.
+fn mac_from_u64(w: u64) -> EthernetAddress {
+    let b = w.to_le_bytes();
+    EthernetAddress([b[0], b[1], b[2], b[3], b[4], b[5]])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mac_address_goes_through_the_shared_word_unchanged() {
+        for m in [
+            [0u8; 6],
+            [0xff; 6],
+            [0x02, 0, 0, 0, 0, 1],
+            [1, 2, 3, 4, 5, 6],
+        ] {
+            let w = mac_to_u64(EthernetAddress(m));
+            assert_ne!(w, NO_PEER);
+            assert_eq!(mac_from_u64(w).0, m);
+        }
+    }
 }

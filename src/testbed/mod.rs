@@ -36,9 +36,12 @@
 //! 6. Disables IPv6 on both ends (`net.ipv6.conf.<if>.disable_ipv6=1`): no router
 //!    solicitations or DAD frames in the way of a measurement.
 //! 7. Addresses the ends (`ip addr replace`, so a second `up` adds nothing).
-//! 8. Turns TX checksum offload, TSO, GSO and GRO off on the DUT end (SIOCETHTOOL):
-//!    otherwise the DUT's SYN-ACKs reach AF_XDP with unfinished checksums, and large
-//!    responses as super-frames bigger than a UMEM frame.
+//! 8. Turns TX checksum offload, TSO, GSO and GRO off on both ends (SIOCETHTOOL):
+//!    otherwise a kernel's segments reach AF_XDP on the other end with unfinished
+//!    checksums (veth never finishes them), and large ones as super-frames bigger
+//!    than a UMEM frame. The DUT end's matter to synfin's client (`run --io xdp`),
+//!    the generator end's to synfin's server (`serve --io xdp`) under the kernel's
+//!    client (`run --io socket`).
 //! 9. Sets RPS on every receive queue of each end to that side's CPU.
 //! 10. Brings both ends up.
 //! 11. Adds a permanent neighbour entry on the DUT end for every generator source,
@@ -521,6 +524,7 @@ fn configure(cfg: &TestbedConfig) -> Result<Testbed> {
     )?;
 
     offloads_off(&dut_ns, &dut_if)?;
+    offloads_off(&gen_ns, &gen_if)?;
     set_rps(&gen_ns, &gen_if, cfg.gen_cpu)?;
     set_rps(&dut_ns, &dut_if, cfg.dut_cpu)?;
 

@@ -169,10 +169,39 @@ fn validate(cfg: &SocketClientConfig) -> io::Result<()> {
     {
         return invalid("the rate must be within 0.000001..=10^12 connections/s");
     }
-    if let Some((first, last)) = cfg.src
-        && first > last
-    {
-        return invalid("the source range ends before it starts");
+    if let Some((first, last)) = cfg.src {
+        if first > last {
+            return invalid("the source range ends before it starts");
+        }
+        check_sources_local(first, last)?;
+    }
+    Ok(())
+}
+
+/// Whether every address of `first..=last` is one of this host's (or network
+/// namespace's): the kernel's client binds each connection to a source, and a bind
+/// to a foreign address fails, which would fail every connection as `no_tuple`. A
+/// bind with port 0 and `IP_BIND_ADDRESS_NO_PORT` takes no port; the test socket is
+/// closed at once.
+fn check_sources_local(first: Ipv4Addr, last: Ipv4Addr) -> io::Result<()> {
+    for ip in u32::from(first)..=u32::from(last) {
+        let ip = Ipv4Addr::from(ip);
+        let fd = sys::tcp_socket()?;
+        sys::set_bind_address_no_port(fd.as_fd(), true)?;
+        match sys::bind(fd.as_fd(), SocketAddrV4::new(ip, 0)) {
+            Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "--src {ip} is not an address of this host or namespace: the kernel's \
+                         client binds its sources, so they must be its own (add them with \
+                         `ip addr add {ip}/32 dev IF`, or leave --src out to let the kernel \
+                         choose)"
+                    ),
+                ));
+            }
+            other => other?,
+        }
     }
     Ok(())
 }

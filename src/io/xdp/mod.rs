@@ -331,3 +331,42 @@ pub struct XdpStats {
     /// Rx descriptors that pointed outside the UMEM (skipped; never expected).
     pub rx_bad_descs: u64,
 }
+
+impl XdpStats {
+    /// Adds another port's counters (several ports' make one report).
+    pub fn add(&mut self, other: &XdpStats) {
+        // (Destructured, so that a new counter cannot be left out of the sum.)
+        let XdpStats {
+            rx_dropped,
+            rx_invalid_descs,
+            tx_invalid_descs,
+            rx_ring_full,
+            rx_fill_ring_empty_descs,
+            tx_ring_empty_descs,
+            rx_frames,
+            tx_frames,
+            tx_no_buffer,
+            tx_kicks,
+            tx_kicks_again,
+            tx_kick_errors,
+            tx_kick_limit_hit,
+            rx_wakeups,
+            rx_bad_descs,
+        } = *other;
+        self.rx_dropped += rx_dropped;
+        self.rx_invalid_descs += rx_invalid_descs;
+        self.tx_invalid_descs += tx_invalid_descs;
+        self.rx_ring_full += rx_ring_full;
+        self.rx_fill_ring_empty_descs += rx_fill_ring_empty_descs;
+        self.tx_ring_empty_descs += tx_ring_empty_descs;
+        self.rx_frames += rx_frames;
+        self.tx_frames += tx_frames;
+        self.tx_no_buffer += tx_no_buffer;
+        self.tx_kicks += tx_kicks;
+        self.tx_kicks_again += tx_kicks_again;
+        self.tx_kick_errors += tx_kick_errors;
+        self.tx_kick_limit_hit += tx_kick_limit_hit;
+        self.rx_wakeups += rx_wakeups;
+        self.rx_bad_descs += rx_bad_descs;
+    }
+}
