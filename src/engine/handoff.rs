@@ -149,8 +149,9 @@ impl<P: Port> HandoffPort<P> {
 }
 
 /// The frames of a burst that this worker owns: the inner port's less those
-/// handed to their owners, then what the others handed to this one (at most
-/// `max`).
+/// handed to their owners, then what the others handed to this one, at most `max`
+/// in all (the burst has a slot for `max` frames: a frame beyond them would be
+/// dropped as if invalid; what is not taken now waits in the inbox).
 struct HandoffFrames<'a, R> {
     inner: &'a mut R,
     me: u32,
@@ -165,6 +166,7 @@ impl<R: Receive> Receive for HandoffFrames<'_, R> {
         let (me, owners) = (self.me, self.owners);
         let inboxes = self.inboxes;
         let stats = &mut *self.stats;
+        let mut own = 0usize;
         let mut n =
             self.inner.each(
                 |frame| match tcp_dst_port(frame).and_then(|p| owners.owner(p)) {
@@ -186,12 +188,15 @@ impl<R: Receive> Receive for HandoffFrames<'_, R> {
                             None => stats.dropped += 1,
                         }
                     }
-                    _ => f(frame),
+                    _ => {
+                        own += 1;
+                        f(frame)
+                    }
                 },
             );
-        // Then what the others handed to us.
+        // Then what the others handed to us, into the slots left.
         let mine = &self.inboxes[me as usize];
-        for _ in 0..std::mem::take(&mut self.max) {
+        for _ in own..std::mem::take(&mut self.max) {
             let Some(buf) = mine.queue.pop() else { break };
             f(&buf.data[..buf.len as usize]);
             self.stats.handed_in += 1;
@@ -317,5 +322,60 @@ mod tests {
         w1.rx_burst(now, 64, |f| got1.push(tcp_dst_port(f).unwrap()));
         assert_eq!(got1, [1501, 1502]);
         assert_eq!(w1.stats.handed_in, 2);
+    }
+
+    /// A burst has `max` slots: what was handed in fills those its own frames left,
+    /// and the rest waits in the inbox for the next burst (it used to be given
+    /// beyond them, where the engine counted it invalid and dropped it).
+    #[test]
+    fn a_burst_takes_at_most_max_frames_and_the_inbox_keeps_the_rest() {
+        use crate::io::mem::{MemWire, MemWireConfig};
+        let owners = PortOwners::new(1000, 1999, 2).unwrap();
+        let inboxes = vec![Inbox::new(8), Inbox::new(8)];
+        let now = Instant::ZERO;
+        let frame_to = |port: u16| {
+            let mut f = [0u8; 60];
+            f[12] = 0x08;
+            f[14] = 0x45;
+            f[23] = 6;
+            f[36..38].copy_from_slice(&port.to_be_bytes());
+            f
+        };
+        let send = |wire: &mut MemWire, ports: &[u16]| {
+            for &p in ports {
+                let f = frame_to(p);
+                wire.port_b().tx(now, |buf| {
+                    buf[..60].copy_from_slice(&f);
+                    60
+                });
+            }
+        };
+        // Worker 0 hands three frames to worker 1.
+        let mut wire0 = MemWire::new(MemWireConfig {
+            frames: 64,
+            ..Default::default()
+        });
+        send(&mut wire0, &[1501, 1502, 1503]);
+        let mut w0 = HandoffPort::new(wire0.port_a(), 0, owners, inboxes.clone());
+        w0.rx_burst(now, 64, |_| panic!("nothing is worker 0's"));
+        assert_eq!(w0.stats.handed_out, 3);
+        // Worker 1 has two of its own, in bursts of at most 4.
+        let mut wire1 = MemWire::new(MemWireConfig {
+            frames: 64,
+            ..Default::default()
+        });
+        send(&mut wire1, &[1601, 1602]);
+        let mut w1 = HandoffPort::new(wire1.port_a(), 1, owners, inboxes);
+        let mut got = Vec::new();
+        w1.rx_burst(now, 4, |f| got.push(tcp_dst_port(f).unwrap()));
+        assert_eq!(
+            got,
+            [1601, 1602, 1501, 1502],
+            "its own first, then two handed in"
+        );
+        got.clear();
+        w1.rx_burst(now, 4, |f| got.push(tcp_dst_port(f).unwrap()));
+        assert_eq!(got, [1503], "the third waited in the inbox");
+        assert_eq!(w1.stats.handed_in, 3);
     }
 }
