@@ -12,7 +12,7 @@ use std::time::Duration;
 use synfin::engine::TwPolicy;
 use synfin::engine::client::ClientConfig;
 use synfin::engine::pacer::PacerMode;
-use synfin::engine::xdp_run::{XdpRunConfig, run_xdp};
+use synfin::engine::xdp_run::{XdpRunConfig, XdpRunError, run_xdp};
 use synfin::engine::xdp_serve::{XdpServeConfig, XdpServeResult, serve_xdp};
 use synfin::io::socket::SocketClientConfig;
 use synfin::io::socket::client::run_client;
@@ -37,7 +37,6 @@ fn engine_client_against_engine_server_over_af_xdp() {
         ..TestbedConfig::named(name.clone())
     })
     .expect("test bed");
-    let c = tb.config().clone();
     let tcp = TcpConfig {
         request_bytes: 64,
         response_bytes: 512,
@@ -45,15 +44,37 @@ fn engine_client_against_engine_server_over_af_xdp() {
         ..TcpConfig::default()
     };
     let (stop_server, server) = start_server(&tb, tcp.clone());
+    let run_cfg = xdp_client(&tb, tcp, 20_000);
+    let run = run_xdp(&run_cfg, &Arc::new(AtomicBool::new(false))).expect("client run");
+    std::thread::sleep(Duration::from_millis(300));
+    stop_server.store(true, Ordering::Relaxed);
+    let served = server.join().expect("server thread").expect("server run");
+    let cc = &run.client.counters;
+    assert_eq!(cc.attempted, 20_000);
+    assert_eq!(cc.completed, 20_000, "client: {cc:#?}");
+    let sc = &served.server.counters;
+    assert_eq!(sc.completed, 20_000, "server: {sc:#?}");
+    assert!(
+        served.arp_answered >= 1,
+        "the client resolved the server by ARP"
+    );
+    drop(guard);
+    assert_test_bed_gone(&name);
+}
+
+/// synfin's client (`run --io xdp`) from the test bed's generator end, one
+/// unpinned worker, `connections` at most 256 at a time.
+fn xdp_client(tb: &Testbed, tcp: TcpConfig, connections: u64) -> XdpRunConfig {
+    let c = tb.config();
     let (first, last) = c.src_range();
-    let run_cfg = XdpRunConfig {
+    XdpRunConfig {
         netns: Some(tb.gen_ns()),
         interface: tb.gen_if(),
         cores: Vec::new(),
         xdp: XdpConfig::default(),
         dst_mac: None,
         arp_timeout: Duration::from_secs(3),
-        connections: 20_000,
+        connections,
         mode: PacerMode::Max,
         concurrency: 256,
         tcp,
@@ -74,22 +95,7 @@ fn engine_client_against_engine_server_over_af_xdp() {
         duration_limit: Duration::from_secs(30),
         drain: Duration::from_secs(5),
         close_timeout: Duration::from_secs(2),
-    };
-    let run = run_xdp(&run_cfg, &Arc::new(AtomicBool::new(false))).expect("client run");
-    std::thread::sleep(Duration::from_millis(300));
-    stop_server.store(true, Ordering::Relaxed);
-    let served = server.join().expect("server thread").expect("server run");
-    let cc = &run.client.counters;
-    assert_eq!(cc.attempted, 20_000);
-    assert_eq!(cc.completed, 20_000, "client: {cc:#?}");
-    let sc = &served.server.counters;
-    assert_eq!(sc.completed, 20_000, "server: {sc:#?}");
-    assert!(
-        served.arp_answered >= 1,
-        "the client resolved the server by ARP"
-    );
-    drop(guard);
-    assert_test_bed_gone(&name);
+    }
 }
 
 /// `serve --io xdp` on the test bed's DUT end, in a thread, once its sockets are
@@ -99,7 +105,7 @@ fn start_server(
     tcp: TcpConfig,
 ) -> (
     Arc<AtomicBool>,
-    std::thread::JoinHandle<Result<XdpServeResult, synfin::engine::xdp_run::XdpRunError>>,
+    std::thread::JoinHandle<Result<XdpServeResult, XdpRunError>>,
 ) {
     let serve_cfg = XdpServeConfig {
         netns: Some(tb.dut_ns()),
@@ -152,6 +158,17 @@ fn kernel_client_against_engine_server_on_two_queues() {
         close: CloseMode::Client,
         ..TcpConfig::default()
     };
+    // synfin's client with one worker would see the replies of one queue only: it
+    // is refused before it sends anything.
+    let one_worker = run_xdp(
+        &xdp_client(&tb, tcp.clone(), 10),
+        &Arc::new(AtomicBool::new(false)),
+    );
+    assert!(
+        matches!(one_worker, Err(XdpRunError::Queues(_))),
+        "one worker on two queues: {:?}",
+        one_worker.map(|r| r.client.counters)
+    );
     let (stop_server, server) = start_server(&tb, tcp);
     let mut cfg = SocketClientConfig::new(SocketAddrV4::new(tb.config().dut_addr, 80), 2_000);
     cfg.concurrency = 64;

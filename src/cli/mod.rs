@@ -605,7 +605,8 @@ pub fn run_xdp_io(
     let res = run_xdp_with(&cfg, stop, taps).map_err(|e| match e {
         crate::engine::xdp_run::XdpRunError::Xdp(crate::io::xdp::XdpError::NoInterface {
             ..
-        }) => CliError::Usage(e.to_string()),
+        })
+        | crate::engine::xdp_run::XdpRunError::Queues(_) => CliError::Usage(e.to_string()),
         e => CliError::Runtime(e.to_string()),
     })?;
     let mut report = Report::new(res.client, "xdp", res.duration);

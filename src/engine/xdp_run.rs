@@ -108,6 +108,9 @@ pub struct XdpRunResult {
 pub enum XdpRunError {
     /// The namespace or interface could not be entered or read.
     Setup(String),
+    /// The interface's receive queues do not match the workers asked for (an
+    /// option to change: `--cores`, or the interface's queues).
+    Queues(String),
     /// The AF_XDP socket or the XDP program failed.
     Xdp(XdpError),
     /// Nobody answered ARP for the destination.
@@ -122,7 +125,7 @@ pub enum XdpRunError {
 impl std::fmt::Display for XdpRunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            XdpRunError::Setup(s) => write!(f, "{s}"),
+            XdpRunError::Setup(s) | XdpRunError::Queues(s) => write!(f, "{s}"),
             XdpRunError::Xdp(e) => write!(f, "AF_XDP: {e}"),
             XdpRunError::ArpTimeout { ip, waited } => write!(
                 f,
@@ -217,17 +220,16 @@ pub fn parse_mac(s: &str) -> Option<EthernetAddress> {
 }
 
 /// Open one port per queue `0..n` of `interface` inside `netns`, sharing one XDP
-/// program, and read the interface's MAC address.
+/// program, and read the interface's MAC address. The interface must have exactly
+/// `n` receive queues: the peer spreads its replies over all of them, and a frame
+/// on a queue without a socket would go to the kernel, which drops it (the sources
+/// are not its addresses).
 fn open_ports(
     netns: Option<&str>,
     interface: &str,
     n: u32,
     xdp: &XdpConfig,
 ) -> Result<(Vec<XdpPort>, EthernetAddress), XdpRunError> {
-    if n == 1 {
-        let (p, mac) = open_port_in(netns, interface, xdp)?;
-        return Ok((vec![p], mac));
-    }
     open_queues(netns, interface, Some(n), xdp)
 }
 
@@ -262,8 +264,16 @@ fn open_queues(
             .max(1) as u32;
         let n = want.unwrap_or(queues);
         if queues < n {
-            return Err(XdpRunError::Setup(format!(
+            return Err(XdpRunError::Queues(format!(
                 "{interface} has {queues} receive queue(s) for {n} workers (synfin testbed up --queues {n})"
+            )));
+        }
+        if want.is_some() && queues > n {
+            return Err(XdpRunError::Queues(format!(
+                "{interface} has {queues} receive queues for {n} worker(s): the peer spreads its \
+                 replies over every queue, and those on a queue without a worker would be \
+                 lost; give --cores {queues} cores, or set {interface}'s queues to {n} \
+                 (ethtool -L; a test bed: synfin testbed up --queues {n})"
             )));
         }
         if n == 1 {
