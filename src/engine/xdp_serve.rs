@@ -24,8 +24,8 @@ use super::core::Macs;
 use super::mem_run::payload;
 use super::server::{ServerConfig, ServerWorker};
 use super::xdp_run::{XdpRunError, open_every_queue};
-use crate::io::Port;
 use crate::io::xdp::{PortMode, XdpConfig, XdpPort, XdpStats};
+use crate::io::{Burst, Port, Receive, Transmit};
 use crate::stats::Recorder;
 use crate::tcp::TcpConfig;
 use crate::time::{Clock, Instant, MonotonicClock};
@@ -164,7 +164,10 @@ fn serve_queue(
         let id = cfg.cores[q % cfg.cores.len()];
         core_affinity::set_for_current(core_affinity::CoreId { id });
     }
-    let mut port = ArpResponder::new(port, mac, *cfg.listen.ip(), 1);
+    let mut port = Replay {
+        inner: ArpResponder::new(port, mac, *cfg.listen.ip(), 1),
+        saved: Vec::new(),
+    };
     let mut clock = MonotonicClock::new();
     let end = cfg.duration.map(|d| Instant::ZERO + d);
     // The tables first (they can be large), so that no SYN waits on them.
@@ -185,8 +188,9 @@ fn serve_queue(
         payload(cfg.tcp.response_bytes, false),
     );
     // Learn the peer: the first ARP request for us (or the first frame) on any
-    // queue. (A frame read here is not served: a peer asks by ARP before it sends
-    // to us, unless it has a static entry.)
+    // queue. The frames of the burst that taught it are kept and served first: a
+    // peer that knew our address already (a neighbour entry from an earlier run)
+    // sends SYNs at once, and a SYN dropped here would wait out its 1 s RTO.
     let mut peer = None;
     while peer.is_none() {
         let now = clock.now();
@@ -199,14 +203,16 @@ fn serve_queue(
             break;
         }
         let mut first_src = None;
-        port.rx_burst(now, 64, |frame| {
+        let saved = &mut port.saved;
+        port.inner.rx_burst(now, 64, |frame| {
             if let Some(src) = frame.get(6..12)
                 && first_src.is_none()
             {
                 first_src = Some(EthernetAddress(src.try_into().expect("6 octets")));
             }
+            saved.push(frame.to_vec());
         });
-        peer = port.last_asker.or(first_src);
+        peer = port.inner.last_asker.or(first_src);
         match peer {
             Some(p) => shared_peer.store(mac_to_u64(p), Ordering::Release),
             None => std::thread::sleep(Duration::from_micros(200)),
@@ -225,9 +231,62 @@ fn serve_queue(
     QueueOutcome {
         server: server.recorder().clone(),
         duration: now - Instant::ZERO,
-        stats: port.inner().stats().ok(),
-        arp_answered: port.answered,
+        stats: port.inner.inner().stats().ok(),
+        arp_answered: port.inner.answered,
         listen_overflows: server.listen_overflows,
+    }
+}
+
+/// A port whose first bursts give `saved` frames (copies of frames read while the
+/// peer was being learnt) before any of the inner port's.
+struct Replay<P: Port> {
+    inner: P,
+    saved: Vec<Vec<u8>>,
+}
+
+impl<P: Port> Transmit for Replay<P> {
+    #[inline]
+    fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, now: Instant, build: F) -> bool {
+        self.inner.tx(now, build)
+    }
+}
+
+impl<P: Port> Port for Replay<P> {
+    #[inline]
+    fn burst<B: Burst>(&mut self, now: Instant, max: usize, b: B) -> B::Out {
+        if self.saved.is_empty() {
+            self.inner.burst(now, max, b)
+        } else {
+            self.replay(max, b)
+        }
+    }
+
+    #[inline]
+    fn flush(&mut self, now: Instant) {
+        self.inner.flush(now)
+    }
+}
+
+impl<P: Port> Replay<P> {
+    /// A burst of up to `max` saved frames, with the inner port's transmit side.
+    #[cold]
+    fn replay<B: Burst>(&mut self, max: usize, b: B) -> B::Out {
+        let n = self.saved.len().min(max);
+        let frames: Vec<Vec<u8>> = self.saved.drain(..n).collect();
+        b.run(&mut SavedFrames(frames), &mut self.inner)
+    }
+}
+
+/// Saved frames as a burst's receive side.
+struct SavedFrames(Vec<Vec<u8>>);
+
+impl Receive for SavedFrames {
+    fn each<F: FnMut(&[u8])>(&mut self, mut f: F) -> usize {
+        let frames = std::mem::take(&mut self.0);
+        for frame in &frames {
+            f(frame);
+        }
+        frames.len()
     }
 }
 
