@@ -214,6 +214,10 @@ fn run_xdp(a: &ServeArgs) -> Result<String, CliError> {
         res.listen_overflows,
         c.tw_entered,
     );
+    out.push_str(&format!(
+        "  segments: rx {}, tx {}, retransmitted {}, refused by the transmit ring {}\n",
+        c.rx_packets, c.tx_packets, c.retransmitted, c.tx_dropped
+    ));
     if c.rx_invalid > 0 {
         out.push_str(&format!(
             "  {} frames dropped as invalid (a bad checksum, or not TCP/IPv4); unfinished \
