@@ -136,8 +136,10 @@ fn start_server(
 /// The kernel's client against synfin's server on a test bed of two queues: the
 /// kernel spreads its connections over both (by flow hash), so the server needs a
 /// socket on each (a SYN on a queue without one reaches the DUT's kernel, which
-/// refuses it), and its segments must carry finished checksums (the test bed turns
-/// TX checksum offload off on the generator's end too).
+/// refuses it), a frame on the queue of the worker that does not own its connection
+/// must be handed over (the kernel may move a flow; 20 kB requests give it many
+/// segments to do so), and its segments must carry finished checksums (the test bed
+/// turns TX checksum offload off on the generator's end too).
 #[test]
 fn kernel_client_against_engine_server_on_two_queues() {
     if !is_root() {
@@ -153,7 +155,7 @@ fn kernel_client_against_engine_server_on_two_queues() {
     })
     .expect("test bed");
     let tcp = TcpConfig {
-        request_bytes: 64,
+        request_bytes: 20_000,
         response_bytes: 2000,
         close: CloseMode::Client,
         ..TcpConfig::default()
@@ -171,7 +173,7 @@ fn kernel_client_against_engine_server_on_two_queues() {
     );
     let mut cfg = SocketClientConfig::new(SocketAddrV4::new(tb.config().dut_addr, 80), 2_000);
     cfg.concurrency = 64;
-    cfg.request_bytes = 64;
+    cfg.request_bytes = 20_000;
     cfg.response_bytes = 2000;
     cfg.close = CloseMode::Client;
     cfg.drain = Duration::from_secs(5);
@@ -200,6 +202,10 @@ fn kernel_client_against_engine_server_on_two_queues() {
         assert_eq!(served.workers, 2, "one server worker per queue");
         assert_eq!(sc.completed, 2_000, "round {round}, server: {sc:#?}");
         assert_eq!(sc.rx_invalid, 0, "no unfinished checksums: {sc:#?}");
+        // A frame on the other worker's queue is handed to the connection's owner,
+        // never answered as one for no connection.
+        assert_eq!(sc.rx_no_conn, 0, "round {round}, server: {sc:#?}");
+        assert_eq!(served.handoff.dropped, 0, "{:?}", served.handoff);
         if round == 1 {
             assert_eq!(resent, 0, "the client's kernel retransmitted");
         }

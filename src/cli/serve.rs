@@ -215,9 +215,22 @@ fn run_xdp(a: &ServeArgs) -> Result<String, CliError> {
         c.tw_entered,
     );
     out.push_str(&format!(
-        "  segments: rx {}, tx {}, retransmitted {}, refused by the transmit ring {}\n",
-        c.rx_packets, c.tx_packets, c.retransmitted, c.tx_dropped
+        "  segments: rx {}, tx {}, retransmitted {}, refused by the transmit ring {}; \
+         for no connection {}; RST sent {}, received {}\n",
+        c.rx_packets,
+        c.tx_packets,
+        c.retransmitted,
+        c.tx_dropped,
+        c.rx_no_conn,
+        c.rst_sent,
+        c.rst_received
     ));
+    if res.workers > 1 {
+        out.push_str(&format!(
+            "  frames handed to the worker owning their connection {}, dropped for a full inbox {}\n",
+            res.handoff.handed_out, res.handoff.dropped
+        ));
+    }
     if c.rx_invalid > 0 {
         out.push_str(&format!(
             "  {} frames dropped as invalid (a bad checksum, or not TCP/IPv4); unfinished \

@@ -9,6 +9,14 @@
 //! `ArrayQueue` of buffers taken from a preallocated pool), and the owner receives
 //! them with its own burst. A full inbox or an empty pool drops the frame and counts
 //! it; TCP retransmission recovers it like any loss.
+//!
+//! Server workers (`serve --io xdp`) cannot own port ranges: the client picks the
+//! ports. A peer's kernel keeps a flow on one queue until it re-hashes it (Linux
+//! does on a retransmission timeout, and on some duplicate ACKs), and a frame that
+//! then reaches a worker without its connection would be answered with an RST. So
+//! their owner is a function of the client's port, its source port modulo the
+//! number of workers ([`RemotePortOwners`]): ephemeral ports come in sequence, so
+//! the connections spread evenly.
 
 use std::sync::Arc;
 
@@ -68,6 +76,36 @@ impl PortOwners {
     }
 }
 
+/// Which worker owns the connection of a received frame (`None`: the frame is not
+/// TCP over IPv4, and the worker that received it keeps it).
+pub trait FrameOwner: Copy {
+    /// The owner of `frame`'s connection.
+    fn owner_of(&self, frame: &[u8]) -> Option<u32>;
+}
+
+impl FrameOwner for PortOwners {
+    /// The owner of the frame's destination port (a client's own port).
+    #[inline]
+    fn owner_of(&self, frame: &[u8]) -> Option<u32> {
+        tcp_ports(frame).and_then(|(_, dst)| self.owner(dst))
+    }
+}
+
+/// Server workers' owners: worker `source port mod workers` owns a connection (the
+/// source port of a received frame is the client's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemotePortOwners {
+    /// Number of workers (at least one).
+    pub workers: u32,
+}
+
+impl FrameOwner for RemotePortOwners {
+    #[inline]
+    fn owner_of(&self, frame: &[u8]) -> Option<u32> {
+        tcp_ports(frame).map(|(src, _)| u32::from(src) % self.workers.max(1))
+    }
+}
+
 /// A frame in transit between workers.
 pub struct HandoffBuf {
     len: u16,
@@ -108,31 +146,35 @@ pub struct HandoffStats {
     pub dropped: u64,
 }
 
-/// The (destination) TCP port of an Ethernet + IPv4 + TCP frame, if it is one.
+/// The source and destination TCP ports of an Ethernet + IPv4 + TCP frame, if it
+/// is one.
 #[inline]
-fn tcp_dst_port(frame: &[u8]) -> Option<u16> {
+fn tcp_ports(frame: &[u8]) -> Option<(u16, u16)> {
     if frame.len() < 34 || frame[12] != 0x08 || frame[13] != 0x00 || frame[23] != 6 {
         return None;
     }
     let ihl = (frame[14] & 0x0f) as usize * 4;
-    let at = 14 + ihl + 2;
-    let b = frame.get(at..at + 2)?;
-    Some(u16::from_be_bytes([b[0], b[1]]))
+    let at = 14 + ihl;
+    let b = frame.get(at..at + 4)?;
+    Some((
+        u16::from_be_bytes([b[0], b[1]]),
+        u16::from_be_bytes([b[2], b[3]]),
+    ))
 }
 
 /// A worker's port that hands other workers' frames to them.
-pub struct HandoffPort<P: Port> {
+pub struct HandoffPort<P: Port, O: FrameOwner = PortOwners> {
     inner: P,
     me: u32,
-    owners: PortOwners,
+    owners: O,
     inboxes: Vec<Arc<Inbox>>,
     /// Counters.
     pub stats: HandoffStats,
 }
 
-impl<P: Port> HandoffPort<P> {
-    /// Worker `me` of `inboxes.len()`, owning ports as `owners` says.
-    pub fn new(inner: P, me: u32, owners: PortOwners, inboxes: Vec<Arc<Inbox>>) -> Self {
+impl<P: Port, O: FrameOwner> HandoffPort<P, O> {
+    /// Worker `me` of `inboxes.len()`, owning connections as `owners` says.
+    pub fn new(inner: P, me: u32, owners: O, inboxes: Vec<Arc<Inbox>>) -> Self {
         HandoffPort {
             inner,
             me,
@@ -152,48 +194,45 @@ impl<P: Port> HandoffPort<P> {
 /// handed to their owners, then what the others handed to this one, at most `max`
 /// in all (the burst has a slot for `max` frames: a frame beyond them would be
 /// dropped as if invalid; what is not taken now waits in the inbox).
-struct HandoffFrames<'a, R> {
+struct HandoffFrames<'a, R, O> {
     inner: &'a mut R,
     me: u32,
-    owners: PortOwners,
+    owners: O,
     inboxes: &'a [Arc<Inbox>],
     stats: &'a mut HandoffStats,
     max: usize,
 }
 
-impl<R: Receive> Receive for HandoffFrames<'_, R> {
+impl<R: Receive, O: FrameOwner> Receive for HandoffFrames<'_, R, O> {
     fn each<F: FnMut(&[u8])>(&mut self, mut f: F) -> usize {
         let (me, owners) = (self.me, self.owners);
         let inboxes = self.inboxes;
         let stats = &mut *self.stats;
         let mut own = 0usize;
-        let mut n =
-            self.inner.each(
-                |frame| match tcp_dst_port(frame).and_then(|p| owners.owner(p)) {
-                    Some(w) if w != me => {
-                        let inbox = &inboxes[w as usize];
-                        match inbox.pool.pop() {
-                            Some(mut buf) => {
-                                let len = frame.len().min(MAX_FRAME);
-                                buf.data[..len].copy_from_slice(&frame[..len]);
-                                buf.len = len as u16;
-                                match inbox.queue.push(buf) {
-                                    Ok(()) => stats.handed_out += 1,
-                                    Err(buf) => {
-                                        let _ = inbox.pool.push(buf);
-                                        stats.dropped += 1;
-                                    }
-                                }
+        let mut n = self.inner.each(|frame| match owners.owner_of(frame) {
+            Some(w) if w != me => {
+                let inbox = &inboxes[w as usize];
+                match inbox.pool.pop() {
+                    Some(mut buf) => {
+                        let len = frame.len().min(MAX_FRAME);
+                        buf.data[..len].copy_from_slice(&frame[..len]);
+                        buf.len = len as u16;
+                        match inbox.queue.push(buf) {
+                            Ok(()) => stats.handed_out += 1,
+                            Err(buf) => {
+                                let _ = inbox.pool.push(buf);
+                                stats.dropped += 1;
                             }
-                            None => stats.dropped += 1,
                         }
                     }
-                    _ => {
-                        own += 1;
-                        f(frame)
-                    }
-                },
-            );
+                    None => stats.dropped += 1,
+                }
+            }
+            _ => {
+                own += 1;
+                f(frame)
+            }
+        });
         // Then what the others handed to us, into the slots left.
         let mine = &self.inboxes[me as usize];
         for _ in own..std::mem::take(&mut self.max) {
@@ -208,16 +247,16 @@ impl<R: Receive> Receive for HandoffFrames<'_, R> {
 }
 
 /// A burst run on the frames this worker owns ([`HandoffFrames`]).
-struct HandoffBurst<'a, B> {
+struct HandoffBurst<'a, B, O> {
     burst: B,
     me: u32,
-    owners: PortOwners,
+    owners: O,
     inboxes: &'a [Arc<Inbox>],
     stats: &'a mut HandoffStats,
     max: usize,
 }
 
-impl<B: Burst> Burst for HandoffBurst<'_, B> {
+impl<B: Burst, O: FrameOwner> Burst for HandoffBurst<'_, B, O> {
     type Out = B::Out;
     #[inline(always)]
     fn run<R: Receive, T: Transmit>(self, rx: &mut R, tx: &mut T) -> B::Out {
@@ -233,14 +272,14 @@ impl<B: Burst> Burst for HandoffBurst<'_, B> {
     }
 }
 
-impl<P: Port> Transmit for HandoffPort<P> {
+impl<P: Port, O: FrameOwner> Transmit for HandoffPort<P, O> {
     #[inline]
     fn tx<F: FnOnce(&mut [u8]) -> usize>(&mut self, now: Instant, build: F) -> bool {
         self.inner.tx(now, build)
     }
 }
 
-impl<P: Port> Port for HandoffPort<P> {
+impl<P: Port, O: FrameOwner> Port for HandoffPort<P, O> {
     fn burst<B: Burst>(&mut self, now: Instant, max: usize, b: B) -> B::Out {
         let burst = HandoffBurst {
             burst: b,
@@ -310,7 +349,7 @@ mod tests {
         }
         let mut w0 = HandoffPort::new(wire.port_a(), 0, owners, inboxes.clone());
         let mut got0 = Vec::new();
-        w0.rx_burst(now, 64, |f| got0.push(tcp_dst_port(f).unwrap()));
+        w0.rx_burst(now, 64, |f| got0.push(tcp_ports(f).unwrap().1));
         assert_eq!(got0, [1001]);
         assert_eq!(w0.stats.handed_out, 2);
         let mut wire2 = MemWire::new(MemWireConfig {
@@ -319,9 +358,40 @@ mod tests {
         });
         let mut w1 = HandoffPort::new(wire2.port_a(), 1, owners, inboxes);
         let mut got1 = Vec::new();
-        w1.rx_burst(now, 64, |f| got1.push(tcp_dst_port(f).unwrap()));
+        w1.rx_burst(now, 64, |f| got1.push(tcp_ports(f).unwrap().1));
         assert_eq!(got1, [1501, 1502]);
         assert_eq!(w1.stats.handed_in, 2);
+    }
+
+    #[test]
+    fn a_server_worker_owns_the_client_ports_equal_to_its_index_modulo_the_workers() {
+        let frame = |src: u16, dst: u16| {
+            let mut f = [0u8; 60];
+            f[12] = 0x08;
+            f[14] = 0x45;
+            f[23] = 6;
+            f[34..36].copy_from_slice(&src.to_be_bytes());
+            f[36..38].copy_from_slice(&dst.to_be_bytes());
+            f
+        };
+        let two = RemotePortOwners { workers: 2 };
+        let three = RemotePortOwners { workers: 3 };
+        for src in [0u16, 1, 32768, 40001, 60999, 65535] {
+            assert_eq!(two.owner_of(&frame(src, 80)), Some(u32::from(src) % 2));
+            assert_eq!(three.owner_of(&frame(src, 80)), Some(u32::from(src) % 3));
+        }
+        // Sequential ephemeral ports alternate.
+        let owners: Vec<_> = (40000..40004)
+            .map(|p| two.owner_of(&frame(p, 80)).unwrap())
+            .collect();
+        assert_eq!(owners, [0, 1, 0, 1]);
+        // Not TCP over IPv4 (an ARP frame): kept by the worker that received it.
+        let mut arp = frame(1, 80);
+        arp[13] = 0x06;
+        assert_eq!(two.owner_of(&arp), None);
+        // The client's owners read the destination port instead.
+        let client = PortOwners::new(1000, 1999, 2).unwrap();
+        assert_eq!(client.owner_of(&frame(80, 1600)), Some(1));
     }
 
     /// A burst has `max` slots: what was handed in fills those its own frames left,
@@ -367,14 +437,14 @@ mod tests {
         send(&mut wire1, &[1601, 1602]);
         let mut w1 = HandoffPort::new(wire1.port_a(), 1, owners, inboxes);
         let mut got = Vec::new();
-        w1.rx_burst(now, 4, |f| got.push(tcp_dst_port(f).unwrap()));
+        w1.rx_burst(now, 4, |f| got.push(tcp_ports(f).unwrap().1));
         assert_eq!(
             got,
             [1601, 1602, 1501, 1502],
             "its own first, then two handed in"
         );
         got.clear();
-        w1.rx_burst(now, 4, |f| got.push(tcp_dst_port(f).unwrap()));
+        w1.rx_burst(now, 4, |f| got.push(tcp_ports(f).unwrap().1));
         assert_eq!(got, [1503], "the third waited in the inbox");
         assert_eq!(w1.stats.handed_in, 3);
     }

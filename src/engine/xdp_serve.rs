@@ -2,11 +2,13 @@
 //! measured against itself (as TRex and WARP17 are) or against the kernel's client.
 //!
 //! One worker per receive queue of the interface, each with its own AF_XDP socket on
-//! its queue and its own tables, as a NIC's RSS spreads flows over cores: every
-//! queue must have a socket, because the XDP program passes a frame that arrives on a
-//! queue without one to the kernel, which answers a SYN for the service address with
-//! an RST. A peer sends all of a connection's frames on one queue (a kernel by its
-//! flow hash, synfin's client on its worker's queue), so no frame needs handing on.
+//! its queue and its own tables: every queue must have a socket, because the XDP
+//! program passes a frame that arrives on a queue without one to the kernel, which
+//! answers a SYN for the service address with an RST. A peer's kernel chooses the
+//! queue of a flow by a hash it may change mid-connection (Linux re-hashes a flow on
+//! a retransmission timeout), so a worker owns the connections whose client port is
+//! its index modulo the number of workers, and hands any other frame to its owner
+//! ([`super::handoff`]).
 //!
 //! Each worker answers ARP for the service address. The peer's MAC address is learnt
 //! from the first ARP request (or TCP frame) any worker sees — on a veth pair there is
@@ -21,7 +23,9 @@ use std::time::Duration;
 
 use super::arp::ArpResponder;
 use super::core::Macs;
+use super::handoff::{HandoffPort, HandoffStats, Inbox, RemotePortOwners};
 use super::mem_run::payload;
+use super::memory::HANDOFF_FRAMES;
 use super::server::{ServerConfig, ServerWorker};
 use super::xdp_run::{XdpRunError, open_every_queue};
 use crate::io::xdp::{PortMode, XdpConfig, XdpPort, XdpStats};
@@ -71,6 +75,8 @@ pub struct XdpServeResult {
     pub stats: Option<XdpStats>,
     /// Workers, one per receive queue.
     pub workers: usize,
+    /// Frames that reached a worker without their connection, handed to its owner.
+    pub handoff: HandoffStats,
     /// ARP requests answered.
     pub arp_answered: u64,
     /// SYNs dropped for a full table.
@@ -89,9 +95,22 @@ pub fn serve_xdp(
     let workers = ports.len();
     on_ready(mode);
     let peer = Arc::new(AtomicU64::new(NO_PEER));
+    let inboxes: Vec<Arc<Inbox>> = (0..workers)
+        .map(|_| {
+            Inbox::new(if workers > 1 {
+                HANDOFF_FRAMES as usize
+            } else {
+                1
+            })
+        })
+        .collect();
+    let owners = RemotePortOwners {
+        workers: workers as u32,
+    };
     let mut threads = Vec::with_capacity(workers);
     for (q, port) in ports.into_iter().enumerate() {
         let (cfg, own_stop, peer) = (cfg.clone(), Arc::clone(stop), Arc::clone(&peer));
+        let port = HandoffPort::new(port, q as u32, owners, inboxes.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("synfin-serve-{q}"))
             .spawn(move || serve_queue(&cfg, q, port, mac, &own_stop, &peer));
@@ -117,6 +136,7 @@ pub fn serve_xdp(
         workers,
         arp_answered: 0,
         listen_overflows: 0,
+        handoff: HandoffStats::default(),
     };
     let mut panicked = false;
     for t in threads {
@@ -128,6 +148,9 @@ pub fn serve_xdp(
         res.duration = res.duration.max(o.duration);
         res.arp_answered += o.arp_answered;
         res.listen_overflows += o.listen_overflows;
+        res.handoff.handed_out += o.handoff.handed_out;
+        res.handoff.handed_in += o.handoff.handed_in;
+        res.handoff.dropped += o.handoff.dropped;
         if let Some(s) = o.stats {
             res.stats.get_or_insert_with(XdpStats::default).add(&s);
         }
@@ -144,6 +167,7 @@ const NO_PEER: u64 = u64::MAX;
 
 /// What one worker brings back.
 struct QueueOutcome {
+    handoff: HandoffStats,
     server: Recorder,
     duration: Duration,
     stats: Option<XdpStats>,
@@ -155,7 +179,7 @@ struct QueueOutcome {
 fn serve_queue(
     cfg: &XdpServeConfig,
     q: usize,
-    port: XdpPort,
+    port: HandoffPort<XdpPort, RemotePortOwners>,
     mac: EthernetAddress,
     stop: &AtomicBool,
     shared_peer: &AtomicU64,
@@ -229,9 +253,10 @@ fn serve_queue(
         }
     }
     QueueOutcome {
+        handoff: port.inner.inner().stats,
         server: server.recorder().clone(),
         duration: now - Instant::ZERO,
-        stats: port.inner.inner().stats().ok(),
+        stats: port.inner.inner().inner().stats().ok(),
         arp_answered: port.inner.answered,
         listen_overflows: server.listen_overflows,
     }
