@@ -51,9 +51,9 @@ pub struct XdpServeConfig {
     pub xdp: XdpConfig,
     /// The server's TCP settings (response size, who closes).
     pub tcp: TcpConfig,
-    /// Most connections open at once.
+    /// Most connections open at once, shared by the workers.
     pub max_conns: usize,
-    /// Most TIME-WAIT records (server-side close).
+    /// Most TIME-WAIT records (server-side close), shared by the workers.
     pub tw_cap: usize,
     /// Stop after this long (`None`: when the stop flag is set).
     pub duration: Option<Duration>,
@@ -113,7 +113,7 @@ pub fn serve_xdp(
         let port = HandoffPort::new(port, q as u32, owners, inboxes.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("synfin-serve-{q}"))
-            .spawn(move || serve_queue(&cfg, q, port, mac, &own_stop, &peer));
+            .spawn(move || serve_queue(&cfg, q, workers, port, mac, &own_stop, &peer));
         match spawned {
             Ok(t) => threads.push(t),
             Err(e) => {
@@ -179,6 +179,7 @@ struct QueueOutcome {
 fn serve_queue(
     cfg: &XdpServeConfig,
     q: usize,
+    workers: usize,
     port: HandoffPort<XdpPort, RemotePortOwners>,
     mac: EthernetAddress,
     stop: &AtomicBool,
@@ -200,8 +201,11 @@ fn serve_queue(
         ServerConfig {
             ip: u32::from(*cfg.listen.ip()),
             port: cfg.listen.port(),
-            max_conns: cfg.max_conns,
-            tw_cap: cfg.tw_cap,
+            // The workers share the limits: each owns about 1/n of the connections
+            // (by the client's port), and n workers on a NIC of many queues would
+            // otherwise reserve n times the tables.
+            max_conns: cfg.max_conns.div_ceil(workers),
+            tw_cap: cfg.tw_cap.div_ceil(workers),
             verify_checksums: cfg.verify_checksums,
             secret: std::process::id() as u64 ^ 0x5e12_7e12,
         },
