@@ -302,6 +302,17 @@ impl<P: Port, O: FrameOwner> Port for HandoffPort<P, O> {
 mod tests {
     use super::*;
 
+    /// A minimal Ethernet + IPv4 + TCP frame from port `src` to port `dst`.
+    fn tcp_frame(src: u16, dst: u16) -> [u8; 60] {
+        let mut f = [0u8; 60];
+        f[12] = 0x08;
+        f[14] = 0x45;
+        f[23] = 6;
+        f[34..36].copy_from_slice(&src.to_be_bytes());
+        f[36..38].copy_from_slice(&dst.to_be_bytes());
+        f
+    }
+
     #[test]
     fn owners_split_the_range_and_find_each_port() {
         let o = PortOwners::new(1024, 65535, 2).unwrap();
@@ -332,16 +343,8 @@ mod tests {
             ..Default::default()
         });
         let now = Instant::ZERO;
-        let frame_to = |port: u16| {
-            let mut f = [0u8; 60];
-            f[12] = 0x08;
-            f[14] = 0x45;
-            f[23] = 6;
-            f[36..38].copy_from_slice(&port.to_be_bytes());
-            f
-        };
         for p in [1001u16, 1501, 1502] {
-            let f = frame_to(p);
+            let f = tcp_frame(1, p);
             wire.port_b().tx(now, |buf| {
                 buf[..60].copy_from_slice(&f);
                 60
@@ -365,33 +368,27 @@ mod tests {
 
     #[test]
     fn a_server_worker_owns_the_client_ports_equal_to_its_index_modulo_the_workers() {
-        let frame = |src: u16, dst: u16| {
-            let mut f = [0u8; 60];
-            f[12] = 0x08;
-            f[14] = 0x45;
-            f[23] = 6;
-            f[34..36].copy_from_slice(&src.to_be_bytes());
-            f[36..38].copy_from_slice(&dst.to_be_bytes());
-            f
-        };
         let two = RemotePortOwners { workers: 2 };
         let three = RemotePortOwners { workers: 3 };
         for src in [0u16, 1, 32768, 40001, 60999, 65535] {
-            assert_eq!(two.owner_of(&frame(src, 80)), Some(u32::from(src) % 2));
-            assert_eq!(three.owner_of(&frame(src, 80)), Some(u32::from(src) % 3));
+            assert_eq!(two.owner_of(&tcp_frame(src, 80)), Some(u32::from(src) % 2));
+            assert_eq!(
+                three.owner_of(&tcp_frame(src, 80)),
+                Some(u32::from(src) % 3)
+            );
         }
         // Sequential ephemeral ports alternate.
         let owners: Vec<_> = (40000..40004)
-            .map(|p| two.owner_of(&frame(p, 80)).unwrap())
+            .map(|p| two.owner_of(&tcp_frame(p, 80)).unwrap())
             .collect();
         assert_eq!(owners, [0, 1, 0, 1]);
         // Not TCP over IPv4 (an ARP frame): kept by the worker that received it.
-        let mut arp = frame(1, 80);
+        let mut arp = tcp_frame(1, 80);
         arp[13] = 0x06;
         assert_eq!(two.owner_of(&arp), None);
         // The client's owners read the destination port instead.
         let client = PortOwners::new(1000, 1999, 2).unwrap();
-        assert_eq!(client.owner_of(&frame(80, 1600)), Some(1));
+        assert_eq!(client.owner_of(&tcp_frame(80, 1600)), Some(1));
     }
 
     /// A burst has `max` slots: what was handed in fills those its own frames left,
@@ -403,17 +400,9 @@ mod tests {
         let owners = PortOwners::new(1000, 1999, 2).unwrap();
         let inboxes = vec![Inbox::new(8), Inbox::new(8)];
         let now = Instant::ZERO;
-        let frame_to = |port: u16| {
-            let mut f = [0u8; 60];
-            f[12] = 0x08;
-            f[14] = 0x45;
-            f[23] = 6;
-            f[36..38].copy_from_slice(&port.to_be_bytes());
-            f
-        };
         let send = |wire: &mut MemWire, ports: &[u16]| {
             for &p in ports {
-                let f = frame_to(p);
+                let f = tcp_frame(1, p);
                 wire.port_b().tx(now, |buf| {
                     buf[..60].copy_from_slice(&f);
                     60
