@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use crossbeam::queue::ArrayQueue;
 
+use super::memory::HANDOFF_FRAMES;
 use crate::io::{Burst, MAX_FRAME, Port, Receive, Transmit};
 use crate::time::Instant;
 
@@ -133,6 +134,17 @@ impl Inbox {
             pool,
         })
     }
+
+    /// One inbox per worker of `workers`: of [`HANDOFF_FRAMES`] frames each when
+    /// there are several, of one frame for a lone worker (which hands nothing).
+    pub fn for_workers(workers: usize) -> Vec<Arc<Inbox>> {
+        let capacity = if workers > 1 {
+            HANDOFF_FRAMES as usize
+        } else {
+            1
+        };
+        (0..workers).map(|_| Inbox::new(capacity)).collect()
+    }
 }
 
 /// Handoff counters of one worker.
@@ -144,6 +156,15 @@ pub struct HandoffStats {
     pub handed_in: u64,
     /// Frames dropped because the owner's inbox was full or its pool empty.
     pub dropped: u64,
+}
+
+impl HandoffStats {
+    /// Adds another worker's counters (the workers' make one report).
+    pub fn add(&mut self, other: &HandoffStats) {
+        self.handed_out += other.handed_out;
+        self.handed_in += other.handed_in;
+        self.dropped += other.dropped;
+    }
 }
 
 /// The source and destination TCP ports of an Ethernet + IPv4 + TCP frame, if it

@@ -28,7 +28,7 @@ const TW_LINK: usize = 4;
 /// A flow-table slot (key and value).
 const FLOW_SLOT: usize = 16;
 /// Frames in each worker's handoff inbox when an AF_XDP run has more than one
-/// worker (`xdp_run` builds `Inbox::new(4096)`).
+/// worker (`Inbox::for_workers` builds inboxes of this size).
 pub const HANDOFF_FRAMES: u64 = 4096;
 /// One handoff frame: its boxed buffer, which the allocator rounds up to its size
 /// class (2,560 bytes for the 2,050 of a buffer, with mimalloc's bins 512 bytes

@@ -390,15 +390,7 @@ fn run_xdp_inner(
             },
         )?,
     };
-    let inboxes: Vec<Arc<Inbox>> = (0..n)
-        .map(|_| {
-            Inbox::new(if n > 1 {
-                super::memory::HANDOFF_FRAMES as usize
-            } else {
-                1
-            })
-        })
-        .collect();
+    let inboxes = Inbox::for_workers(n as usize);
     let finished = Arc::new(AtomicUsize::new(0));
     // Set when a worker panics: the others abort what they have open and end, so
     // the run returns (and the ports close, detaching the XDP program) instead of
@@ -570,9 +562,7 @@ fn run_xdp_inner(
         res.tx_blocked += o.tx_blocked;
         res.open_at_end += o.open_at_end as u64;
         res.time_wait_at_end += o.tw_at_end as u64;
-        res.handoff.handed_out += o.handoff.handed_out;
-        res.handoff.handed_in += o.handoff.handed_in;
-        res.handoff.dropped += o.handoff.dropped;
+        res.handoff.add(&o.handoff);
         if let Some(s) = o.stats {
             res.stats.get_or_insert_with(XdpStats::default).add(&s);
         }

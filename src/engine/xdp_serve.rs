@@ -25,7 +25,6 @@ use super::arp::ArpResponder;
 use super::core::Macs;
 use super::handoff::{HandoffPort, HandoffStats, Inbox, RemotePortOwners};
 use super::mem_run::payload;
-use super::memory::HANDOFF_FRAMES;
 use super::server::{ServerConfig, ServerWorker};
 use super::xdp_run::{XdpRunError, open_every_queue};
 use crate::io::xdp::{PortMode, XdpConfig, XdpPort, XdpStats};
@@ -95,15 +94,7 @@ pub fn serve_xdp(
     let workers = ports.len();
     on_ready(mode);
     let peer = Arc::new(AtomicU64::new(NO_PEER));
-    let inboxes: Vec<Arc<Inbox>> = (0..workers)
-        .map(|_| {
-            Inbox::new(if workers > 1 {
-                HANDOFF_FRAMES as usize
-            } else {
-                1
-            })
-        })
-        .collect();
+    let inboxes = Inbox::for_workers(workers);
     let owners = RemotePortOwners {
         workers: workers as u32,
     };
@@ -148,9 +139,7 @@ pub fn serve_xdp(
         res.duration = res.duration.max(o.duration);
         res.arp_answered += o.arp_answered;
         res.listen_overflows += o.listen_overflows;
-        res.handoff.handed_out += o.handoff.handed_out;
-        res.handoff.handed_in += o.handoff.handed_in;
-        res.handoff.dropped += o.handoff.dropped;
+        res.handoff.add(&o.handoff);
         if let Some(s) = o.stats {
             res.stats.get_or_insert_with(XdpStats::default).add(&s);
         }
